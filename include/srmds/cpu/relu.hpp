@@ -1,0 +1,32 @@
+// CPU ReLU (reference and production path). See ops/relu.hpp.
+#pragma once
+
+#include "srmds/cpu/parallel.hpp"
+
+namespace srmds::cpu {
+
+template <class T>
+void relu_forward(const Tensor<T, Cpu>& x, Tensor<T, Cpu>& y) {
+  for_each_run(
+      [](int64_t n, const T* xs, T* ys) {
+#pragma omp parallel for simd if (n > 65536)
+        for (int64_t i = 0; i < n; ++i) ys[i] = xs[i] > T(0) ? xs[i] : T(0);
+      },
+      x, y);
+}
+
+template <class T>
+void relu_backward(const Tensor<T, Cpu>& y, const Tensor<T, Cpu>& dy, Tensor<T, Cpu>& dx, WriteMode mode) {
+  const bool acc = mode == WriteMode::Accumulate;
+  for_each_run(
+      [acc](int64_t n, const T* ys, const T* gs, T* ds) {
+#pragma omp parallel for simd if (n > 65536)
+        for (int64_t i = 0; i < n; ++i) {
+          const T g = ys[i] > T(0) ? gs[i] : T(0);
+          ds[i] = acc ? ds[i] + g : g;
+        }
+      },
+      y, dy, dx);
+}
+
+}  // namespace srmds::cpu

@@ -1,0 +1,47 @@
+// CPU sigmoid. See ops/sigmoid.hpp. sigmoid_of() is shared with the CUDA kernels.
+#pragma once
+
+#include <cmath>
+
+#include "srmds/core/macros.hpp"
+#include "srmds/cpu/parallel.hpp"
+
+namespace srmds {
+
+// 1 / (1 + exp(-x)) without overflow for large |x|.
+template <class T>
+SRMDS_HOST_DEVICE T sigmoid_of(T x) {
+  if (x >= T(0)) return T(1) / (T(1) + exp(-x));
+  const T e = exp(x);
+  return e / (T(1) + e);
+}
+
+namespace cpu {
+
+template <class T>
+void sigmoid_forward(const Tensor<T, Cpu>& x, Tensor<T, Cpu>& y) {
+  for_each_run(
+      [](int64_t n, const T* xs, T* ys) {
+        using std::exp;
+#pragma omp parallel for if (n > 65536)
+        for (int64_t i = 0; i < n; ++i) ys[i] = sigmoid_of(xs[i]);
+      },
+      x, y);
+}
+
+template <class T>
+void sigmoid_backward(const Tensor<T, Cpu>& y, const Tensor<T, Cpu>& dy, Tensor<T, Cpu>& dx, WriteMode mode) {
+  const bool acc = mode == WriteMode::Accumulate;
+  for_each_run(
+      [acc](int64_t n, const T* ys, const T* gs, T* ds) {
+#pragma omp parallel for simd if (n > 65536)
+        for (int64_t i = 0; i < n; ++i) {
+          const T g = gs[i] * ys[i] * (T(1) - ys[i]);
+          ds[i] = acc ? ds[i] + g : g;
+        }
+      },
+      y, dy, dx);
+}
+
+}  // namespace cpu
+}  // namespace srmds

@@ -1,0 +1,60 @@
+// Declarations of the CUDA implementations behind the checked ops in include/srmds/ops/.
+// Each takes float tensors already validated by the op; kernels live in kernels/*.cu, cuDNN calls
+// in src/cuda/. All run on the context's stream.
+#pragma once
+
+#include <cstdint>
+
+#include "srmds/core/device.hpp"
+#include "srmds/core/tensor.hpp"
+
+namespace srmds::cuda {
+
+using Ctx = Context<Cuda>;
+using TF = Tensor<float, Cuda>;
+using TH = Tensor<float, Cpu>;
+
+// tensor_ops
+void fill(Ctx& ctx, TF& t, float value);
+void copy(Ctx& ctx, const TF& src, TF& dst);
+void axpy(Ctx& ctx, float alpha, const TF& x, TF& y);
+void copy_host_to_device(Ctx& ctx, const TH& src, TF& dst);
+void copy_device_to_host(Ctx& ctx, const TF& src, TH& dst);  // synchronizes the stream
+
+// elementwise
+void relu_forward(Ctx& ctx, const TF& x, TF& y);
+void relu_backward(Ctx& ctx, const TF& y, const TF& dy, TF& dx, WriteMode mode);
+void sigmoid_forward(Ctx& ctx, const TF& x, TF& y);
+void sigmoid_backward(Ctx& ctx, const TF& y, const TF& dy, TF& dx, WriteMode mode);
+
+// conv2d (cuDNN)
+void conv2d_forward(Ctx& ctx, const TF& x, const TF& w, const TF* bias, TF& y);
+void conv2d_backward_data(Ctx& ctx, const TF& dy, const TF& w, TF& dx, WriteMode mode);
+void conv2d_backward_filter(Ctx& ctx, const TF& x, const TF& dy, TF& dw, WriteMode mode);
+void conv2d_backward_bias(Ctx& ctx, const TF& dy, TF& db, WriteMode mode);
+
+// batchnorm
+void batchnorm_forward_train(Ctx& ctx, const TF& x, const TF& gamma, const TF& beta, TF& running_mean,
+                             TF& running_var, double momentum, double eps, TF& y, WriteMode y_mode, TF& save_mean,
+                             TF& save_invstd);
+void batchnorm_forward_eval(Ctx& ctx, const TF& x, const TF& gamma, const TF& beta, const TF& running_mean,
+                            const TF& running_var, double eps, TF& y, WriteMode y_mode);
+void batchnorm_backward(Ctx& ctx, const TF& x, const TF& dy, const TF& gamma, const TF& save_mean,
+                        const TF& save_invstd, TF* dx, WriteMode dx_mode, TF* dgamma, TF* dbeta,
+                        WriteMode param_mode);
+
+// pooling and resizing
+void maxpool2_forward(Ctx& ctx, const TF& x, TF& y, Tensor<int32_t, Cuda>& argmax);
+void maxpool2_backward(Ctx& ctx, const TF& dy, const Tensor<int32_t, Cuda>& argmax, TF& dx, WriteMode mode);
+void upsample_bilinear_forward(Ctx& ctx, const TF& x, TF& y, bool align_corners);
+void upsample_bilinear_backward(Ctx& ctx, const TF& dy, TF& dx, bool align_corners, WriteMode mode);
+void downsample_target(Ctx& ctx, const TF& mask, TF& out, int factor, TargetMode mode);
+
+// squeeze-and-excitation
+void se_forward(Ctx& ctx, const TF& x, const TF& w1, const TF& b1, const TF& w2, const TF& b2, TF& y, TF& mean,
+                TF& hidden, TF& scale);
+void se_backward(Ctx& ctx, const TF& x, const TF& dy, const TF& w1, const TF& w2, const TF& mean, const TF& hidden,
+                 const TF& scale, TF& dx, WriteMode dx_mode, TF& dw1, TF& db1, TF& dw2, TF& db2,
+                 WriteMode param_mode);
+
+}  // namespace srmds::cuda

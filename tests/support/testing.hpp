@@ -1,0 +1,105 @@
+// Test helpers: fresh random tensors, tolerance comparisons that mean something, and
+// finite-difference gradient checks in double precision.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "srmds/core/rng.hpp"
+#include "srmds/core/tensor.hpp"
+
+namespace srmds::test {
+
+// A per-run seed (fresh inputs every run), printed on failure through Catch's INFO.
+inline uint64_t fresh_seed() {
+  static uint64_t base = []() -> uint64_t {
+    if (const char* s = std::getenv("SRMDS_TEST_SEED")) return std::strtoull(s, nullptr, 10);
+    return static_cast<uint64_t>(std::random_device{}());
+  }();
+  return base++;
+}
+
+template <class T>
+Tensor<T, Cpu> random_tensor(const Shape& s, Rng& rng, double lo = -1.0, double hi = 1.0) {
+  Tensor<T, Cpu> t(s);
+  for (int64_t i = 0; i < t.numel(); ++i) t[i] = static_cast<T>(rng.uniform(lo, hi));
+  return t;
+}
+
+// Max |a - b| <= atol + rtol |b| elementwise (b is the reference) and
+// ||a - b|| <= rtol ||b|| + atol sqrt(n) over the tensor. Both tensors contiguous.
+template <class T, class U>
+void require_close(const Tensor<T, Cpu>& a, const Tensor<U, Cpu>& ref, double rtol, double atol,
+                   const std::string& what = "") {
+  INFO(what << ": shapes " << a.shape() << " vs " << ref.shape());
+  REQUIRE(a.shape() == ref.shape());
+  double err2 = 0, ref2 = 0, worst = 0;
+  int64_t worst_i = -1;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double x = static_cast<double>(a[i]), r = static_cast<double>(ref[i]);
+    REQUIRE(std::isfinite(x));
+    const double d = std::abs(x - r);
+    err2 += d * d;
+    ref2 += r * r;
+    const double excess = d - (atol + rtol * std::abs(r));
+    if (excess > worst) {
+      worst = excess;
+      worst_i = i;
+    }
+  }
+  INFO(what << ": worst element " << worst_i << " exceeds tolerance by " << worst);
+  CHECK(worst_i == -1);
+  INFO(what << ": relative norm error " << std::sqrt(err2) / (std::sqrt(ref2) + 1e-300));
+  CHECK(std::sqrt(err2) <= rtol * std::sqrt(ref2) + atol * std::sqrt(static_cast<double>(a.numel())));
+}
+
+// Central-difference check of an analytic gradient. `loss` recomputes a scalar from the current
+// value of `param` (double precision); `analytic` is d loss / d param computed beforehand.
+// Checks up to `max_points` entries (all if the tensor is small), chosen at random.
+inline void check_gradient(Tensor<double, Cpu>& param, const Tensor<double, Cpu>& analytic,
+                           const std::function<double()>& loss, const std::string& what, Rng& rng,
+                           int max_points = 48, double eps = 1e-6, double rtol = 1e-6, double atol = 1e-8) {
+  REQUIRE(param.shape() == analytic.shape());
+  REQUIRE(param.is_contiguous());
+  const int64_t n = param.numel();
+  std::vector<int64_t> idx;
+  if (n <= max_points) {
+    for (int64_t i = 0; i < n; ++i) idx.push_back(i);
+  } else {
+    for (int k = 0; k < max_points; ++k) idx.push_back(static_cast<int64_t>(rng.below(static_cast<uint64_t>(n))));
+  }
+  double max_abs_grad = 0;
+  for (int64_t i = 0; i < n; ++i) max_abs_grad = std::max(max_abs_grad, std::abs(analytic[i]));
+  for (int64_t i : idx) {
+    const double saved = param[i];
+    param[i] = saved + eps;
+    const double lp = loss();
+    param[i] = saved - eps;
+    const double lm = loss();
+    param[i] = saved;
+    const double numeric = (lp - lm) / (2 * eps);
+    INFO(what << "[" << i << "]: analytic " << analytic[i] << " numeric " << numeric);
+    CHECK(std::abs(analytic[i] - numeric) <= atol + rtol * std::max(std::abs(numeric), max_abs_grad));
+  }
+}
+
+// sum(w * t) for a fixed random weighting w: a scalar loss whose gradient w.r.t. t is w.
+template <class T>
+double weighted_sum(const Tensor<T, Cpu>& t, const Tensor<T, Cpu>& w) {
+  double s = 0;
+  for (int64_t n = 0; n < (t.shape().rank() == 4 ? t.shape().n() : 1); ++n) {
+    const int64_t len = t.shape().rank() == 4 ? t.sample_numel() : t.numel();
+    const T* a = t.shape().rank() == 4 ? t.sample(n) : t.data();
+    const T* b = w.shape().rank() == 4 ? w.sample(n) : w.data();
+    for (int64_t i = 0; i < len; ++i) s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+  }
+  return s;
+}
+
+}  // namespace srmds::test
