@@ -58,3 +58,23 @@ void se_backward(Ctx& ctx, const TF& x, const TF& dy, const TF& w1, const TF& w2
                  WriteMode param_mode);
 
 }  // namespace srmds::cuda
+
+namespace srmds {
+struct AdamStep;
+}
+
+namespace srmds::cuda {
+
+// BCE + soft-Dice loss of one scale (losses/bce_dice_math.hpp): one reduction pass (BCE sum and
+// the per-sample I, P, Y), one pass writing dz = weight * dL/dz (mode) when dz is not null.
+// Returns the unweighted loss value (synchronizes the stream to read it).
+double bce_dice_loss(Ctx& ctx, const TF& z, const TF& y, double weight, TF* dz, WriteMode mode);
+
+// Per-image confusion counts of prediction (z >= 0) against mask (>= 0.5): counts is (N, 4)
+// int64 on the device in the order TP, FP, TN, FN.
+void confusion_counts(Ctx& ctx, const TF& z, const TF& mask, Tensor<int64_t, Cuda>& counts);
+
+// p, m, v updated in place from g (one elementwise kernel, fp32 moments).
+void adam_step(Ctx& ctx, TF& param, const TF& grad, TF& m, TF& v, const AdamStep& step);
+
+}  // namespace srmds::cuda

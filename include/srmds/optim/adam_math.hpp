@@ -1,0 +1,39 @@
+// One Adam update of one element, shared by the CPU loop and the CUDA kernel.
+//   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+//   p -= lr * (m / c1) / (sqrt(v / c2) + eps),  c1 = 1 - b1^t, c2 = 1 - b2^t
+// Weight decay: L2 (g += wd p, PyTorch Adam) or decoupled (p -= lr wd p first, PyTorch AdamW).
+#pragma once
+
+#include <cmath>
+
+#include "srmds/core/macros.hpp"
+
+namespace srmds {
+
+struct AdamStep {
+  float lr = 5e-4f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;
+  bool decoupled = false;
+  float bias_correction1 = 1.0f;  // 1 - beta1^t
+  float bias_correction2 = 1.0f;  // 1 - beta2^t
+};
+
+template <class T>
+SRMDS_HOST_DEVICE void adam_update(T& p, T g, T& m, T& v, const AdamStep& s) {
+  if (s.weight_decay != 0.0f) {
+    if (s.decoupled)
+      p -= T(s.lr) * T(s.weight_decay) * p;
+    else
+      g += T(s.weight_decay) * p;
+  }
+  m = T(s.beta1) * m + T(1 - s.beta1) * g;
+  v = T(s.beta2) * v + T(1 - s.beta2) * g * g;
+  const T mhat = m / T(s.bias_correction1);
+  const T vhat = v / T(s.bias_correction2);
+  p -= T(s.lr) * mhat / (sqrt(vhat) + T(s.eps));
+}
+
+}  // namespace srmds
