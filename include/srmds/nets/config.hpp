@@ -1,0 +1,44 @@
+// NetConfig: the architecture and data options stored in every weight file's metadata (SPEC §6).
+// A key missing from a JSON config takes the default shown here.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace srmds {
+
+enum class BnPlacement { Inner, External };  // "inner": one BN per branch; "external": one BN after the sum
+enum class Attention { Se, None };
+
+struct NetConfig {
+  int base = 64;
+  int in_channels = 1;
+  // Any subset of "3x3", "1x3", "3x1", "1x1", "id" (id applies only where cin == cout).
+  std::vector<std::string> branches{"3x3", "1x3", "3x1", "1x1", "id"};
+  BnPlacement bn = BnPlacement::Inner;
+  Attention attention = Attention::Se;
+  int se_reduction = 16;
+  bool align_corners = true;
+  std::array<int, 2> input_size{512, 512};  // H, W
+  std::optional<std::array<double, 2>> window = std::array<double, 2>{-1250.0, 250.0};  // nullopt: min-max
+  std::vector<int> lesion_labels{1, 2};
+
+  bool has_branch(const std::string& b) const {
+    for (const auto& x : branches)
+      if (x == b) return true;
+    return false;
+  }
+  // Stage widths c = [b, 2b, 4b, 8b, 8b].
+  std::array<int, 5> widths() const { return {base, 2 * base, 4 * base, 8 * base, 8 * base}; }
+  // SE hidden width for a block with cout channels: max(cout / r, 4).
+  int se_hidden(int cout) const { return cout / se_reduction > 4 ? cout / se_reduction : 4; }
+};
+
+// JSON text <-> NetConfig (src/config.cpp). Parsing validates every key and value and throws
+// srmds::Error naming the bad key; unknown keys are rejected.
+std::string config_to_json(const NetConfig& c);
+NetConfig config_from_json(const std::string& json_text);
+
+}  // namespace srmds
