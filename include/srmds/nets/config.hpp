@@ -11,6 +11,7 @@ namespace srmds {
 
 enum class BnPlacement { Inner, External };  // "inner": one BN per branch; "external": one BN after the sum
 enum class Attention { Se, None };
+enum class NetForm { Train, Fused };  // multi-branch training form, or one 3x3 conv per block
 
 struct NetConfig {
   int base = 64;
