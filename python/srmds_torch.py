@@ -1,0 +1,425 @@
+"""PyTorch twin of SR&MDS-Net with exactly the srmds weight names (SPEC §6).
+
+    net = SRMDSNet({"base": 8})              # training form (multi-branch SRFV blocks)
+    net.save("w.safetensors")                # srmds weight file, loadable by the C++ library
+    net = SRMDSNet.from_file("w.safetensors")  # either form, as the file says
+    fused = net.fuse()                       # one 3x3 conv per block, fusion in float64 (SPEC §2)
+
+SRFV block, training form:  y = ReLU(SE(sum_k BN_k(Conv_k(x)) [+ BN_id(x) if cin == cout]))
+  "bn": "external":          y = ReLU(SE(BN(sum_k Conv_k(x) [+ x if cin == cout])))
+Fused form:                  y = ReLU(SE(Conv3x3(x; K, B)))
+  with t = gamma / sqrt(var + eps), K = sum_k t_k pad3x3(W_k), B = sum_k (beta_k - mean_k t_k).
+SE: a = sigmoid(fc2(ReLU(fc1(mean_hw y)))), output y * a, hidden width max(cout // r, 4).
+
+forward(x) returns [z0, z1, z2, z3] for the training form in training mode, else z0.
+Weight files are safetensors (8-byte LE header length, JSON header, F32 data); the minimal reader
+and writer here need only the standard library, numpy and torch.
+"""
+import argparse
+import copy
+import json
+import struct
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+DEFAULT_CONFIG = {
+    "base": 64,
+    "in_channels": 1,
+    "branches": ["3x3", "1x3", "3x1", "1x1", "id"],
+    "bn": "inner",
+    "attention": "se",
+    "se_reduction": 16,
+    "align_corners": True,
+    "input_size": [512, 512],
+    "window": [-1250, 250],
+    "lesion_labels": [1, 2],
+}
+CONV_BRANCHES = {"3x3": (3, 3), "1x3": (1, 3), "3x1": (3, 1), "1x1": (1, 1)}
+BN_EPS = 1e-5
+STAGES = ["enc0", "enc1", "enc2", "enc3", "enc4", "dec3", "dec2", "dec1", "dec0"]
+
+
+def full_config(config=None):
+    """The config with defaults filled in; unknown keys and bad values raise ValueError."""
+    cfg = copy.deepcopy(DEFAULT_CONFIG)
+    for key, value in (config or {}).items():
+        if key not in DEFAULT_CONFIG:
+            raise ValueError("srmds config: unknown key '%s'" % key)
+        cfg[key] = copy.deepcopy(value)
+    if any(b not in list(CONV_BRANCHES) + ["id"] for b in cfg["branches"]):
+        raise ValueError("srmds config: bad branches %r" % (cfg["branches"],))
+    if not any(b in CONV_BRANCHES for b in cfg["branches"]):
+        raise ValueError("srmds config: branches need at least one convolution")
+    if cfg["bn"] not in ("inner", "external"):
+        raise ValueError("srmds config: bad bn %r" % (cfg["bn"],))
+    if cfg["attention"] not in ("se", "none"):
+        raise ValueError("srmds config: bad attention %r" % (cfg["attention"],))
+    if int(cfg["base"]) < 1 or int(cfg["in_channels"]) < 1 or int(cfg["se_reduction"]) < 1:
+        raise ValueError("srmds config: base, in_channels and se_reduction must be positive")
+    return cfg
+
+
+def stage_channels(cfg):
+    """(name, cin, cout, cmid) for the nine stages (SPEC §1)."""
+    c = [cfg["base"] * m for m in (1, 2, 4, 8, 8)]
+    return [
+        ("enc0", cfg["in_channels"], c[0], c[0]),
+        ("enc1", c[0], c[1], c[1]),
+        ("enc2", c[1], c[2], c[2]),
+        ("enc3", c[2], c[3], c[3]),
+        ("enc4", c[3], c[4], c[4]),
+        ("dec3", c[4] + c[3], c[2], (c[4] + c[3]) // 2),
+        ("dec2", 2 * c[2], c[1], c[2]),
+        ("dec1", 2 * c[1], c[0], c[1]),
+        ("dec0", 2 * c[0], c[0], c[0]),
+    ]
+
+
+class Branch(nn.Module):
+    """One convolution branch: conv (no bias) and, for "bn": "inner", its BatchNorm."""
+
+    def __init__(self, cin, cout, kernel, with_bn):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, kernel, padding=(kernel[0] // 2, kernel[1] // 2), bias=False)
+        self.bn = nn.BatchNorm2d(cout, eps=BN_EPS, momentum=0.1) if with_bn else None
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.bn(y) if self.bn is not None else y
+
+
+class SE(nn.Module):
+    """Squeeze-and-excitation: y * sigmoid(fc2(ReLU(fc1(mean_hw y))))."""
+
+    def __init__(self, cout, hidden):
+        super().__init__()
+        self.fc1 = nn.Conv2d(cout, hidden, 1, bias=True)
+        self.fc2 = nn.Conv2d(hidden, cout, 1, bias=True)
+
+    def forward(self, y):
+        s = y.mean(dim=(2, 3), keepdim=True)
+        return y * torch.sigmoid(self.fc2(F.relu(self.fc1(s))))
+
+
+class SRFVBlock(nn.Module):
+    def __init__(self, cin, cout, cfg, form):
+        super().__init__()
+        self.cin, self.cout, self.form = cin, cout, form
+        self.external = cfg["bn"] == "external"
+        self.use_id = "id" in cfg["branches"] and cin == cout
+        if form == "train":
+            self.br = nn.ModuleDict()
+            for name in cfg["branches"]:
+                if name in CONV_BRANCHES:
+                    self.br[name] = Branch(cin, cout, CONV_BRANCHES[name], not self.external)
+            if self.use_id and not self.external:
+                self.br["id"] = nn.BatchNorm2d(cout, eps=BN_EPS, momentum=0.1)
+            if self.external:
+                self.bn = nn.BatchNorm2d(cout, eps=BN_EPS, momentum=0.1)
+        elif form == "fused":
+            self.fused = nn.Conv2d(cin, cout, 3, padding=1, bias=True)
+        else:
+            raise ValueError("srmds: form must be 'train' or 'fused', got %r" % (form,))
+        hidden = max(cout // cfg["se_reduction"], 4)
+        self.se = SE(cout, hidden) if cfg["attention"] == "se" else None
+
+    def forward(self, x):
+        if self.form == "fused":
+            y = self.fused(x)
+        else:
+            y = None
+            for name, module in self.br.items():
+                out = module(x)
+                y = out if y is None else y + out
+            if self.external:
+                if self.use_id:
+                    y = y + x
+                y = self.bn(y)
+        if self.se is not None:
+            y = self.se(y)
+        return F.relu(y)
+
+    def fused_tensors(self):
+        """(K, B) of the equivalent 3x3 convolution, computed in float64 (SPEC §2)."""
+        assert self.form == "train"
+        dd = dict(dtype=torch.float64, device="cpu")
+        K = torch.zeros(self.cout, self.cin, 3, 3, **dd)
+        B = torch.zeros(self.cout, **dd)
+
+        def bn_scale_shift(bn):
+            t = bn.weight.detach().to(**dd) / torch.sqrt(bn.running_var.detach().to(**dd) + bn.eps)
+            return t, bn.bias.detach().to(**dd) - bn.running_mean.detach().to(**dd) * t
+
+        def padded(w):  # (cout, cin, kh, kw) -> (cout, cin, 3, 3), kernel in the centre
+            kh, kw = w.shape[2], w.shape[3]
+            out = torch.zeros(w.shape[0], w.shape[1], 3, 3, **dd)
+            out[:, :, 1 - kh // 2:2 + kh // 2, 1 - kw // 2:2 + kw // 2] = w.detach().to(**dd)
+            return out
+
+        identity = torch.zeros(self.cout, self.cin, 3, 3, **dd)
+        if self.use_id:
+            identity[torch.arange(self.cout), torch.arange(self.cout), 1, 1] = 1.0
+        for name, module in self.br.items():
+            if name == "id":
+                t, shift = bn_scale_shift(module)
+                K += t.view(-1, 1, 1, 1) * identity
+                B += shift
+            elif self.external:
+                K += padded(module.conv.weight)
+            else:
+                t, shift = bn_scale_shift(module.bn)
+                K += t.view(-1, 1, 1, 1) * padded(module.conv.weight)
+                B += shift
+        if self.external:
+            if self.use_id:
+                K += identity
+            t, shift = bn_scale_shift(self.bn)
+            K = t.view(-1, 1, 1, 1) * K
+            B = shift.clone()
+        return K, B
+
+
+class Stage(nn.Module):
+    def __init__(self, cin, cout, cmid, cfg, form):
+        super().__init__()
+        self.b0 = SRFVBlock(cin, cmid, cfg, form)
+        self.b1 = SRFVBlock(cmid, cout, cfg, form)
+
+    def forward(self, x):
+        return self.b1(self.b0(x))
+
+
+class SRMDSNet(nn.Module):
+    """SR&MDS-Net with srmds weight names. form: "train" (multi-branch, four heads) or "fused"
+    (one 3x3 conv per block, head0 only)."""
+
+    def __init__(self, config=None, form="train"):
+        super().__init__()
+        if form not in ("train", "fused"):
+            raise ValueError("srmds: form must be 'train' or 'fused', got %r" % (form,))
+        self.config = full_config(config)
+        self.form = form
+        for name, cin, cout, cmid in stage_channels(self.config):
+            self.add_module(name, Stage(cin, cout, cmid, self.config, form))
+        c = [self.config["base"] * m for m in (1, 2, 4, 8, 8)]
+        head_channels = [c[0], c[0], c[1], c[2]]  # d0, d1, d2, d3
+        for s in range(4 if form == "train" else 1):
+            self.add_module("head%d" % s, nn.Conv2d(head_channels[s], 1, 1, bias=True))
+
+    def _up(self, x):
+        return F.interpolate(x, size=(2 * x.shape[2], 2 * x.shape[3]), mode="bilinear",
+                             align_corners=bool(self.config["align_corners"]))
+
+    def forward(self, x):
+        if x.dim() != 4 or x.shape[1] != self.config["in_channels"] or x.shape[2] % 16 or x.shape[3] % 16:
+            raise ValueError("SRMDSNet: input must be (N, %d, H, W) with H, W multiples of 16, got %s"
+                             % (self.config["in_channels"], tuple(x.shape)))
+        e0 = self.enc0(x)
+        e1 = self.enc1(F.max_pool2d(e0, 2))
+        e2 = self.enc2(F.max_pool2d(e1, 2))
+        e3 = self.enc3(F.max_pool2d(e2, 2))
+        e4 = self.enc4(F.max_pool2d(e3, 2))
+        d3 = self.dec3(torch.cat([e3, self._up(e4)], 1))
+        d2 = self.dec2(torch.cat([e2, self._up(d3)], 1))
+        d1 = self.dec1(torch.cat([e1, self._up(d2)], 1))
+        d0 = self.dec0(torch.cat([e0, self._up(d1)], 1))
+        z0 = self.head0(d0)
+        if self.training and self.form == "train":
+            return [z0, self.head1(d1), self.head2(d2), self.head3(d3)]
+        return z0
+
+    def blocks(self):
+        """(prefix, block) for the 18 SRFV blocks, e.g. ("enc0.b0", block)."""
+        for stage in STAGES:
+            for b in ("b0", "b1"):
+                yield "%s.%s" % (stage, b), getattr(getattr(self, stage), b)
+
+    def randomize_(self, seed=0, se_gate_bias=1.5):
+        """Random weights and BN statistics for tests, scaled so that activations stay O(1) through
+        the 18 blocks (a badly scaled random net turns float32 rounding into 1e-4 relative noise):
+          branch convs  N(0, 2 / (fan_in * terms)), terms = conv branches + identity of the block
+          fused convs   N(0, 2 / fan_in), bias N(0, 0.1)
+          BN            gamma U(0.5, 1.5), beta N(0, 0.1), running_mean N(0, 0.1), running_var U(0.5, 1.5)
+          SE fc1, fc2   N(0, 1 / fan_in), fc1 bias N(0, 0.1), fc2 bias N(se_gate_bias, 0.1)
+          heads         N(0, 1 / fan_in), bias N(0, 0.01)
+        tests/tools/interop_tool.cpp write-random uses the same distributions."""
+        g = torch.Generator().manual_seed(seed)
+
+        def normal_(t, mean, std):
+            t.copy_(torch.randn(t.shape, generator=g, dtype=torch.float64) * std + mean)
+
+        def uniform_(t, lo, hi):
+            t.copy_(torch.rand(t.shape, generator=g, dtype=torch.float64) * (hi - lo) + lo)
+
+        def bn_(bn):
+            uniform_(bn.weight, 0.5, 1.5)
+            normal_(bn.bias, 0.0, 0.1)
+            normal_(bn.running_mean, 0.0, 0.1)
+            uniform_(bn.running_var, 0.5, 1.5)
+
+        with torch.no_grad():
+            for _, block in self.blocks():
+                if block.form == "fused":
+                    normal_(block.fused.weight, 0.0, (2.0 / block.fused.weight[0].numel()) ** 0.5)
+                    normal_(block.fused.bias, 0.0, 0.1)
+                else:
+                    convs = [m for k, m in block.br.items() if k != "id"]
+                    terms = len(convs) + (1 if block.use_id else 0)
+                    for branch in convs:
+                        normal_(branch.conv.weight, 0.0, (2.0 / (branch.conv.weight[0].numel() * terms)) ** 0.5)
+                        if branch.bn is not None:
+                            bn_(branch.bn)
+                    if "id" in block.br:
+                        bn_(block.br["id"])
+                    if block.external:
+                        bn_(block.bn)
+                if block.se is not None:
+                    for fc, bias_mean in ((block.se.fc1, 0.0), (block.se.fc2, se_gate_bias)):
+                        normal_(fc.weight, 0.0, (1.0 / fc.weight[0].numel()) ** 0.5)
+                        normal_(fc.bias, bias_mean, 0.1)
+            for s in range(4):
+                head = getattr(self, "head%d" % s, None)
+                if head is not None:
+                    normal_(head.weight, 0.0, (1.0 / head.weight[0].numel()) ** 0.5)
+                    normal_(head.bias, 0.0, 0.01)
+        return self
+
+    def fused_state_dict(self):
+        """State dict of the fused form, fusion computed in float64 (tensors returned as float64)."""
+        if self.form != "train":
+            raise ValueError("fused_state_dict: the net is already fused")
+        out = {}
+        for prefix, block in self.blocks():
+            K, B = block.fused_tensors()
+            out[prefix + ".fused.weight"] = K
+            out[prefix + ".fused.bias"] = B
+            if block.se is not None:
+                for key, value in block.se.state_dict().items():
+                    out["%s.se.%s" % (prefix, key)] = value.detach().to(torch.float64).clone()
+        for key, value in self.head0.state_dict().items():
+            out["head0." + key] = value.detach().to(torch.float64).clone()
+        return out
+
+    def fuse(self):
+        """A new fused-form SRMDSNet (float32, eval mode) equivalent to this one in eval mode."""
+        fused = SRMDSNet(self.config, "fused")
+        fused.load_state_dict({k: v.float() for k, v in self.fused_state_dict().items()}, strict=True)
+        return fused.eval()
+
+    def metadata(self):
+        return {"format": "srmds", "form": self.form, "config": json.dumps(self.config)}
+
+    def save(self, path, keep_num_batches_tracked=False):
+        """Write an srmds weight file (F32; num_batches_tracked as I64 only if asked)."""
+        tensors = {}
+        for key, value in self.state_dict().items():
+            if key.endswith("num_batches_tracked"):
+                if keep_num_batches_tracked:
+                    tensors[key] = value.detach().to(torch.int64).reshape(())
+                continue
+            tensors[key] = value.detach().to(torch.float32)
+        write_safetensors(path, tensors, self.metadata())
+
+    def load(self, path, strict=True):
+        """Load an srmds weight file whose form and config match this module."""
+        tensors, meta = read_safetensors(path)
+        check_metadata(meta, path)
+        if meta["form"] != self.form:
+            raise ValueError("%s: file holds the %s form, module is %s" % (path, meta["form"], self.form))
+        tensors = {k: v for k, v in tensors.items() if not k.endswith("num_batches_tracked")}
+        self.load_state_dict(tensors, strict=strict)
+        return self
+
+    @staticmethod
+    def from_file(path):
+        """The module (form and config as the file says) with the file's weights, in eval mode."""
+        _, meta = read_safetensors(path, header_only=True)
+        check_metadata(meta, path)
+        net = SRMDSNet(json.loads(meta["config"]), meta["form"])
+        return net.load(path).eval()
+
+
+def check_metadata(meta, path):
+    if meta.get("format") != "srmds" or meta.get("form") not in ("train", "fused") or "config" not in meta:
+        raise ValueError("%s: not an srmds weight file (metadata %r)" % (path, meta))
+
+
+# ---- minimal safetensors ----------------------------------------------------------------------
+
+_DTYPES = {"F32": (np.float32, 4), "F64": (np.float64, 8), "I64": (np.int64, 8)}
+_NP_TO_ST = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.int64): "I64"}
+
+
+def write_safetensors(path, tensors, metadata):
+    """tensors: {name: torch.Tensor}; metadata: {str: str}. Names sorted, header padded to 8 bytes."""
+    header = {"__metadata__": dict(metadata)}
+    blobs, offset = [], 0
+    for name in sorted(tensors):
+        arr = np.ascontiguousarray(tensors[name].detach().cpu().numpy())
+        dtype = _NP_TO_ST.get(arr.dtype)
+        if dtype is None:
+            raise ValueError("write_safetensors: unsupported dtype %s for %s" % (arr.dtype, name))
+        data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+
+
+def read_safetensors(path, header_only=False):
+    """({name: torch.Tensor}, metadata) with checked offsets; header_only skips the data."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 8:
+        raise ValueError("%s: truncated safetensors file" % path)
+    (n,) = struct.unpack("<Q", raw[:8])
+    if n > len(raw) - 8:
+        raise ValueError("%s: header length %d exceeds the file" % (path, n))
+    header = json.loads(raw[8:8 + n].decode("utf-8"))
+    meta = header.pop("__metadata__", {}) or {}
+    data = raw[8 + n:]
+    tensors = {}
+    if header_only:
+        return tensors, meta
+    for name, info in header.items():
+        if info["dtype"] not in _DTYPES:
+            raise ValueError("%s: tensor %s has unsupported dtype %s" % (path, name, info["dtype"]))
+        np_dtype, size = _DTYPES[info["dtype"]]
+        begin, end = info["data_offsets"]
+        count = int(np.prod(info["shape"], dtype=np.int64))
+        if not 0 <= begin <= end <= len(data) or end - begin != count * size:
+            raise ValueError("%s: tensor %s has bad data offsets" % (path, name))
+        arr = np.frombuffer(data[begin:end], dtype=np.dtype(np_dtype).newbyteorder("<"))
+        tensors[name] = torch.from_numpy(arr.astype(np_dtype).reshape(info["shape"]))
+    return tensors, meta
+
+
+def count_parameters(net):
+    return sum(p.numel() for p in net.parameters())
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="srmds PyTorch twin: inspect or fuse a weight file")
+    ap.add_argument("model", help="srmds .safetensors file")
+    ap.add_argument("--fuse-out", help="write the fused form here")
+    args = ap.parse_args(argv)
+    net = SRMDSNet.from_file(args.model)
+    print("form %s, %d parameters, config %s" % (net.form, count_parameters(net), json.dumps(net.config)))
+    if args.fuse_out:
+        net.fuse().save(args.fuse_out)
+        print("wrote", args.fuse_out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

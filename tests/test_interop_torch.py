@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+"""PyTorch interop (SPEC §6): weight files travel between srmds and PyTorch in both directions.
+
+For several configs (base 4/8, 64x48 and 32x32 inputs, N = 2):
+  (a) srmds random training-form file -> SRMDSNet.load_state_dict(strict=True) -> eval outputs agree
+  (b) the same for fused files written by srmds (its own fusion, and a random fused net)
+  (c) PyTorch-written files (random weights and BN statistics) -> srmds forward agrees
+  (d) PyTorch's float64 fusion of the srmds training file equals srmds' fused tensors and outputs
+  (e) a file with a misnamed tensor is rejected by srmds with an error naming the tensor
+Outputs are compared as max|ours - torch| / max|torch| < 1e-5, where torch runs in float64, so the
+figure is the error of our float32 forward. Exit 77 (skipped) when torch cannot be imported.
+Needs SRMDS_TOOLS_DIR (the build folder of tests/tools, holding interop_tool).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+    import torch
+except ImportError as e:  # pragma: no cover - depends on the machine
+    print("skipped: torch/numpy not importable (%s)" % e)
+    sys.exit(77)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("SRMDS_SOURCE_DIR", os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(SOURCE_DIR, "python"))
+import srmds_torch as st  # noqa: E402
+
+TOOLS_DIR = os.environ.get("SRMDS_TOOLS_DIR", "")
+TOOL = os.path.join(TOOLS_DIR, "interop_tool")
+TOL = 1e-5
+
+CASES = [  # (name, config, N, H, W)
+    ("default", {"base": 4}, 2, 64, 48),
+    ("base8", {"base": 8}, 2, 32, 32),
+    ("bn_external", {"base": 4, "bn": "external"}, 2, 64, 48),
+    ("attention_none", {"base": 4, "attention": "none"}, 2, 64, 48),
+    ("branches_3x3_1x1", {"base": 4, "branches": ["3x3", "1x1"]}, 2, 64, 48),
+    ("branches_1x3_3x1_id_ext", {"base": 4, "branches": ["1x3", "3x1", "id"], "bn": "external"}, 2, 32, 32),
+    ("align_corners_false", {"base": 4, "align_corners": False, "se_reduction": 2}, 2, 64, 48),
+]
+
+failures = []
+rows = []
+
+
+def tool(*args, expect_ok=True):
+    proc = subprocess.run([TOOL] + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=120)
+    if expect_ok and proc.returncode != 0:
+        raise RuntimeError("interop_tool %s failed (%d): %s" % (args[0], proc.returncode, proc.stderr.strip()))
+    return proc
+
+
+def ours_forward(model, x, tmp, tag):
+    n, _, h, w = x.shape
+    xin, zout = os.path.join(tmp, tag + ".x.f32"), os.path.join(tmp, tag + ".z.f32")
+    x.numpy().astype("<f4").tofile(xin)
+    tool("forward", "--model", model, "--input", xin, "--n", n, "--h", h, "--w", w, "--output", zout)
+    z = np.fromfile(zout, dtype="<f4")
+    if z.size != n * h * w:
+        raise RuntimeError("interop_tool forward wrote %d values, expected %d" % (z.size, n * h * w))
+    return torch.from_numpy(z.astype(np.float64).reshape(n, 1, h, w))
+
+
+def torch_forward64(net, x):
+    net = net.double().eval()
+    with torch.no_grad():
+        return net(x.double())
+
+
+def load_strict(path):
+    """A PyTorch module built from the file's metadata, weights via load_state_dict(strict=True)."""
+    tensors, meta = st.read_safetensors(path)
+    st.check_metadata(meta, path)
+    net = st.SRMDSNet(json.loads(meta["config"]), meta["form"])
+    for name, t in tensors.items():
+        if not name.endswith("num_batches_tracked") and t.dtype != torch.float32:
+            failures.append("%s: tensor %s is %s, expected F32" % (path, name, t.dtype))
+    net.load_state_dict(tensors, strict=True)  # a missing or extra name raises here
+    return net, tensors, meta
+
+
+def check(case, what, ours, ref):
+    ref_max = float(ref.abs().max())
+    dev = float((ours - ref).abs().max()) / ref_max if ref_max > 0 else float("inf")
+    spread = float(ref.std()) / ref_max if ref_max > 0 else 0.0
+    rows.append((case, what, dev))
+    if not dev < TOL:
+        failures.append("%s %s: max rel deviation %.3e >= %g" % (case, what, dev, TOL))
+    if not spread > 1e-3:  # a constant output would make the comparison meaningless
+        failures.append("%s %s: reference output is nearly constant (std/max %.2e)" % (case, what, spread))
+    return dev
+
+
+def run_case(index, name, config, n, h, w, tmp):
+    cfg_json = json.dumps(config)
+    gen = torch.Generator().manual_seed(100 + index)
+    x = torch.rand(n, config.get("in_channels", 1), h, w, generator=gen)
+
+    # (a) training form written by srmds
+    train_file = os.path.join(tmp, name + ".train.safetensors")
+    tool("write-random", "--config", cfg_json, "--form", "train", "--seed", 10 + index, "--out", train_file)
+    net, tensors, meta = load_strict(train_file)
+    if meta["form"] != "train" or net.config != st.full_config(config):
+        failures.append("%s: file metadata %r does not match the config %r" % (name, meta, config))
+    check(name, "a train ours->torch", ours_forward(train_file, x, tmp, name + ".a"), torch_forward64(net, x))
+
+    # (b) fused files written by srmds: its fusion of the training file, and a random fused net
+    fused_file = os.path.join(tmp, name + ".fused.safetensors")
+    tool("fuse", "--model", train_file, "--out", fused_file)
+    fnet, ftensors, fmeta = load_strict(fused_file)
+    if fmeta["form"] != "fused":
+        failures.append("%s: fused file has form %r" % (name, fmeta["form"]))
+    z_ours_fused = ours_forward(fused_file, x, tmp, name + ".b")
+    check(name, "b fused(ours) ours->torch", z_ours_fused, torch_forward64(fnet, x))
+    rand_fused = os.path.join(tmp, name + ".rfused.safetensors")
+    tool("write-random", "--config", cfg_json, "--form", "fused", "--seed", 20 + index, "--out", rand_fused)
+    rnet, _, _ = load_strict(rand_fused)
+    check(name, "b fused(random) ours->torch", ours_forward(rand_fused, x, tmp, name + ".b2"),
+          torch_forward64(rnet, x))
+
+    # (c) PyTorch-written files read by srmds (training and fused form)
+    tnet = st.SRMDSNet(config).randomize_(seed=30 + index)
+    torch_file = os.path.join(tmp, name + ".torch.safetensors")
+    tnet.save(torch_file, keep_num_batches_tracked=(index % 2 == 0))  # I64 entries must be ignored
+    check(name, "c train torch->ours", ours_forward(torch_file, x, tmp, name + ".c"), torch_forward64(tnet, x))
+    torch_fused_file = os.path.join(tmp, name + ".torchfused.safetensors")
+    tnet.fuse().save(torch_fused_file)
+    check(name, "c fused torch->ours", ours_forward(torch_fused_file, x, tmp, name + ".c2"),
+          torch_forward64(tnet, x))
+
+    # (d) PyTorch's float64 fusion of our training file vs our fused file
+    ref = net.float().fused_state_dict()
+    if set(ref) != set(k for k in ftensors if not k.endswith("num_batches_tracked")):
+        failures.append("%s: fused tensor names differ: %s" % (name, sorted(set(ref) ^ set(ftensors))))
+    worst = 0.0
+    for key, value in ref.items():
+        if key in ftensors:
+            scale = max(float(value.abs().max()), 1e-30)
+            worst = max(worst, float((ftensors[key].double() - value).abs().max()) / scale)
+    rows.append((name, "d fused tensors ours vs torch", worst))
+    if not worst < 1e-6:  # both round the same float64 result to float32
+        failures.append("%s: fused tensors differ from PyTorch's fusion by %.3e" % (name, worst))
+    torch_fused = st.SRMDSNet(config, "fused").double()
+    torch_fused.load_state_dict(ref, strict=True)
+    check(name, "d fused(torch) vs fused(ours)", z_ours_fused, torch_forward64(torch_fused, x))
+
+
+def check_rejects_misnamed(tmp):
+    net = st.SRMDSNet({"base": 4}).randomize_(seed=7)
+    tensors = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    tensors["enc1.b0.br.3x3.conv.wieght"] = tensors.pop("enc1.b0.br.3x3.conv.weight")
+    bad = os.path.join(tmp, "misnamed.safetensors")
+    st.write_safetensors(bad, tensors, net.metadata())
+    x = np.zeros(2 * 32 * 32, dtype="<f4")
+    xin = os.path.join(tmp, "zeros.f32")
+    x.tofile(xin)
+    proc = tool("forward", "--model", bad, "--input", xin, "--n", 2, "--h", 32, "--w", 32,
+                "--output", os.path.join(tmp, "bad.z.f32"), expect_ok=False)
+    if proc.returncode == 0 or "enc1.b0.br.3x3.conv" not in proc.stderr:
+        failures.append("misnamed tensor: srmds accepted it or did not name it (rc %d, %r)"
+                        % (proc.returncode, proc.stderr.strip()))
+    rows.append(("misnamed", "rejected: " + proc.stderr.strip()[:70], 0.0))
+
+
+def main():
+    if not os.path.isfile(TOOL):
+        print("FAIL: %s not found (set SRMDS_TOOLS_DIR to the tests/tools build folder)" % TOOL)
+        return 1
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory(prefix="srmds_interop_") as tmp:
+        for index, (name, config, n, h, w) in enumerate(CASES):
+            try:
+                run_case(index, name, config, n, h, w, tmp)
+            except Exception as e:  # report and go on with the other cases
+                failures.append("%s: %s: %s" % (name, type(e).__name__, e))
+        try:
+            check_rejects_misnamed(tmp)
+        except Exception as e:
+            failures.append("misnamed: %s: %s" % (type(e).__name__, e))
+    for case, what, dev in rows:
+        print("%-26s %-32s %.2e" % (case, what, dev))
+    devs = [d for _, w, d in rows if not w.startswith("rejected")]
+    if devs:
+        print("worst max|ours - torch| / max|torch| = %.2e over %d comparisons (limit %g)" % (max(devs), len(devs), TOL))
+    for f in failures:
+        print("FAIL:", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
