@@ -1,0 +1,124 @@
+// Building blocks of the CPU convolution: im2col over a band of image rows, the row-band tiling
+// plan, and the per-thread scratch that holds one band.
+//
+// For a stride-1 "same" convolution with kernel kh x kw (kh, kw in {1, 3}, padding kh/2, kw/2), the
+// band of output rows [r0, r1) of one sample needs
+//   col[(c*kh + p)*kw + q, (i - r0)*W + j] = x[c, i + p - kh/2, j + q - kw/2]   (0 outside the image)
+// a (Cin*kh*kw) x ((r1 - r0)*W) row-major matrix; then y[:, band] = Wmat (Cout x Cin*kh*kw) * col.
+// Bands keep the extra memory bounded (a few MB per thread) however large the image is.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "srmds/core/buffer.hpp"
+
+namespace srmds::cpu::detail {
+
+// Bytes of im2col scratch per thread and band that we aim for (fits a core's L2 on current x86).
+inline constexpr int64_t kConvTileBytes = int64_t(1) << 20;
+
+inline int conv_max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+inline int conv_thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Fills the im2col band for output rows [r0, r1) of one sample.
+template <class T>
+void im2col_rows(const T* x,  // (C, H, W), one contiguous sample
+                 int64_t C, int64_t H, int64_t W, int kh, int kw, int64_t r0, int64_t r1,
+                 T* col) {  // (C*kh*kw, (r1 - r0)*W)
+  const int64_t n = (r1 - r0) * W;
+  const int ph = kh / 2, pw = kw / 2;
+  for (int64_t c = 0; c < C; ++c) {
+    for (int p = 0; p < kh; ++p) {
+      for (int q = 0; q < kw; ++q) {
+        T* dst = col + ((c * kh + p) * kw + q) * n;
+        const int dq = q - pw;
+        for (int64_t i = r0; i < r1; ++i) {
+          T* d = dst + (i - r0) * W;
+          const int64_t src_row = i + p - ph;
+          if (src_row < 0 || src_row >= H) {
+            std::fill(d, d + W, T(0));
+            continue;
+          }
+          const T* s = x + (c * H + src_row) * W;
+          if (dq == 0) {
+            std::memcpy(d, s, static_cast<size_t>(W) * sizeof(T));
+          } else if (dq < 0) {  // d[j] = s[j - 1]
+            d[0] = T(0);
+            if (W > 1) std::memcpy(d + 1, s, static_cast<size_t>(W - 1) * sizeof(T));
+          } else {  // d[j] = s[j + 1]
+            if (W > 1) std::memcpy(d, s + 1, static_cast<size_t>(W - 1) * sizeof(T));
+            d[W - 1] = T(0);
+          }
+        }
+      }
+    }
+  }
+}
+
+// How the rows of every sample are cut into bands, and how many threads work on them.
+struct RowTiling {
+  int64_t rows = 1;              // rows per band (the last band of a sample may be shorter)
+  int64_t bands_per_sample = 0;  // ceil(H / rows)
+  int64_t units = 0;             // N * bands_per_sample, the parallel work items
+  int threads = 1;               // threads that run bands in parallel (1: bands run in sequence)
+
+  // Band u covers rows [r0, r1) of sample n.
+  void band(int64_t u, int64_t H, int64_t& n, int64_t& r0, int64_t& r1) const {
+    n = u / bands_per_sample;
+    r0 = (u % bands_per_sample) * rows;
+    r1 = std::min(H, r0 + rows);
+  }
+};
+
+// Bands of about tile_bytes (bytes_per_row: scratch per image row), at least one band per
+// thread when the batch alone does not give every thread a sample.
+inline RowTiling plan_row_tiles(int64_t N, int64_t H, int64_t bytes_per_row, int64_t tile_bytes,
+                                int max_threads) {
+  RowTiling t;
+  if (N <= 0 || H <= 0) return t;
+  t.rows = std::clamp<int64_t>(tile_bytes / std::max<int64_t>(bytes_per_row, 1), 1, H);
+  if (N < max_threads) {
+    const int64_t per_sample = (max_threads + N - 1) / N;  // bands each sample should give
+    t.rows = std::min(t.rows, std::max<int64_t>(1, (H + per_sample - 1) / per_sample));
+  }
+  t.bands_per_sample = (H + t.rows - 1) / t.rows;
+  t.units = N * t.bands_per_sample;
+  t.threads = static_cast<int>(std::min<int64_t>(max_threads, t.units));
+  return t;
+}
+
+// Scratch of `per_thread` elements for each of `threads` threads.
+template <class T>
+class ThreadScratch {
+public:
+  ThreadScratch(int threads, int64_t per_thread)
+      : m_per_thread(per_thread),
+        m_buffer(host_buffer(static_cast<size_t>(std::max(threads, 0)) * static_cast<size_t>(per_thread) *
+                             sizeof(T))) {}
+  T* get(int thread) { return static_cast<T*>(m_buffer.get()) + thread * m_per_thread; }
+
+private:
+  int64_t m_per_thread;
+  Buffer m_buffer;
+};
+
+}  // namespace srmds::cpu::detail
