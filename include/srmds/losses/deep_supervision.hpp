@@ -1,0 +1,136 @@
+// Multi-scale deep-supervision loss (SPEC §3).
+//
+// Logits z_s (N, 1, H / 2^s, W / 2^s), s = 0..3, full-resolution mask (N, 1, H, W):
+//   ds native (default): y_s = downsample_target(mask, 2^s, target)   (y_0 = mask)
+//                        L_s = bce_dice(z_s, y_s)
+//   ds upsample:         u_s = upsample_bilinear(z_s -> (H, W), align_corners)   (u_0 = z_0)
+//                        L_s = bce_dice(u_s, mask),  dz_s = upsample_bilinear_backward(dL_s / du_s)
+//   ds off:              L = L_0 (weight 1); z_1..z_3 are not read and may be empty
+//   L = sum_s w_s L_s,  w = [8, 4, 2, 1] / 15 by default;  dlogits[s] = w_s dL_s / dz_s.
+// With ds off dlogits[1..3] are left empty (an empty tensor means "no gradient").
+// Targets, upsampled logits and their gradients live in buffers owned by the loss and reused.
+#pragma once
+
+#include <array>
+#include <cmath>
+
+#include "srmds/losses/bce_dice.hpp"
+#include "srmds/ops/downsample_target.hpp"
+#include "srmds/ops/upsample.hpp"
+
+namespace srmds {
+
+enum class DsMode { Native, Upsample, Off };
+
+struct DeepSupervisionOptions {
+  TargetMode target = TargetMode::Average;  // how y_s is made (ds native only)
+  DsMode ds = DsMode::Native;
+  std::array<double, 4> weights = {8.0 / 15, 4.0 / 15, 2.0 / 15, 1.0 / 15};  // w_0..w_3 (not with ds off)
+  bool align_corners = true;  // bilinear upsampling of z_s (ds upsample only)
+};
+
+template <class T, class D>
+class DeepSupervisionLoss {
+public:
+  static constexpr int kScales = 4;
+  using Logits = std::array<Tensor<T, D>, kScales>;
+
+  explicit DeepSupervisionLoss(const DeepSupervisionOptions& options = {}) : m_options(options) {
+    for (int s = 0; s < kScales; ++s)
+      SRMDS_CHECK(std::isfinite(options.weights[s]) && options.weights[s] >= 0,
+                  "DeepSupervisionLoss: weight " << s << " = " << options.weights[s] << " is not finite and >= 0");
+  }
+
+  const DeepSupervisionOptions& options() const { return m_options; }
+  // Whether scale s contributes to the loss.
+  bool uses_scale(int s) const { return s == 0 || m_options.ds != DsMode::Off; }
+  // The weight of L_s in L (1 for s = 0 and 0 otherwise with ds off).
+  double scale_weight(int s) const {
+    if (m_options.ds == DsMode::Off) return s == 0 ? 1.0 : 0.0;
+    return m_options.weights[s];
+  }
+
+  // Returns L and writes dlogits[s] = w_s dL_s/dz_s (Overwrite). A dlogits[s] that already has the
+  // shape of z_s is written in place (it may be a view); otherwise it is (re)allocated.
+  double forward_backward(Context<D>& ctx, const Logits& logits,
+                          const Tensor<T, D>& mask,  // (N, 1, H, W) binary
+                          Logits& dlogits) {
+    return run(ctx, logits, mask, &dlogits);
+  }
+
+  // L only (validation).
+  double forward(Context<D>& ctx, const Logits& logits, const Tensor<T, D>& mask) {
+    return run(ctx, logits, mask, nullptr);
+  }
+
+  // The unweighted L_s of the last call (0 for scales not used) and L itself.
+  const std::array<double, kScales>& scale_losses() const { return m_scale_losses; }
+  double last_loss() const { return m_last_loss; }
+
+private:
+  static void ensure_shape(Context<D>& ctx, Tensor<T, D>& t, const Shape& s) {
+    if (t.shape() != s || t.data() == nullptr) t = Tensor<T, D>(s, ctx);
+  }
+
+  double run(Context<D>& ctx, const Logits& logits, const Tensor<T, D>& mask, Logits* dlogits) {
+    detail::check_rank4("deep_supervision", "mask", mask);
+    const Shape& ms = mask.shape();
+    SRMDS_CHECK(ms.c() == 1 && ms.numel() > 0, "deep_supervision: mask " << ms << " must be (N, 1, H, W), non-empty");
+    const bool off = m_options.ds == DsMode::Off;
+    if (!off)
+      SRMDS_CHECK(ms.h() % 8 == 0 && ms.w() % 8 == 0,
+                  "deep_supervision: mask " << ms << " H and W must be multiples of 8 for 4 scales");
+    for (int s = 0; s < kScales; ++s) {
+      if (!uses_scale(s)) continue;
+      const Shape want{ms.n(), 1, ms.h() >> s, ms.w() >> s};
+      SRMDS_CHECK(logits[s].shape() == want, "deep_supervision: logits[" << s << "] " << logits[s].shape()
+                                                                        << " expected " << want << " for mask " << ms);
+    }
+
+    m_scale_losses = {0, 0, 0, 0};
+    double total = 0;
+    for (int s = 0; s < kScales; ++s) {
+      if (!uses_scale(s)) {
+        if (dlogits) (*dlogits)[s] = Tensor<T, D>();
+        continue;
+      }
+      const double w = scale_weight(s);
+      Tensor<T, D>* dz = nullptr;
+      if (dlogits) {
+        ensure_shape(ctx, (*dlogits)[s], logits[s].shape());
+        dz = &(*dlogits)[s];
+      }
+      double ls = 0;
+      if (s == 0) {
+        ls = bce_dice_loss(ctx, logits[0], mask, w, dz, WriteMode::Overwrite);
+      } else if (m_options.ds == DsMode::Native) {
+        ensure_shape(ctx, m_targets[s], logits[s].shape());
+        downsample_target(ctx, mask, m_targets[s], 1 << s, m_options.target);
+        ls = bce_dice_loss(ctx, logits[s], m_targets[s], w, dz, WriteMode::Overwrite);
+      } else {  // Upsample
+        ensure_shape(ctx, m_upsampled[s], ms);
+        upsample_bilinear_forward(ctx, logits[s], m_upsampled[s], m_options.align_corners);
+        Tensor<T, D>* dup = nullptr;
+        if (dz) {
+          ensure_shape(ctx, m_dupsampled[s], ms);
+          dup = &m_dupsampled[s];
+        }
+        ls = bce_dice_loss(ctx, m_upsampled[s], mask, w, dup, WriteMode::Overwrite);
+        if (dz) upsample_bilinear_backward(ctx, *dup, *dz, m_options.align_corners, WriteMode::Overwrite);
+      }
+      m_scale_losses[s] = ls;
+      total += w * ls;
+    }
+    m_last_loss = total;
+    return total;
+  }
+
+  DeepSupervisionOptions m_options;
+  std::array<Tensor<T, D>, kScales> m_targets;     // y_s, ds native
+  std::array<Tensor<T, D>, kScales> m_upsampled;   // u_s, ds upsample
+  std::array<Tensor<T, D>, kScales> m_dupsampled;  // dL/du_s, ds upsample
+  std::array<double, kScales> m_scale_losses{};
+  double m_last_loss = 0;
+};
+
+}  // namespace srmds
