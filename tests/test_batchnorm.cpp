@@ -1,12 +1,11 @@
 // BatchNorm2d: training and eval forward against a naive double loop, running statistics against
 // PyTorch's formula, backward against finite differences, write modes and strided views.
-#include "support/testing.hpp"
-
 #include <cmath>
 #include <vector>
 
 #include "srmds/ops/batchnorm.hpp"
 #include "srmds/ops/tensor_ops.hpp"
+#include "support/testing.hpp"
 
 using namespace srmds;
 using srmds::test::check_gradient;
@@ -267,20 +266,18 @@ TEST_CASE("batchnorm rejects bad shapes naming the op and the tensors", "[ops][b
   Context<Cpu> ctx;
   Tensor<float> x(Shape{2, 3, 4, 4}), y(Shape{2, 3, 4, 4}), y_bad(Shape{2, 3, 4, 5});
   Tensor<float> p3(Shape{3}), p4(Shape{4}), a(Shape{3}), b(Shape{3}), rm(Shape{3}), rv(Shape{3});
-  REQUIRE_THROWS_WITH(
-      batchnorm_forward_train(ctx, x, p4, p3, rm, rv, 0.1, 1e-5, y, WriteMode::Overwrite, a, b),
-      Catch::Contains("batchnorm_forward_train") && Catch::Contains("gamma") && Catch::Contains("[4]") &&
-          Catch::Contains("[3]"));
+  REQUIRE_THROWS_WITH(batchnorm_forward_train(ctx, x, p4, p3, rm, rv, 0.1, 1e-5, y, WriteMode::Overwrite, a, b),
+                      Catch::Contains("batchnorm_forward_train") && Catch::Contains("gamma") &&
+                          Catch::Contains("[4]") && Catch::Contains("[3]"));
   REQUIRE_THROWS_WITH(
       batchnorm_forward_eval(ctx, x, p3, p3, rm, rv, 1e-5, y_bad, WriteMode::Overwrite),
-      Catch::Contains("batchnorm_forward_eval") && Catch::Contains("[2, 3, 4, 4]") &&
-          Catch::Contains("[2, 3, 4, 5]"));
+      Catch::Contains("batchnorm_forward_eval") && Catch::Contains("[2, 3, 4, 4]") && Catch::Contains("[2, 3, 4, 5]"));
   Tensor<float> single(Shape{1, 3, 1, 1}), ys(Shape{1, 3, 1, 1});
   REQUIRE_THROWS_AS(batchnorm_forward_train(ctx, single, p3, p3, rm, rv, 0.1, 1e-5, ys, WriteMode::Overwrite, a, b),
                     Error);
   Tensor<float> dg_bad(Shape{4});
   Tensor<float>* none = nullptr;
-  REQUIRE_THROWS_WITH(batchnorm_backward(ctx, x, y, p3, a, b, none, WriteMode::Overwrite, &dg_bad, none,
-                                         WriteMode::Overwrite),
-                      Catch::Contains("batchnorm_backward") && Catch::Contains("dgamma"));
+  REQUIRE_THROWS_WITH(
+      batchnorm_backward(ctx, x, y, p3, a, b, none, WriteMode::Overwrite, &dg_bad, none, WriteMode::Overwrite),
+      Catch::Contains("batchnorm_backward") && Catch::Contains("dgamma"));
 }

@@ -1,12 +1,11 @@
 // Deep-supervision targets: average, nearest and max reduction for factors 1, 2, 4, 8 against a
 // naive loop, a hand-computed example, strided views and rejected shapes.
-#include "support/testing.hpp"
-
 #include <algorithm>
 #include <vector>
 
 #include "srmds/ops/downsample_target.hpp"
 #include "srmds/ops/tensor_ops.hpp"
+#include "support/testing.hpp"
 
 using namespace srmds;
 using srmds::test::fresh_seed;
@@ -118,8 +117,8 @@ TEST_CASE("downsample_target rejects indivisible sizes and wrong outputs", "[ops
   REQUIRE_THROWS_WITH(downsample_target(ctx, m, out, 8, TargetMode::Average),
                       Catch::Contains("downsample_target") && Catch::Contains("[2, 1, 12, 8]"));
   Tensor<float> out2(Shape{2, 1, 6, 3});
-  REQUIRE_THROWS_WITH(downsample_target(ctx, m, out2, 2, TargetMode::Max),
-                      Catch::Contains("downsample_target") && Catch::Contains("[2, 1, 6, 3]") &&
-                          Catch::Contains("[2, 1, 6, 4]"));
+  REQUIRE_THROWS_WITH(downsample_target(ctx, m, out2, 2, TargetMode::Max), Catch::Contains("downsample_target") &&
+                                                                               Catch::Contains("[2, 1, 6, 3]") &&
+                                                                               Catch::Contains("[2, 1, 6, 4]"));
   REQUIRE_THROWS_AS(downsample_target(ctx, m, out2, 0, TargetMode::Max), Error);
 }

@@ -1,13 +1,12 @@
 // 2x2 max pooling: values and argmax against a naive loop (including ties and NaN), backward
 // scatter, finite differences, write modes, strided channel views and rejected shapes.
-#include "support/testing.hpp"
-
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "srmds/ops/maxpool.hpp"
 #include "srmds/ops/tensor_ops.hpp"
+#include "support/testing.hpp"
 
 using namespace srmds;
 using srmds::test::check_gradient;
@@ -148,12 +147,15 @@ TEST_CASE("maxpool2 backward matches finite differences and accumulates", "[ops]
     for (int64_t i = 0; i < dx.numel(); ++i) total += dx[i];
     for (int64_t i = 0; i < w.numel(); ++i) wsum += w[i];
     REQUIRE(total == Approx(wsum).epsilon(1e-12));
-    check_gradient(x, dx, [&] {
-      Tensor<double> yy(pooled(s));
-      Tensor<int32_t> aa(pooled(s));
-      maxpool2_forward(ctx, x, yy, aa);
-      return weighted_sum(yy, w);
-    }, "maxpool dx", rng, 200, 1e-6, 1e-6, 1e-8);
+    check_gradient(
+        x, dx,
+        [&] {
+          Tensor<double> yy(pooled(s));
+          Tensor<int32_t> aa(pooled(s));
+          maxpool2_forward(ctx, x, yy, aa);
+          return weighted_sum(yy, w);
+        },
+        "maxpool dx", rng, 200, 1e-6, 1e-6, 1e-8);
 
     auto base = random_tensor<double>(s, rng);
     Tensor<double> acc(s);

@@ -1,13 +1,12 @@
 // Squeeze-and-excitation: forward and saved tensors against a naive loop (hidden width taken
 // from fc1.weight), strided views, backward against finite differences for x and all four
 // parameters, write modes and rejected shapes.
-#include "support/testing.hpp"
-
 #include <cmath>
 #include <vector>
 
 #include "srmds/ops/se.hpp"
 #include "srmds/ops/tensor_ops.hpp"
+#include "support/testing.hpp"
 
 using namespace srmds;
 using srmds::test::check_gradient;
@@ -75,8 +74,8 @@ struct Case {
   Shape x;
   int64_t hd;
 };
-const std::vector<Case> kCases = {{Shape{2, 5, 3, 4}, 4}, {Shape{3, 7, 5, 2}, 3}, {Shape{1, 32, 2, 3}, 2},
-                                  {Shape{4, 1, 3, 3}, 4}};
+const std::vector<Case> kCases = {
+    {Shape{2, 5, 3, 4}, 4}, {Shape{3, 7, 5, 2}, 3}, {Shape{1, 32, 2, 3}, 2}, {Shape{4, 1, 3, 3}, 4}};
 
 }  // namespace
 
@@ -176,8 +175,8 @@ TEST_CASE("se rejects inconsistent weights naming the op and the tensor", "[ops]
   Tensor<float> x(s), y(s), w1(Shape{4, 8, 1, 1}), b1(Shape{4}), w2_bad(Shape{8, 3, 1, 1}), b2(Shape{8});
   auto saved = se_saved_for<float>(ctx, s, 4);
   REQUIRE_THROWS_WITH(se_forward(ctx, x, w1, b1, w2_bad, b2, y, saved),
-                      Catch::Contains("se_forward") && Catch::Contains("fc2.weight") && Catch::Contains("[8, 3, 1, 1]") &&
-                          Catch::Contains("[8, 4, 1, 1]"));
+                      Catch::Contains("se_forward") && Catch::Contains("fc2.weight") &&
+                          Catch::Contains("[8, 3, 1, 1]") && Catch::Contains("[8, 4, 1, 1]"));
   Tensor<float> w2(Shape{8, 4, 1, 1}), y_bad(Shape{2, 8, 4, 5});
   REQUIRE_THROWS_WITH(se_forward(ctx, x, w1, b1, w2, b2, y_bad, saved),
                       Catch::Contains("se_forward") && Catch::Contains("[2, 8, 4, 5]"));

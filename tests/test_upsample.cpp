@@ -1,13 +1,12 @@
 // Bilinear resizing: known values, a naive formula for several sizes (both align_corners
 // settings), strided channel views, backward against finite differences and write modes.
-#include "support/testing.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "srmds/ops/tensor_ops.hpp"
 #include "srmds/ops/upsample.hpp"
+#include "support/testing.hpp"
 
 using namespace srmds;
 using srmds::test::check_gradient;
@@ -20,7 +19,8 @@ namespace {
 
 // Source coordinate along one axis, written out independently of bilinear_axis().
 double source_coord(int64_t d, int64_t in, int64_t out, bool align_corners) {
-  if (align_corners) return out > 1 ? static_cast<double>(d) * static_cast<double>(in - 1) / static_cast<double>(out - 1) : 0.0;
+  if (align_corners)
+    return out > 1 ? static_cast<double>(d) * static_cast<double>(in - 1) / static_cast<double>(out - 1) : 0.0;
   const double s = (static_cast<double>(d) + 0.5) * static_cast<double>(in) / static_cast<double>(out) - 0.5;
   return s < 0 ? 0 : s;
 }
@@ -56,13 +56,12 @@ struct Case {
   Shape in;
   int64_t oh, ow;
 };
-const std::vector<Case> kCases = {
-    {Shape{3, 5, 3, 4}, 6, 8},    // x2, as in the network
-    {Shape{2, 3, 5, 7}, 9, 4},    // up in H, down in W
-    {Shape{1, 2, 1, 1}, 3, 5},    // from a single pixel
-    {Shape{2, 1, 4, 3}, 4, 3},    // identity size
-    {Shape{2, 3, 6, 5}, 1, 2},    // down to a single row
-    {Shape{1, 7, 2, 9}, 7, 20}};  // odd factors
+const std::vector<Case> kCases = {{Shape{3, 5, 3, 4}, 6, 8},    // x2, as in the network
+                                  {Shape{2, 3, 5, 7}, 9, 4},    // up in H, down in W
+                                  {Shape{1, 2, 1, 1}, 3, 5},    // from a single pixel
+                                  {Shape{2, 1, 4, 3}, 4, 3},    // identity size
+                                  {Shape{2, 3, 6, 5}, 1, 2},    // down to a single row
+                                  {Shape{1, 7, 2, 9}, 7, 20}};  // odd factors
 
 }  // namespace
 
@@ -156,11 +155,14 @@ TEST_CASE("upsample backward matches finite differences in both write modes", "[
       auto w = random_tensor<double>(so, rng);
       Tensor<double> dx(k.in);
       upsample_bilinear_backward(ctx, w, dx, ac, WriteMode::Overwrite);
-      check_gradient(x, dx, [&] {
-        Tensor<double> y(so);
-        upsample_bilinear_forward(ctx, x, y, ac);
-        return weighted_sum(y, w);
-      }, "upsample dx", rng, 64);
+      check_gradient(
+          x, dx,
+          [&] {
+            Tensor<double> y(so);
+            upsample_bilinear_forward(ctx, x, y, ac);
+            return weighted_sum(y, w);
+          },
+          "upsample dx", rng, 64);
 
       auto base = random_tensor<double>(k.in, rng);
       Tensor<double> acc(k.in);
@@ -191,8 +193,8 @@ TEST_CASE("upsample rejects mismatched N or C naming the op and both shapes", "[
   Context<Cpu> ctx;
   Tensor<float> x(Shape{2, 3, 4, 4}), y(Shape{2, 4, 8, 8});
   REQUIRE_THROWS_WITH(upsample_bilinear_forward(ctx, x, y, true), Catch::Contains("upsample_bilinear_forward") &&
-                                                                     Catch::Contains("[2, 3, 4, 4]") &&
-                                                                     Catch::Contains("[2, 4, 8, 8]"));
+                                                                      Catch::Contains("[2, 3, 4, 4]") &&
+                                                                      Catch::Contains("[2, 4, 8, 8]"));
   REQUIRE_THROWS_WITH(upsample_bilinear_backward(ctx, y, x, true, WriteMode::Overwrite),
                       Catch::Contains("upsample_bilinear_backward"));
 }

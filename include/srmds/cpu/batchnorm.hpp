@@ -27,12 +27,11 @@ SRMDS_HOST_DEVICE T batchnorm_input_grad(T dy, T xhat, T k, T mean_dy, T mean_dy
 namespace cpu {
 
 template <class T>
-void batchnorm_forward_train(const Tensor<T, Cpu>& x,  // (N, C, H, W)
-                             const Tensor<T, Cpu>& gamma, const Tensor<T, Cpu>& beta,  // (C)
-                             Tensor<T, Cpu>& running_mean, Tensor<T, Cpu>& running_var,  // (C)
-                             double momentum, double eps,
-                             Tensor<T, Cpu>& y, WriteMode y_mode,                   // (N, C, H, W)
-                             Tensor<T, Cpu>& save_mean, Tensor<T, Cpu>& save_invstd) {  // (C)
+void batchnorm_forward_train(const Tensor<T, Cpu>& x,                                           // (N, C, H, W)
+                             const Tensor<T, Cpu>& gamma, const Tensor<T, Cpu>& beta,           // (C)
+                             Tensor<T, Cpu>& running_mean, Tensor<T, Cpu>& running_var,         // (C)
+                             double momentum, double eps, Tensor<T, Cpu>& y, WriteMode y_mode,  // (N, C, H, W)
+                             Tensor<T, Cpu>& save_mean, Tensor<T, Cpu>& save_invstd) {          // (C)
   const Shape& s = x.shape();
   const int64_t hw = s.h() * s.w();
   const double m_count = static_cast<double>(s.n() * hw);
@@ -78,8 +77,8 @@ void batchnorm_forward_train(const Tensor<T, Cpu>& x,  // (N, C, H, W)
 
 template <class T>
 void batchnorm_forward_eval(const Tensor<T, Cpu>& x,  // (N, C, H, W)
-                            const Tensor<T, Cpu>& gamma, const Tensor<T, Cpu>& beta,
-                            const Tensor<T, Cpu>& running_mean, const Tensor<T, Cpu>& running_var,  // (C)
+                            const Tensor<T, Cpu>& gamma, const Tensor<T, Cpu>& beta, const Tensor<T, Cpu>& running_mean,
+                            const Tensor<T, Cpu>& running_var,                  // (C)
                             double eps, Tensor<T, Cpu>& y, WriteMode y_mode) {  // (N, C, H, W)
   const Shape& s = x.shape();
   const int64_t hw = s.h() * s.w();
@@ -106,7 +105,7 @@ template <class T>
 void batchnorm_backward(const Tensor<T, Cpu>& x,   // (N, C, H, W) forward input
                         const Tensor<T, Cpu>& dy,  // (N, C, H, W)
                         const Tensor<T, Cpu>& gamma, const Tensor<T, Cpu>& save_mean,
-                        const Tensor<T, Cpu>& save_invstd,  // (C)
+                        const Tensor<T, Cpu>& save_invstd,      // (C)
                         Tensor<T, Cpu>* dx, WriteMode dx_mode,  // (N, C, H, W) or nullptr
                         Tensor<T, Cpu>* dgamma, Tensor<T, Cpu>* dbeta, WriteMode param_mode) {  // (C) or nullptr
   const Shape& s = x.shape();

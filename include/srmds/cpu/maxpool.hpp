@@ -34,8 +34,8 @@ SRMDS_HOST_DEVICE int32_t maxpool2_window_argmax(const T* plane, int w, int oh, 
 namespace cpu {
 
 template <class T>
-void maxpool2_forward(const Tensor<T, Cpu>& x,    // (N, C, H, W)
-                      Tensor<T, Cpu>& y,          // (N, C, H/2, W/2)
+void maxpool2_forward(const Tensor<T, Cpu>& x,         // (N, C, H, W)
+                      Tensor<T, Cpu>& y,               // (N, C, H/2, W/2)
                       Tensor<int32_t, Cpu>& argmax) {  // (N, C, H/2, W/2)
   const Shape& s = y.shape();
   const int64_t in_hw = x.shape().h() * x.shape().w(), out_hw = s.h() * s.w();
@@ -57,9 +57,9 @@ void maxpool2_forward(const Tensor<T, Cpu>& x,    // (N, C, H, W)
 }
 
 template <class T>
-void maxpool2_backward(const Tensor<T, Cpu>& dy,             // (N, C, H/2, W/2)
-                       const Tensor<int32_t, Cpu>& argmax,   // (N, C, H/2, W/2)
-                       Tensor<T, Cpu>& dx,                   // (N, C, H, W)
+void maxpool2_backward(const Tensor<T, Cpu>& dy,            // (N, C, H/2, W/2)
+                       const Tensor<int32_t, Cpu>& argmax,  // (N, C, H/2, W/2)
+                       Tensor<T, Cpu>& dx,                  // (N, C, H, W)
                        WriteMode mode) {
   const Shape& s = dy.shape();
   const int64_t in_hw = dx.shape().h() * dx.shape().w(), out_hw = s.h() * s.w();

@@ -54,10 +54,10 @@ SRMDS_HOST_DEVICE void se_excitation_backward(const A* ga, const A* u, const A* 
 namespace cpu {
 
 template <class T>
-void se_forward(const Tensor<T, Cpu>& x,                          // (N, C, H, W)
-                const Tensor<T, Cpu>& w1, const Tensor<T, Cpu>& b1,  // (Hd, C, 1, 1), (Hd)
-                const Tensor<T, Cpu>& w2, const Tensor<T, Cpu>& b2,  // (C, Hd, 1, 1), (C)
-                Tensor<T, Cpu>& y,                                // (N, C, H, W)
+void se_forward(const Tensor<T, Cpu>& x,                                                // (N, C, H, W)
+                const Tensor<T, Cpu>& w1, const Tensor<T, Cpu>& b1,                     // (Hd, C, 1, 1), (Hd)
+                const Tensor<T, Cpu>& w2, const Tensor<T, Cpu>& b2,                     // (C, Hd, 1, 1), (C)
+                Tensor<T, Cpu>& y,                                                      // (N, C, H, W)
                 Tensor<T, Cpu>& mean, Tensor<T, Cpu>& hidden, Tensor<T, Cpu>& scale) {  // (N, C), (N, Hd), (N, C)
   const Shape& sx = x.shape();
   const int64_t nn = sx.n(), c = sx.c(), hw = sx.h() * sx.w();
@@ -95,8 +95,8 @@ void se_forward(const Tensor<T, Cpu>& x,                          // (N, C, H, W
 }
 
 template <class T>
-void se_backward(const Tensor<T, Cpu>& x,   // (N, C, H, W) forward input
-                 const Tensor<T, Cpu>& dy,  // (N, C, H, W)
+void se_backward(const Tensor<T, Cpu>& x,                             // (N, C, H, W) forward input
+                 const Tensor<T, Cpu>& dy,                            // (N, C, H, W)
                  const Tensor<T, Cpu>& w1, const Tensor<T, Cpu>& w2,  // (Hd, C, 1, 1), (C, Hd, 1, 1)
                  const Tensor<T, Cpu>& mean, const Tensor<T, Cpu>& hidden, const Tensor<T, Cpu>& scale,
                  Tensor<T, Cpu>& dx, WriteMode dx_mode,  // (N, C, H, W)
