@@ -1,0 +1,165 @@
+// NetConfig <-> JSON text (SPEC §6). Every key is optional (missing keys keep NetConfig's
+// defaults); unknown keys, wrong types and out-of-range values throw srmds::Error naming the key.
+// config_to_json validates too, so an invalid configuration is never written into a weight file.
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "srmds/core/error.hpp"
+#include "srmds/nets/config.hpp"
+
+namespace srmds {
+
+namespace {
+
+using json = nlohmann::json;
+
+#define SRMDS_CONFIG_FAIL(key, msg) SRMDS_THROW("config: key \"" << (key) << "\": " << msg)
+
+const char* const kBranchNames[] = {"3x3", "1x3", "3x1", "1x1", "id"};
+const char* const kKeys[] = {"base",          "in_channels", "branches",   "bn",     "attention",    "se_reduction",
+                             "align_corners", "input_size",  "window",     "lesion_labels"};
+
+bool is_branch_name(const std::string& b) {
+  for (const char* n : kBranchNames)
+    if (b == n) return true;
+  return false;
+}
+
+// Integer in [lo, hi] (JSON integers only: 64.0 and "64" are rejected).
+int get_int(const json& v, const char* key, int lo, int hi) {
+  if (!v.is_number_integer()) SRMDS_CONFIG_FAIL(key, "expected an integer, got " << v.dump());
+  const long long x = v.is_number_unsigned() ? static_cast<long long>(std::min<uint64_t>(v.get<uint64_t>(), 1ull << 40))
+                                             : v.get<long long>();
+  if (x < lo || x > hi) SRMDS_CONFIG_FAIL(key, "value " << v.dump() << " is outside [" << lo << ", " << hi << "]");
+  return static_cast<int>(x);
+}
+
+std::string get_string(const json& v, const char* key) {
+  if (!v.is_string()) SRMDS_CONFIG_FAIL(key, "expected a string, got " << v.dump());
+  return v.get<std::string>();
+}
+
+void validate(const NetConfig& c) {
+  constexpr int kMaxBase = 4096;
+  if (c.base <= 0 || c.base > kMaxBase) SRMDS_CONFIG_FAIL("base", "value " << c.base << " is outside [1, " << kMaxBase << "]");
+  if (c.in_channels <= 0 || c.in_channels > 4096) SRMDS_CONFIG_FAIL("in_channels", "value " << c.in_channels << " is outside [1, 4096]");
+  std::set<std::string> seen;
+  bool has_conv = false;
+  for (const std::string& b : c.branches) {
+    if (!is_branch_name(b)) SRMDS_CONFIG_FAIL("branches", "unknown branch \"" << b << "\" (expected 3x3, 1x3, 3x1, 1x1 or id)");
+    if (!seen.insert(b).second) SRMDS_CONFIG_FAIL("branches", "branch \"" << b << "\" appears twice");
+    if (b != "id") has_conv = true;
+  }
+  if (!has_conv) SRMDS_CONFIG_FAIL("branches", "needs at least one convolution branch (3x3, 1x3, 3x1 or 1x1)");
+  if (c.bn != BnPlacement::Inner && c.bn != BnPlacement::External) SRMDS_CONFIG_FAIL("bn", "invalid value");
+  if (c.attention != Attention::Se && c.attention != Attention::None) SRMDS_CONFIG_FAIL("attention", "invalid value");
+  if (c.se_reduction <= 0 || c.se_reduction > 4096) SRMDS_CONFIG_FAIL("se_reduction", "value " << c.se_reduction << " is outside [1, 4096]");
+  for (int s : c.input_size)
+    if (s <= 0 || s % 16 != 0 || s > (1 << 16))
+      SRMDS_CONFIG_FAIL("input_size", "[" << c.input_size[0] << ", " << c.input_size[1]
+                                          << "] must be positive multiples of 16 (at most 65536)");
+  if (c.window) {
+    const auto& w = *c.window;
+    if (!std::isfinite(w[0]) || !std::isfinite(w[1]) || !(w[0] < w[1]))
+      SRMDS_CONFIG_FAIL("window", "[" << w[0] << ", " << w[1] << "] must be two finite numbers, low < high (or null for min-max)");
+  }
+  if (c.lesion_labels.empty()) SRMDS_CONFIG_FAIL("lesion_labels", "must list at least one label");
+  for (int l : c.lesion_labels)
+    if (l <= 0) SRMDS_CONFIG_FAIL("lesion_labels", "label " << l << " is not positive (0 is background)");
+}
+
+// A window bound as a JSON integer when it is one (so the default prints as [-1250, 250]).
+json number(double x) {
+  if (std::floor(x) == x && std::abs(x) < 9e15) return json(static_cast<long long>(x));
+  return json(x);
+}
+
+}  // namespace
+
+std::string config_to_json(const NetConfig& c) {
+  validate(c);
+  json j = json::object();
+  j["base"] = c.base;
+  j["in_channels"] = c.in_channels;
+  j["branches"] = c.branches;
+  j["bn"] = c.bn == BnPlacement::Inner ? "inner" : "external";
+  j["attention"] = c.attention == Attention::Se ? "se" : "none";
+  j["se_reduction"] = c.se_reduction;
+  j["align_corners"] = c.align_corners;
+  j["input_size"] = {c.input_size[0], c.input_size[1]};
+  j["window"] = c.window ? json::array({number((*c.window)[0]), number((*c.window)[1])}) : json(nullptr);
+  j["lesion_labels"] = c.lesion_labels;
+  return j.dump();
+}
+
+NetConfig config_from_json(const std::string& json_text) {
+  json j;
+  try {
+    j = json::parse(json_text);
+  } catch (const json::exception& e) {
+    SRMDS_THROW("config: invalid JSON: " << e.what());
+  }
+  if (!j.is_object()) SRMDS_THROW("config: expected a JSON object, got " << j.type_name());
+  for (const auto& kv : j.items()) {
+    bool known = false;
+    for (const char* k : kKeys) known = known || kv.key() == k;
+    if (!known) SRMDS_THROW("config: unknown key \"" << kv.key() << "\"");
+  }
+
+  NetConfig c;
+  constexpr int kBig = std::numeric_limits<int>::max();
+  if (j.contains("base")) c.base = get_int(j["base"], "base", 1, 4096);
+  if (j.contains("in_channels")) c.in_channels = get_int(j["in_channels"], "in_channels", 1, 4096);
+  if (j.contains("branches")) {
+    const json& v = j["branches"];
+    if (!v.is_array()) SRMDS_CONFIG_FAIL("branches", "expected an array of strings, got " << v.dump());
+    c.branches.clear();
+    for (const json& b : v) c.branches.push_back(get_string(b, "branches"));
+  }
+  if (j.contains("bn")) {
+    const std::string s = get_string(j["bn"], "bn");
+    if (s == "inner") c.bn = BnPlacement::Inner;
+    else if (s == "external") c.bn = BnPlacement::External;
+    else SRMDS_CONFIG_FAIL("bn", "\"" << s << "\" is neither \"inner\" nor \"external\"");
+  }
+  if (j.contains("attention")) {
+    const std::string s = get_string(j["attention"], "attention");
+    if (s == "se") c.attention = Attention::Se;
+    else if (s == "none") c.attention = Attention::None;
+    else SRMDS_CONFIG_FAIL("attention", "\"" << s << "\" is neither \"se\" nor \"none\"");
+  }
+  if (j.contains("se_reduction")) c.se_reduction = get_int(j["se_reduction"], "se_reduction", 1, 4096);
+  if (j.contains("align_corners")) {
+    const json& v = j["align_corners"];
+    if (!v.is_boolean()) SRMDS_CONFIG_FAIL("align_corners", "expected true or false, got " << v.dump());
+    c.align_corners = v.get<bool>();
+  }
+  if (j.contains("input_size")) {
+    const json& v = j["input_size"];
+    if (!v.is_array() || v.size() != 2) SRMDS_CONFIG_FAIL("input_size", "expected [height, width], got " << v.dump());
+    c.input_size = {get_int(v[0], "input_size", 1, kBig), get_int(v[1], "input_size", 1, kBig)};
+  }
+  if (j.contains("window")) {
+    const json& v = j["window"];
+    if (v.is_null()) {
+      c.window = std::nullopt;
+    } else {
+      if (!v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number())
+        SRMDS_CONFIG_FAIL("window", "expected [low, high] or null, got " << v.dump());
+      c.window = std::array<double, 2>{v[0].get<double>(), v[1].get<double>()};
+    }
+  }
+  if (j.contains("lesion_labels")) {
+    const json& v = j["lesion_labels"];
+    if (!v.is_array()) SRMDS_CONFIG_FAIL("lesion_labels", "expected an array of integers, got " << v.dump());
+    c.lesion_labels.clear();
+    for (const json& l : v) c.lesion_labels.push_back(get_int(l, "lesion_labels", 1, kBig));
+  }
+  validate(c);
+  return c;
+}
+
+}  // namespace srmds

@@ -1,0 +1,121 @@
+// NetConfig <-> JSON: defaults, round trips, and one specific error per kind of bad value.
+#include <catch2/catch.hpp>
+
+#include "srmds/core/error.hpp"
+#include "srmds/nets/config.hpp"
+
+using namespace srmds;
+using Catch::Matchers::Contains;
+
+namespace {
+void require_equal(const NetConfig& a, const NetConfig& b) {
+  CHECK(a.base == b.base);
+  CHECK(a.in_channels == b.in_channels);
+  CHECK(a.branches == b.branches);
+  CHECK(a.bn == b.bn);
+  CHECK(a.attention == b.attention);
+  CHECK(a.se_reduction == b.se_reduction);
+  CHECK(a.align_corners == b.align_corners);
+  CHECK(a.input_size == b.input_size);
+  CHECK(a.window == b.window);
+  CHECK(a.lesion_labels == b.lesion_labels);
+}
+}  // namespace
+
+TEST_CASE("config: an empty object gives the defaults of SPEC §6", "[io][config]") {
+  const NetConfig c = config_from_json("{}");
+  require_equal(c, NetConfig{});
+  CHECK(c.base == 64);
+  CHECK(c.branches == std::vector<std::string>{"3x3", "1x3", "3x1", "1x1", "id"});
+  CHECK(c.input_size == std::array<int, 2>{512, 512});
+  REQUIRE(c.window.has_value());
+  CHECK((*c.window)[0] == -1250.0);
+  CHECK((*c.window)[1] == 250.0);
+}
+
+TEST_CASE("config: the default config is written with every key, integers as integers", "[io][config]") {
+  const std::string text = config_to_json(NetConfig{});
+  CHECK(text ==
+        R"({"align_corners":true,"attention":"se","base":64,"bn":"inner","branches":["3x3","1x3","3x1","1x1","id"],)"
+        R"("in_channels":1,"input_size":[512,512],"lesion_labels":[1,2],"se_reduction":16,"window":[-1250,250]})");
+}
+
+TEST_CASE("config: round trip of non-default values", "[io][config]") {
+  NetConfig c;
+  c.base = 8;
+  c.in_channels = 3;
+  c.branches = {"1x1", "3x3"};
+  c.bn = BnPlacement::External;
+  c.attention = Attention::None;
+  c.se_reduction = 4;
+  c.align_corners = false;
+  c.input_size = {64, 96};
+  c.window = std::array<double, 2>{-1000.5, 400.25};
+  c.lesion_labels = {1, 2, 3};
+  require_equal(config_from_json(config_to_json(c)), c);
+
+  c.window = std::nullopt;
+  const std::string text = config_to_json(c);
+  CHECK_THAT(text, Contains("\"window\":null"));
+  require_equal(config_from_json(text), c);
+}
+
+TEST_CASE("config: partial objects keep the other defaults", "[io][config]") {
+  const NetConfig c = config_from_json(R"({"base": 16, "window": null, "attention": "none"})");
+  CHECK(c.base == 16);
+  CHECK(!c.window.has_value());
+  CHECK(c.attention == Attention::None);
+  CHECK(c.bn == BnPlacement::Inner);
+  CHECK(c.lesion_labels == std::vector<int>{1, 2});
+}
+
+TEST_CASE("config: bad input is rejected naming the key", "[io][config]") {
+  struct Case {
+    const char* json;
+    const char* message;
+  };
+  const Case cases[] = {
+      {R"({"base": 0})", "key \"base\": value 0 is outside"},
+      {R"({"base": -64})", "key \"base\": value -64 is outside"},
+      {R"({"base": 64.5})", "key \"base\": expected an integer"},
+      {R"({"base": "64"})", "key \"base\": expected an integer"},
+      {R"({"in_channels": 0})", "key \"in_channels\""},
+      {R"({"branches": ["3x3", "5x5"]})", "key \"branches\": unknown branch \"5x5\""},
+      {R"({"branches": ["3x3", "1x1", "3x3"]})", "key \"branches\": branch \"3x3\" appears twice"},
+      {R"({"branches": ["id"]})", "key \"branches\": needs at least one convolution branch"},
+      {R"({"branches": "3x3"})", "key \"branches\": expected an array"},
+      {R"({"branches": [3]})", "key \"branches\": expected a string"},
+      {R"({"bn": "outer"})", "key \"bn\": \"outer\" is neither"},
+      {R"({"bn": 1})", "key \"bn\": expected a string"},
+      {R"({"attention": "cbam"})", "key \"attention\": \"cbam\" is neither"},
+      {R"({"se_reduction": 0})", "key \"se_reduction\""},
+      {R"({"align_corners": 1})", "key \"align_corners\": expected true or false"},
+      {R"({"input_size": [500, 512]})", "key \"input_size\": [500, 512] must be positive multiples of 16"},
+      {R"({"input_size": [0, 512]})", "key \"input_size\""},
+      {R"({"input_size": [512]})", "key \"input_size\": expected [height, width]"},
+      {R"({"window": [250, -1250]})", "key \"window\""},
+      {R"({"window": [-1250]})", "key \"window\": expected [low, high] or null"},
+      {R"({"window": "lung"})", "key \"window\": expected [low, high] or null"},
+      {R"({"lesion_labels": []})", "key \"lesion_labels\": must list at least one label"},
+      {R"({"lesion_labels": [0, 1]})", "key \"lesion_labels\""},
+      {R"({"lesion_labels": [1.5]})", "key \"lesion_labels\": expected an integer"},
+      {R"({"base": 64, "depth": 5})", "unknown key \"depth\""},
+      {R"([64])", "expected a JSON object"},
+      {R"({"base": 64)", "config: invalid JSON"},
+      {"", "config: invalid JSON"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.json);
+    REQUIRE_THROWS_AS(config_from_json(c.json), Error);
+    REQUIRE_THROWS_WITH(config_from_json(c.json), Contains(c.message));
+  }
+}
+
+TEST_CASE("config: an invalid config is not written", "[io][config]") {
+  NetConfig c;
+  c.input_size = {100, 512};
+  REQUIRE_THROWS_WITH(config_to_json(c), Contains("key \"input_size\""));
+  c = NetConfig{};
+  c.branches = {"3x3", "3x3"};
+  REQUIRE_THROWS_WITH(config_to_json(c), Contains("appears twice"));
+}
