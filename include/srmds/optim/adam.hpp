@@ -1,0 +1,127 @@
+// Adam / AdamW (SPEC §5), PyTorch's update rule. At step t = 1, 2, ... for every parameter p with
+// gradient g (moments m, v start at zero):
+//   L2 weight decay (default form):  g <- g + wd p                      (torch.optim.Adam)
+//   decoupled weight decay:          p <- p - lr wd p                   (torch.optim.AdamW)
+//   m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2
+//   p <- p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+// adam_step() is the checked elementwise op (per-element math in optim/adam_math.hpp); Adam holds
+// the moments and the step counter. state() names the moments "optimizer.m.<name>" and
+// "optimizer.v.<name>" so checkpoints can save and restore them (with step_count()).
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "srmds/core/named_tensor.hpp"
+#include "srmds/cpu/adam.hpp"
+#include "srmds/ops/dispatch.hpp"
+#include "srmds/ops/tensor_ops.hpp"
+
+namespace srmds {
+
+// One Adam update of param, m and v in place from grad (all the same shape).
+template <class T, class D>
+void adam_step(Context<D>& ctx, Tensor<T, D>& param, const Tensor<T, D>& grad, Tensor<T, D>& m, Tensor<T, D>& v,
+               const AdamStep& step) {
+  (void)ctx;
+  detail::check_same_shape("adam_step", "param", param, "grad", grad);
+  detail::check_same_shape("adam_step", "param", param, "m", m);
+  detail::check_same_shape("adam_step", "param", param, "v", v);
+  SRMDS_CHECK(step.bias_correction1 > 0 && step.bias_correction2 > 0,
+              "adam_step: bias corrections " << step.bias_correction1 << ", " << step.bias_correction2
+                                             << " must be > 0 (step t >= 1)");
+  SRMDS_DISPATCH(D, cpu::adam_step(param, grad, m, v, step), cuda::adam_step(ctx, param, grad, m, v, step));
+}
+
+// Sets the gradient of every parameter in the list to zero (buffers are skipped).
+template <class T, class D>
+void zero_grad(Context<D>& ctx, const StateList<T, D>& list) {
+  for (const auto& e : list)
+    if (e.grad) fill(ctx, *e.grad, T(0));
+}
+
+struct AdamOptions {
+  double lr = 5e-4;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+  bool decoupled = false;  // AdamW-style weight decay
+};
+
+template <class T, class D>
+class Adam {
+public:
+  // Keeps the entries of `list` that have a gradient; the tensors must outlive the optimizer.
+  Adam(Context<D>& ctx, const StateList<T, D>& list, const AdamOptions& options = {}) : m_options(options) {
+    SRMDS_CHECK(std::isfinite(options.lr) && options.lr >= 0, "Adam: lr " << options.lr << " must be >= 0");
+    SRMDS_CHECK(options.beta1 >= 0 && options.beta1 < 1, "Adam: beta1 " << options.beta1 << " not in [0, 1)");
+    SRMDS_CHECK(options.beta2 >= 0 && options.beta2 < 1, "Adam: beta2 " << options.beta2 << " not in [0, 1)");
+    SRMDS_CHECK(options.eps > 0, "Adam: eps " << options.eps << " must be > 0");
+    SRMDS_CHECK(options.weight_decay >= 0, "Adam: weight_decay " << options.weight_decay << " must be >= 0");
+    for (const auto& e : list) {
+      if (!e.is_parameter()) continue;
+      SRMDS_CHECK(e.value != nullptr, "Adam: parameter " << e.name << " has no value tensor");
+      detail::check_same_shape("Adam", (e.name + " value").c_str(), *e.value, "grad", *e.grad);
+      m_params.push_back(e);
+    }
+    m_m.reserve(m_params.size());
+    m_v.reserve(m_params.size());
+    for (const auto& e : m_params) {
+      m_m.emplace_back(e.value->shape(), ctx);
+      m_v.emplace_back(e.value->shape(), ctx);
+      fill(ctx, m_m.back(), T(0));
+      fill(ctx, m_v.back(), T(0));
+    }
+  }
+  Adam(const Adam&) = delete;
+  Adam& operator=(const Adam&) = delete;
+  Adam(Adam&&) noexcept = default;  // state() pointers stay valid: the moments do not move
+  Adam& operator=(Adam&&) noexcept = default;
+
+  // One update of every parameter with learning rate lr (e.g. from a schedule); t increases by one.
+  void step(Context<D>& ctx, double lr) {
+    SRMDS_CHECK(std::isfinite(lr) && lr >= 0, "Adam::step: lr " << lr << " must be finite and >= 0");
+    ++m_step;
+    AdamStep s;
+    s.lr = lr;
+    s.beta1 = m_options.beta1;
+    s.beta2 = m_options.beta2;
+    s.eps = m_options.eps;
+    s.weight_decay = m_options.weight_decay;
+    s.decoupled = m_options.decoupled;
+    s.bias_correction1 = 1.0 - std::pow(m_options.beta1, static_cast<double>(m_step));
+    s.bias_correction2 = 1.0 - std::pow(m_options.beta2, static_cast<double>(m_step));
+    for (size_t i = 0; i < m_params.size(); ++i) adam_step(ctx, *m_params[i].value, *m_params[i].grad, m_m[i], m_v[i], s);
+  }
+  void step(Context<D>& ctx) { step(ctx, m_options.lr); }
+
+  void zero_grad(Context<D>& ctx) { srmds::zero_grad(ctx, m_params); }
+
+  // Number of updates applied so far (t of the last update); restore it with the moments.
+  int64_t step_count() const { return m_step; }
+  void set_step_count(int64_t t) {
+    SRMDS_CHECK(t >= 0, "Adam::set_step_count: " << t << " < 0");
+    m_step = t;
+  }
+
+  const AdamOptions& options() const { return m_options; }
+  const StateList<T, D>& parameters() const { return m_params; }
+
+  // The moments as buffers (grad == nullptr), in parameter order: all m, then all v.
+  StateList<T, D> state() {
+    StateList<T, D> out;
+    for (size_t i = 0; i < m_params.size(); ++i) out.push_back({"optimizer.m." + m_params[i].name, &m_m[i], nullptr});
+    for (size_t i = 0; i < m_params.size(); ++i) out.push_back({"optimizer.v." + m_params[i].name, &m_v[i], nullptr});
+    return out;
+  }
+
+private:
+  AdamOptions m_options;
+  StateList<T, D> m_params;
+  std::vector<Tensor<T, D>> m_m, m_v;  // (shape of each parameter)
+  int64_t m_step = 0;
+};
+
+}  // namespace srmds
