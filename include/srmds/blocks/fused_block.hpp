@@ -1,0 +1,74 @@
+// FusedBlock<T, D>: the inference form of an SRFV block (SPEC §2),
+//     y = ReLU( SE( Conv3x3(x; K, B) ) )
+// with K, B from reparam.hpp (SrfvBlock::fused) or loaded from a fused weight file. SE is kept as
+// it is (or absent with attention: none). State names (SPEC §6): fused.weight (Cout, Cin, 3, 3),
+// fused.bias (Cout), se.fc1.*, se.fc2.*.
+#pragma once
+
+#include <string>
+
+#include "srmds/blocks/params.hpp"
+#include "srmds/blocks/scratch.hpp"
+#include "srmds/blocks/se_layer.hpp"
+#include "srmds/nets/config.hpp"
+#include "srmds/ops/conv2d.hpp"
+#include "srmds/ops/relu.hpp"
+
+namespace srmds {
+
+template <class T, class D>
+class FusedBlock {
+public:
+  // A freshly initialised fused block: weight He-normal (fan_in = 9 Cin), bias 0, SE uniform.
+  FusedBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, Rng& rng)
+      : m_weight(ctx, init::he_normal(Shape{cout, cin, 3, 3}, rng)),
+        m_bias(ctx, Tensor<double, Cpu>(Shape{cout})),
+        m_has_se(cfg.attention == Attention::Se) {
+    if (m_has_se) m_se = SeLayer<T, D>(ctx, cout, cfg.se_hidden(static_cast<int>(cout)), rng);
+  }
+
+  // From a fused kernel and bias (double) and the SE layer of the training form.
+  FusedBlock(Context<D>& ctx, const reparam::ConvBias& conv, SeLayer<T, D> se, bool has_se)
+      : m_weight(ctx, conv.weight), m_bias(ctx, conv.bias), m_has_se(has_se), m_se(std::move(se)) {
+    SRMDS_CHECK(conv.weight.shape().rank() == 4 && conv.weight.shape()[2] == 3 && conv.weight.shape()[3] == 3 &&
+                    conv.bias.shape() == Shape{conv.weight.shape()[0]},
+                "FusedBlock: weight " << conv.weight.shape() << " and bias " << conv.bias.shape()
+                                      << " are not a 3x3 convolution with bias");
+  }
+
+  int64_t cin() const { return m_weight.value.shape()[1]; }
+  int64_t cout() const { return m_weight.value.shape()[0]; }
+  bool has_se() const { return m_has_se; }
+  const Tensor<T, D>& weight() const { return m_weight.value; }  // (Cout, Cin, 3, 3)
+  const Tensor<T, D>& bias() const { return m_bias.value; }      // (Cout)
+
+  // x (N, Cin, H, W) -> y (N, Cout, H, W); either may be a strided channel view.
+  void forward_eval(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y, Scratch<T, D>& scratch) {
+    SRMDS_CHECK(x.shape().rank() == 4 && y.shape() == Shape({x.shape().n(), cout(), x.shape().h(), x.shape().w()}) &&
+                    x.shape().c() == cin(),
+                "FusedBlock::forward_eval: x " << x.shape() << " and y " << y.shape() << " for a block " << cin()
+                                               << " -> " << cout());
+    if (m_has_se) {
+      Tensor<T, D> pre = scratch.get(ctx, 1, y.shape());
+      conv2d_forward(ctx, x, m_weight.value, &m_bias.value, pre);
+      m_se.forward(ctx, pre, y);
+    } else {
+      conv2d_forward(ctx, x, m_weight.value, &m_bias.value, y);
+    }
+    relu_forward(ctx, y, y);
+  }
+
+  // prefix names the block and ends with '.', e.g. "enc0.b0.".
+  void append_state(const std::string& prefix, StateList<T, D>& out) {
+    m_weight.append(prefix + "fused.weight", out);
+    m_bias.append(prefix + "fused.bias", out);
+    if (m_has_se) m_se.append_state(prefix + "se.", out);
+  }
+
+private:
+  Param<T, D> m_weight, m_bias;
+  bool m_has_se = false;
+  SeLayer<T, D> m_se;
+};
+
+}  // namespace srmds

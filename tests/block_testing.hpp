@@ -1,0 +1,53 @@
+// Helpers for the block and network tests: randomised BN statistics and parameters through the
+// state list, and copies of host tensors.
+#pragma once
+
+#include <string>
+
+#include "srmds/core/named_tensor.hpp"
+#include "srmds/core/rng.hpp"
+
+namespace srmds::test {
+
+inline bool is_bn_entry(const std::string& name) {
+  return name.find("bn.") != std::string::npos || name.find("br.id.") != std::string::npos;
+}
+inline bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Gives every BN non-trivial statistics and affine parameters (so that a fusion that ignores one of
+// them fails): gamma in [0.5, 2], beta and running_mean in [-1, 1], running_var in [0.1, 2]. Other
+// rank-1 parameters (biases) get uniform [-0.5, 0.5].
+template <class T>
+void randomize_bn_and_biases(StateList<T, Cpu>& st, Rng& rng) {
+  for (auto& e : st) {
+    Tensor<T, Cpu>& v = *e.value;
+    if (v.shape().rank() != 1) continue;
+    double lo = -0.5, hi = 0.5;
+    if (is_bn_entry(e.name)) {
+      if (ends_with(e.name, "running_var")) {
+        lo = 0.1, hi = 2.0;
+      } else if (ends_with(e.name, "weight")) {
+        lo = 0.5, hi = 2.0;
+      } else {
+        lo = -1.0, hi = 1.0;
+      }
+    }
+    for (int64_t i = 0; i < v.numel(); ++i) v[i] = static_cast<T>(rng.uniform(lo, hi));
+  }
+}
+
+template <class T>
+Tensor<T, Cpu> host_copy(const Tensor<T, Cpu>& t) {
+  Tensor<T, Cpu> c(t.shape());
+  for (int64_t n = 0; n < (t.shape().rank() == 4 ? t.shape().n() : 1); ++n) {
+    const int64_t len = t.shape().rank() == 4 ? t.sample_numel() : t.numel();
+    const T* src = t.shape().rank() == 4 ? t.sample(n) : t.data();
+    T* dst = c.shape().rank() == 4 ? c.sample(n) : c.data();
+    for (int64_t i = 0; i < len; ++i) dst[i] = src[i];
+  }
+  return c;
+}
+
+}  // namespace srmds::test
