@@ -428,6 +428,7 @@ struct Expected {
   int64_t dims[3] = {0, 0, 0};
   double pixdim[3] = {0, 0, 0};
   int qform_code = 0, sform_code = 0;
+  int version = 0;
   Mat44 qform{}, sform{};
 };
 
@@ -440,6 +441,7 @@ Expected read_expected(const std::string& path) {
     if (key == "dims") in >> e.dims[0] >> e.dims[1] >> e.dims[2];
     else if (key == "pixdim") in >> e.pixdim[0] >> e.pixdim[1] >> e.pixdim[2];
     else if (key == "qform_code") in >> e.qform_code;
+    else if (key == "version") in >> e.version;
     else if (key == "sform_code") in >> e.sform_code;
     else if (key == "qform" || key == "sform") {
       Mat44& m = key == "qform" ? e.qform : e.sform;
@@ -510,4 +512,67 @@ TEST_CASE("NIfTI files written by nibabel read correctly (values, geometry, slic
   require_read_error(dir.file("bad_complex.nii.gz"), "unsupported datatype complex64");
   require_read_error(dir.file("bad_4d.nii.gz"), "4-D volume");
   require_read_error(dir.file("bad_rgb.nii"), "unsupported datatype rgb24");
+}
+
+TEST_CASE("NIfTI files written here read correctly in nibabel (values, geometry)", "[nifti][nibabel]") {
+  if (!have_nibabel()) {
+    WARN("nibabel is not importable from /usr/bin/python3: skipping the cross-tool NIfTI test");
+    return;
+  }
+  TempDir dir("nifti_nib_out");
+  Rng rng(fresh_seed());
+  NiftiGeometry g = test_geometry(6, 5, 4);
+  std::vector<float> f(static_cast<size_t>(g.voxels()));
+  for (auto& v : f) v = static_cast<float>(std::round(rng.uniform(-1000, 1000)));
+  std::vector<std::string> names;
+  for (int version : {1, 2})
+    for (const char* ext : {".nii", ".nii.gz"})
+      for (NiftiType type : {NiftiType::Int16, NiftiType::Float32}) {
+        g.version = version;
+        const std::string name = "ours_v" + std::to_string(version) + (type == NiftiType::Int16 ? "_i16" : "_f32") + ext;
+        write_nifti(dir.file(name), g, f.data(), type);
+        names.push_back(name);
+      }
+  const std::string script = dir.file("dump.py");
+  {
+    std::ofstream s(script);
+    s << R"PY(
+import sys, numpy as np, nibabel as nib
+for path in sys.argv[1:]:
+    img = nib.load(path)
+    assert img.header.sizeof_hdr == (348 if isinstance(img, nib.Nifti1Image) and not isinstance(img, nib.Nifti2Image) else 540)
+    data = np.asarray(img.get_fdata(dtype=np.float32))
+    q, qc = img.header.get_qform(coded=True); s, sc = img.header.get_sform(coded=True)
+    with open(path + '.txt', 'w') as f:
+        f.write('version %d\n' % (2 if isinstance(img, nib.Nifti2Image) else 1))
+        f.write('dims %d %d %d\n' % data.shape)
+        f.write('pixdim %r %r %r\n' % tuple(float(x) for x in img.header['pixdim'][1:4]))
+        f.write('qform_code %d\nsform_code %d\n' % (int(qc), int(sc)))
+        f.write('qform ' + ' '.join(repr(float(x)) for x in q.ravel()) + '\n')
+        f.write('sform ' + ' '.join(repr(float(x)) for x in s.ravel()) + '\n')
+    np.concatenate([np.ascontiguousarray(data[:, :, k].T).ravel() for k in range(data.shape[2])]).astype('<f4').tofile(path + '.f32')
+)PY";
+  }
+  std::string cmd = "/usr/bin/python3 '" + script + "'";
+  for (const auto& n : names) cmd += " '" + dir.file(n) + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  const Mat44 q_expected = quaternion_matrix(g);
+  for (const auto& n : names) {
+    INFO(n);
+    const Expected e = read_expected(dir.file(n) + ".txt");
+    CHECK(e.version == (n.find("_v2") != std::string::npos ? 2 : 1));
+    CHECK(e.dims[0] == 6);
+    CHECK(e.dims[1] == 5);
+    CHECK(e.dims[2] == 4);
+    for (int a = 0; a < 3; ++a) CHECK(e.pixdim[a] == Approx(g.pixdim[a]).epsilon(1e-6));
+    CHECK(e.qform_code == 1);
+    CHECK(e.sform_code == 4);
+    require_mat_close(e.qform, q_expected, 1e-5, "qform (nibabel)");
+    require_mat_close(e.sform, g.sform, 1e-6, "sform (nibabel)");
+    const auto raw = read_bytes(dir.file(n) + ".f32");
+    REQUIRE(raw.size() == f.size() * 4);
+    std::vector<float> got(f.size());
+    std::memcpy(got.data(), raw.data(), raw.size());
+    CHECK(got == f);  // our voxel order is nibabel's data[:, :, k].T, row-major, k outermost
+  }
 }
