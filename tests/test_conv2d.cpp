@@ -186,17 +186,17 @@ TEST_CASE("conv2d row banding gives the same result for any band size", "[ops][c
     for (int64_t tile_bytes : {int64_t(1), int64_t(4000), int64_t(1) << 30}) {
       INFO("tile bytes " << tile_bytes);
       Tensor<float> y(ref.shape());
-      cpu::detail::conv2d_banded(x, w.data(), int(k.kh), int(k.kw), b.data(), y, false, tile_bytes);
+      cpu::detail::conv2d_banded(x, w.data(), int(k.kh), int(k.kw), b.data(), y, false, tile_bytes, 1);
       require_close(y, ref, 1e-5, atol, "banded y");
       // Accumulate adds conv(x) + b once more.
-      cpu::detail::conv2d_banded(x, w.data(), int(k.kh), int(k.kw), b.data(), y, true, tile_bytes);
+      cpu::detail::conv2d_banded(x, w.data(), int(k.kh), int(k.kw), b.data(), y, true, tile_bytes, 1);
       Tensor<float> twice(ref.shape());
       for (int64_t i = 0; i < ref.numel(); ++i) twice[i] = 2 * ref[i];
       require_close(y, twice, 1e-5, 2 * atol, "banded y accumulated");
 
       Tensor<float> dw(w.shape());
       auto dy = random_tensor<float>(ref.shape(), rng);
-      cpu::detail::conv2d_filter_banded(x, dy, int(k.kh), int(k.kw), dw.data(), false, tile_bytes);
+      cpu::detail::conv2d_filter_banded(x, dy, int(k.kh), int(k.kw), dw.data(), false, tile_bytes, 1);
       require_close(dw, naive_backward_filter(x, dy, k.kh, k.kw), 1e-5, sum_atol<float>(2 * 13 * 11), "banded dw");
     }
   }

@@ -56,20 +56,22 @@ private:
   const T* m_data = nullptr;
 };
 
-// y (+)= conv(x, wmat) [+ bias], wmat (Cout, Cin*kh*kw) row-major, over bands of tile_bytes.
+// y (+)= conv(x, wmat) [+ bias], wmat (Cout, Cin*kh*kw) row-major, over row bands (see
+// plan_row_tiles for tile_bytes and min_band_cols).
 template <class T>
 void conv2d_banded(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
                    const T* wmat, int kh, int kw,
                    const T* bias,      // (Cout) or nullptr
                    Tensor<T, Cpu>& y,  // (N, Cout, H, W)
-                   bool accumulate, int64_t tile_bytes = kConvTileBytes) {
+                   bool accumulate, int64_t tile_bytes = kConvTileBytes,
+                   int64_t min_band_cols = kConvMinBandCols) {
   const Shape& xs = x.shape();
   const int64_t N = xs.n(), Cin = xs.c(), H = xs.h(), W = xs.w(), Cout = y.shape().c();
   const int64_t K = Cin * kh * kw, HW = H * W;
   if (N == 0 || HW == 0 || Cout == 0) return;
   const bool direct = kh == 1 && kw == 1;
-  const RowTiling tiling = plan_row_tiles(N, H, K * W * static_cast<int64_t>(sizeof(T)), tile_bytes,
-                                          conv_max_threads());
+  const RowTiling tiling = plan_row_tiles(N, H, W, K * W * static_cast<int64_t>(sizeof(T)), tile_bytes,
+                                          min_band_cols, conv_max_threads());
   ThreadScratch<T> scratch(direct ? 0 : tiling.threads, direct ? 0 : tiling.rows * W * K);
   const Eigen::Map<const RowMat<T>> wm(wmat, Cout, K);
 
@@ -108,7 +110,8 @@ void conv2d_filter_banded(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
                           const Tensor<T, Cpu>& dy,  // (N, Cout, H, W)
                           int kh, int kw,
                           T* dwmat,  // (Cout, Cin*kh*kw), contiguous
-                          bool accumulate, int64_t tile_bytes = kConvTileBytes) {
+                          bool accumulate, int64_t tile_bytes = kConvTileBytes,
+                          int64_t min_band_cols = kConvMinBandCols) {
   const Shape& xs = x.shape();
   const int64_t N = xs.n(), Cin = xs.c(), H = xs.h(), W = xs.w(), Cout = dy.shape().c();
   const int64_t K = Cin * kh * kw, HW = H * W;
@@ -116,8 +119,8 @@ void conv2d_filter_banded(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
   if (!accumulate) dw.setZero();
   if (N == 0 || HW == 0 || Cout == 0 || K == 0) return;
   const bool direct = kh == 1 && kw == 1;
-  const RowTiling tiling = plan_row_tiles(N, H, K * W * static_cast<int64_t>(sizeof(T)), tile_bytes,
-                                          conv_max_threads());
+  const RowTiling tiling = plan_row_tiles(N, H, W, K * W * static_cast<int64_t>(sizeof(T)), tile_bytes,
+                                          min_band_cols, conv_max_threads());
   ThreadScratch<T> scratch(direct ? 0 : tiling.threads, direct ? 0 : tiling.rows * W * K);
   // Thread 0 accumulates straight into dw; the others into their own (Cout, K) partial sums.
   ThreadScratch<T> partial(tiling.threads - 1, Cout * K);

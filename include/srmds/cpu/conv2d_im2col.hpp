@@ -20,8 +20,11 @@
 
 namespace srmds::cpu::detail {
 
-// Bytes of im2col scratch per thread and band that we aim for (fits a core's L2 on current x86).
+// Bytes of im2col scratch per thread and band that we aim for (fits a core's L2 on current x86),
+// unless that leaves fewer than kConvMinBandCols GEMM columns: with many input channels (one row
+// of im2col is Cin*9*W values) narrower bands spend more time packing the weights than multiplying.
 inline constexpr int64_t kConvTileBytes = int64_t(1) << 20;
+inline constexpr int64_t kConvMinBandCols = 192;
 
 inline int conv_max_threads() {
 #ifdef _OPENMP
@@ -76,33 +79,38 @@ void im2col_rows(const T* x,  // (C, H, W), one contiguous sample
 
 // How the rows of every sample are cut into bands, and how many threads work on them.
 struct RowTiling {
-  int64_t rows = 1;              // rows per band (the last band of a sample may be shorter)
-  int64_t bands_per_sample = 0;  // ceil(H / rows)
-  int64_t units = 0;             // N * bands_per_sample, the parallel work items
+  int64_t rows = 1;              // rows of the tallest band (bands differ by at most one row)
+  int64_t bands_per_sample = 0;  // B
+  int64_t units = 0;             // N * B, the parallel work items
   int threads = 1;               // threads that run bands in parallel (1: bands run in sequence)
 
-  // Band u covers rows [r0, r1) of sample n.
+  // Unit u is band b of sample n: rows [b*H/B, (b+1)*H/B).
   void band(int64_t u, int64_t H, int64_t& n, int64_t& r0, int64_t& r1) const {
     n = u / bands_per_sample;
-    r0 = (u % bands_per_sample) * rows;
-    r1 = std::min(H, r0 + rows);
+    const int64_t b = u % bands_per_sample;
+    r0 = b * H / bands_per_sample;
+    r1 = (b + 1) * H / bands_per_sample;
   }
 };
 
-// Bands of about tile_bytes (bytes_per_row: scratch per image row), at least one band per
-// thread when the batch alone does not give every thread a sample.
-inline RowTiling plan_row_tiles(int64_t N, int64_t H, int64_t bytes_per_row, int64_t tile_bytes,
-                                int max_threads) {
+// Bands of about tile_bytes (bytes_per_row: scratch per image row of width W) and at least
+// min_cols columns, but at least one band per thread when the batch alone does not give every
+// thread a sample; when there are few bands, their number is a multiple of the thread count.
+inline RowTiling plan_row_tiles(int64_t N, int64_t H, int64_t W, int64_t bytes_per_row, int64_t tile_bytes,
+                                int64_t min_cols, int max_threads) {
   RowTiling t;
   if (N <= 0 || H <= 0) return t;
-  t.rows = std::clamp<int64_t>(tile_bytes / std::max<int64_t>(bytes_per_row, 1), 1, H);
-  if (N < max_threads) {
-    const int64_t per_sample = (max_threads + N - 1) / N;  // bands each sample should give
-    t.rows = std::min(t.rows, std::max<int64_t>(1, (H + per_sample - 1) / per_sample));
-  }
-  t.bands_per_sample = (H + t.rows - 1) / t.rows;
-  t.units = N * t.bands_per_sample;
-  t.threads = static_cast<int>(std::min<int64_t>(max_threads, t.units));
+  const int64_t by_bytes = tile_bytes / std::max<int64_t>(bytes_per_row, 1);
+  const int64_t by_cols = (min_cols + W - 1) / std::max<int64_t>(W, 1);
+  const int64_t rows = std::clamp<int64_t>(std::max(by_bytes, by_cols), 1, H);
+  int64_t bands = (H + rows - 1) / rows;
+  const int64_t threads = std::max(max_threads, 1);
+  if (N * bands < 8 * threads)
+    while ((N * bands) % threads != 0 && bands < H) ++bands;
+  t.bands_per_sample = bands;
+  t.rows = (H + bands - 1) / bands;
+  t.units = N * bands;
+  t.threads = static_cast<int>(std::min<int64_t>(threads, t.units));
   return t;
 }
 
