@@ -77,7 +77,8 @@ Tensor<T> strided(Tensor<T>& parent, const Shape& s, Rng& rng) {
   return parent.channels(2, s.c());
 }
 
-const std::vector<Shape> kShapes = {Shape{2, 3, 5, 7}, Shape{3, 5, 4, 6}, Shape{1, 1, 3, 9}, Shape{4, 7, 2, 3}};
+const std::vector<Shape> kShapes = {Shape{2, 3, 5, 7}, Shape{3, 5, 4, 6}, Shape{1, 1, 3, 9}, Shape{4, 7, 2, 3},
+                                    Shape{2, 9, 48, 40}};  // large enough to run in parallel
 
 }  // namespace
 

@@ -52,7 +52,7 @@ TEMPLATE_TEST_CASE("downsample_target matches a naive loop for every mode and fa
   using T = TestType;
   Context<Cpu> ctx;
   Rng rng(fresh_seed());
-  for (Shape s : {Shape{3, 1, 16, 24}, Shape{2, 1, 8, 40}, Shape{1, 3, 32, 8}}) {
+  for (Shape s : {Shape{3, 1, 16, 24}, Shape{2, 1, 8, 40}, Shape{1, 3, 32, 8}, Shape{2, 3, 96, 64}}) {
     auto m = random_mask<T>(s, rng);
     for (int f : {1, 2, 4, 8}) {
       for (TargetMode mode : {TargetMode::Average, TargetMode::Nearest, TargetMode::Max}) {

@@ -53,7 +53,7 @@ TEMPLATE_TEST_CASE("maxpool2 values and argmax match a naive loop", "[ops][maxpo
   using T = TestType;
   Context<Cpu> ctx;
   Rng rng(fresh_seed());
-  for (Shape s : {Shape{2, 3, 4, 6}, Shape{1, 1, 2, 2}, Shape{3, 5, 8, 2}, Shape{2, 7, 6, 10}}) {
+  for (Shape s : {Shape{2, 3, 4, 6}, Shape{1, 1, 2, 2}, Shape{3, 5, 8, 2}, Shape{2, 7, 6, 10}, Shape{2, 9, 48, 40}}) {
     INFO("shape " << s);
     auto x = random_tensor<T>(s, rng);
     // Quantise some values so that ties occur.

@@ -74,8 +74,11 @@ struct Case {
   Shape x;
   int64_t hd;
 };
-const std::vector<Case> kCases = {
-    {Shape{2, 5, 3, 4}, 4}, {Shape{3, 7, 5, 2}, 3}, {Shape{1, 32, 2, 3}, 2}, {Shape{4, 1, 3, 3}, 4}};
+const std::vector<Case> kCases = {{Shape{2, 5, 3, 4}, 4},
+                                  {Shape{3, 7, 5, 2}, 3},
+                                  {Shape{1, 32, 2, 3}, 2},
+                                  {Shape{4, 1, 3, 3}, 4},
+                                  {Shape{2, 9, 48, 40}, 4}};  // large enough to run in parallel
 
 }  // namespace
 

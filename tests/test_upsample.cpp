@@ -56,12 +56,13 @@ struct Case {
   Shape in;
   int64_t oh, ow;
 };
-const std::vector<Case> kCases = {{Shape{3, 5, 3, 4}, 6, 8},    // x2, as in the network
-                                  {Shape{2, 3, 5, 7}, 9, 4},    // up in H, down in W
-                                  {Shape{1, 2, 1, 1}, 3, 5},    // from a single pixel
-                                  {Shape{2, 1, 4, 3}, 4, 3},    // identity size
-                                  {Shape{2, 3, 6, 5}, 1, 2},    // down to a single row
-                                  {Shape{1, 7, 2, 9}, 7, 20}};  // odd factors
+const std::vector<Case> kCases = {{Shape{3, 5, 3, 4}, 6, 8},       // x2, as in the network
+                                  {Shape{2, 3, 5, 7}, 9, 4},       // up in H, down in W
+                                  {Shape{1, 2, 1, 1}, 3, 5},       // from a single pixel
+                                  {Shape{2, 1, 4, 3}, 4, 3},       // identity size
+                                  {Shape{2, 3, 6, 5}, 1, 2},       // down to a single row
+                                  {Shape{1, 7, 2, 9}, 7, 20},      // odd factors
+                                  {Shape{2, 9, 24, 20}, 48, 40}};  // large enough to run in parallel
 
 }  // namespace
 
