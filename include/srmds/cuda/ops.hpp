@@ -20,6 +20,11 @@ void copy(Ctx& ctx, const TF& src, TF& dst);
 void axpy(Ctx& ctx, float alpha, const TF& x, TF& y);
 void copy_host_to_device(Ctx& ctx, const TH& src, TF& dst);
 void copy_device_to_host(Ctx& ctx, const TF& src, TH& dst);  // synchronizes the stream
+// The same for integer tensors (max-pool argmax, confusion counts).
+void copy_host_to_device(Ctx& ctx, const Tensor<int32_t, Cpu>& src, Tensor<int32_t, Cuda>& dst);
+void copy_device_to_host(Ctx& ctx, const Tensor<int32_t, Cuda>& src, Tensor<int32_t, Cpu>& dst);
+void copy_host_to_device(Ctx& ctx, const Tensor<int64_t, Cpu>& src, Tensor<int64_t, Cuda>& dst);
+void copy_device_to_host(Ctx& ctx, const Tensor<int64_t, Cuda>& src, Tensor<int64_t, Cpu>& dst);
 
 // elementwise
 void relu_forward(Ctx& ctx, const TF& x, TF& y);

@@ -1,0 +1,80 @@
+// Context<Cuda>: everything a CUDA op needs besides its tensors. One context per thread (cuDNN
+// and cuBLAS handles are thread-safe only per handle); all its work runs on its own stream.
+//   - stream (non-blocking), cuDNN handle and cuBLAS handle bound to it;
+//   - a caching device allocator (allocate(): no cudaMalloc/cudaFree in steady state);
+//   - a workspace arena for cuDNN, grown on demand and reused;
+//   - the cuDNN convolution algorithm cache (cuda/cudnn.hpp);
+//   - the TF32 switch (on by default): cuDNN convolutions and cuBLAS may use TF32 tensor cores.
+// Tensors allocated from a context must not be used after it is gone (their memory may still be
+// released safely, see cuda/allocator.hpp). Destructors never throw.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include <cstddef>
+#include <memory>
+
+#include "srmds/core/buffer.hpp"
+#include "srmds/core/device.hpp"
+#include "srmds/cuda/allocator.hpp"
+
+namespace srmds::cuda::detail {
+class ConvPlanCache;
+}
+
+namespace srmds {
+
+template <>
+class Context<Cuda> {
+public:
+  // Uses `device`, or the calling thread's current device when device < 0. Throws srmds::Error
+  // when no usable GPU is present.
+  explicit Context(int device = -1);
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  // Device memory from the caching allocator; the Buffer returns it to the cache when released.
+  Buffer allocate(size_t bytes) { return m_allocator->allocate(bytes); }
+
+  // Waits for all work queued on the context's stream; throws on an asynchronous error.
+  void synchronize();
+
+  // Whether float convolutions (and cuBLAS GEMMs) may use TF32 tensor cores. On by default.
+  void set_tf32(bool on);
+  bool tf32() const { return m_tf32; }
+
+  cudaStream_t stream() const { return m_stream; }
+  cudnnHandle_t cudnn() const { return m_cudnn; }
+  cublasHandle_t cublas() const { return m_cublas; }
+  int device() const { return m_device; }
+  int sm_count() const { return m_sm_count; }
+
+  // A device scratch area of at least `bytes` bytes, valid until the next call (stream-ordered:
+  // work queued earlier on the stream that used the old area finishes before anything reuses it).
+  void* workspace(size_t bytes);
+  size_t workspace_bytes() const { return m_workspace.bytes(); }
+
+  cuda::AllocatorStats allocator_stats() const { return m_allocator->stats(); }
+  // Frees the allocator's cached blocks (synchronizes first).
+  void release_cached_memory();
+
+  cuda::detail::ConvPlanCache& conv_plans() { return *m_conv_plans; }
+
+private:
+  void destroy() noexcept;
+
+  int m_device = 0;
+  int m_sm_count = 1;
+  bool m_tf32 = true;
+  cudaStream_t m_stream = nullptr;
+  cudnnHandle_t m_cudnn = nullptr;
+  cublasHandle_t m_cublas = nullptr;
+  cuda::CachingAllocator* m_allocator = nullptr;  // orphaned, not deleted, in the destructor
+  Buffer m_workspace;
+  std::unique_ptr<cuda::detail::ConvPlanCache> m_conv_plans;
+};
+
+}  // namespace srmds

@@ -1,0 +1,62 @@
+// The cuDNN wrapper: the only code in srmds that calls cuDNN (src/cuda/cudnn_conv.cpp).
+//
+// Convolutions with stride 1 and "same" padding (kh/2, kw/2) for 1x1, 1x3, 3x1 and 3x3 kernels,
+// float data, NCHW with explicit strides so strided channel views (batch stride != C*H*W) are
+// described exactly:
+//   forward:         y  = conv(x, w)            + beta * y
+//   backward data:   dx = conv_transpose(dy, w) + beta * dx
+//   backward filter: dw = corr(x, dy)           + beta * dw
+// beta is 0 (WriteMode::Overwrite) or 1 (WriteMode::Accumulate).
+//
+// Algorithms are chosen once per configuration with cudnnFind*AlgorithmEx (timed on the call's own
+// inputs, output written to scratch) and kept in the context's ConvPlanCache, keyed by direction,
+// shapes, batch strides, data pointer alignment, dtype (float) and math mode (TF32 or FMA).
+// Workspaces come from the context's arena; nothing is cudaMalloc'ed in steady state.
+//
+// This uses cuDNN's legacy convolution API (cudnnConvolutionForward and friends), deprecated in
+// cuDNN 9 in favour of the graph API; it is confined to src/cuda/cudnn_conv.cpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "srmds/core/tensor.hpp"
+#include "srmds/cuda/context.hpp"
+
+namespace srmds::cuda {
+
+void cudnn_conv_forward(Context<Cuda>& ctx, const Tensor<float, Cuda>& x,  // (N, Cin, H, W)
+                        const Tensor<float, Cuda>& w,                      // (Cout, Cin, kh, kw)
+                        Tensor<float, Cuda>& y,                            // (N, Cout, H, W)
+                        float beta);
+void cudnn_conv_backward_data(Context<Cuda>& ctx, const Tensor<float, Cuda>& dy,  // (N, Cout, H, W)
+                              const Tensor<float, Cuda>& w,                       // (Cout, Cin, kh, kw)
+                              Tensor<float, Cuda>& dx,                            // (N, Cin, H, W)
+                              float beta);
+void cudnn_conv_backward_filter(Context<Cuda>& ctx, const Tensor<float, Cuda>& x,  // (N, Cin, H, W)
+                                const Tensor<float, Cuda>& dy,                     // (N, Cout, H, W)
+                                Tensor<float, Cuda>& dw,                           // (Cout, Cin, kh, kw)
+                                float beta);
+
+namespace detail {
+
+// Per-context cache of chosen algorithms with their descriptors (definition in cudnn_conv.cpp).
+class ConvPlanCache {
+public:
+  struct Impl;
+  ConvPlanCache();
+  ~ConvPlanCache();
+  ConvPlanCache(const ConvPlanCache&) = delete;
+  ConvPlanCache& operator=(const ConvPlanCache&) = delete;
+
+  size_t size() const;  // number of cached plans
+  void clear() noexcept;
+  Impl& impl() { return *m_impl; }
+
+private:
+  std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace detail
+}  // namespace srmds::cuda

@@ -1,0 +1,31 @@
+// One Adam step over a parameter tensor (see optim/adam_math.hpp): each element runs
+// adam_update() (shared with the CPU optimizer) on p, g, m, v in fp32. Parameters, gradients and
+// moments are owning (contiguous) tensors.
+#include "common.cuh"
+#include "srmds/optim/adam_math.hpp"
+
+namespace srmds::cuda {
+namespace {
+using namespace detail;
+
+__global__ void adam_kernel(int64_t count, float* param, const float* grad, float* m, float* v, AdamStep step) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x)
+    adam_update(param[i], grad[i], m[i], v[i], step);
+}
+
+}  // namespace
+
+void adam_step(Ctx& ctx, TF& param, const TF& grad, TF& m, TF& v, const AdamStep& step) {
+  SRMDS_CHECK(param.shape() == grad.shape() && param.shape() == m.shape() && param.shape() == v.shape(),
+              "adam_step: param " << param.shape() << ", grad " << grad.shape() << ", m " << m.shape() << ", v "
+                                  << v.shape() << " differ");
+  SRMDS_CHECK(param.is_contiguous() && grad.is_contiguous() && m.is_contiguous() && v.is_contiguous(),
+              "adam_step: param " << param.shape() << " and its gradient and moments must be contiguous");
+  const int64_t count = param.numel();
+  if (count == 0) return;
+  const dim3 grid = grid_for(ctx, count, 1);
+  adam_kernel<<<grid, kThreads, 0, ctx.stream()>>>(count, param.data(), grad.data(), m.data(), v.data(), step);
+  check_launch("adam_step");
+}
+
+}  // namespace srmds::cuda

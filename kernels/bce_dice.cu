@@ -1,0 +1,82 @@
+// BCE + soft-Dice loss of one scale and its gradient (see losses/bce_dice.hpp), per-element terms
+// from losses/bce_dice_math.hpp (bce_with_logits, bce_dice_grad) and cpu/sigmoid.hpp (sigmoid_of),
+// evaluated in double like the CPU backend:
+//   pass 1 (one reduction): per sample n, bce_n = sum bce(z, y), I_n = sum p y, P_n = sum p, Y_n = sum y;
+//   finalize: per-sample sums to a small device array (fixed order, deterministic);
+//   pass 2: dz = weight dL/dz (written or added), when dz is wanted;
+//   the host reads the sums (one stream synchronization) and forms
+//   L = sum_n bce_n / (N M) + 0.5 (1 - (1 / N) sum_n (2 I_n + s) / (P_n + Y_n + s)).
+#include <vector>
+
+#include "common.cuh"
+#include "srmds/cpu/sigmoid.hpp"
+#include "srmds/losses/bce_dice_math.hpp"
+
+namespace srmds::cuda {
+namespace {
+using namespace detail;
+
+struct LossTerm {  // row = sample n
+  Rows<const float> z, y;
+  __device__ void operator()(int64_t n, int64_t, int64_t i, double (&acc)[4]) const {
+    const double zi = z.at(n, i), yi = y.at(n, i);
+    const double p = sigmoid_of(zi);
+    acc[0] += bce_with_logits(zi, yi);
+    acc[1] += p * yi;
+    acc[2] += p;
+    acc[3] += yi;
+  }
+};
+
+// sums[n * 4 + j] = total of quantity j (bce, I, P, Y) for sample n.
+__global__ void loss_sums_kernel(const double* partials, int64_t splits, int64_t samples, double* sums) {
+  const int64_t n = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (n >= samples) return;
+  for (int j = 0; j < 4; ++j) sums[n * 4 + j] = total<4>(partials, splits, n, j);
+}
+
+struct GradOp {
+  Rows<const float> z, y;
+  Rows<float> dz;
+  const double* sums;  // (N, 4)
+  double inv_nm, inv_n, weight;
+  bool accumulate;
+  __device__ void operator()(int64_t n, int64_t i) const {
+    const double p = sigmoid_of(double(z.at(n, i)));
+    const double* s = sums + n * 4;
+    const double g = bce_dice_grad(p, double(y.at(n, i)), s[1], s[2], s[3], inv_nm, inv_n, weight);
+    write_out(dz.at(n, i), static_cast<float>(g), accumulate);
+  }
+};
+
+}  // namespace
+
+double bce_dice_loss(Ctx& ctx, const TF& z, const TF& y, double weight, TF* dz, WriteMode mode) {
+  const int64_t N = z.shape().n(), M = z.sample_numel();
+  SRMDS_CHECK(N > 0 && M > 0, "bce_dice_loss: z " << z.shape() << " is empty");
+  const Partials part = partial_sums<4>(ctx, N, 1, M, LossTerm{rows_of(z), rows_of(y)}, "bce_dice_loss/sums");
+  Buffer sums_buf = ctx.allocate(static_cast<size_t>(N * 4) * sizeof(double));
+  double* sums = static_cast<double*>(sums_buf.get());
+  loss_sums_kernel<<<static_cast<unsigned>((N + kThreads - 1) / kThreads), kThreads, 0, ctx.stream()>>>(
+      part.data, part.splits, N, sums);
+  check_launch("bce_dice_loss/finalize");
+  const double inv_nm = 1.0 / double(N * M), inv_n = 1.0 / double(N);
+  if (dz)
+    launch_rows(ctx, N, M,
+                GradOp{rows_of(z), rows_of(y), rows_of(*dz), sums, inv_nm, inv_n, weight,
+                       mode == WriteMode::Accumulate},
+                "bce_dice_loss/grad");
+  std::vector<double> host(static_cast<size_t>(N * 4));
+  SRMDS_CUDA_CHECK(cudaMemcpyAsync(host.data(), sums, host.size() * sizeof(double), cudaMemcpyDeviceToHost,
+                                   ctx.stream()));
+  ctx.synchronize();
+  double bce_total = 0, dice_total = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    const double* s = host.data() + n * 4;
+    bce_total += s[0];
+    dice_total += (2 * s[1] + kDiceSmooth) / (s[2] + s[3] + kDiceSmooth);
+  }
+  return bce_total * inv_nm + kDiceWeight * (1.0 - dice_total * inv_n);
+}
+
+}  // namespace srmds::cuda

@@ -1,0 +1,73 @@
+// Context<Cuda> (see include/srmds/cuda/context.hpp).
+#include "srmds/cuda/context.hpp"
+
+#include "srmds/cuda/check.hpp"
+#include "srmds/cuda/cudnn.hpp"
+
+namespace srmds {
+
+Context<Cuda>::Context(int device) {
+  try {
+    if (device < 0) SRMDS_CUDA_CHECK(cudaGetDevice(&device));
+    m_device = device;
+    SRMDS_CUDA_CHECK(cudaSetDevice(m_device));
+    SRMDS_CUDA_CHECK(cudaDeviceGetAttribute(&m_sm_count, cudaDevAttrMultiProcessorCount, m_device));
+    SRMDS_CUDA_CHECK(cudaStreamCreateWithFlags(&m_stream, cudaStreamNonBlocking));
+    SRMDS_CUDNN_CHECK(cudnnCreate(&m_cudnn));
+    SRMDS_CUDNN_CHECK(cudnnSetStream(m_cudnn, m_stream));
+    SRMDS_CUBLAS_CHECK(cublasCreate(&m_cublas));
+    SRMDS_CUBLAS_CHECK(cublasSetStream(m_cublas, m_stream));
+    m_allocator = new cuda::CachingAllocator(m_device);
+    m_conv_plans = std::make_unique<cuda::detail::ConvPlanCache>();
+    set_tf32(true);
+  } catch (...) {
+    destroy();
+    throw;
+  }
+}
+
+Context<Cuda>::~Context() { destroy(); }
+
+void Context<Cuda>::destroy() noexcept {
+  if (m_stream) SRMDS_CUDA_WARN(cudaStreamSynchronize(m_stream));
+  m_conv_plans.reset();  // cuDNN descriptors, before the handle
+  m_workspace.release();
+  if (m_allocator) {
+    m_allocator->orphan();
+    m_allocator = nullptr;
+  }
+  if (m_cublas) {
+    SRMDS_CUBLAS_WARN(cublasDestroy(m_cublas));
+    m_cublas = nullptr;
+  }
+  if (m_cudnn) {
+    SRMDS_CUDNN_WARN(cudnnDestroy(m_cudnn));
+    m_cudnn = nullptr;
+  }
+  if (m_stream) {
+    SRMDS_CUDA_WARN(cudaStreamDestroy(m_stream));
+    m_stream = nullptr;
+  }
+}
+
+void Context<Cuda>::synchronize() { SRMDS_CUDA_CHECK(cudaStreamSynchronize(m_stream)); }
+
+void Context<Cuda>::set_tf32(bool on) {
+  m_tf32 = on;
+  SRMDS_CUBLAS_CHECK(cublasSetMathMode(m_cublas, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+}
+
+void* Context<Cuda>::workspace(size_t bytes) {
+  if (bytes > m_workspace.bytes()) {
+    m_workspace.release();  // back to the cache; stream order keeps earlier users safe
+    m_workspace = m_allocator->allocate(bytes);
+  }
+  return m_workspace.get();
+}
+
+void Context<Cuda>::release_cached_memory() {
+  synchronize();
+  m_allocator->release_cached();
+}
+
+}  // namespace srmds
