@@ -1,0 +1,189 @@
+// Saving and loading networks as safetensors weight files (SPEC §6).
+//
+// A weight file holds the tensors of a StateList (names as PyTorch's state_dict()) as F32, and
+// metadata {"format": "srmds", "form": "train" | "fused", "config": config_to_json(config)}.
+// Training checkpoints add their own tensors (optimizer moments) and metadata keys through the
+// `extra` arguments. Loading checks, before anything is copied, that every expected tensor is
+// present with the expected shape and a floating dtype, and that the file holds no unexpected
+// tensor (`*.num_batches_tracked` and names under `ignored_prefixes` excepted); the error names the
+// file and the first offending tensor, with expected and actual shapes.
+//
+// Pieces usable on their own:
+//   weights_metadata / read_weights_info    the metadata contract
+//   state_records                           StateList -> host F32 records
+//   save_state / load_state                 StateList <-> file
+//   save_weights / load_weights             SrmdsNet <-> file
+#pragma once
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "srmds/core/error.hpp"
+#include "srmds/core/named_tensor.hpp"
+#include "srmds/io/safetensors.hpp"
+#include "srmds/nets/config.hpp"
+#include "srmds/ops/tensor_ops.hpp"
+
+namespace srmds {
+
+template <class T, class D>
+class SrmdsNet;  // nets/srmds_net.hpp; include it to use save_weights / load_weights
+
+namespace io {
+
+inline const char* form_name(NetForm form) { return form == NetForm::Train ? "train" : "fused"; }
+
+// What a weight file's metadata says.
+struct WeightsInfo {
+  NetConfig config;
+  NetForm form = NetForm::Train;
+};
+
+// The metadata of a weight file; `extra` keys (checkpoint data) must not collide with the three
+// reserved ones.
+inline std::map<std::string, std::string> weights_metadata(const NetConfig& config, NetForm form,
+                                                           std::map<std::string, std::string> extra = {}) {
+  for (const char* key : {"format", "form", "config"})
+    SRMDS_CHECK(extra.count(key) == 0, "weights_metadata: extra metadata may not set the reserved key '" << key << "'");
+  extra["format"] = "srmds";
+  extra["form"] = form_name(form);
+  extra["config"] = config_to_json(config);
+  return extra;
+}
+
+// Validates and decodes the metadata of a weight file (format, form, config).
+inline WeightsInfo read_weights_info(const SafetensorsFile& file, const std::string& file_name) {
+  const auto get = [&](const char* key) -> const std::string& {
+    const auto it = file.metadata.find(key);
+    if (it == file.metadata.end()) SRMDS_THROW("weights file '" << file_name << "': metadata has no \"" << key << "\"");
+    return it->second;
+  };
+  if (get("format") != "srmds")
+    SRMDS_THROW("weights file '" << file_name << "': metadata format is \"" << get("format") << "\", not \"srmds\"");
+  WeightsInfo info;
+  const std::string& form = get("form");
+  if (form == "train") info.form = NetForm::Train;
+  else if (form == "fused") info.form = NetForm::Fused;
+  else SRMDS_THROW("weights file '" << file_name << "': unknown form \"" << form << "\" (expected train or fused)");
+  try {
+    info.config = config_from_json(get("config"));
+  } catch (const Error& e) {
+    SRMDS_THROW("weights file '" << file_name << "': " << e.what());
+  }
+  return info;
+}
+
+namespace detail {
+inline std::vector<int64_t> dims_of(const Shape& s) {
+  std::vector<int64_t> d;
+  for (int i = 0; i < s.rank(); ++i) d.push_back(s[i]);
+  return d;
+}
+inline bool is_ignored_name(const std::string& name, const std::vector<std::string>& ignored_prefixes) {
+  static const std::string nbt = "num_batches_tracked";
+  if (name == nbt || (name.size() > nbt.size() && name.compare(name.size() - nbt.size() - 1, std::string::npos, "." + nbt) == 0))
+    return true;
+  for (const std::string& p : ignored_prefixes)
+    if (name.compare(0, p.size(), p) == 0) return true;
+  return false;
+}
+}  // namespace detail
+
+// Host F32 copies of the state's tensors (any device, float or double).
+template <class T, class D>
+std::vector<TensorRecord> state_records(Context<D>& ctx, const StateList<T, D>& state) {
+  std::vector<TensorRecord> out;
+  out.reserve(state.size());
+  for (const NamedTensor<T, D>& nt : state) {
+    SRMDS_CHECK(nt.value != nullptr, "state_records: tensor '" << nt.name << "' has no value");
+    const Tensor<T, Cpu> h = to_host(ctx, *nt.value);
+    TensorRecord r;
+    r.name = nt.name;
+    r.shape = detail::dims_of(h.shape());
+    r.data.resize(static_cast<size_t>(h.numel()));
+    for (int64_t i = 0; i < h.numel(); ++i) r.data[static_cast<size_t>(i)] = static_cast<float>(h[i]);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// Writes a state list with the given metadata (atomically).
+template <class T, class D>
+void save_state(Context<D>& ctx, const std::string& path, const StateList<T, D>& state,
+                std::map<std::string, std::string> metadata) {
+  SafetensorsFile f;
+  f.metadata = std::move(metadata);
+  f.tensors = state_records(ctx, state);
+  write_safetensors(path, f);
+}
+
+// Copies the file's tensors into `into`, after checking names, dtypes and shapes of all of them.
+template <class T, class D>
+void load_state(Context<D>& ctx, const SafetensorsFile& file, const StateList<T, D>& into, const std::string& file_name,
+                const std::vector<std::string>& ignored_prefixes = {}) {
+  std::unordered_map<std::string, const TensorRecord*> by_name;
+  for (const TensorRecord& r : file.tensors) by_name.emplace(r.name, &r);
+  std::unordered_map<std::string, bool> expected;
+  std::vector<const TensorRecord*> source(into.size());
+  for (size_t i = 0; i < into.size(); ++i) {
+    const NamedTensor<T, D>& nt = into[i];
+    SRMDS_CHECK(nt.value != nullptr, "load_state: tensor '" << nt.name << "' has no value");
+    SRMDS_CHECK(expected.emplace(nt.name, true).second, "load_state: tensor '" << nt.name << "' is listed twice");
+    const auto it = by_name.find(nt.name);
+    if (it == by_name.end()) SRMDS_THROW("weights file '" << file_name << "': missing tensor '" << nt.name << "'");
+    const TensorRecord& r = *it->second;
+    const std::vector<int64_t> want = detail::dims_of(nt.value->shape());
+    if (r.shape != want)
+      SRMDS_THROW("weights file '" << file_name << "': tensor '" << nt.name << "' has shape " << shape_string(r.shape)
+                                   << ", expected " << shape_string(want));
+    if (!r.has_data())
+      SRMDS_THROW("weights file '" << file_name << "': tensor '" << nt.name << "' has dtype " << r.dtype
+                                   << ", expected F32");
+    source[i] = &r;
+  }
+  for (const TensorRecord& r : file.tensors)
+    if (!expected.count(r.name) && !detail::is_ignored_name(r.name, ignored_prefixes))
+      SRMDS_THROW("weights file '" << file_name << "': unexpected tensor '" << r.name << "' of shape "
+                                   << shape_string(r.shape));
+
+  for (size_t i = 0; i < into.size(); ++i) {
+    Tensor<T, D>& value = *into[i].value;
+    Tensor<T, Cpu> h(value.shape());
+    const std::vector<float>& data = source[i]->data;
+    for (int64_t k = 0; k < h.numel(); ++k) h[k] = static_cast<T>(data[static_cast<size_t>(k)]);
+    if constexpr (is_cpu_v<D>) copy(ctx, h, value);
+    else copy(ctx, from_host(ctx, h), value);
+  }
+}
+
+// Writes a network (and optional checkpoint tensors and metadata) to `path`, atomically.
+template <class T, class D>
+void save_weights(Context<D>& ctx, const std::string& path, SrmdsNet<T, D>& net, const StateList<T, D>& extra = {},
+                  std::map<std::string, std::string> extra_metadata = {}) {
+  StateList<T, D> all = net.state();
+  all.insert(all.end(), extra.begin(), extra.end());
+  save_state(ctx, path, all, weights_metadata(net.config(), net.form(), std::move(extra_metadata)));
+}
+
+// Builds the network a weight file describes and loads its tensors. Tensors whose names start
+// with one of `ignored_prefixes` (e.g. a checkpoint's optimizer state) are skipped.
+template <class T, class D>
+SrmdsNet<T, D> load_weights(Context<D>& ctx, const SafetensorsFile& file, const std::string& file_name,
+                            const std::vector<std::string>& ignored_prefixes = {}) {
+  const WeightsInfo info = read_weights_info(file, file_name);
+  SrmdsNet<T, D> net(ctx, info.config, info.form, /*seed=*/0);
+  load_state(ctx, file, net.state(), file_name, ignored_prefixes);
+  return net;
+}
+
+template <class T, class D>
+SrmdsNet<T, D> load_weights(Context<D>& ctx, const std::string& path, const std::vector<std::string>& ignored_prefixes = {}) {
+  return load_weights<T, D>(ctx, read_safetensors(path), path, ignored_prefixes);
+}
+
+}  // namespace io
+}  // namespace srmds
