@@ -131,6 +131,14 @@ private:
 
 // Shape-check helpers used by every op's checked entry point.
 namespace detail {
+// Blocks template argument deduction, so an optional tensor argument accepts a bare nullptr.
+template <class X>
+struct non_deduced {
+  using type = X;
+};
+template <class X>
+using non_deduced_t = typename non_deduced<X>::type;
+
 template <class A, class B>
 void check_same_shape(const char* op, const char* a_name, const A& a, const char* b_name, const B& b) {
   SRMDS_CHECK(a.shape() == b.shape(),

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "srmds/core/macros.hpp"
+#include "srmds/core/math.hpp"
 #include "srmds/cpu/parallel.hpp"
 
 namespace srmds {
@@ -11,8 +11,8 @@ namespace srmds {
 // 1 / (1 + exp(-x)) without overflow for large |x|.
 template <class T>
 SRMDS_HOST_DEVICE T sigmoid_of(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + exp(-x));
-  const T e = exp(x);
+  if (x >= T(0)) return T(1) / (T(1) + math::exp(-x));
+  const T e = math::exp(x);
   return e / (T(1) + e);
 }
 
@@ -22,7 +22,6 @@ template <class T>
 void sigmoid_forward(const Tensor<T, Cpu>& x, Tensor<T, Cpu>& y) {
   for_each_run(
       [](int64_t n, const T* xs, T* ys) {
-        using std::exp;
 #pragma omp parallel for if (n > 65536)
         for (int64_t i = 0; i < n; ++i) ys[i] = sigmoid_of(xs[i]);
       },

@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-#include "srmds/core/macros.hpp"
+#include "srmds/core/math.hpp"
 
 namespace srmds {
 
@@ -18,7 +18,7 @@ constexpr double kDiceWeight = 0.5;
 template <class T>
 SRMDS_HOST_DEVICE T bce_with_logits(T z, T y) {
   const T az = z < T(0) ? -z : z;
-  return (z > T(0) ? z : T(0)) - z * y + log1p(exp(-az));
+  return (z > T(0) ? z : T(0)) - z * y + math::log1p(math::exp(-az));
 }
 
 // dL/dz for one element given its sample's Dice sums.

@@ -63,8 +63,9 @@ void batchnorm_backward(Context<D>& ctx, const Tensor<T, D>& x,  // (N, C, H, W)
                         const Tensor<T, D>& dy,                  // (N, C, H, W)
                         const Tensor<T, D>& gamma,               // (C)
                         const Tensor<T, D>& save_mean, const Tensor<T, D>& save_invstd,  // (C)
-                        Tensor<T, D>* dx, WriteMode dx_mode,
-                        Tensor<T, D>* dgamma, Tensor<T, D>* dbeta, WriteMode param_mode) {
+                        detail::non_deduced_t<Tensor<T, D>>* dx, WriteMode dx_mode,
+                        detail::non_deduced_t<Tensor<T, D>>* dgamma, detail::non_deduced_t<Tensor<T, D>>* dbeta,
+                        WriteMode param_mode) {
   (void)ctx;
   detail::check_bn_params<T, D>("batchnorm_backward", x,
                                 {{"gamma", &gamma}, {"save_mean", &save_mean}, {"save_invstd", &save_invstd}});

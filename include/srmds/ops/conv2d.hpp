@@ -29,7 +29,7 @@ void check_conv2d(const char* op, const Tensor<T, D>& x, const Tensor<T, D>& w, 
 template <class T, class D>
 void conv2d_forward(Context<D>& ctx, const Tensor<T, D>& x,  // (N, Cin, H, W)
                     const Tensor<T, D>& w,                   // (Cout, Cin, kh, kw)
-                    const Tensor<T, D>* bias,                // (Cout) or nullptr
+                    const detail::non_deduced_t<Tensor<T, D>>* bias,  // (Cout) or nullptr
                     Tensor<T, D>& y) {                       // (N, Cout, H, W)
   (void)ctx;
   detail::check_conv2d("conv2d_forward", x, w, y);

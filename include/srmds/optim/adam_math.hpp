@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "srmds/core/macros.hpp"
+#include "srmds/core/math.hpp"
 
 namespace srmds {
 
@@ -35,7 +35,7 @@ SRMDS_HOST_DEVICE void adam_update(T& p, T g, T& m, T& v, const AdamStep& s) {
   v = T(s.beta2) * v + T(1 - s.beta2) * g * g;
   const T mhat = m / T(s.bias_correction1);
   const T vhat = v / T(s.bias_correction2);
-  p -= T(s.lr) * mhat / (sqrt(vhat) + T(s.eps));
+  p -= T(s.lr) * mhat / (math::sqrt(vhat) + T(s.eps));
 }
 
 }  // namespace srmds
