@@ -1,0 +1,108 @@
+// Helpers for the CUDA parity tests: every CUDA op is compared with the CPU backend (the checked
+// ops with Context<Cpu>, run in double on the same float inputs) on fresh random inputs, with
+// TF32 off. GPU operands can be strided channel views: a Slot is a tensor either owning its
+// memory or a view of channels [2, 2 + C) of a larger (N, C + 3, H, W) parent filled with random
+// sentinels, which must come out untouched.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "srmds/cuda/cuda.hpp"
+#include "srmds/ops/tensor_ops.hpp"
+#include "support/testing.hpp"
+
+namespace srmds::test {
+
+using TD = Tensor<float, Cuda>;
+using TH = Tensor<float, Cpu>;
+using THd = Tensor<double, Cpu>;
+
+// A GPU context with TF32 off (the parity tolerance is fp32's).
+struct Gpu {
+  Context<Cuda> ctx;
+  Gpu() { ctx.set_tf32(false); }
+};
+
+// Exact double copy of a contiguous float host tensor.
+inline THd as_double(const TH& t) {
+  REQUIRE(t.is_contiguous());
+  THd d(t.shape());
+  for (int64_t i = 0; i < t.numel(); ++i) d[i] = static_cast<double>(t[i]);
+  return d;
+}
+
+inline TH download(Context<Cuda>& g, const TD& d) { return to_host(g, d); }
+
+// A GPU tensor of shape s, owning (strided == false) or a channel view inside a larger parent.
+struct Slot {
+  TD parent;
+  TD t;
+  TH parent_before;
+  int64_t first = 0;
+  bool strided = false;
+
+  Slot(Context<Cuda>& g, const Shape& s, bool strided_view, Rng& rng, const TH* init = nullptr)
+      : strided(strided_view && s.rank() == 4) {
+    if (strided) {
+      const Shape ps{s.n(), s.c() + 3, s.h(), s.w()};
+      first = 2;
+      parent_before = random_tensor<float>(ps, rng, -7.0, 7.0);
+      parent = from_host(g, parent_before);
+      t = parent.channels(first, s.c());
+      if (init) {
+        cuda::copy_host_to_device(g, *init, t);  // exercises the strided host-to-device copy
+        for (int64_t n = 0; n < s.n(); ++n)
+          for (int64_t c = 0; c < s.c(); ++c)
+            for (int64_t h = 0; h < s.h(); ++h)
+              for (int64_t w = 0; w < s.w(); ++w) parent_before.at(n, first + c, h, w) = init->at(n, c, h, w);
+      }
+    } else {
+      t = init ? from_host(g, *init) : TD(s, g);
+      if (!init) fill(g, t, std::nanf(""));  // an output that is never written shows up as NaN
+    }
+  }
+
+  // The parent's channels outside the view are bit-for-bit what they were.
+  void require_outside_untouched(Context<Cuda>& g, const std::string& what) const {
+    if (!strided) return;
+    const TH now = download(g, parent);
+    const Shape& s = parent.shape();
+    const int64_t count = t.shape().c();
+    int64_t changed = 0;
+    for (int64_t n = 0; n < s.n(); ++n)
+      for (int64_t c = 0; c < s.c(); ++c) {
+        if (c >= first && c < first + count) continue;
+        for (int64_t h = 0; h < s.h(); ++h)
+          for (int64_t w = 0; w < s.w(); ++w)
+            if (now.at(n, c, h, w) != parent_before.at(n, c, h, w)) ++changed;
+      }
+    INFO(what << ": elements outside the channel view changed: " << changed);
+    CHECK(changed == 0);
+  }
+};
+
+inline double max_abs(const THd& t) {
+  double m = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::abs(t[i]));
+  return m;
+}
+
+// GPU result against the double CPU reference: |a - r| <= rtol |r| + atol elementwise with
+// atol = rtol_scale * max|r| (scale-relative: values near zero after cancellation), and the
+// relative norm check of require_close. The reference must not be all zeros.
+inline void require_parity(const TH& gpu, const THd& ref, const std::string& what, double rtol = 1e-4,
+                           double atol_scale = 1e-5) {
+  const double m = max_abs(ref);
+  INFO(what << ": reference max |value| " << m);
+  REQUIRE(m > 0);
+  require_close(gpu, ref, rtol, atol_scale * m, what);
+}
+
+inline void require_parity(Context<Cuda>& g, const TD& gpu, const THd& ref, const std::string& what,
+                           double rtol = 1e-4, double atol_scale = 1e-5) {
+  require_parity(download(g, gpu), ref, what, rtol, atol_scale);
+}
+
+}  // namespace srmds::test

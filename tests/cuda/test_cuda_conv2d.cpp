@@ -1,0 +1,98 @@
+// cuDNN convolutions (forward, backward data, filter, bias) against the CPU backend for every
+// kernel shape, both write modes and strided channel views; the algorithm cache.
+#include "parity.hpp"
+#include "srmds/cuda/cudnn.hpp"
+#include "srmds/ops/conv2d.hpp"
+
+using namespace srmds;
+using namespace srmds::test;
+
+namespace {
+
+struct ConvCase {
+  int64_t n, cin, cout, h, w;
+};
+
+}  // namespace
+
+TEST_CASE("conv2d forward and backward match the CPU backend", "[cuda][conv2d]") {
+  Gpu gpu;
+  auto& g = gpu.ctx;
+  Context<Cpu> cpu;
+  Rng rng(fresh_seed());
+  const std::pair<int64_t, int64_t> kernels[] = {{1, 1}, {1, 3}, {3, 1}, {3, 3}};
+  for (ConvCase cc : {ConvCase{2, 5, 7, 9, 6}, ConvCase{1, 3, 4, 16, 20}, ConvCase{3, 17, 9, 11, 13}})
+    for (auto [kh, kw] : kernels)
+      for (bool strided : {false, true})
+        for (WriteMode mode : {WriteMode::Overwrite, WriteMode::Accumulate}) {
+          INFO("N " << cc.n << " Cin " << cc.cin << " Cout " << cc.cout << " H " << cc.h << " W " << cc.w << " kernel "
+                    << kh << "x" << kw << " strided " << strided << " accumulate "
+                    << (mode == WriteMode::Accumulate));
+          const Shape xs{cc.n, cc.cin, cc.h, cc.w}, ys{cc.n, cc.cout, cc.h, cc.w}, ws{cc.cout, cc.cin, kh, kw};
+          const TH x = random_tensor<float>(xs, rng), w = random_tensor<float>(ws, rng),
+                   b = random_tensor<float>(Shape{cc.cout}, rng), dy = random_tensor<float>(ys, rng);
+          const TH dx0 = random_tensor<float>(xs, rng), dw0 = random_tensor<float>(ws, rng),
+                   db0 = random_tensor<float>(Shape{cc.cout}, rng);
+          const THd xd = as_double(x), wd = as_double(w), bd = as_double(b), dyd = as_double(dy);
+          Slot gx(g, xs, strided, rng, &x), gdy(g, ys, strided, rng, &dy);
+          TD gw = from_host(g, w), gb = from_host(g, b);
+
+          // forward, with and without bias
+          for (bool with_bias : {false, true}) {
+            Slot gy(g, ys, strided, rng);
+            conv2d_forward(g, gx.t, gw, with_bias ? &gb : nullptr, gy.t);
+            THd ry(ys);
+            conv2d_forward(cpu, xd, wd, with_bias ? &bd : nullptr, ry);
+            require_parity(g, gy.t, ry, with_bias ? "conv y (bias)" : "conv y");
+            gy.require_outside_untouched(g, "conv y");
+          }
+          // backward data
+          const bool acc = mode == WriteMode::Accumulate;
+          Slot gdx(g, xs, strided, rng, acc ? &dx0 : nullptr);
+          conv2d_backward_data(g, gdy.t, gw, gdx.t, mode);
+          THd rdx = as_double(dx0);
+          conv2d_backward_data(cpu, dyd, wd, rdx, mode);
+          require_parity(g, gdx.t, rdx, "conv dx");
+          gdx.require_outside_untouched(g, "conv dx");
+          // backward filter and bias
+          TD gdw = acc ? from_host(g, dw0) : TD(ws, g), gdb = acc ? from_host(g, db0) : TD(Shape{cc.cout}, g);
+          conv2d_backward_filter(g, gx.t, gdy.t, gdw, mode);
+          conv2d_backward_bias(g, gdy.t, gdb, mode);
+          THd rdw = as_double(dw0), rdb = as_double(db0);
+          conv2d_backward_filter(cpu, xd, dyd, rdw, mode);
+          conv2d_backward_bias(cpu, dyd, rdb, mode);
+          require_parity(g, gdw, rdw, "conv dw");
+          require_parity(g, gdb, rdb, "conv db");
+        }
+}
+
+TEST_CASE("conv2d plans are cached per configuration and TF32 stays close", "[cuda][conv2d]") {
+  Context<Cuda> g;  // TF32 on (default)
+  Context<Cpu> cpu;
+  Rng rng(fresh_seed());
+  const Shape xs{2, 32, 24, 20}, ws{16, 32, 3, 3}, ys{2, 16, 24, 20};
+  const TH x = random_tensor<float>(xs, rng), w = random_tensor<float>(ws, rng);
+  TD gx = from_host(g, x), gw = from_host(g, w), gy(ys, g);
+  conv2d_forward(g, gx, gw, nullptr, gy);
+  const size_t plans = g.conv_plans().size();
+  CHECK(plans == 1);
+  const auto stats = g.allocator_stats();
+  for (int i = 0; i < 3; ++i) conv2d_forward(g, gx, gw, nullptr, gy);
+  CHECK(g.conv_plans().size() == plans);
+  CHECK(g.allocator_stats().device_allocations == stats.device_allocations);
+  THd ry(ys);
+  conv2d_forward(cpu, as_double(x), as_double(w), nullptr, ry);
+  require_parity(g, gy, ry, "conv y (TF32)", 1e-2, 1e-2);  // TF32 has a 10-bit mantissa
+  g.set_tf32(false);
+  conv2d_forward(g, gx, gw, nullptr, gy);
+  CHECK(g.conv_plans().size() == plans + 1);  // math mode is part of the key
+  require_parity(g, gy, ry, "conv y (FMA)");
+}
+
+TEST_CASE("conv2d rejects bad shapes on the GPU too", "[cuda][conv2d][errors]") {
+  Context<Cuda> g;
+  TD x(Shape{1, 3, 8, 8}, g), w(Shape{4, 2, 3, 3}, g), y(Shape{1, 4, 8, 8}, g);
+  REQUIRE_THROWS_WITH(conv2d_forward(g, x, w, nullptr, y), Catch::Contains("conv2d_forward") &&
+                                                               Catch::Contains("[1, 3, 8, 8]") &&
+                                                               Catch::Contains("[4, 2, 3, 3]"));
+}
