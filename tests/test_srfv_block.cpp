@@ -261,7 +261,7 @@ TEST_CASE("block state names follow SPEC §6", "[block][state]") {
   cfg.bn = BnPlacement::External;
   cfg.attention = Attention::None;
   cfg.branches = {"1x1", "3x3", "id"};
-  const std::vector<std::string> external = {"enc0.b1.br.3x3.conv.weight", "enc0.b1.br.1x1.conv.weight",
+  const std::vector<std::string> external = {"enc0.b1.br.1x1.conv.weight", "enc0.b1.br.3x3.conv.weight",
                                              "enc0.b1.bn.weight", "enc0.b1.bn.bias",
                                              "enc0.b1.bn.running_mean (buffer)", "enc0.b1.bn.running_var (buffer)"};
   REQUIRE(names(cfg, 8, 8) == external);
@@ -296,6 +296,8 @@ TEST_CASE("block rejects bad configurations and shapes", "[block][errors]") {
   REQUIRE_THROWS_WITH((SrfvBlock<float, Cpu>(ctx, cfg, 3, 4, rng)), Catch::Contains("no branch"));
   cfg.branches = {"3x3", "5x5"};
   REQUIRE_THROWS_WITH((SrfvBlock<float, Cpu>(ctx, cfg, 3, 4, rng)), Catch::Contains("5x5"));
+  cfg.branches = {"3x3", "1x1", "3x3"};
+  REQUIRE_THROWS_WITH((SrfvBlock<float, Cpu>(ctx, cfg, 3, 4, rng)), Catch::Contains("twice"));
   NetConfig def;
   SrfvBlock<float, Cpu> b(ctx, def, 3, 4, rng);
   Scratch<float, Cpu> scratch;

@@ -36,7 +36,7 @@
 
 namespace srmds {
 
-// The convolution branches in canonical order: name, kh, kw.
+// The convolution branches: name, kh, kw. A block holds them in the order of NetConfig::branches.
 struct BranchKind {
   const char* name;
   int kh, kw;
@@ -44,12 +44,19 @@ struct BranchKind {
 inline constexpr std::array<BranchKind, 4> kConvBranches{
     {{"3x3", 3, 3}, {"1x3", 1, 3}, {"3x1", 3, 1}, {"1x1", 1, 1}}};
 
-// Throws unless every entry of cfg.branches is a known branch name.
+// The kind of a convolution branch by name; throws for anything else.
+inline BranchKind branch_kind(const std::string& name) {
+  for (const auto& k : kConvBranches)
+    if (name == k.name) return k;
+  SRMDS_THROW("NetConfig: unknown branch \"" << name << "\" (expected 3x3, 1x3, 3x1, 1x1 or id)");
+}
+
+// Throws unless every entry of cfg.branches is a known branch name, each at most once.
 inline void check_branch_names(const NetConfig& cfg) {
-  for (const auto& b : cfg.branches) {
-    bool known = b == "id";
-    for (const auto& k : kConvBranches) known = known || b == k.name;
-    SRMDS_CHECK(known, "NetConfig: unknown branch \"" << b << "\" (expected 3x3, 1x3, 3x1, 1x1 or id)");
+  for (size_t i = 0; i < cfg.branches.size(); ++i) {
+    if (cfg.branches[i] != "id") branch_kind(cfg.branches[i]);
+    for (size_t j = 0; j < i; ++j)
+      SRMDS_CHECK(cfg.branches[j] != cfg.branches[i], "NetConfig: branch \"" << cfg.branches[i] << "\" listed twice");
   }
 }
 
@@ -59,14 +66,15 @@ public:
   static constexpr double kBnEps = 1e-5;
   static constexpr double kBnMomentum = 0.1;
 
-  // Parameters per SPEC §5 from rng: conv weights He-normal in branch order, then SE.
+  // Parameters per SPEC §5 from rng: conv weights He-normal in the config's branch order, then SE.
   SrfvBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, Rng& rng)
       : m_cin(cin), m_cout(cout), m_bn_place(cfg.bn), m_has_id(cfg.has_branch("id") && cin == cout),
         m_has_se(cfg.attention == Attention::Se) {
     check_branch_names(cfg);
     SRMDS_CHECK(cin > 0 && cout > 0, "SrfvBlock: channels " << cin << " -> " << cout);
-    for (const auto& k : kConvBranches) {
-      if (!cfg.has_branch(k.name)) continue;
+    for (const auto& name : cfg.branches) {  // config order, as the PyTorch twin's ModuleDict
+      if (name == "id") continue;
+      const BranchKind k = branch_kind(name);
       ConvBranch b;
       b.name = k.name;
       b.weight = Param<T, D>(ctx, init::he_normal(Shape{cout, cin, k.kh, k.kw}, rng));

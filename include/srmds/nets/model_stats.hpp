@@ -1,0 +1,89 @@
+// Parameter and multiply-accumulate counts of SR&MDS-Net (SPEC §1), from the config alone.
+//
+// MACs: convolutions only, for one image of H x W, through head0 only (side heads are training
+// aids): a k_h x k_w conv Cin -> Cout at h x w costs Cout Cin k_h k_w h w; SE's two fully connected
+// layers count as 1x1 convolutions on the 1x1 squeezed map (2 h Cout per block). BN, ReLU,
+// pooling, upsampling and the SE scaling are not counted.
+// Parameters: training form = conv weights, BN gamma and beta (per inner branch and identity, or the
+// one external BN), SE, all four heads; running statistics excluded. Fused form = fused weight and
+// bias, SE, head0.
+// Check figures (base 64, 512 x 512): fused 17,469,461 parameters and 159,618,640,384 MAC;
+// training form 30,923,864 parameters and 283,753,261,568 MAC.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "srmds/core/error.hpp"
+#include "srmds/nets/config.hpp"
+#include "srmds/nets/layout.hpp"
+
+namespace srmds {
+
+struct ModelStats {
+  int64_t params = 0;
+  int64_t macs = 0;
+};
+
+namespace detail {
+inline ModelStats block_stats(const NetConfig& cfg, NetForm form, int64_t cin, int64_t cout, int64_t hw) {
+  ModelStats s;
+  if (cfg.attention == Attention::Se) {
+    const int64_t h = cfg.se_hidden(static_cast<int>(cout));
+    s.params += 2 * h * cout + h + cout;
+    s.macs += 2 * h * cout;
+  }
+  if (form == NetForm::Fused) {
+    s.params += 9 * cin * cout + cout;
+    s.macs += 9 * cin * cout * hw;
+    return s;
+  }
+  const bool inner = cfg.bn == BnPlacement::Inner;
+  for (const auto& b : cfg.branches) {
+    if (b == "id") {
+      if (cin == cout && inner) s.params += 2 * cout;
+      continue;
+    }
+    SRMDS_CHECK(b == "3x3" || b == "1x3" || b == "3x1" || b == "1x1", "model_stats: unknown branch \"" << b << "\"");
+    const int64_t k = b == "3x3" ? 9 : b == "1x1" ? 1 : 3;
+    s.params += k * cin * cout + (inner ? 2 * cout : 0);
+    s.macs += k * cin * cout * hw;
+  }
+  if (!inner) s.params += 2 * cout;
+  return s;
+}
+}  // namespace detail
+
+inline ModelStats model_stats(const NetConfig& cfg, NetForm form, int64_t height, int64_t width) {
+  SRMDS_CHECK(height > 0 && width > 0 && height % 16 == 0 && width % 16 == 0,
+              "model_stats: size " << height << " x " << width << " is not a positive multiple of 16");
+  SRMDS_CHECK(cfg.base > 0 && cfg.in_channels > 0 && cfg.se_reduction > 0,
+              "model_stats: base " << cfg.base << ", in_channels " << cfg.in_channels << ", se_reduction "
+                                   << cfg.se_reduction << " must be positive");
+  ModelStats total;
+  for (const StageSpec& st : stage_specs(cfg)) {
+    const int64_t hw = (height >> st.level) * (width >> st.level);
+    for (auto io : {std::pair<int64_t, int64_t>{st.cin, st.cmid}, std::pair<int64_t, int64_t>{st.cmid, st.cout}}) {
+      const ModelStats b = detail::block_stats(cfg, form, io.first, io.second, hw);
+      total.params += b.params;
+      total.macs += b.macs;
+    }
+  }
+  const auto hc = head_channels(cfg);
+  for (int s = 0; s < (form == NetForm::Train ? kNumScales : 1); ++s) total.params += hc[s] + 1;
+  total.macs += hc[0] * height * width;
+  return total;
+}
+
+// 12345678 -> "12,345,678".
+inline std::string with_thousands(int64_t v) {
+  std::string digits = std::to_string(v < 0 ? -v : v);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return v < 0 ? "-" + out : out;
+}
+
+}  // namespace srmds
