@@ -125,14 +125,22 @@ NiftiVolume read_nifti(const std::string& path) {
   g.qform = from_dmat(nim->qto_xyz);
   g.sform = from_dmat(nim->sto_xyz);
 
-  std::vector<unsigned char> raw(static_cast<size_t>(h.data_bytes()));
+  // Read in chunks so that memory grows only with data actually present: a small corrupt .gz
+  // whose header promises gigabytes fails at its end instead of allocating them up front.
+  std::vector<unsigned char> raw;
   {
     const bool gz = detail::nifti_extension(path) == detail::NiftiExtension::NiiGz;
     znzFile fp = znzopen(path.c_str(), "rb", gz ? 1 : 0);
     if (znz_isnull(fp)) SRMDS_THROW("NIfTI '" << path << "': cannot open for reading");
-    const bool ok = znzseek(fp, static_cast<znz_off_t>(h.vox_offset), SEEK_SET) >= 0 &&
-                    nifti_read_buffer(fp, raw.data(), static_cast<int64_t>(raw.size()), nim.get()) ==
-                        static_cast<int64_t>(raw.size());
+    bool ok = znzseek(fp, static_cast<znz_off_t>(h.vox_offset), SEEK_SET) >= 0;
+    const int64_t total = h.data_bytes();
+    const int64_t chunk = (int64_t{32} << 20) / h.bytes_per_voxel * h.bytes_per_voxel;  // whole voxels
+    for (int64_t done = 0; ok && done < total;) {
+      const int64_t n = std::min(chunk, total - done);
+      raw.resize(static_cast<size_t>(done + n));
+      ok = nifti_read_buffer(fp, raw.data() + done, n, nim.get()) == n;
+      done += n;
+    }
     znzclose(fp);
     if (!ok) throw_unreadable(path, h);
   }

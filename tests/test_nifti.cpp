@@ -576,3 +576,41 @@ for path in sys.argv[1:]:
     CHECK(got == f);  // our voxel order is nibabel's data[:, :, k].T, row-major, k outermost
   }
 }
+
+TEST_CASE("NIfTI reader survives random header mutations (throws srmds::Error or reads)", "[nifti][bad][fuzz]") {
+  TempDir dir("nifti_fuzz");
+  Rng rng(fresh_seed());
+  const NiftiGeometry g = make_nifti_geometry(6, 5, 4, 1, 1, 1);
+  std::vector<float> f(static_cast<size_t>(g.voxels()), 7.0f);
+  NiftiGeometry g2 = g;
+  g2.version = 2;
+  write_nifti(dir.file("a1.nii"), g, f.data(), NiftiType::Int16);
+  write_nifti(dir.file("a2.nii"), g2, f.data(), NiftiType::Float32);
+  const std::vector<unsigned char> originals[2] = {read_bytes(dir.file("a1.nii")), read_bytes(dir.file("a2.nii"))};
+  int read_ok = 0, rejected = 0;
+  for (int iter = 0; iter < 400; ++iter) {
+    auto b = originals[iter % 2];
+    const size_t header = iter % 2 == 0 ? 352 : 544;
+    const int edits = 1 + static_cast<int>(rng.below(4));
+    for (int e = 0; e < edits; ++e) {
+      const size_t pos = static_cast<size_t>(rng.below(header));
+      b[pos] = rng.below(4) == 0 ? 0xFF : static_cast<unsigned char>(rng.below(256));
+    }
+    if (rng.below(4) == 0) b.resize(static_cast<size_t>(rng.below(b.size())));
+    const std::string path = dir.file("m" + std::to_string(iter % 8) + (iter % 3 == 0 ? ".nii.gz" : ".nii"));
+    if (iter % 3 == 0)
+      write_gz(path, b);
+    else
+      write_raw(path, b);
+    try {
+      const NiftiVolume v = read_nifti(path);
+      REQUIRE(static_cast<int64_t>(v.data.size()) == v.ni() * v.nj() * v.nk());
+      ++read_ok;
+    } catch (const srmds::Error& e) {
+      REQUIRE(std::string(e.what()).find(path) != std::string::npos);
+      ++rejected;
+    }
+  }
+  CHECK(read_ok + rejected == 400);
+  CHECK(rejected > 0);
+}
