@@ -1,5 +1,6 @@
 // Weight files: the metadata contract and StateList <-> safetensors (names, shapes, dtypes checked
-// before anything is copied). Tests with the real network are at the end of this file.
+// before anything is copied); then the real network: round trips of both forms with identical outputs,
+// mismatched configs, checkpoint extras.
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -187,4 +188,195 @@ TEST_CASE("weights: load_state names the first missing, unexpected or mis-shaped
     load_state(ctx, file, dst.list, "w.st");
     CHECK((*dst.list[5].value)[0] == src.list[5].value->data()[0]);
   }
+}
+
+// ---- with the real network -----------------------------------------------------------------
+
+namespace {
+
+NetConfig tiny_config() {
+  NetConfig c;
+  c.base = 4;
+  c.input_size = {32, 48};
+  return c;
+}
+
+// Deterministic non-trivial BN running statistics, so eval outputs depend on them.
+void perturb_buffers(Context<Cpu>& ctx, SrmdsNet<float, Cpu>& net, Rng& rng) {
+  (void)ctx;
+  for (auto& nt : net.state()) {
+    if (nt.is_parameter()) continue;
+    Tensor<float>& t = *nt.value;
+    const bool var = nt.name.find("running_var") != std::string::npos;
+    for (int64_t i = 0; i < t.numel(); ++i) t[i] = static_cast<float>(var ? rng.uniform(0.5, 2.0) : rng.uniform(-0.3, 0.3));
+  }
+}
+
+void require_same_state(SrmdsNet<float, Cpu>& a, SrmdsNet<float, Cpu>& b) {
+  const auto sa = a.state();
+  const auto sb = b.state();
+  REQUIRE(sa.size() == sb.size());
+  for (size_t i = 0; i < sa.size(); ++i) {
+    INFO(sa[i].name);
+    REQUIRE(sa[i].name == sb[i].name);
+    REQUIRE(sa[i].value->shape() == sb[i].value->shape());
+    REQUIRE(std::memcmp(sa[i].value->data(), sb[i].value->data(), sizeof(float) * sa[i].value->numel()) == 0);
+  }
+}
+
+Tensor<float> eval_output(Context<Cpu>& ctx, SrmdsNet<float, Cpu>& net, const Tensor<float>& x) {
+  Tensor<float> z(Shape{x.shape().n(), 1, x.shape().h(), x.shape().w()});
+  net.forward_eval(ctx, x, z);
+  return z;
+}
+
+}  // namespace
+
+TEST_CASE("weights: a training-form network round-trips and computes the same outputs", "[io][weights][net]") {
+  TempDir dir;
+  Context<Cpu> ctx;
+  Rng rng(fresh_seed());
+  for (int variant = 0; variant < 3; ++variant) {
+    NetConfig cfg = tiny_config();
+    if (variant == 1) {
+      cfg.bn = BnPlacement::External;
+      cfg.attention = Attention::None;
+      cfg.window = std::nullopt;
+    } else if (variant == 2) {
+      cfg.branches = {"3x3", "1x1", "id"};
+      cfg.align_corners = false;
+      cfg.se_reduction = 2;
+    }
+    INFO("variant " << variant << ": " << config_to_json(cfg));
+    SrmdsNet<float, Cpu> net(ctx, cfg, NetForm::Train, rng.next_u64());
+    perturb_buffers(ctx, net, rng);
+    const std::string path = dir.file("train.safetensors");
+    save_weights(ctx, path, net);
+
+    SrmdsNet<float, Cpu> back = load_weights<float>(ctx, path);
+    CHECK(back.form() == NetForm::Train);
+    CHECK(config_to_json(back.config()) == config_to_json(cfg));
+    require_same_state(net, back);
+    const auto x = random_tensor<float>(Shape{2, 1, 32, 48}, rng);
+    const Tensor<float> z1 = eval_output(ctx, net, x);
+    const Tensor<float> z2 = eval_output(ctx, back, x);
+    REQUIRE(std::memcmp(z1.data(), z2.data(), sizeof(float) * z1.numel()) == 0);
+
+    // The file holds exactly the state's names (SPEC §6) and the metadata contract.
+    const SafetensorsFile f = read_safetensors(path);
+    CHECK(f.tensors.size() == net.state().size());
+    CHECK(f.metadata.at("format") == "srmds");
+    CHECK(f.metadata.at("form") == "train");
+    const TensorRecord* w = f.find("enc0.b0.br.3x3.conv.weight");
+    REQUIRE(w != nullptr);
+    CHECK(w->shape == std::vector<int64_t>{4, 1, 3, 3});
+    CHECK(f.find("head3.bias") != nullptr);
+  }
+}
+
+TEST_CASE("weights: a fused network round-trips", "[io][weights][net]") {
+  TempDir dir;
+  Context<Cpu> ctx;
+  Rng rng(fresh_seed());
+  SrmdsNet<float, Cpu> train(ctx, tiny_config(), NetForm::Train, rng.next_u64());
+  perturb_buffers(ctx, train, rng);
+  SrmdsNet<float, Cpu> fused = train.fused(ctx);
+  const std::string path = dir.file("fused.safetensors");
+  save_weights(ctx, path, fused);
+  SrmdsNet<float, Cpu> back = load_weights<float>(ctx, path);
+  CHECK(back.form() == NetForm::Fused);
+  require_same_state(fused, back);
+  const SafetensorsFile f = read_safetensors(path);
+  CHECK(f.metadata.at("form") == "fused");
+  REQUIRE(f.find("enc0.b0.fused.weight") != nullptr);
+  CHECK(f.find("enc0.b0.fused.weight")->shape == std::vector<int64_t>{4, 1, 3, 3});
+  CHECK(f.find("enc0.b0.br.3x3.conv.weight") == nullptr);
+  CHECK(f.find("head1.weight") == nullptr);
+  const auto x = random_tensor<float>(Shape{1, 1, 32, 48}, rng);
+  const Tensor<float> z1 = eval_output(ctx, fused, x);
+  const Tensor<float> z2 = eval_output(ctx, back, x);
+  REQUIRE(std::memcmp(z1.data(), z2.data(), sizeof(float) * z1.numel()) == 0);
+  // The double network loads the same file.
+  SrmdsNet<double, Cpu> as_double = load_weights<double>(ctx, path);
+  CHECK(as_double.form() == NetForm::Fused);
+  CHECK((*as_double.state()[0].value)[5] == static_cast<double>((*back.state()[0].value)[5]));
+}
+
+TEST_CASE("weights: files that do not match their config are rejected by tensor name", "[io][weights][net]") {
+  TempDir dir;
+  Context<Cpu> ctx;
+  Rng rng(fresh_seed());
+  SrmdsNet<float, Cpu> net(ctx, tiny_config(), NetForm::Train, 7);
+  const std::string path = dir.file("w.safetensors");
+  save_weights(ctx, path, net);
+  const SafetensorsFile good = read_safetensors(path);
+
+  SECTION("config says another width") {
+    SafetensorsFile f = good;
+    NetConfig wider = tiny_config();
+    wider.base = 8;
+    f.metadata["config"] = config_to_json(wider);
+    REQUIRE_THROWS_WITH(load_weights<float>(ctx, f, "w.st"),
+                        Contains("weights file 'w.st': tensor 'enc0.b0.br.3x3.conv.weight' has shape [4, 1, 3, 3], "
+                                 "expected [8, 1, 3, 3]"));
+  }
+  SECTION("config says the training form lacks a branch") {
+    SafetensorsFile f = good;
+    NetConfig fewer = tiny_config();
+    fewer.branches = {"3x3", "1x3", "3x1", "1x1"};
+    f.metadata["config"] = config_to_json(fewer);
+    REQUIRE_THROWS_WITH(load_weights<float>(ctx, f, "w.st"), Contains("unexpected tensor '") && Contains(".br.id."));
+  }
+  SECTION("form says fused") {
+    SafetensorsFile f = good;
+    f.metadata["form"] = "fused";
+    REQUIRE_THROWS_WITH(load_weights<float>(ctx, f, "w.st"), Contains("missing tensor 'enc0.b0.fused.weight'"));
+  }
+  SECTION("a tensor is missing") {
+    SafetensorsFile f = good;
+    f.tensors.erase(std::remove_if(f.tensors.begin(), f.tensors.end(),
+                                   [](const TensorRecord& r) { return r.name == "head2.bias"; }),
+                    f.tensors.end());
+    REQUIRE_THROWS_WITH(load_weights<float>(ctx, f, "w.st"), Contains("missing tensor 'head2.bias'"));
+  }
+  SECTION("PyTorch's num_batches_tracked entries are ignored") {
+    SafetensorsFile f = good;
+    f.tensors.push_back(TensorRecord{"enc0.b0.br.3x3.bn.num_batches_tracked", "I64", {}, {}});
+    SrmdsNet<float, Cpu> back = load_weights<float>(ctx, f, "w.st");
+    require_same_state(net, back);
+  }
+  SECTION("not an srmds file") {
+    SafetensorsFile f = good;
+    f.metadata.erase("format");
+    REQUIRE_THROWS_WITH(load_weights<float>(ctx, f, "w.st"), Contains("metadata has no \"format\""));
+  }
+}
+
+TEST_CASE("weights: checkpoint extras are stored beside the network", "[io][weights][net]") {
+  TempDir dir;
+  Context<Cpu> ctx;
+  Rng rng(fresh_seed());
+  SrmdsNet<float, Cpu> net(ctx, tiny_config(), NetForm::Train, 3);
+  Tensor<float> moment = random_tensor<float>(Shape{4, 1, 3, 3}, rng);
+  Tensor<float> step(Shape{1});
+  step[0] = 42.0f;
+  const StateList<float, Cpu> extra{{"optim.m.enc0.b0.br.3x3.conv.weight", &moment, nullptr},
+                                    {"optim.step", &step, nullptr}};
+  const std::string path = dir.file("ckpt.safetensors");
+  save_weights(ctx, path, net, extra, {{"epoch", "3"}});
+
+  const SafetensorsFile f = read_safetensors(path);
+  CHECK(f.metadata.at("epoch") == "3");
+  CHECK(f.find("optim.step")->data == std::vector<float>{42.0f});
+  REQUIRE_THROWS_WITH(load_weights<float>(ctx, f, path), Contains("unexpected tensor 'optim."));
+  SrmdsNet<float, Cpu> back = load_weights<float>(ctx, f, path, {"optim."});
+  require_same_state(net, back);
+  // A trainer restores network and extras together.
+  Tensor<float> moment2(Shape{4, 1, 3, 3}), step2(Shape{1});
+  StateList<float, Cpu> all = back.state();
+  all.push_back({"optim.m.enc0.b0.br.3x3.conv.weight", &moment2, nullptr});
+  all.push_back({"optim.step", &step2, nullptr});
+  load_state(ctx, f, all, path);
+  CHECK(std::memcmp(moment.data(), moment2.data(), sizeof(float) * moment.numel()) == 0);
+  CHECK(step2[0] == 42.0f);
 }

@@ -26,14 +26,10 @@
 #include "srmds/core/named_tensor.hpp"
 #include "srmds/io/safetensors.hpp"
 #include "srmds/nets/config.hpp"
+#include "srmds/nets/srmds_net.hpp"
 #include "srmds/ops/tensor_ops.hpp"
 
-namespace srmds {
-
-template <class T, class D>
-class SrmdsNet;  // nets/srmds_net.hpp; include it to use save_weights / load_weights
-
-namespace io {
+namespace srmds::io {
 
 inline const char* form_name(NetForm form) { return form == NetForm::Train ? "train" : "fused"; }
 
@@ -185,5 +181,4 @@ SrmdsNet<T, D> load_weights(Context<D>& ctx, const std::string& path, const std:
   return load_weights<T, D>(ctx, read_safetensors(path), path, ignored_prefixes);
 }
 
-}  // namespace io
-}  // namespace srmds
+}  // namespace srmds::io
