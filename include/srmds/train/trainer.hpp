@@ -1,0 +1,253 @@
+// Training loop (SPEC §5): Adam, linear warm-up then cosine decay, seeded shuffling and flips,
+// validation each epoch with the best model kept, atomic checkpoints, exact resume, and a clear
+// error on a non-finite loss.
+//
+// Determinism: batches depend only on (seed, epoch), and a checkpoint holds everything else that
+// changes during training, so a run resumed from the checkpoint of epoch e continues exactly as the
+// uninterrupted run did (same batches, same losses on the CPU backend).
+//
+// Batches come from a SliceDataset (data/slice_dataset.hpp), whose order and flips are drawn from
+// Rng(seed, epoch).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "srmds/data/slice_dataset.hpp"
+#include "srmds/io/safetensors.hpp"
+#include "srmds/io/weights.hpp"
+#include "srmds/losses/deep_supervision.hpp"
+#include "srmds/metrics/accumulator.hpp"
+#include "srmds/nets/srmds_net.hpp"
+#include "srmds/optim/adam.hpp"
+#include "srmds/optim/schedule.hpp"
+#include "srmds/train/evaluate.hpp"
+
+namespace srmds {
+
+struct TrainOptions {
+  int epochs = 300;
+  int batch = 8;
+  double lr = 5e-4;
+  double warmup_epochs = 2;
+  double weight_decay = 0;
+  bool decoupled_weight_decay = false;
+  DeepSupervisionOptions loss;
+  std::string checkpoint_path;  // written atomically after every epoch ("" = none)
+  std::string best_path;        // weights of the best validation epoch ("" = none)
+  int log_every = 10;           // progress callback every this many steps (and at each epoch end)
+  int stop_after_epochs = -1;   // stop early after this many epochs of this run (tests; -1 = no)
+};
+
+struct TrainProgress {
+  int epoch = 0;  // 0-based
+  int epochs = 0;
+  int64_t step = 0;  // optimizer steps done
+  int64_t total_steps = 0;
+  double loss = 0;  // mean loss since the last report
+  double lr = 0;
+  double images_per_s = 0;
+  double eta_s = 0;
+};
+
+struct EpochReport {
+  int epoch = 0;
+  double train_loss = 0;  // mean over the epoch's batches
+  bool validated = false;
+  MetricValues val_micro, val_per_image;
+  bool best = false;
+  double seconds = 0;
+};
+
+template <class T, class D>
+class Trainer {
+public:
+  using Net = SrmdsNet<T, D>;
+
+  Trainer(Context<D>& ctx, Net& net, const TrainOptions& options)
+      : m_ctx(ctx),
+        m_net(net),
+        m_options(options),
+        m_loss(options.loss),
+        m_adam(ctx, net.state(),
+               AdamOptions{options.lr, 0.9, 0.999, 1e-8, options.weight_decay, options.decoupled_weight_decay}) {
+    SRMDS_CHECK(net.form() == NetForm::Train, "Trainer: the network is in fused form; train the training form");
+    SRMDS_CHECK(options.epochs > 0 && options.batch > 0, "Trainer: epochs " << options.epochs << " and batch "
+                                                                             << options.batch << " must be positive");
+    SRMDS_CHECK(std::isfinite(options.lr) && options.lr > 0, "Trainer: learning rate " << options.lr << " must be > 0");
+  }
+
+  std::function<void(const TrainProgress&)> on_progress;
+  std::function<void(const EpochReport&)> on_epoch;
+
+  // Restores weights, BN statistics, optimizer moments, step and epoch from a checkpoint written by
+  // this trainer. The network's config must match the checkpoint's.
+  void resume(const std::string& path) {
+    const io::SafetensorsFile file = io::read_safetensors(path);
+    const auto form = file.metadata.find("form");
+    SRMDS_CHECK(form != file.metadata.end() && form->second == "train",
+                "resume: " << path << " is not a training-form checkpoint");
+    const auto cfg = file.metadata.find("config");
+    SRMDS_CHECK(cfg != file.metadata.end() && config_to_json(config_from_json(cfg->second)) ==
+                                                  config_to_json(m_net.config()),
+                "resume: the config stored in " << path << " differs from the network's");
+    StateList<T, D> all = m_net.state();
+    for (auto& e : m_adam.state()) all.push_back(e);
+    io::load_state(m_ctx, file, all, path);
+    m_epoch = static_cast<int>(metadata_number(file, "epoch", path));
+    m_adam.set_step_count(static_cast<int64_t>(metadata_number(file, "step", path)));
+    m_best_dice = metadata_number(file, "best_dice", path);
+  }
+
+  // Trains from the current epoch to options.epochs; `train` serves the batches (its sampling
+  // decides shuffling and flips, drawn per epoch), `val` (may be null or empty) is evaluated after
+  // every epoch. Returns one report per epoch run.
+  std::vector<EpochReport> fit(SliceDataset& train, const SliceDataset* val) {
+    SRMDS_CHECK(train.size() > 0, "Trainer::fit: the training set is empty");
+    const int64_t steps_per_epoch = train.num_batches(m_options.batch);
+    const int64_t total_steps = steps_per_epoch * m_options.epochs;
+    const int64_t warmup = static_cast<int64_t>(std::llround(m_options.warmup_epochs * steps_per_epoch));
+    const WarmupCosineSchedule schedule(m_options.lr, std::min(warmup, total_steps), total_steps);
+
+    std::vector<EpochReport> reports;
+    int epochs_this_run = 0;
+    const auto run_start = std::chrono::steady_clock::now();
+    int64_t images_this_run = 0;
+    for (; m_epoch < m_options.epochs; ++m_epoch) {
+      if (m_options.stop_after_epochs >= 0 && epochs_this_run >= m_options.stop_after_epochs) break;
+      const auto epoch_start = std::chrono::steady_clock::now();
+      train.set_epoch(static_cast<uint64_t>(m_epoch));
+
+      double epoch_loss = 0, window_loss = 0;
+      int window_steps = 0;
+      auto window_start = std::chrono::steady_clock::now();
+      int64_t window_images = 0;
+      for (int64_t b = 0; b < steps_per_epoch; ++b) {
+        const SliceBatch batch = train.batch(b, m_options.batch);
+        const double lr = schedule.lr(m_adam.step_count());
+        const double loss = train_step(batch, lr);
+        const int64_t count = batch.images.shape().n();
+        epoch_loss += loss;
+        window_loss += loss;
+        ++window_steps;
+        window_images += count;
+        images_this_run += count;
+        m_loss_history.push_back(loss);
+        const bool last = b + 1 == steps_per_epoch;
+        if (on_progress && (m_adam.step_count() % m_options.log_every == 0 || last)) {
+          const auto now = std::chrono::steady_clock::now();
+          const double secs = std::chrono::duration<double>(now - window_start).count();
+          const double run_secs = std::chrono::duration<double>(now - run_start).count();
+          TrainProgress p;
+          p.epoch = m_epoch;
+          p.epochs = m_options.epochs;
+          p.step = m_adam.step_count();
+          p.total_steps = total_steps;
+          p.loss = window_loss / window_steps;
+          p.lr = lr;
+          p.images_per_s = secs > 0 ? window_images / secs : 0;
+          const double run_rate = run_secs > 0 ? images_this_run / run_secs : 0;
+          p.eta_s = run_rate > 0 ? static_cast<double>(total_steps - p.step) * m_options.batch / run_rate : 0;
+          on_progress(p);
+          window_loss = 0;
+          window_steps = 0;
+          window_images = 0;
+          window_start = now;
+        }
+      }
+
+      EpochReport report;
+      report.epoch = m_epoch;
+      report.train_loss = epoch_loss / static_cast<double>(steps_per_epoch);
+      if (val && val->size() > 0) {
+        const MetricsAccumulator acc = evaluate(m_ctx, m_net, *val, m_options.batch);
+        report.validated = true;
+        report.val_micro = acc.micro();
+        report.val_per_image = acc.per_image_mean();
+        if (report.val_micro.dice > m_best_dice) {
+          m_best_dice = report.val_micro.dice;
+          report.best = true;
+          if (!m_options.best_path.empty()) io::save_weights(m_ctx, m_options.best_path, m_net);
+        }
+      } else if (!m_options.best_path.empty()) {
+        io::save_weights(m_ctx, m_options.best_path, m_net);  // no validation set: keep the latest
+      }
+      report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+      if (!m_options.checkpoint_path.empty()) save_checkpoint(m_options.checkpoint_path, m_epoch + 1);
+      reports.push_back(report);
+      if (on_epoch) on_epoch(report);
+      ++epochs_this_run;
+    }
+    return reports;
+  }
+
+  // Writes weights, BN statistics, optimizer moments, the step and the next epoch, atomically.
+  void save_checkpoint(const std::string& path, int next_epoch) {
+    std::map<std::string, std::string> meta{{"epoch", std::to_string(next_epoch)},
+                                            {"step", std::to_string(m_adam.step_count())},
+                                            {"best_dice", format_double(m_best_dice)}};
+    io::save_weights(m_ctx, path, m_net, m_adam.state(), meta);
+  }
+
+  int epoch() const { return m_epoch; }
+  int64_t step() const { return m_adam.step_count(); }
+  double best_dice() const { return m_best_dice; }
+  const std::vector<double>& loss_history() const { return m_loss_history; }
+
+private:
+  double train_step(const SliceBatch& batch, double lr) {
+    const Tensor<T, D> x = to_device_as<T>(m_ctx, batch.images);
+    const Tensor<T, D> y = to_device_as<T>(m_ctx, batch.masks);
+    const auto& logits = m_net.forward_train(m_ctx, x);
+    const double loss = m_loss.forward_backward(m_ctx, logits, y, m_dlogits);
+    if (!std::isfinite(loss))
+      SRMDS_THROW("training stopped: non-finite loss " << loss << " at step " << m_adam.step_count() << " (epoch "
+                                                       << m_epoch + 1 << "); the last good checkpoint is kept"
+                                                       << (m_options.checkpoint_path.empty()
+                                                               ? std::string()
+                                                               : " in " + m_options.checkpoint_path));
+    m_net.backward(m_ctx, m_dlogits, WriteMode::Overwrite);
+    m_adam.step(m_ctx, lr);
+    return loss;
+  }
+
+  static double metadata_number(const io::SafetensorsFile& f, const std::string& key, const std::string& path) {
+    const auto it = f.metadata.find(key);
+    SRMDS_CHECK(it != f.metadata.end(), "resume: " << path << " has no '" << key << "' in its metadata");
+    try {
+      size_t used = 0;
+      const double v = std::stod(it->second, &used);
+      SRMDS_CHECK(used == it->second.size(), "");
+      return v;
+    } catch (const std::exception&) {
+      SRMDS_THROW("resume: " << path << ": metadata '" << key << "' = '" << it->second << "' is not a number");
+    }
+  }
+
+  static std::string format_double(double v) {
+    if (!std::isfinite(v)) return "-1";
+    std::ostringstream os;
+    os.precision(17);
+    os << v;
+    return os.str();
+  }
+
+  Context<D>& m_ctx;
+  Net& m_net;
+  TrainOptions m_options;
+  DeepSupervisionLoss<T, D> m_loss;
+  Adam<T, D> m_adam;
+  typename DeepSupervisionLoss<T, D>::Logits m_dlogits;
+  int m_epoch = 0;
+  double m_best_dice = -1;
+  std::vector<double> m_loss_history;
+};
+
+}  // namespace srmds
