@@ -260,7 +260,8 @@ void write_nifti(const std::string& path, const NiftiGeometry& g, const float* d
       hdr = &h2;
       hdr_bytes = sizeof h2;
     }
-    znzFile fp = znzopen(tmp.c_str(), "wb", ext == detail::NiftiExtension::NiiGz ? 1 : 0);
+    // gzip level 1 (as nibabel): CT noise compresses little, and level 6 is several times slower.
+    znzFile fp = znzopen(tmp.c_str(), "wb1", ext == detail::NiftiExtension::NiiGz ? 1 : 0);
     if (znz_isnull(fp)) SRMDS_THROW("NIfTI '" << path << "': cannot open " << tmp << " for writing (" << std::strerror(errno) << ")");
     const char extender[4] = {0, 0, 0, 0};
     bool ok = znzwrite(hdr, 1, hdr_bytes, fp) == hdr_bytes && znzwrite(extender, 1, 4, fp) == 4 &&
