@@ -13,15 +13,22 @@
 // Rejected with srmds::Error naming the file and the problem: missing file, other extensions,
 // truncated header or data, wrong sizeof_hdr / magic, two-file (.hdr/.img) NIfTI, other datatypes
 // (complex, RGB, 64-bit integers, ...), 4-D and higher (any dim[4..7] > 1), non-positive dims,
-// more than kMaxVoxels voxels (dimension overflow), vox_offset outside the file.
-// The header is validated by this code (through zlib for .gz) before nifti_clib reads anything.
+// more than kMaxNiftiVoxels voxels (dimension overflow), vox_offset outside the file.
 //
-// Writing is atomic (io/atomic_file.hpp): a temporary file with the same extensions is written by
-// nifti_clib, verified (header re-validated, full data length present), then renamed. ".gz" in the
-// output name selects gzip compression. No partial file is left behind on error.
+// Reading: the header is validated by this code (through zlib for .gz), then parsed by nifti_clib
+// (nifti_image_read without data); the voxels are read from exactly `path` with znzlib and
+// nifti_read_buffer (byte swapping; it replaces non-finite float voxels by 0), in chunks, so a
+// corrupt header cannot make it allocate more than the file holds. (nifti_image_read with data
+// looks the data file up by base name and reads "x.nii" when asked for "x.nii.gz" if both exist.)
 //
-// nifti_clib's diagnostics on stderr are switched off (nifti_set_debug_level(0)) while these
-// functions run; errors are reported only through srmds::Error.
+// Writing is atomic (io/atomic_file.hpp): the header comes from nifti_clib
+// (nifti_convert_nim2n1hdr / n2hdr), header + data are written with znzlib to a temporary file
+// with the same extensions (".gz" selects gzip, level 1), verified (header re-validated, full data
+// length present) and renamed. No partial file is left behind on error. (nifti_image_write cannot
+// write single-file NIfTI-2 in nifti_clib 3.0.1.)
+//
+// nifti_clib's diagnostics on stderr are switched off (nifti_set_debug_level(0), a global setting
+// of that library) by these functions; errors are reported only through srmds::Error.
 #pragma once
 
 #include <array>
