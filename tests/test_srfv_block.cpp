@@ -109,13 +109,13 @@ TEST_CASE("training-form backward matches finite differences, every option combi
       block.forward_train(ctx, x, yy, scratch);
       return srmds::test::weighted_sum(yy, w);
     };
-    srmds::test::check_gradient(x, dx, loss, "dx", rng, 24);
+    srmds::test::check_gradient_kinks(x, dx, loss, "dx", rng, 24);
     int params = 0;
     for (auto& e : st) {
       if (!e.is_parameter()) continue;
       ++params;
       const auto analytic = srmds::test::host_copy(*e.grad);
-      srmds::test::check_gradient(*e.value, analytic, loss, e.name, rng, 12);
+      srmds::test::check_gradient_kinks(*e.value, analytic, loss, e.name, rng, 12);
     }
     const size_t conv_branches = combo.branches.size() - (combo.config().has_branch("id") ? 1 : 0);
     const bool has_bn_id = combo.bn == BnPlacement::Inner && combo.cin == combo.cout && combo.config().has_branch("id");
