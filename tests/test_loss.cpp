@@ -137,7 +137,7 @@ TEMPLATE_TEST_CASE("bce_dice_loss matches a naive double implementation", "[loss
       const double weight = 0.37;
       const double value = bce_dice_loss(ctx, z, y, weight, &dz, WriteMode::Overwrite);
       REQUIRE(value == Approx(ref.value).epsilon(1e-12));
-      REQUIRE(bce_dice_loss(ctx, z, y, 1.0, static_cast<Tensor<T>*>(nullptr), WriteMode::Overwrite) == value);
+      REQUIRE(bce_dice_loss(ctx, z, y, 1.0, nullptr, WriteMode::Overwrite) == value);
       Tensor<double> want(s);
       for (int64_t i = 0; i < want.numel(); ++i) want[i] = weight * ref.grad[i];
       double gmax = 0;
@@ -194,7 +194,7 @@ TEST_CASE("bce_dice_loss gradient matches finite differences", "[loss][grad]") {
       Tensor<double> dz(s);
       bce_dice_loss(ctx, z, y, 1.0, &dz, WriteMode::Overwrite);
       srmds::test::check_gradient(
-          z, dz, [&] { return bce_dice_loss(ctx, z, y, 1.0, static_cast<Tensor<double>*>(nullptr), WriteMode::Overwrite); },
+          z, dz, [&] { return bce_dice_loss(ctx, z, y, 1.0, nullptr, WriteMode::Overwrite); },
           "bce_dice dz", rng, 64);
     }
   }
@@ -230,15 +230,15 @@ TEST_CASE("bce_dice_loss is finite for extreme logits", "[loss]") {
 TEST_CASE("bce_dice_loss rejects bad shapes naming the op and the shapes", "[loss][errors]") {
   Context<Cpu> ctx;
   Tensor<float> z(Shape{2, 1, 4, 4}), y(Shape{2, 1, 4, 5}), z2(Shape{2, 2, 4, 4}), dz(Shape{2, 1, 4, 3});
-  REQUIRE_THROWS_WITH(bce_dice_loss(ctx, z, y, 1.0, static_cast<Tensor<float>*>(nullptr), WriteMode::Overwrite),
+  REQUIRE_THROWS_WITH(bce_dice_loss(ctx, z, y, 1.0, nullptr, WriteMode::Overwrite),
                       Catch::Contains("bce_dice_loss") && Catch::Contains("[2, 1, 4, 4]") &&
                           Catch::Contains("[2, 1, 4, 5]"));
-  REQUIRE_THROWS_WITH(bce_dice_loss(ctx, z2, z2, 1.0, static_cast<Tensor<float>*>(nullptr), WriteMode::Overwrite),
+  REQUIRE_THROWS_WITH(bce_dice_loss(ctx, z2, z2, 1.0, nullptr, WriteMode::Overwrite),
                       Catch::Contains("bce_dice_loss") && Catch::Contains("one channel"));
   REQUIRE_THROWS_WITH(bce_dice_loss(ctx, z, z, 1.0, &dz, WriteMode::Overwrite),
                       Catch::Contains("bce_dice_loss") && Catch::Contains("dz") && Catch::Contains("[2, 1, 4, 3]"));
   Tensor<float> flat(Shape{16});
-  REQUIRE_THROWS_WITH(bce_dice_loss(ctx, flat, flat, 1.0, static_cast<Tensor<float>*>(nullptr), WriteMode::Overwrite),
+  REQUIRE_THROWS_WITH(bce_dice_loss(ctx, flat, flat, 1.0, nullptr, WriteMode::Overwrite),
                       Catch::Contains("bce_dice_loss") && Catch::Contains("[16]"));
 }
 
@@ -320,6 +320,9 @@ TEST_CASE("deep supervision loss matches a naive implementation and finite diffe
     Logits dz;
     const NaiveDs ref = naive_ds(z, mask, o);
     const double value = loss.forward_backward(ctx, z, mask, dz);
+    INFO("per scale: " << loss.scale_losses()[0] << " " << loss.scale_losses()[1] << " " << loss.scale_losses()[2]
+                       << " " << loss.scale_losses()[3] << " naive " << ref.scales[0] << " " << ref.scales[1] << " "
+                       << ref.scales[2] << " " << ref.scales[3]);
     REQUIRE(value == Approx(ref.value).epsilon(1e-12));
     REQUIRE(loss.last_loss() == value);
     REQUIRE(loss.forward(ctx, z, mask) == value);
@@ -373,8 +376,13 @@ TEST_CASE("deep supervision: float, extreme logits, soft masks are finite and ma
     const double vf = loss.forward_backward(ctx, z, mask, dz);
     const double vd = loss_d.forward_backward(ctx, zd, to_double(mask), dzd);
     REQUIRE(vf == Approx(vd).epsilon(1e-6));
-    for (int s = 0; s < 4; ++s)
-      if (loss.uses_scale(s)) srmds::test::require_close(dz[s], dzd[s], 1e-5, 1e-9, "float dz vs double");
+    // The float path rounds targets and upsampled logits to float: errors scale with the largest gradient.
+    for (int s = 0; s < 4; ++s) {
+      if (!loss.uses_scale(s)) continue;
+      double gmax = 0;
+      for (int64_t i = 0; i < dzd[s].numel(); ++i) gmax = std::max(gmax, std::abs(dzd[s][i]));
+      srmds::test::require_close(dz[s], dzd[s], 1e-5, 1e-5 * gmax, "float dz vs double");
+    }
   }
 }
 

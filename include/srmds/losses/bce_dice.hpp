@@ -17,7 +17,7 @@ template <class T, class D>
 double bce_dice_loss(Context<D>& ctx, const Tensor<T, D>& z,  // (N, 1, h, w) logits
                      const Tensor<T, D>& y,                   // (N, 1, h, w) targets in [0, 1]
                      double weight,
-                     Tensor<T, D>* dz,  // (N, 1, h, w) or nullptr: weight * dL/dz
+                     detail::non_deduced_t<Tensor<T, D>>* dz,  // (N, 1, h, w) or nullptr: weight * dL/dz
                      WriteMode mode) {
   (void)ctx;
   detail::check_rank4("bce_dice_loss", "z", z);
