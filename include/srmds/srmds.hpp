@@ -1,0 +1,53 @@
+// srmds: SR&MDS-Net in C++17/CUDA — the umbrella header. Include the narrower headers where compile
+// time matters; this one pulls in the whole public API (the CUDA context too, when it was built).
+#pragma once
+
+#include "srmds/version.hpp"
+
+// core
+#include "srmds/core/context.hpp"
+#include "srmds/core/error.hpp"
+#include "srmds/core/named_tensor.hpp"
+#include "srmds/core/rng.hpp"
+#include "srmds/core/shape.hpp"
+#include "srmds/core/tensor.hpp"
+
+// ops (checked entries; CPU in cpu/, CUDA in cuda/)
+#include "srmds/ops/batchnorm.hpp"
+#include "srmds/ops/conv2d.hpp"
+#include "srmds/ops/downsample_target.hpp"
+#include "srmds/ops/maxpool.hpp"
+#include "srmds/ops/relu.hpp"
+#include "srmds/ops/se.hpp"
+#include "srmds/ops/sigmoid.hpp"
+#include "srmds/ops/tensor_ops.hpp"
+#include "srmds/ops/upsample.hpp"
+#if SRMDS_WITH_CUDA
+#include "srmds/cuda/context.hpp"
+#endif
+
+// model
+#include "srmds/blocks/reparam.hpp"
+#include "srmds/blocks/srfv_block.hpp"
+#include "srmds/blocks/fused_block.hpp"
+#include "srmds/nets/config.hpp"
+#include "srmds/nets/model_stats.hpp"
+#include "srmds/nets/srmds_net.hpp"
+
+// training
+#include "srmds/losses/deep_supervision.hpp"
+#include "srmds/metrics/accumulator.hpp"
+#include "srmds/metrics/table.hpp"
+#include "srmds/optim/adam.hpp"
+#include "srmds/optim/schedule.hpp"
+#include "srmds/train/evaluate.hpp"
+#include "srmds/train/trainer.hpp"
+
+// files and data
+#include "srmds/data/phantom.hpp"
+#include "srmds/data/slice_dataset.hpp"
+#include "srmds/data/volume_slices.hpp"
+#include "srmds/io/nifti.hpp"
+#include "srmds/io/png.hpp"
+#include "srmds/io/safetensors.hpp"
+#include "srmds/io/weights.hpp"
