@@ -48,14 +48,17 @@ public:
                     x.shape().c() == cin(),
                 "FusedBlock::forward_eval: x " << x.shape() << " and y " << y.shape() << " for a block " << cin()
                                                << " -> " << cout());
-    if (m_has_se) {
+    if (m_has_se && !is_cpu_v<D>) {  // CUDA: SE may not write in place
       Tensor<T, D> pre = scratch.get(ctx, 1, y.shape());
       conv2d_forward(ctx, x, m_weight.value, &m_bias.value, pre);
-      m_se.forward(ctx, pre, y);
+      m_se.forward_relu(ctx, pre, y);
+    } else if (m_has_se) {  // CPU: SE and ReLU in place, one pass, no temporary
+      conv2d_forward(ctx, x, m_weight.value, &m_bias.value, y);
+      m_se.forward_relu(ctx, y, y);
     } else {
       conv2d_forward(ctx, x, m_weight.value, &m_bias.value, y);
+      relu_forward(ctx, y, y);
     }
-    relu_forward(ctx, y, y);
   }
 
   // prefix names the block and ends with '.', e.g. "enc0.b0.".

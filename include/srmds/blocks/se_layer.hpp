@@ -1,13 +1,16 @@
 // SeLayer<T, D>: squeeze-and-excitation attention of an SRFV block (SPEC §2), the same in the
 // training and the fused form:  a = sigmoid(W2 ReLU(W1 mean_hw(x) + b1) + b2),  y = x a,
-// hidden width h = max(C / r, 4). Parameters: fc1.weight (h, C, 1, 1), fc1.bias (h),
-// fc2.weight (C, h, 1, 1), fc2.bias (C), initialised PyTorch-default-like (uniform +-1/sqrt(fan_in)).
+// hidden width h = max(C / r, 4); forward_relu() also applies the block's ReLU. Parameters:
+// fc1.weight (h, C, 1, 1), fc1.bias (h), fc2.weight (C, h, 1, 1), fc2.bias (C), initialised
+// PyTorch-default-like (uniform +-1/sqrt(fan_in)).
 #pragma once
 
 #include <string>
 
 #include "srmds/blocks/params.hpp"
 #include "srmds/blocks/scratch.hpp"
+#include "srmds/cpu/se_relu.hpp"
+#include "srmds/ops/relu.hpp"
 #include "srmds/ops/se.hpp"
 
 namespace srmds {
@@ -30,6 +33,21 @@ public:
     const Shape want{x.shape().n(), channels()};
     if (m_saved.mean.shape() != want) m_saved = se_saved_for<T, D>(ctx, x.shape(), hidden());
     se_forward(ctx, x, m_w1.value, m_b1.value, m_w2.value, m_b2.value, y, m_saved);
+  }
+
+  // y = ReLU(x a): SE then the block's ReLU. y may be x itself (in place). On the CPU one fused
+  // pass (cpu/se_relu.hpp); elsewhere se_forward into y (y must then not alias x), then ReLU.
+  void forward_relu(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y) {  // (N, C, H, W)
+    const Shape want{x.shape().n(), channels()};
+    if (m_saved.mean.shape() != want) m_saved = se_saved_for<T, D>(ctx, x.shape(), hidden());
+    if constexpr (is_cpu_v<D>) {
+      detail::check_se("se_relu_forward", x, m_w1.value, m_b1.value, m_w2.value, m_b2.value, m_saved);
+      cpu::se_relu_forward(x, m_w1.value, m_b1.value, m_w2.value, m_b2.value, y, m_saved.mean, m_saved.hidden,
+                           m_saved.scale);
+    } else {
+      se_forward(ctx, x, m_w1.value, m_b1.value, m_w2.value, m_b2.value, y, m_saved);
+      relu_forward(ctx, y, y);
+    }
   }
 
   // x is the forward input; dx written with dx_mode, parameter gradients with param_mode.

@@ -120,8 +120,10 @@ public:
       sum_branches(ctx, x, m_sum, scratch);
       bn_train(ctx, m_bn, m_sum, pre, WriteMode::Overwrite);
     }
-    if (m_has_se) m_se.forward(ctx, pre, y);
-    relu_forward(ctx, y, y);
+    if (m_has_se)
+      m_se.forward_relu(ctx, pre, y);
+    else
+      relu_forward(ctx, y, y);
     m_saved = true;
   }
 
@@ -130,7 +132,8 @@ public:
     check_io("SrfvBlock::forward_eval", x, y);
     m_saved = false;
     const Shape ys = y.shape();
-    Tensor<T, D> pre = m_has_se ? scratch.get(ctx, kSlotPre, ys) : y.view();
+    // On the CPU SE and ReLU run in place on y (cpu/se_relu.hpp), so the sum goes straight to y.
+    Tensor<T, D> pre = m_has_se && !is_cpu_v<D> ? scratch.get(ctx, kSlotPre, ys) : y.view();
     if (m_bn_place == BnPlacement::Inner) {
       WriteMode mode = WriteMode::Overwrite;
       for (auto& b : m_convs) {
@@ -145,8 +148,10 @@ public:
       sum_branches(ctx, x, sum, scratch);
       bn_eval(ctx, m_bn, sum, pre, WriteMode::Overwrite);
     }
-    if (m_has_se) m_se.forward(ctx, pre, y);
-    relu_forward(ctx, y, y);
+    if (m_has_se)
+      m_se.forward_relu(ctx, pre, y);
+    else
+      relu_forward(ctx, y, y);
   }
 
   // Backward of the last forward_train. dy (N, Cout, H, W); dx (N, Cin, H, W) or nullptr, written
@@ -241,7 +246,7 @@ public:
   }
 
 private:
-  // Scratch slots. Forward: tmp (a branch output), pre (pre-SE sum in eval), sum (external, eval).
+  // Scratch slots. Forward: tmp (a branch output), pre (pre-SE sum in eval, CUDA), sum (external, eval).
   // Backward: grad of the ReLU input, of the pre-SE sum, of a branch conv output.
   static constexpr int kSlotTmp = 0, kSlotPre = 1, kSlotSum = 2;
   static constexpr int kSlotGradY = 0, kSlotGradSum = 1, kSlotGradConv = 2;

@@ -199,6 +199,8 @@ private:
   enum class Mode { Train, Eval };
   // Network-level gradient slots (the blocks use m_scratch, so these never alias a block's).
   static constexpr int kSlotStageOut = 0, kSlotMid = 1, kSlotPool = 2;
+  // Slot of m_scratch (shared with the blocks, which use slots 0..2) for eval-mode intermediates.
+  static constexpr int kSlotEvalMid = 8;
 
   struct Head {
     Param<T, D> weight;  // (1, C, 1, 1)
@@ -242,7 +244,6 @@ private:
       m_pool[s] = Tensor<T, D>(level(s, c[s - 1]), ctx);
       m_argmax[s] = Tensor<int32_t, D>(level(s, c[s - 1]), ctx);
     }
-    for (int i = 0; i < kNumStages; ++i) m_mid[i] = Tensor<T, D>(level(m_specs[i].level, m_specs[i].cmid), ctx);
     // cat_s = (e_s, up(below)): below is e4 for s = 3, d_{s+1} otherwise (hc[s + 1] channels).
     for (int s = 0; s < kNumScales; ++s) {
       const int64_t up = s == 3 ? c[4] : hc[s + 1];
@@ -264,9 +265,20 @@ private:
       m_blocks[idx].forward_eval(ctx, in, out, m_scratch);
   }
 
+  // The b0 -> b1 intermediate: kept per stage in training mode (backward reads it), one shared
+  // scratch buffer in eval mode.
   void run_stage(Context<D>& ctx, int i, const Tensor<T, D>& in, Tensor<T, D>& out, Mode mode) {
-    run_block(ctx, 2 * i, in, m_mid[i], mode);
-    run_block(ctx, 2 * i + 1, m_mid[i], out, mode);
+    const Shape& os = out.shape();
+    const Shape mid_shape{os.n(), m_specs[i].cmid, os.h(), os.w()};
+    Tensor<T, D> mid;
+    if (mode == Mode::Train) {
+      ensure_shape(ctx, m_mid[i], mid_shape);
+      mid = m_mid[i].view();
+    } else {
+      mid = m_scratch.get(ctx, kSlotEvalMid, mid_shape);
+    }
+    run_block(ctx, 2 * i, in, mid, mode);
+    run_block(ctx, 2 * i + 1, mid, out, mode);
   }
 
   // dy: gradient of the stage output; dx (stage input) written with dx_mode, may be nullptr.
@@ -310,7 +322,7 @@ private:
   Shape m_act_shape;                                // input shape the buffers are built for
   std::array<Tensor<T, D>, 5> m_pool;               // [s] = maxpool2(e_{s-1}), s = 1..4
   std::array<Tensor<int32_t, D>, 5> m_argmax;       // its argmax
-  std::array<Tensor<T, D>, kNumStages> m_mid;       // output of each stage's b0
+  std::array<Tensor<T, D>, kNumStages> m_mid;       // output of each stage's b0 (training mode)
   std::array<Tensor<T, D>, kNumScales> m_cat;       // decoder inputs (e_s, up(..)), e_s written in place
   std::array<Tensor<T, D>, kNumScales> m_dec;       // d_s
   std::array<Tensor<T, D>, kNumScales> m_z;         // logits z_s

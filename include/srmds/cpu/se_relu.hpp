@@ -1,0 +1,73 @@
+// CPU squeeze-and-excitation followed by ReLU in one pass over the activations (forward only):
+//   s[n, c] = mean_{h, w} x[n, c, h, w]
+//   u = ReLU(W1 s + b1),  a = sigmoid(W2 u + b2)              (se_excitation, as cpu/se.hpp)
+//   y[n, c, h, w] = max(x[n, c, h, w] a[n, c], 0)
+// Equal to relu_forward(se_forward(x)) (the same float product, then the same max), but it reads
+// x twice and writes y once instead of reading four and writing two planes, and y may be x
+// itself (in place), so the SRFV blocks need no pre-SE temporary in eval mode. mean, hidden and
+// scale are saved as se_forward saves them (SeSaved). The plane means are double sums
+// (vectorised, so the order differs from cpu::se_forward's; the difference is double rounding).
+#pragma once
+
+#include <vector>
+
+#include "srmds/core/error.hpp"
+#include "srmds/cpu/parallel.hpp"
+#include "srmds/cpu/se.hpp"
+
+namespace srmds::cpu {
+
+template <class T>
+void se_relu_forward(const Tensor<T, Cpu>& x,                            // (N, C, H, W)
+                     const Tensor<T, Cpu>& w1, const Tensor<T, Cpu>& b1,  // (Hd, C, 1, 1), (Hd)
+                     const Tensor<T, Cpu>& w2, const Tensor<T, Cpu>& b2,  // (C, Hd, 1, 1), (C)
+                     Tensor<T, Cpu>& y,                                   // (N, C, H, W), may be x
+                     Tensor<T, Cpu>& mean, Tensor<T, Cpu>& hidden, Tensor<T, Cpu>& scale) {  // (N, C), (N, Hd), (N, C)
+  const Shape& sx = x.shape();
+  SRMDS_CHECK(sx.rank() == 4 && y.shape() == sx && w1.shape().rank() == 4 && w1.shape()[1] == sx.c() &&
+                  w2.shape() == Shape({sx.c(), w1.shape()[0], 1, 1}) && b1.shape() == Shape{w1.shape()[0]} &&
+                  b2.shape() == Shape{sx.c()} && mean.shape() == Shape({sx.n(), sx.c()}) &&
+                  scale.shape() == mean.shape() && hidden.shape() == Shape({sx.n(), w1.shape()[0]}),
+              "se_relu_forward: x " << sx << ", y " << y.shape() << ", fc1.weight " << w1.shape() << ", fc2.weight "
+                                    << w2.shape() << ", mean " << mean.shape() << ", hidden " << hidden.shape()
+                                    << " do not fit together");
+  const int64_t nn = sx.n(), c = sx.c(), hw = sx.h() * sx.w();
+  const int hd = static_cast<int>(w1.shape()[0]);
+  std::vector<double> s(static_cast<size_t>(nn * c));
+  parallel_for(
+      nn * c,
+      [&](int64_t plane) {
+        const T* p = x.sample(plane / c) + (plane % c) * hw;
+        double acc = 0;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t i = 0; i < hw; ++i) acc += static_cast<double>(p[i]);
+        s[static_cast<size_t>(plane)] = acc / static_cast<double>(hw);
+      },
+      hw);
+  std::vector<double> u(static_cast<size_t>(hd)), a(static_cast<size_t>(c));
+  for (int64_t n = 0; n < nn; ++n) {
+    se_excitation(s.data() + n * c, w1.data(), b1.data(), w2.data(), b2.data(), static_cast<int>(c), hd, u.data(),
+                  a.data());
+    for (int64_t k = 0; k < c; ++k) {
+      mean[n * c + k] = static_cast<T>(s[static_cast<size_t>(n * c + k)]);
+      scale[n * c + k] = static_cast<T>(a[static_cast<size_t>(k)]);
+    }
+    for (int j = 0; j < hd; ++j) hidden[n * hd + j] = static_cast<T>(u[static_cast<size_t>(j)]);
+  }
+  parallel_for(
+      nn * c,
+      [&](int64_t plane) {
+        const int64_t n = plane / c, k = plane % c;
+        const T* p = x.sample(n) + k * hw;
+        T* q = y.sample(n) + k * hw;
+        const T ak = scale[plane];
+#pragma omp simd
+        for (int64_t i = 0; i < hw; ++i) {
+          const T v = p[i] * ak;
+          q[i] = v > T(0) ? v : T(0);
+        }
+      },
+      hw);
+}
+
+}  // namespace srmds::cpu
