@@ -27,6 +27,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   srmds::cli::add_info_command(app);
   srmds::cli::add_fuse_command(app);
+  srmds::cli::add_phantom_command(app);
+  srmds::cli::add_train_command(app);
+  srmds::cli::add_eval_command(app);
+  srmds::cli::add_segment_command(app);
+  srmds::cli::add_demo_command(app);
+  srmds::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version

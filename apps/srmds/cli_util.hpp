@@ -1,0 +1,142 @@
+// Small argument helpers shared by the phantom/train/eval/segment/demo/bench subcommands:
+// comma lists, the window and label options, and running a body on the chosen device.
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "srmds/core/context.hpp"
+#include "srmds/core/error.hpp"
+#if SRMDS_WITH_CUDA
+#include "srmds/cuda/context.hpp"
+#endif
+
+namespace srmds::cli {
+
+// "a,b,,c" -> {"a", "b", "c"} (empty items dropped).
+inline std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// A comma list of file names, given once or repeated (CLI11 collects repeated options).
+inline std::vector<std::string> file_list(const std::vector<std::string>& args, const char* option) {
+  std::vector<std::string> out;
+  for (const std::string& a : args)
+    for (std::string& s : split_list(a)) out.push_back(std::move(s));
+  if (out.empty()) SRMDS_THROW(option << ": no file given");
+  return out;
+}
+
+inline double parse_number(const std::string& text, const char* option) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v))
+    SRMDS_THROW(option << ": \"" << text << "\" is not a finite number");
+  return v;
+}
+
+// "lo,hi" (HU, lo < hi) or "none" (per-volume min-max).
+inline std::optional<std::array<double, 2>> parse_window(const std::string& text) {
+  if (text == "none") return std::nullopt;
+  const std::vector<std::string> parts = split_list(text);
+  if (parts.size() != 2) SRMDS_THROW("--window: \"" << text << "\" is not lo,hi or none");
+  const double lo = parse_number(parts[0], "--window"), hi = parse_number(parts[1], "--window");
+  if (!(lo < hi)) SRMDS_THROW("--window: lower bound " << lo << " must be below the upper bound " << hi);
+  return std::array<double, 2>{lo, hi};
+}
+
+// "1,2" -> {1, 2}; "any" -> {} (any label > 0).
+inline std::vector<int> parse_labels(const std::string& text) {
+  if (text == "any") return {};
+  std::vector<int> out;
+  for (const std::string& s : split_list(text)) {
+    const double v = parse_number(s, "--labels");
+    if (v != std::floor(v) || v < 1 || v > 1e6) SRMDS_THROW("--labels: \"" << s << "\" is not a positive integer label");
+    out.push_back(static_cast<int>(v));
+  }
+  if (out.empty()) SRMDS_THROW("--labels: \"" << text << "\" names no label (use e.g. 1,2 or any)");
+  return out;
+}
+
+// Checks, before any work, that an output file can be created where it is named: its folder must
+// exist and the name must not be a folder.
+inline void require_output_path(const std::string& path, const char* option) {
+  namespace fs = std::filesystem;
+  if (path.empty()) SRMDS_THROW(option << ": empty file name");
+  const fs::path p(path);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    SRMDS_THROW(option << ": the folder '" << dir.string() << "' of '" << path << "' does not exist");
+  if (fs::is_directory(p, ec)) SRMDS_THROW(option << ": '" << path << "' is a folder");
+}
+
+// Runs body(ctx) with a Context<Cpu> or Context<Cuda>; body is a generic lambda taking `auto& ctx`.
+template <class Body>
+void with_device(const std::string& device, Body&& body) {
+  if (device == "cpu") {
+    Context<Cpu> ctx;
+    body(ctx);
+  } else if (device == "cuda") {
+#if SRMDS_WITH_CUDA
+    Context<Cuda> ctx;
+    body(ctx);
+#else
+    SRMDS_THROW("--device cuda: this srmds was built without the CUDA backend (configure with -DSRMDS_WITH_CUDA=ON)");
+#endif
+  } else {
+    SRMDS_THROW("--device: unknown device \"" << device << "\" (cpu or cuda)");
+  }
+}
+
+// The device tag of a context type: device_of<Context<Cpu>> is Cpu.
+template <class C>
+struct device_of;
+template <class D>
+struct device_of<Context<D>> {
+  using type = D;
+};
+template <class C>
+using device_of_t = typename device_of<std::decay_t<C>>::type;
+
+}  // namespace srmds::cli
+
+namespace srmds::cli {
+
+// The files a command has written so far: removed again if the command fails before commit(), so
+// that a failing command leaves no output behind (each file itself is written atomically).
+class OutputFiles {
+public:
+  OutputFiles() = default;
+  OutputFiles(const OutputFiles&) = delete;
+  OutputFiles& operator=(const OutputFiles&) = delete;
+  ~OutputFiles() {
+    if (m_committed) return;
+    for (const std::string& p : m_paths) {
+      std::error_code ec;
+      std::filesystem::remove(p, ec);
+    }
+  }
+  void add(const std::string& path) { m_paths.push_back(path); }
+  void commit() { m_committed = true; }
+
+private:
+  std::vector<std::string> m_paths;
+  bool m_committed = false;
+};
+
+}  // namespace srmds::cli

@@ -1,0 +1,75 @@
+// srmds bench [--device cpu] [--size 256] [--batch 4] [--base 16] [--seconds 2] [--model M]:
+// eval-mode inference speed (images/s) of the training form against the fused form on random
+// inputs in [0, 1]. Without --model a freshly initialised network (running statistics 0 and 1) is
+// timed, since speed does not depend on the values; with --model, that training-form file.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli_util.hpp"
+#include "commands.hpp"
+#include "size_arg.hpp"
+#include "srmds/io/weights.hpp"
+#include "srmds/nets/model_stats.hpp"
+#include "srmds/train/throughput.hpp"
+
+namespace srmds::cli {
+
+namespace {
+
+struct BenchOptions {
+  std::string device = "cpu", size = "256", model;
+  int batch = 4, base = 16;
+  double seconds = 2;
+};
+
+void run_bench(const BenchOptions& o) {
+  if (o.batch < 1 || o.batch > 1024) SRMDS_THROW("bench: --batch must be in [1, 1024], got " << o.batch);
+  if (o.base < 1 || o.base > 1024) SRMDS_THROW("bench: --base must be in [1, 1024], got " << o.base);
+  if (!(o.seconds >= 0 && o.seconds <= 600)) SRMDS_THROW("bench: --seconds must be in [0, 600], got " << o.seconds);
+  const std::array<int, 2> hw = parse_size(o.size, "--size");
+  with_device(o.device, [&](auto& ctx) {
+    using D = device_of_t<decltype(ctx)>;
+    NetConfig cfg;
+    cfg.base = o.base;
+    SrmdsNet<float, D> net = o.model.empty() ? SrmdsNet<float, D>(ctx, cfg, NetForm::Train, /*seed=*/1)
+                                             : io::load_weights<float, D>(ctx, o.model, {"optimizer."});
+    if (net.form() != NetForm::Train) SRMDS_THROW("bench: '" << o.model << "' is a fused model; give a training-form one");
+    cfg = net.config();
+    SrmdsNet<float, D> fused = net.fused(ctx);
+    Rng rng(7);
+    Tensor<float, Cpu> x(Shape{o.batch, cfg.in_channels, hw[0], hw[1]});
+    for (int64_t i = 0; i < x.numel(); ++i) x[i] = static_cast<float>(rng.uniform());
+    const ModelStats st_train = model_stats(cfg, NetForm::Train, hw[0], hw[1]);
+    const ModelStats st_fused = model_stats(cfg, NetForm::Fused, hw[0], hw[1]);
+    std::printf("bench: base %d, %d x %d x %d x %d, device %s, at least %.1f s per form\n", cfg.base, o.batch,
+                cfg.in_channels, hw[0], hw[1], D::name, o.seconds);
+    std::fflush(stdout);
+    const Throughput t_train = measure_throughput(ctx, net, x, o.seconds);
+    net.release_buffers();
+    const Throughput t_fused = measure_throughput(ctx, fused, x, o.seconds);
+    std::printf("%-14s %14s %10s %12s %10s\n", "form", "parameters", "GMAC/img", "ms/batch", "images/s");
+    std::printf("%-14s %14s %10.3f %12.2f %10.2f\n", "training", with_thousands(st_train.params).c_str(),
+                static_cast<double>(st_train.macs) / 1e9, t_train.ms_per_batch, t_train.images_per_s);
+    std::printf("%-14s %14s %10.3f %12.2f %10.2f\n", "fused", with_thousands(st_fused.params).c_str(),
+                static_cast<double>(st_fused.macs) / 1e9, t_fused.ms_per_batch, t_fused.images_per_s);
+    std::printf("fused / training speed: x%.2f\n",
+                t_train.images_per_s > 0 ? t_fused.images_per_s / t_train.images_per_s : 0.0);
+  });
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* sub = app.add_subcommand("bench", "Inference speed of the training form vs the fused form");
+  sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  sub->add_option("--size", o->size, "Input size H or HxW (multiples of 16)")->capture_default_str();
+  sub->add_option("--batch", o->batch)->capture_default_str();
+  sub->add_option("--base", o->base, "Base width of the random network")->capture_default_str();
+  sub->add_option("--seconds", o->seconds, "Minimum timing per form")->capture_default_str();
+  sub->add_option("--model", o->model, "Time this training-form weight file instead");
+  sub->callback([o] { run_bench(*o); });
+}
+
+}  // namespace srmds::cli

@@ -1,0 +1,65 @@
+// Segmenting with a trained network (SPEC §8 `srmds segment`, `srmds eval`, demo).
+//
+// predict_probability: model-size inputs x (N, 1, H, W) in host memory -> p = sigmoid(z_0)
+//   (N, 1, H, W) in host memory, computed in eval mode in batches of `batch` images (the last one
+//   may be smaller). Works for either form of the network and any device.
+// segment_volume: one NIfTI volume -> windowed model-size slices (data/volume_slices.hpp
+//   volume_to_input), their probabilities, and the probability and uint8 mask mapped back to the
+//   volume's grid (prediction_to_volume: bilinear p, nearest (p >= 0.5)), ready to be written with
+//   the volume's geometry. Any in-plane size works: slices are resized to the config's input_size
+//   (a multiple of 16) and back.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "srmds/data/volume_slices.hpp"
+#include "srmds/io/nifti.hpp"
+#include "srmds/nets/srmds_net.hpp"
+#include "srmds/ops/sigmoid.hpp"
+#include "srmds/ops/tensor_ops.hpp"
+#include "srmds/train/evaluate.hpp"
+
+namespace srmds {
+
+template <class T, class D>
+Tensor<float, Cpu> predict_probability(Context<D>& ctx, SrmdsNet<T, D>& net, const Tensor<float, Cpu>& x, int batch) {
+  SRMDS_CHECK(batch > 0, "predict_probability: batch " << batch << " must be positive");
+  SRMDS_CHECK(x.shape().rank() == 4 && x.is_contiguous(),
+              "predict_probability: input " << x.shape() << " must be a contiguous (N, C, H, W) tensor");
+  const Shape& s = x.shape();
+  Tensor<float, Cpu> p(Shape{s.n(), 1, s.h(), s.w()});
+  const int64_t per_image = s.c() * s.h() * s.w(), plane = s.h() * s.w();
+  for (int64_t first = 0; first < s.n(); first += batch) {
+    const int64_t n = std::min<int64_t>(batch, s.n() - first);
+    Tensor<float, Cpu> hx(Shape{n, s.c(), s.h(), s.w()});
+    std::copy(x.data() + first * per_image, x.data() + (first + n) * per_image, hx.data());
+    const Tensor<T, D> dx = to_device_as<T>(ctx, hx);
+    Tensor<T, D> z(Shape{n, 1, s.h(), s.w()}, ctx), prob(Shape{n, 1, s.h(), s.w()}, ctx);
+    net.forward_eval(ctx, dx, z);
+    sigmoid_forward(ctx, z, prob);
+    const Tensor<T, Cpu> hp = to_host(ctx, prob);
+    for (int64_t i = 0; i < n * plane; ++i) p[first * plane + i] = static_cast<float>(hp[i]);
+  }
+  return p;
+}
+
+struct VolumeSegmentation {
+  Tensor<float, Cpu> input;        // (nk, 1, H, W) windowed model-size slices
+  Tensor<float, Cpu> probability;  // (nk, 1, H, W) p = sigmoid(z_0) at model size
+  VolumePrediction volume;         // p and mask on the volume's grid (ni * nj * nk, i fastest)
+};
+
+template <class T, class D>
+VolumeSegmentation segment_volume(Context<D>& ctx, SrmdsNet<T, D>& net, const io::NiftiVolume& volume, int batch,
+                                  MaskResize mask_resize = MaskResize::Nearest) {
+  SRMDS_CHECK(net.config().in_channels == 1,
+              "segment_volume: the network takes " << net.config().in_channels << " input channels; CT volumes have 1");
+  VolumeSegmentation out;
+  out.input = volume_to_input(volume, SliceDataOptions::from_config(net.config()));
+  out.probability = predict_probability(ctx, net, out.input, batch);
+  out.volume = prediction_to_volume(out.probability, volume.geometry, mask_resize);
+  return out;
+}
+
+}  // namespace srmds
