@@ -1,8 +1,9 @@
 // FusedBlock<T, D>: the inference form of an SRFV block (SPEC §2),
 //     y = ReLU( SE( Conv3x3(x; K, B) ) )
 // with K, B from reparam.hpp (SrfvBlock::fused) or loaded from a fused weight file. SE is kept as
-// it is (or absent with attention: none). State names (SPEC §6): fused.weight (Cout, Cin, 3, 3),
-// fused.bias (Cout), se.fc1.*, se.fc2.*.
+// it is (or absent with attention: none). On the CPU the convolution is Winograd F(2x2, 3x3) for
+// Cin >= 16 and H W >= 64 x 64 (cpu/conv2d_winograd.hpp), and SE + ReLU run in place in one pass.
+// State names (SPEC §6): fused.weight (Cout, Cin, 3, 3), fused.bias (Cout), se.fc1.*, se.fc2.*.
 #pragma once
 
 #include <string>
@@ -10,6 +11,7 @@
 #include "srmds/blocks/params.hpp"
 #include "srmds/blocks/scratch.hpp"
 #include "srmds/blocks/se_layer.hpp"
+#include "srmds/cpu/conv2d_winograd.hpp"
 #include "srmds/nets/config.hpp"
 #include "srmds/ops/conv2d.hpp"
 #include "srmds/ops/relu.hpp"
@@ -52,12 +54,12 @@ public:
       Tensor<T, D> pre = scratch.get(ctx, 1, y.shape());
       conv2d_forward(ctx, x, m_weight.value, &m_bias.value, pre);
       m_se.forward_relu(ctx, pre, y);
-    } else if (m_has_se) {  // CPU: SE and ReLU in place, one pass, no temporary
-      conv2d_forward(ctx, x, m_weight.value, &m_bias.value, y);
-      m_se.forward_relu(ctx, y, y);
-    } else {
-      conv2d_forward(ctx, x, m_weight.value, &m_bias.value, y);
-      relu_forward(ctx, y, y);
+    } else {  // CPU: Winograd conv, then SE and ReLU in place (one pass, no temporary)
+      conv(ctx, x, y);
+      if (m_has_se)
+        m_se.forward_relu(ctx, y, y);
+      else
+        relu_forward(ctx, y, y);
     }
   }
 
@@ -69,6 +71,22 @@ public:
   }
 
 private:
+  // Inputs with at least this many channels and pixels take the Winograd path on the CPU (below,
+  // the input or the per-call weight transform costs more than the multiplications it saves).
+  static constexpr int64_t kWinogradMinCin = 16;
+  static constexpr int64_t kWinogradMinPixels = 64 * 64;
+
+  // y = Conv3x3(x; K, B): Winograd F(2x2, 3x3) on the CPU (cpu/conv2d_winograd.hpp), else conv2d.
+  void conv(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y) {
+    if constexpr (is_cpu_v<D>) {
+      if (cin() >= kWinogradMinCin && x.shape().h() * x.shape().w() >= kWinogradMinPixels) {
+        cpu::conv2d_winograd3x3(x, m_weight.value, &m_bias.value, y);
+        return;
+      }
+    }
+    conv2d_forward(ctx, x, m_weight.value, &m_bias.value, y);
+  }
+
   Param<T, D> m_weight, m_bias;
   bool m_has_se = false;
   SeLayer<T, D> m_se;
