@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_util.hpp"
 #include "commands.hpp"
 #include "srmds/core/error.hpp"
 #include "srmds/version.hpp"
@@ -22,6 +23,7 @@ int fail(const std::string& what) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  srmds::cli::use_passive_openmp_wait(argv);
   CLI::App app{"srmds: SR&MDS-Net for COVID-19 CT lesion segmentation"};
   app.set_version_flag("--version", std::string("srmds ") + srmds::version() + " (" + srmds::backends() + ")");
   app.require_subcommand(1);
