@@ -3,7 +3,7 @@
 network, weights, sizes, batch and thread count.
 
     /usr/bin/python3 bench/compare_pytorch.py [--build build-bench] [--device auto|cpu|cuda]
-                                              [--threads N] [--reps 5] [--out result.json] [--markdown]
+                                              [--threads N] [--reps R] [--out result.json] [--markdown]
 
 Weights: written once per run by srmds_torch (SRMDSNet.randomize_, seeded) as srmds weight files:
 base 64 training form, its fusion (PyTorch's float64 fusion, SPEC §2), base 16 training form. The
@@ -234,7 +234,8 @@ def parse_args(argv):
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto: cuda when PyTorch sees a GPU, else cpu")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for both (default: all)")
-    p.add_argument("--reps", type=int, default=5, help="interleaved repetitions (median reported)")
+    p.add_argument("--reps", type=int, default=None,
+                   help="interleaved repetitions, median reported (default 5 on the CPU, 3 on the GPU)")
     p.add_argument("--min-time", type=float, default=None,
                    help="seconds per timed measurement (default 1 on the CPU, 0.5 on the GPU)")
     p.add_argument("--cases", default=None, help="comma-separated case keys (default: all of the device)")
@@ -247,6 +248,8 @@ def parse_args(argv):
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: PyTorch sees no GPU")
+    if args.reps is None:
+        args.reps = 5 if args.device == "cpu" else 3
     if args.min_time is None:
         args.min_time = 1.0 if args.device == "cpu" else 0.5
     if args.bench is None:
@@ -343,7 +346,7 @@ def main(argv):
         torch_mb = peak_rss_mb([sys.executable, os.path.abspath(__file__), "--rss-child", weights[(64, "fused")],
                                 str(args.threads), "512"], dict(os.environ))
         memory = {"ours_mb": ours_mb, "pytorch_mb": torch_mb}
-        rows.append(("peak RSS, fused inference b64 1x1x512x512", "%.0f MB" % ours_mb, "%.0f MB" % torch_mb,
+        rows.append(("peak RSS, fused inference b64 1x1x512x512", "%.0f MiB" % ours_mb, "%.0f MiB" % torch_mb,
                      "%.2f" % (ours_mb / torch_mb)))
 
     print()
