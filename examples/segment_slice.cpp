@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
     Tensor<float, Cpu> x;  // (1, 1, H, W) windowed slice at model size
     std::string out = "segment_slice.png";
     SrmdsNet<float, Cpu> net = [&] {
-      if (argc >= 3) return io::load_weights<float, Cpu>(ctx, argv[1], {"optimizer."});
+      if (argc >= 3) return io::load_weights<float, Cpu>(ctx, argv[1]);
       NetConfig cfg;
       cfg.base = 8;
       cfg.input_size = {128, 128};

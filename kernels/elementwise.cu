@@ -2,6 +2,7 @@
 // (y = max(x, 0); dx = dy (y > 0)) and sigmoid (y = sigmoid_of(x); dx = dy y (1 - y)).
 // The per-element sigmoid is sigmoid_of() from cpu/sigmoid.hpp, shared with the CPU backend.
 #include "common.cuh"
+#include "srmds/core/math.hpp"
 #include "srmds/cpu/sigmoid.hpp"
 
 namespace srmds::cuda {
@@ -26,7 +27,7 @@ struct ReluForwardOp {
   Rows<float> y;
   __device__ void operator()(int64_t r, int64_t i) const {
     const float v = x.at(r, i);
-    y.at(r, i) = v > 0.0f ? v : 0.0f;
+    y.at(r, i) = math::relu(v);
   }
 };
 

@@ -27,6 +27,20 @@ TEMPLATE_TEST_CASE("relu forward/backward match a naive loop", "[ops][relu]", fl
   }
 }
 
+TEST_CASE("relu propagates NaN like PyTorch (a poisoned activation must reach the loss)", "[ops][relu]") {
+  Context<Cpu> ctx;
+  Tensor<float> x(Shape{1, 1, 1, 4}), y(x.shape());
+  x[0] = std::nanf("");
+  x[1] = -1.0f;
+  x[2] = 2.0f;
+  x[3] = -0.0f;
+  relu_forward(ctx, x, y);
+  REQUIRE(std::isnan(y[0]));
+  REQUIRE(y[1] == 0.0f);
+  REQUIRE(y[2] == 2.0f);
+  REQUIRE(y[3] == 0.0f);
+}
+
 TEST_CASE("relu works on a strided channel view", "[ops][relu]") {
   Context<Cpu> ctx;
   Rng rng(fresh_seed());

@@ -33,7 +33,7 @@ void run_bench(const BenchOptions& o) {
     NetConfig cfg;
     cfg.base = o.base;
     SrmdsNet<float, D> net = o.model.empty() ? SrmdsNet<float, D>(ctx, cfg, NetForm::Train, /*seed=*/1)
-                                             : io::load_weights<float, D>(ctx, o.model, {"optimizer."});
+                                             : io::load_weights<float, D>(ctx, o.model);
     if (net.form() != NetForm::Train) SRMDS_THROW("bench: '" << o.model << "' is a fused model; give a training-form one");
     cfg = net.config();
     SrmdsNet<float, D> fused = net.fused(ctx);

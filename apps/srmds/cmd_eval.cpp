@@ -29,7 +29,7 @@ void run_eval(const EvalOptions& o) {
   const std::vector<std::string> images = file_list(o.images, "--images"), masks = file_list(o.masks, "--masks");
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
-    SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model, {"optimizer."});
+    SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model);
     const SliceDataset data(images, masks, SliceDataOptions::from_config(net.config()));
     const MetricsAccumulator acc = evaluate(ctx, net, data, o.batch);
     std::printf("model %s (%s form), %lld slices of %zu volumes at %d x %d\n", o.model.c_str(),

@@ -32,7 +32,7 @@ void run_segment(const SegmentOptions& o) {
   if (!o.prob_out.empty()) require_output_path(o.prob_out, "--prob-out");
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
-    SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model, {"optimizer."});
+    SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model);
     const io::NiftiVolume volume = io::read_nifti(o.input);
     const VolumeSegmentation seg = segment_volume(ctx, net, volume, o.batch);
 

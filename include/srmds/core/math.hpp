@@ -15,4 +15,11 @@ SRMDS_HOST_DEVICE double log1p(double x) { return ::log1p(x); }
 SRMDS_HOST_DEVICE float sqrt(float x) { return ::sqrtf(x); }
 SRMDS_HOST_DEVICE double sqrt(double x) { return ::sqrt(x); }
 
+// max(x, 0) that propagates NaN (as PyTorch's ReLU does), so a non-finite activation reaches the
+// loss and stops training instead of being silently zeroed.
+template <class T>
+SRMDS_HOST_DEVICE T relu(T x) {
+  return x <= T(0) ? T(0) : x;
+}
+
 }  // namespace srmds::math

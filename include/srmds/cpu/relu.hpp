@@ -1,6 +1,7 @@
 // CPU ReLU (reference and production path). See ops/relu.hpp.
 #pragma once
 
+#include "srmds/core/math.hpp"
 #include "srmds/cpu/parallel.hpp"
 
 namespace srmds::cpu {
@@ -10,7 +11,7 @@ void relu_forward(const Tensor<T, Cpu>& x, Tensor<T, Cpu>& y) {
   for_each_run(
       [](int64_t n, const T* xs, T* ys) {
 #pragma omp parallel for simd if (n > 65536)
-        for (int64_t i = 0; i < n; ++i) ys[i] = xs[i] > T(0) ? xs[i] : T(0);
+        for (int64_t i = 0; i < n; ++i) ys[i] = math::relu(xs[i]);
       },
       x, y);
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "srmds/core/error.hpp"
+#include "srmds/core/math.hpp"
 #include "srmds/cpu/parallel.hpp"
 #include "srmds/cpu/se.hpp"
 
@@ -64,7 +65,7 @@ void se_relu_forward(const Tensor<T, Cpu>& x,                            // (N, 
 #pragma omp simd
         for (int64_t i = 0; i < hw; ++i) {
           const T v = p[i] * ak;
-          q[i] = v > T(0) ? v : T(0);
+          q[i] = math::relu(v);
         }
       },
       hw);

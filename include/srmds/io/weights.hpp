@@ -166,10 +166,11 @@ void save_weights(Context<D>& ctx, const std::string& path, SrmdsNet<T, D>& net,
 }
 
 // Builds the network a weight file describes and loads its tensors. Tensors whose names start
-// with one of `ignored_prefixes` (e.g. a checkpoint's optimizer state) are skipped.
+// with one of `ignored_prefixes` are skipped: by default a training checkpoint's optimizer state,
+// so a checkpoint loads as a model.
 template <class T, class D>
 SrmdsNet<T, D> load_weights(Context<D>& ctx, const SafetensorsFile& file, const std::string& file_name,
-                            const std::vector<std::string>& ignored_prefixes = {}) {
+                            const std::vector<std::string>& ignored_prefixes = {"optimizer."}) {
   const WeightsInfo info = read_weights_info(file, file_name);
   SrmdsNet<T, D> net(ctx, info.config, info.form, /*seed=*/0);
   load_state(ctx, file, net.state(), file_name, ignored_prefixes);
@@ -177,7 +178,8 @@ SrmdsNet<T, D> load_weights(Context<D>& ctx, const SafetensorsFile& file, const 
 }
 
 template <class T, class D>
-SrmdsNet<T, D> load_weights(Context<D>& ctx, const std::string& path, const std::vector<std::string>& ignored_prefixes = {}) {
+SrmdsNet<T, D> load_weights(Context<D>& ctx, const std::string& path,
+                            const std::vector<std::string>& ignored_prefixes = {"optimizer."}) {
   return load_weights<T, D>(ctx, read_safetensors(path), path, ignored_prefixes);
 }
 
