@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "srmds/core/macros.hpp"
+#include "srmds/core/math.hpp"
 #include "srmds/cpu/parallel.hpp"
 #include "srmds/cpu/sigmoid.hpp"
 
@@ -53,12 +54,14 @@ SRMDS_HOST_DEVICE void se_excitation_backward(const A* ga, const A* u, const A* 
 
 namespace cpu {
 
+namespace detail {
+
+// Squeeze and excitation of se_forward: fills mean s, hidden u and scale a.
 template <class T>
-void se_forward(const Tensor<T, Cpu>& x,                                                // (N, C, H, W)
-                const Tensor<T, Cpu>& w1, const Tensor<T, Cpu>& b1,                     // (Hd, C, 1, 1), (Hd)
-                const Tensor<T, Cpu>& w2, const Tensor<T, Cpu>& b2,                     // (C, Hd, 1, 1), (C)
-                Tensor<T, Cpu>& y,                                                      // (N, C, H, W)
-                Tensor<T, Cpu>& mean, Tensor<T, Cpu>& hidden, Tensor<T, Cpu>& scale) {  // (N, C), (N, Hd), (N, C)
+void se_squeeze_excite(const Tensor<T, Cpu>& x,                                       // (N, C, H, W)
+                       const Tensor<T, Cpu>& w1, const Tensor<T, Cpu>& b1,            // (Hd, C, 1, 1), (Hd)
+                       const Tensor<T, Cpu>& w2, const Tensor<T, Cpu>& b2,            // (C, Hd, 1, 1), (C)
+                       Tensor<T, Cpu>& mean, Tensor<T, Cpu>& hidden, Tensor<T, Cpu>& scale) {  // (N, C), (N, Hd), (N, C)
   const Shape& sx = x.shape();
   const int64_t nn = sx.n(), c = sx.c(), hw = sx.h() * sx.w();
   const int hd = static_cast<int>(w1.shape()[0]);
@@ -68,6 +71,7 @@ void se_forward(const Tensor<T, Cpu>& x,                                        
       [&](int64_t plane) {
         const T* p = x.sample(plane / c) + (plane % c) * hw;
         double acc = 0;
+#pragma omp simd reduction(+ : acc)
         for (int64_t i = 0; i < hw; ++i) acc += static_cast<double>(p[i]);
         s[static_cast<size_t>(plane)] = acc / static_cast<double>(hw);
       },
@@ -82,16 +86,41 @@ void se_forward(const Tensor<T, Cpu>& x,                                        
     }
     for (int j = 0; j < hd; ++j) hidden[n * hd + j] = static_cast<T>(u[static_cast<size_t>(j)]);
   }
+}
+
+// y = x a (with_relu: max(x a, 0)) per (n, c) plane; y may be x.
+template <bool with_relu, class T>
+void se_apply_scale(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& scale, Tensor<T, Cpu>& y) {
+  const Shape& sx = x.shape();
+  const int64_t c = sx.c(), hw = sx.h() * sx.w();
   parallel_for(
-      nn * c,
+      sx.n() * c,
       [&](int64_t plane) {
         const int64_t n = plane / c, k = plane % c;
         const T* p = x.sample(n) + k * hw;
         T* q = y.sample(n) + k * hw;
         const T ak = scale[plane];
-        for (int64_t i = 0; i < hw; ++i) q[i] = p[i] * ak;
+#pragma omp simd
+        for (int64_t i = 0; i < hw; ++i) {
+          if constexpr (with_relu)
+            q[i] = math::relu(p[i] * ak);
+          else
+            q[i] = p[i] * ak;
+        }
       },
       hw);
+}
+
+}  // namespace detail
+
+template <class T>
+void se_forward(const Tensor<T, Cpu>& x,                                                // (N, C, H, W)
+                const Tensor<T, Cpu>& w1, const Tensor<T, Cpu>& b1,                     // (Hd, C, 1, 1), (Hd)
+                const Tensor<T, Cpu>& w2, const Tensor<T, Cpu>& b2,                     // (C, Hd, 1, 1), (C)
+                Tensor<T, Cpu>& y,                                                      // (N, C, H, W)
+                Tensor<T, Cpu>& mean, Tensor<T, Cpu>& hidden, Tensor<T, Cpu>& scale) {  // (N, C), (N, Hd), (N, C)
+  detail::se_squeeze_excite(x, w1, b1, w2, b2, mean, hidden, scale);
+  detail::se_apply_scale<false>(x, scale, y);
 }
 
 template <class T>

@@ -5,11 +5,8 @@
 // Equal to relu_forward(se_forward(x)) (the same float product, then the same max), but it reads
 // x twice and writes y once instead of reading four and writing two planes, and y may be x
 // itself (in place), so the SRFV blocks need no pre-SE temporary in eval mode. mean, hidden and
-// scale are saved as se_forward saves them (SeSaved). The plane means are double sums
-// (vectorised, so the order differs from cpu::se_forward's; the difference is double rounding).
+// scale are saved as se_forward saves them (SeSaved); both share detail::se_squeeze_excite.
 #pragma once
-
-#include <vector>
 
 #include "srmds/core/error.hpp"
 #include "srmds/core/math.hpp"
@@ -32,43 +29,8 @@ void se_relu_forward(const Tensor<T, Cpu>& x,                            // (N, 
               "se_relu_forward: x " << sx << ", y " << y.shape() << ", fc1.weight " << w1.shape() << ", fc2.weight "
                                     << w2.shape() << ", mean " << mean.shape() << ", hidden " << hidden.shape()
                                     << " do not fit together");
-  const int64_t nn = sx.n(), c = sx.c(), hw = sx.h() * sx.w();
-  const int hd = static_cast<int>(w1.shape()[0]);
-  std::vector<double> s(static_cast<size_t>(nn * c));
-  parallel_for(
-      nn * c,
-      [&](int64_t plane) {
-        const T* p = x.sample(plane / c) + (plane % c) * hw;
-        double acc = 0;
-#pragma omp simd reduction(+ : acc)
-        for (int64_t i = 0; i < hw; ++i) acc += static_cast<double>(p[i]);
-        s[static_cast<size_t>(plane)] = acc / static_cast<double>(hw);
-      },
-      hw);
-  std::vector<double> u(static_cast<size_t>(hd)), a(static_cast<size_t>(c));
-  for (int64_t n = 0; n < nn; ++n) {
-    se_excitation(s.data() + n * c, w1.data(), b1.data(), w2.data(), b2.data(), static_cast<int>(c), hd, u.data(),
-                  a.data());
-    for (int64_t k = 0; k < c; ++k) {
-      mean[n * c + k] = static_cast<T>(s[static_cast<size_t>(n * c + k)]);
-      scale[n * c + k] = static_cast<T>(a[static_cast<size_t>(k)]);
-    }
-    for (int j = 0; j < hd; ++j) hidden[n * hd + j] = static_cast<T>(u[static_cast<size_t>(j)]);
-  }
-  parallel_for(
-      nn * c,
-      [&](int64_t plane) {
-        const int64_t n = plane / c, k = plane % c;
-        const T* p = x.sample(n) + k * hw;
-        T* q = y.sample(n) + k * hw;
-        const T ak = scale[plane];
-#pragma omp simd
-        for (int64_t i = 0; i < hw; ++i) {
-          const T v = p[i] * ak;
-          q[i] = math::relu(v);
-        }
-      },
-      hw);
+  detail::se_squeeze_excite(x, w1, b1, w2, b2, mean, hidden, scale);
+  detail::se_apply_scale<true>(x, scale, y);
 }
 
 }  // namespace srmds::cpu
