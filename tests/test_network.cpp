@@ -239,7 +239,9 @@ TEST_CASE("fused network == training network in eval mode (float32)", "[net][fus
     for (int64_t i = 0; i < z.numel(); ++i) scale = std::max(scale, std::abs(static_cast<double>(z[i])));
     INFO("max |z0| " << scale);
     REQUIRE(scale > 1e-3);
-    srmds::test::require_close(zf, z, 1e-5, 1e-5 * scale, "fused vs training network");
+    // 1e-5 relative is the per-block contract (test_srfv_block); through 18 blocks float rounding
+    // of the two forms drifts apart a little more, so the whole network gets 5e-5 of max |z0|.
+    srmds::test::require_close(zf, z, 1e-5, 5e-5 * scale, "fused vs training network");
     REQUIRE_THROWS_WITH(fused.forward_train(ctx, x), Catch::Contains("fused form"));
     REQUIRE_THROWS_WITH(fused.fused(ctx), Catch::Contains("already fused"));
   }
