@@ -9,7 +9,7 @@
 #include <set>
 #include <string>
 
-#include "block_testing.hpp"
+#include "support/block_testing.hpp"
 #include "srmds/nets/model_stats.hpp"
 #include "srmds/nets/srmds_net.hpp"
 

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "block_testing.hpp"
+#include "support/block_testing.hpp"
 #include "srmds/blocks/reparam.hpp"
 #include "srmds/blocks/srfv_block.hpp"
 

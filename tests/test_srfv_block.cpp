@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "block_testing.hpp"
+#include "support/block_testing.hpp"
 #include "srmds/blocks/srfv_block.hpp"
 
 using namespace srmds;

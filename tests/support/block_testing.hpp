@@ -61,46 +61,12 @@ Tensor<T, Cpu> host_copy(const Tensor<T, Cpu>& t) {
 
 namespace srmds::test {
 
-// Central-difference gradient check that tolerates kinks (ReLU, max-pool) near the evaluation
-// point. A network has thousands of ReLUs; with training-mode BN and SE every output depends on
-// every input, so one pre-activation within eps of zero spoils the central difference of all
-// entries (seen in practice: about one random seed in ten at eps = 1e-6). When the central
-// difference disagrees, the point lies on one smooth piece and the one-sided difference taken away
-// from the kink is exact up to O(eps f''): the entry passes if the forward or the backward
-// difference matches the analytic value (rtol_one_sided). A wrong gradient fails all three.
+// check_gradient with the one-sided fallback for ReLU/max-pool kinks (see support/testing.hpp).
 inline void check_gradient_kinks(Tensor<double, Cpu>& param, const Tensor<double, Cpu>& analytic,
                                  const std::function<double()>& loss, const std::string& what, Rng& rng,
                                  int max_points = 48, double eps = 1e-6, double rtol = 1e-6, double atol = 1e-8,
                                  double rtol_one_sided = 1e-5) {
-  REQUIRE(param.shape() == analytic.shape());
-  REQUIRE(param.is_contiguous());
-  const int64_t n = param.numel();
-  std::vector<int64_t> idx;
-  if (n <= max_points) {
-    for (int64_t i = 0; i < n; ++i) idx.push_back(i);
-  } else {
-    for (int k = 0; k < max_points; ++k) idx.push_back(static_cast<int64_t>(rng.below(static_cast<uint64_t>(n))));
-  }
-  double max_abs_grad = 0;
-  for (int64_t i = 0; i < n; ++i) max_abs_grad = std::max(max_abs_grad, std::abs(analytic[i]));
-  const double l0 = loss();
-  for (int64_t i : idx) {
-    const double saved = param[i];
-    param[i] = saved + eps;
-    const double lp = loss();
-    param[i] = saved - eps;
-    const double lm = loss();
-    param[i] = saved;
-    const double a = analytic[i];
-    const double central = (lp - lm) / (2 * eps);
-    const double scale = std::max(std::abs(central), max_abs_grad);
-    if (std::abs(a - central) <= atol + rtol * scale) continue;
-    const double forward = (lp - l0) / eps, backward = (l0 - lm) / eps;
-    const double best = std::min(std::abs(a - forward), std::abs(a - backward));
-    INFO(what << "[" << i << "]: analytic " << a << " central " << central << " forward " << forward << " backward "
-              << backward);
-    CHECK(best <= atol + rtol_one_sided * scale);
-  }
+  check_gradient(param, analytic, loss, what, rng, max_points, eps, rtol, atol, rtol_one_sided);
 }
 
 }  // namespace srmds::test
