@@ -9,6 +9,7 @@
 
 using namespace srmds;
 using srmds::test::check_gradient;
+using srmds::test::contiguous;
 using srmds::test::fresh_seed;
 using srmds::test::random_tensor;
 using srmds::test::require_close;
@@ -60,14 +61,6 @@ Tensor<double> naive_normalize(const Tensor<T>& x, const Tensor<T>& gamma, const
                                  std::sqrt(var[static_cast<size_t>(c)] + kEps) +
                              beta[c];
   return y;
-}
-
-template <class T>
-Tensor<T> contiguous(const Tensor<T>& t) {
-  Context<Cpu> ctx;
-  Tensor<T> out(t.shape());
-  copy(ctx, t, out);
-  return out;
 }
 
 // A strided channel view of `count` channels inside a bigger random tensor (owned by `parent`).

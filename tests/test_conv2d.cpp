@@ -11,6 +11,7 @@
 
 using namespace srmds;
 using srmds::test::check_gradient;
+using srmds::test::contiguous;
 using srmds::test::fresh_seed;
 using srmds::test::random_tensor;
 using srmds::test::require_close;
@@ -94,15 +95,6 @@ Tensor<T> naive_backward_filter(const Tensor<T>& x, const Tensor<T>& dy, int64_t
           dw.at(o, c, p, q) = static_cast<T>(acc);
         }
   return dw;
-}
-
-// A contiguous copy of a (possibly strided) rank-4 tensor.
-template <class T>
-Tensor<T> contiguous(const Tensor<T>& t) {
-  Tensor<T> c(t.shape());
-  for (int64_t n = 0; n < t.shape().n(); ++n)
-    std::copy(t.sample(n), t.sample(n) + t.sample_numel(), c.sample(n));
-  return c;
 }
 
 // Rounding allowance for sums of `terms` products of values in [-1, 1].

@@ -162,7 +162,7 @@ TEST_CASE("network backward matches finite differences through all four outputs 
     if (!sample.count(e.name)) continue;
     REQUIRE(e.is_parameter());
     ++checked;
-    const auto analytic = srmds::test::host_copy(*e.grad);
+    const auto analytic = srmds::test::contiguous(*e.grad);
     srmds::test::check_gradient_kinks(*e.value, analytic, loss, e.name, rng, 8);
   }
   REQUIRE(checked == static_cast<int>(sample.size()));
@@ -171,7 +171,7 @@ TEST_CASE("network backward matches finite differences through all four outputs 
   // matches finite differences of the loss without that term.
   std::array<Tensor<double>, 4> w_no1;
   for (int s = 0; s < 4; ++s)
-    if (s != 1) w_no1[s] = srmds::test::host_copy(w[s]);
+    if (s != 1) w_no1[s] = srmds::test::contiguous(w[s]);
   auto loss_no1 = [&] {
     const auto& z = net.forward_train(ctx, x);
     double l = 0;
@@ -186,7 +186,7 @@ TEST_CASE("network backward matches finite differences through all four outputs 
     if (e.name == "head1.weight" || e.name == "head1.bias")
       for (int64_t i = 0; i < e.grad->numel(); ++i) REQUIRE((*e.grad)[i] == 0.0);
     if (e.name == "dec1.b0.br.3x3.conv.weight") {
-      const auto analytic = srmds::test::host_copy(*e.grad);
+      const auto analytic = srmds::test::contiguous(*e.grad);
       srmds::test::check_gradient_kinks(*e.value, analytic, loss_no1, e.name + " without scale 1", rng, 8);
     }
   }
@@ -204,7 +204,7 @@ TEST_CASE("network parameter gradients accumulate with WriteMode::Accumulate", "
   net.backward(ctx, dz, WriteMode::Overwrite);
   std::vector<Tensor<double>> g1;
   for (auto& e : st)
-    if (e.is_parameter()) g1.push_back(srmds::test::host_copy(*e.grad));
+    if (e.is_parameter()) g1.push_back(srmds::test::contiguous(*e.grad));
   net.backward(ctx, dz, WriteMode::Accumulate);
   size_t k = 0;
   for (auto& e : st) {
@@ -404,7 +404,7 @@ TEST_CASE("network reuses its buffers, rebuilds them on a new shape, and is dete
 
   const auto x = random_tensor<float>(Shape{2, 1, 32, 32}, rng, 0, 1);
   const float* p0 = a.forward_train(ctx, x)[0].data();
-  Tensor<float> z1 = srmds::test::host_copy(a.forward_train(ctx, x)[0]);
+  Tensor<float> z1 = srmds::test::contiguous(a.forward_train(ctx, x)[0]);
   REQUIRE(a.forward_train(ctx, x)[0].data() == p0);
   const auto x2 = random_tensor<float>(Shape{1, 1, 16, 48}, rng, 0, 1);
   REQUIRE(a.forward_train(ctx, x2)[3].shape() == Shape({1, 1, 2, 6}));

@@ -10,6 +10,7 @@
 
 using namespace srmds;
 using srmds::test::check_gradient;
+using srmds::test::contiguous;
 using srmds::test::fresh_seed;
 using srmds::test::random_tensor;
 using srmds::test::require_close;
@@ -60,14 +61,6 @@ Tensor<double> naive_se(const Tensor<T>& x, const SeParams<T>& p, Tensor<double>
         for (int64_t w = 0; w < sh.w(); ++w) y.at(n, c, h, w) = x.at(n, c, h, w) * a[n * sh.c() + c];
   }
   return y;
-}
-
-template <class T>
-Tensor<T> contiguous(const Tensor<T>& t) {
-  Context<Cpu> ctx;
-  Tensor<T> out(t.shape());
-  copy(ctx, t, out);
-  return out;
 }
 
 struct Case {

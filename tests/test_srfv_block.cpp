@@ -114,7 +114,7 @@ TEST_CASE("training-form backward matches finite differences, every option combi
     for (auto& e : st) {
       if (!e.is_parameter()) continue;
       ++params;
-      const auto analytic = srmds::test::host_copy(*e.grad);
+      const auto analytic = srmds::test::contiguous(*e.grad);
       srmds::test::check_gradient_kinks(*e.value, analytic, loss, e.name, rng, 12);
     }
     const size_t conv_branches = combo.branches.size() - (combo.config().has_branch("id") ? 1 : 0);
@@ -140,10 +140,10 @@ TEST_CASE("block write modes: Accumulate adds, Overwrite replaces", "[block]") {
     Scratch<double, Cpu> scratch;
     block.forward_train(ctx, x, y, scratch);
     block.backward(ctx, dy, &dx, WriteMode::Overwrite, WriteMode::Overwrite, scratch);
-    const auto dx1 = srmds::test::host_copy(dx);
+    const auto dx1 = srmds::test::contiguous(dx);
     std::vector<Tensor<double>> g1;
     for (auto& e : st)
-      if (e.is_parameter()) g1.push_back(srmds::test::host_copy(*e.grad));
+      if (e.is_parameter()) g1.push_back(srmds::test::contiguous(*e.grad));
     block.backward(ctx, dy, &dx, WriteMode::Accumulate, WriteMode::Accumulate, scratch);
     for (int64_t i = 0; i < dx.numel(); ++i) REQUIRE(dx[i] == Approx(2 * dx1[i]).epsilon(1e-12).margin(1e-15));
     size_t k = 0;
@@ -171,7 +171,7 @@ TEST_CASE("block input and output may be strided channel views", "[block]") {
   SrfvBlock<double, Cpu> block(ctx, cfg, 3, 5, rng);
   const auto big_x = random_tensor<double>(Shape{3, 7, 4, 6}, rng);
   const Tensor<double> xv = big_x.channels(2, 3);
-  const auto x = srmds::test::host_copy(xv);
+  const auto x = srmds::test::contiguous(xv);
   REQUIRE(x.is_contiguous());
   const auto dy = random_tensor<double>(Shape{3, 5, 4, 6}, rng);
   Scratch<double, Cpu> scratch;

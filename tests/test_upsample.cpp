@@ -10,6 +10,7 @@
 
 using namespace srmds;
 using srmds::test::check_gradient;
+using srmds::test::contiguous;
 using srmds::test::fresh_seed;
 
 // Float tolerance: the source coordinate d (in - 1) / (out - 1) is computed in float (as PyTorch
@@ -46,14 +47,6 @@ Tensor<double> naive_resize(const Tensor<T>& x, int64_t oh, int64_t ow, bool ac)
                              ly * ((1 - lx) * x.at(n, c, y1, x0) + lx * x.at(n, c, y1, x1));
         }
   return y;
-}
-
-template <class T>
-Tensor<T> contiguous(const Tensor<T>& t) {
-  Context<Cpu> ctx;
-  Tensor<T> out(t.shape());
-  copy(ctx, t, out);
-  return out;
 }
 
 struct Case {

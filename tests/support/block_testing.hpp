@@ -45,18 +45,6 @@ void randomize_bn_and_biases(StateList<T, Cpu>& st, Rng& rng, bool running_stats
   }
 }
 
-template <class T>
-Tensor<T, Cpu> host_copy(const Tensor<T, Cpu>& t) {
-  Tensor<T, Cpu> c(t.shape());
-  for (int64_t n = 0; n < (t.shape().rank() == 4 ? t.shape().n() : 1); ++n) {
-    const int64_t len = t.shape().rank() == 4 ? t.sample_numel() : t.numel();
-    const T* src = t.shape().rank() == 4 ? t.sample(n) : t.data();
-    T* dst = c.shape().rank() == 4 ? c.sample(n) : c.data();
-    for (int64_t i = 0; i < len; ++i) dst[i] = src[i];
-  }
-  return c;
-}
-
 }  // namespace srmds::test
 
 namespace srmds::test {

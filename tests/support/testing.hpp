@@ -32,6 +32,21 @@ Tensor<T, Cpu> random_tensor(const Shape& s, Rng& rng, double lo = -1.0, double 
   return t;
 }
 
+// A contiguous copy of a (possibly strided) tensor: one run per sample for rank 4, one in all
+// otherwise.
+template <class T>
+Tensor<T, Cpu> contiguous(const Tensor<T, Cpu>& t) {
+  Tensor<T, Cpu> c(t.shape());
+  const bool rank4 = t.shape().rank() == 4;
+  const int64_t runs = rank4 ? t.shape().n() : 1, len = rank4 ? t.sample_numel() : t.numel();
+  for (int64_t n = 0; n < runs; ++n) {
+    const T* src = rank4 ? t.sample(n) : t.data();
+    T* dst = rank4 ? c.sample(n) : c.data();
+    for (int64_t i = 0; i < len; ++i) dst[i] = src[i];
+  }
+  return c;
+}
+
 // Max |a - b| <= atol + rtol |b| elementwise (b is the reference) and
 // ||a - b|| <= rtol ||b|| + atol sqrt(n) over the tensor. Both tensors contiguous.
 template <class T, class U>
