@@ -2,7 +2,7 @@
 // adam_update() (shared with the CPU optimizer) on p, g, m, v in fp32. Parameters, gradients and
 // moments are owning (contiguous) tensors.
 #include "common.cuh"
-#include "srmds/optim/adam_math.hpp"
+#include "srmds/ops/math/adam.hpp"
 
 namespace srmds::cuda {
 namespace {

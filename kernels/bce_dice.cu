@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "common.cuh"
-#include "srmds/cpu/sigmoid.hpp"
-#include "srmds/losses/bce_dice_math.hpp"
+#include "srmds/ops/math/sigmoid.hpp"
+#include "srmds/ops/math/bce_dice.hpp"
 
 namespace srmds::cuda {
 namespace {

@@ -3,7 +3,7 @@
 // cpu/confusion.hpp (shared with the CPU backend). One reduction pass: partial counts per
 // (sample, split) block (exact in double up to 2^53 pixels), then a fixed-order sum into int64.
 #include "common.cuh"
-#include "srmds/cpu/confusion.hpp"
+#include "srmds/ops/math/confusion.hpp"
 
 namespace srmds::cuda {
 namespace {

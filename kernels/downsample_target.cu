@@ -2,7 +2,7 @@
 // value or maximum of the f x f block of the mask. One thread per output pixel; the block rule is
 // downsample_target_at() from cpu/downsample_target.hpp, shared with the CPU backend.
 #include "common.cuh"
-#include "srmds/cpu/downsample_target.hpp"
+#include "srmds/ops/math/downsample_target.hpp"
 
 namespace srmds::cuda {
 namespace {

@@ -2,8 +2,8 @@
 // (y = max(x, 0); dx = dy (y > 0)) and sigmoid (y = sigmoid_of(x); dx = dy y (1 - y)).
 // The per-element sigmoid is sigmoid_of() from cpu/sigmoid.hpp, shared with the CPU backend.
 #include "common.cuh"
-#include "srmds/core/math.hpp"
-#include "srmds/cpu/sigmoid.hpp"
+#include "srmds/ops/math/scalar.hpp"
+#include "srmds/ops/math/sigmoid.hpp"
 
 namespace srmds::cuda {
 namespace {

@@ -5,7 +5,7 @@
 //   backward: each output's thread writes its whole 2x2 window of dx (dy at the argmax, 0 elsewhere,
 //             or adds dy there when accumulating): windows are disjoint, so no atomics.
 #include "common.cuh"
-#include "srmds/cpu/maxpool.hpp"
+#include "srmds/ops/math/maxpool.hpp"
 
 namespace srmds::cuda {
 namespace {

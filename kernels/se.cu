@@ -9,7 +9,7 @@
 // The tiny MLP runs in parallel over its outputs with the same operation order per output as the
 // CPU's se_excitation / se_excitation_backward, accumulated in double like the CPU.
 #include "common.cuh"
-#include "srmds/cpu/sigmoid.hpp"
+#include "srmds/ops/math/sigmoid.hpp"
 
 namespace srmds::cuda {
 namespace {

@@ -8,7 +8,7 @@
 //             i0(d) in {p - 1, p}, so they are the contiguous range {d : p - 1 <= i0(d) <= p}, found by
 //             binary search.
 #include "common.cuh"
-#include "srmds/cpu/upsample.hpp"
+#include "srmds/ops/math/bilinear.hpp"
 
 namespace srmds::cuda {
 namespace {

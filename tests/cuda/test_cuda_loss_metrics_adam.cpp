@@ -4,7 +4,7 @@
 #include "parity.hpp"
 #include "srmds/losses/bce_dice.hpp"
 #include "srmds/metrics/confusion_counts.hpp"
-#include "srmds/optim/adam_math.hpp"
+#include "srmds/ops/math/adam.hpp"
 
 using namespace srmds;
 using namespace srmds::test;

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "srmds/cpu/parallel.hpp"
-#include "srmds/optim/adam_math.hpp"
+#include "srmds/ops/math/adam.hpp"
 
 namespace srmds::cpu {
 

@@ -13,7 +13,7 @@
 
 #include "srmds/cpu/parallel.hpp"
 #include "srmds/cpu/sigmoid.hpp"
-#include "srmds/losses/bce_dice_math.hpp"
+#include "srmds/ops/math/bce_dice.hpp"
 
 namespace srmds::cpu {
 

@@ -7,19 +7,11 @@
 #include <array>
 #include <vector>
 
+#include "srmds/ops/math/confusion.hpp"
 #include "srmds/core/macros.hpp"
 #include "srmds/cpu/parallel.hpp"
 
 namespace srmds {
-
-// Which counter (TP 0, FP 1, TN 2, FN 3) one pixel increments. Shared with the CUDA kernel.
-template <class T>
-SRMDS_HOST_DEVICE int confusion_cell(T z, T mask) {
-  const bool pred = z >= T(0);
-  const bool lesion = mask >= T(0.5);
-  return pred ? (lesion ? 0 : 1) : (lesion ? 3 : 2);
-}
-
 namespace cpu {
 
 template <class T>

@@ -1,7 +1,7 @@
 // CPU ReLU (reference and production path). See ops/relu.hpp.
 #pragma once
 
-#include "srmds/core/math.hpp"
+#include "srmds/ops/math/scalar.hpp"
 #include "srmds/cpu/parallel.hpp"
 
 namespace srmds::cpu {

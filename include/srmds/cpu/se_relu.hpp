@@ -9,7 +9,7 @@
 #pragma once
 
 #include "srmds/core/error.hpp"
-#include "srmds/core/math.hpp"
+#include "srmds/ops/math/scalar.hpp"
 #include "srmds/cpu/parallel.hpp"
 #include "srmds/cpu/se.hpp"
 

@@ -3,19 +3,11 @@
 
 #include <cmath>
 
-#include "srmds/core/math.hpp"
+#include "srmds/ops/math/sigmoid.hpp"
+#include "srmds/ops/math/scalar.hpp"
 #include "srmds/cpu/parallel.hpp"
 
 namespace srmds {
-
-// 1 / (1 + exp(-x)) without overflow for large |x|.
-template <class T>
-SRMDS_HOST_DEVICE T sigmoid_of(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + math::exp(-x));
-  const T e = math::exp(x);
-  return e / (T(1) + e);
-}
-
 namespace cpu {
 
 template <class T>

@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "srmds/core/math.hpp"
+#include "srmds/ops/math/scalar.hpp"
 
 namespace srmds {
 
