@@ -4,6 +4,7 @@
 # and added to `target`; src/cpu/dispatch/isa.cpp chooses a variant at run time. Why each step:
 # the header comment of src/cpu/dispatch/isa.cpp.
 include_guard(GLOBAL)
+include(CheckCXXCompilerFlag)
 
 set(SRMDS_CPU_ISAS baseline)
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
@@ -25,6 +26,9 @@ if(NOT SRMDS_CPU_COMBINE)
   message(WARNING "srmds: GNU ld/objcopy not found: the CPU kernel variants are linked without localising their "
                   "symbols (see src/cpu/dispatch/isa.cpp)")
 endif()
+# Static locals of inline functions as weak (not STB_GNU_UNIQUE) symbols, which objcopy can localise.
+check_cxx_compiler_flag(-fno-gnu-unique SRMDS_HAVE_NO_GNU_UNIQUE)
+set(SRMDS_CPU_HIDDEN -fvisibility=hidden -fvisibility-inlines-hidden $<$<BOOL:${SRMDS_HAVE_NO_GNU_UNIQUE}>:-fno-gnu-unique>)
 message(STATUS "srmds: CPU kernel variants: ${SRMDS_CPU_ISAS}")
 
 function(srmds_add_cpu_kernels target)
@@ -33,12 +37,13 @@ function(srmds_add_cpu_kernels target)
     set(objlib srmds_cpu_${isa})
     add_library(${objlib} OBJECT ${kernel_sources})
     target_compile_definitions(${objlib} PRIVATE SRMDS_CPU_ISA=${isa} Eigen=srmds_eigen_${isa})
-    target_compile_options(${objlib} PRIVATE ${SRMDS_CPU_FLAGS_${isa}} -fvisibility=hidden
-                           -fvisibility-inlines-hidden -fno-gnu-unique)
+    target_compile_options(${objlib} PRIVATE ${SRMDS_CPU_FLAGS_${isa}} ${SRMDS_CPU_HIDDEN})
     target_include_directories(${objlib} PRIVATE "${PROJECT_SOURCE_DIR}/include")
-    # GCC 12 reports false maybe-uninitialized warnings from its AVX-512 intrinsic headers via Eigen.
     target_link_libraries(${objlib} PRIVATE Eigen3::Eigen OpenMP::OpenMP_CXX srmds_warnings)
-    target_compile_options(${objlib} PRIVATE -Wno-maybe-uninitialized)
+    # GCC 12 reports false maybe-uninitialized warnings from its AVX-512 intrinsic headers via Eigen.
+    if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+      target_compile_options(${objlib} PRIVATE -Wno-maybe-uninitialized)
+    endif()
     set_target_properties(${objlib} PROPERTIES POSITION_INDEPENDENT_CODE ON)
     if(SRMDS_CPU_COMBINE)
       set(combined "${CMAKE_CURRENT_BINARY_DIR}/srmds_cpu_${isa}.o")

@@ -3,6 +3,9 @@
 // signature drifts from its declaration does not compile. Shared by the variants (src/cpu/*.cpp,
 // which fill it) and the dispatcher (src/cpu/dispatch/, which calls through it); it holds function
 // pointers only, no code. See src/cpu/dispatch/isa.cpp for the scheme.
+// A new CPU op: declare it in include/srmds/cpu/<op>.hpp, add its member here, write the kernel and
+// register_<op>() in src/cpu/<op>.cpp, list <op> in kernel_table.cpp, and add its entry point to
+// src/cpu/dispatch/entries.cpp.
 #pragma once
 
 #include "srmds/cpu/adam.hpp"
