@@ -270,7 +270,7 @@ void write_nifti(const std::string& path, const NiftiGeometry& g, const float* d
     if (!ok) SRMDS_THROW("NIfTI '" << path << "': write to " << tmp << " failed (" << std::strerror(errno) << ")");
 
     // Check that a complete, valid file was written.
-    const NiftiHeaderInfo back = read_nifti_header(tmp);
+    const NiftiHeaderInfo back = detail::read_nifti_header_as(tmp, ext);
     const int64_t need = back.vox_offset + static_cast<int64_t>(bytes.size());
     int64_t have = need;
     std::string zerr;

@@ -4,10 +4,16 @@
 #include <cstdint>
 #include <string>
 
+#include "srmds/io/nifti.hpp"
+
 namespace srmds::io::detail {
 
 enum class NiftiExtension { Nii, NiiGz, Other };
 NiftiExtension nifti_extension(const std::string& path);
+
+// read_nifti_header with the compression given (the atomic writer checks its temporary file, whose
+// name does not end in .nii/.nii.gz).
+NiftiHeaderInfo read_nifti_header_as(const std::string& path, NiftiExtension ext);
 
 // Bytes per voxel of an accepted datatype, 0 for any other.
 int supported_bytes_per_voxel(int datatype);

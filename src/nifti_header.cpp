@@ -145,10 +145,13 @@ int64_t decompressed_size(const std::string& path, std::string* error) {
 }  // namespace detail
 
 NiftiHeaderInfo read_nifti_header(const std::string& path) {
+  return detail::read_nifti_header_as(path, detail::nifti_extension(path));
+}
+
+NiftiHeaderInfo detail::read_nifti_header_as(const std::string& path, detail::NiftiExtension ext) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) SRMDS_THROW("NIfTI '" << path << "': file not found (" << std::strerror(errno) << ")");
   if (!S_ISREG(st.st_mode)) SRMDS_THROW("NIfTI '" << path << "': not a regular file");
-  const detail::NiftiExtension ext = detail::nifti_extension(path);
   if (ext == detail::NiftiExtension::Other)
     SRMDS_THROW("NIfTI '" << path << "': unsupported file name (expected a single-file .nii or .nii.gz)");
 

@@ -53,6 +53,11 @@ struct Lesion {
 
 }  // namespace
 
+namespace {
+std::vector<PhantomFiles> write_phantom_files(const std::string& dir, int count, int size, uint64_t seed,
+                                              int slices_per_volume, std::vector<std::string>& created);
+}  // namespace
+
 uint64_t phantom_slice_seed(uint64_t seed, int volume, int slice) {
   uint64_t x = seed ^ (0x9E3779B97F4A7C15ull * (static_cast<uint64_t>(volume) + 1));
   x = (x ^ (x >> 31)) * 0xBF58476D1CE4E5B9ull;
@@ -207,10 +212,35 @@ std::vector<PhantomFiles> write_phantom_dataset(const std::string& dir, int coun
   SRMDS_CHECK(count >= 0, "write_phantom_dataset: count " << count << " must be >= 0");
   SRMDS_CHECK(size >= 16 && size <= 8192, "write_phantom_dataset: size " << size << " must be in [16, 8192]");
   SRMDS_CHECK(slices_per_volume >= 1, "write_phantom_dataset: slices_per_volume " << slices_per_volume << " must be >= 1");
+  namespace fs = std::filesystem;
   std::error_code ec;
+  // What this run creates (the folders and files that did not exist) is removed again if it fails.
+  std::vector<fs::path> new_dirs;
+  for (fs::path p = fs::absolute(dir, ec).lexically_normal(); !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    new_dirs.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  std::vector<std::string> created;
+  auto undo = [&] {
+    std::error_code ignored;
+    for (const std::string& f : created) fs::remove(f, ignored);
+    for (const fs::path& d : new_dirs) fs::remove(d, ignored);  // innermost first; only if empty
+  };
   std::filesystem::create_directories(dir, ec);
   SRMDS_CHECK(!ec && std::filesystem::is_directory(dir), "write_phantom_dataset: cannot create folder '" << dir << "'"
                                                                                                         << (ec ? ": " + ec.message() : ""));
+  try {
+    return write_phantom_files(dir, count, size, seed, slices_per_volume, created);
+  } catch (...) {
+    undo();
+    throw;
+  }
+}
+
+namespace {
+
+std::vector<PhantomFiles> write_phantom_files(const std::string& dir, int count, int size, uint64_t seed,
+                                              int slices_per_volume, std::vector<std::string>& created) {
   const double pix = 350.0 / size;
   const io::NiftiGeometry geometry = io::make_nifti_geometry(size, size, slices_per_volume, pix, pix, 5.0);
   const size_t plane = static_cast<size_t>(size) * static_cast<size_t>(size);
@@ -249,6 +279,8 @@ std::vector<PhantomFiles> write_phantom_dataset(const std::string& dir, int coun
       std::snprintf(stem, sizeof stem, "phantom_%03d", v0 + dv);
       const std::string base = (std::filesystem::path(dir) / stem).string();
       PhantomFiles f{base + "_image.nii.gz", base + "_mask.nii.gz"};
+      for (const std::string& path : {f.image, f.mask})
+        if (!std::filesystem::exists(path)) created.push_back(path);
       io::write_nifti(f.image, geometry, hu.data(), io::NiftiType::Int16);
       io::write_nifti_mask(f.mask, geometry, labels);
       files.push_back(std::move(f));
@@ -256,5 +288,7 @@ std::vector<PhantomFiles> write_phantom_dataset(const std::string& dir, int coun
   }
   return files;
 }
+
+}  // namespace
 
 }  // namespace srmds

@@ -396,7 +396,7 @@ void write_safetensors(const std::string& path, const SafetensorsFile& file) {
   const std::string head = header_bytes(file, order);
   write_file_atomic(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) SRMDS_THROW("cannot open '" << tmp << "' for writing: " << std::strerror(errno));
+    if (!out) SRMDS_THROW("cannot write safetensors file '" << path << "': " << std::strerror(errno));
     out.write(head.data(), static_cast<std::streamsize>(head.size()));
     for (const TensorRecord* r : order)
       out.write(reinterpret_cast<const char*>(r->data.data()), static_cast<std::streamsize>(r->data.size() * sizeof(float)));

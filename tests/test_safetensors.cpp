@@ -452,10 +452,10 @@ TEST_CASE("atomic write: a failing writer leaves neither the target nor a tempor
                                         }),
                       Contains("writer failed half way"));
   CHECK(dir.entries().empty());
-  // The temporary file sits next to the target and keeps its extensions.
-  CHECK(seen_tmp.rfind(dir.file("out.tmp-"), 0) == 0);
+  // The temporary file sits next to the target, hidden, and matches no output glob (issue 15).
+  CHECK(seen_tmp.rfind(dir.file(".out.nii.gz.srmds-tmp-"), 0) == 0);
   CHECK(seen_tmp.size() > 7);
-  CHECK(seen_tmp.substr(seen_tmp.size() - 7) == ".nii.gz");
+  CHECK(seen_tmp.substr(seen_tmp.size() - 7) != ".nii.gz");
 
   SECTION("an existing target is kept intact") {
     write_bytes_atomic(path, "old", 3);
@@ -485,7 +485,7 @@ TEST_CASE("atomic write: a failing writer leaves neither the target nor a tempor
     CHECK(dir.entries() == std::vector<std::string>{"out.nii.gz"});
     CHECK(read_safetensors(path).tensors.at(0).data == std::vector<float>{1.0f, 2.0f});
   }
-  CHECK(atomic_temp_path("ckpt").rfind("ckpt.tmp-", 0) == 0);
-  CHECK(atomic_temp_path("/a.b/.hidden").rfind("/a.b/.hidden.tmp-", 0) == 0);
+  CHECK(atomic_temp_path("ckpt").rfind(".ckpt.srmds-tmp-", 0) == 0);
+  CHECK(atomic_temp_path("/a.b/.hidden").rfind("/a.b/.hidden.srmds-tmp-", 0) == 0);
   CHECK(atomic_temp_path("x.safetensors") != atomic_temp_path("x.safetensors"));
 }
