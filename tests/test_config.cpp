@@ -119,3 +119,13 @@ TEST_CASE("config: an invalid config is not written", "[io][config]") {
   c.branches = {"3x3", "3x3"};
   REQUIRE_THROWS_WITH(config_to_json(c), Contains("appears twice"));
 }
+
+TEST_CASE("config: lesion_labels \"any\" (every label > 0) round-trips", "[io][config]") {
+  NetConfig c;
+  c.lesion_labels = {};
+  const std::string json = config_to_json(c);
+  CHECK_THAT(json, Contains(R"("lesion_labels":"any")"));
+  require_equal(config_from_json(json), c);
+  CHECK(config_from_json(R"({"lesion_labels": "any"})").lesion_labels.empty());
+  REQUIRE_THROWS_WITH(config_from_json(R"({"lesion_labels": "some"})"), Contains("key \"lesion_labels\""));
+}

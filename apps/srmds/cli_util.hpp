@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "usage_error.hpp"
 #include "srmds/core/context.hpp"
 #include "srmds/core/error.hpp"
+#include "usage_error.hpp"
 #if SRMDS_WITH_CUDA
 #include "srmds/cuda/context.hpp"
 #endif
@@ -52,7 +54,7 @@ inline std::vector<std::string> file_list(const std::vector<std::string>& args, 
   std::vector<std::string> out;
   for (const std::string& a : args)
     for (std::string& s : split_list(a)) out.push_back(std::move(s));
-  if (out.empty()) SRMDS_THROW(option << ": no file given");
+  if (out.empty()) SRMDS_USAGE(option << ": no file given");
   return out;
 }
 
@@ -60,7 +62,7 @@ inline double parse_number(const std::string& text, const char* option) {
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
   if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v))
-    SRMDS_THROW(option << ": \"" << text << "\" is not a finite number");
+    SRMDS_USAGE(option << ": \"" << text << "\" is not a finite number");
   return v;
 }
 
@@ -68,9 +70,9 @@ inline double parse_number(const std::string& text, const char* option) {
 inline std::optional<std::array<double, 2>> parse_window(const std::string& text) {
   if (text == "none") return std::nullopt;
   const std::vector<std::string> parts = split_list(text);
-  if (parts.size() != 2) SRMDS_THROW("--window: \"" << text << "\" is not lo,hi or none");
+  if (parts.size() != 2) SRMDS_USAGE("--window: \"" << text << "\" is not lo,hi or none");
   const double lo = parse_number(parts[0], "--window"), hi = parse_number(parts[1], "--window");
-  if (!(lo < hi)) SRMDS_THROW("--window: lower bound " << lo << " must be below the upper bound " << hi);
+  if (!(lo < hi)) SRMDS_USAGE("--window: lower bound " << lo << " must be below the upper bound " << hi);
   return std::array<double, 2>{lo, hi};
 }
 
@@ -80,10 +82,10 @@ inline std::vector<int> parse_labels(const std::string& text) {
   std::vector<int> out;
   for (const std::string& s : split_list(text)) {
     const double v = parse_number(s, "--labels");
-    if (v != std::floor(v) || v < 1 || v > 1e6) SRMDS_THROW("--labels: \"" << s << "\" is not a positive integer label");
+    if (v != std::floor(v) || v < 1 || v > 1e6) SRMDS_USAGE("--labels: \"" << s << "\" is not a positive integer label");
     out.push_back(static_cast<int>(v));
   }
-  if (out.empty()) SRMDS_THROW("--labels: \"" << text << "\" names no label (use e.g. 1,2 or any)");
+  if (out.empty()) SRMDS_USAGE("--labels: \"" << text << "\" names no label (use e.g. 1,2 or any)");
   return out;
 }
 
@@ -91,13 +93,20 @@ inline std::vector<int> parse_labels(const std::string& text) {
 // exist and the name must not be a folder.
 inline void require_output_path(const std::string& path, const char* option) {
   namespace fs = std::filesystem;
-  if (path.empty()) SRMDS_THROW(option << ": empty file name");
+  if (path.empty()) SRMDS_USAGE(option << ": empty file name");
   const fs::path p(path);
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    SRMDS_THROW(option << ": the folder '" << dir.string() << "' of '" << path << "' does not exist");
-  if (fs::is_directory(p, ec)) SRMDS_THROW(option << ": '" << path << "' is a folder");
+    SRMDS_USAGE(option << ": the folder '" << dir.string() << "' of '" << path << "' does not exist");
+  if (fs::is_directory(p, ec)) SRMDS_USAGE(option << ": '" << path << "' is a folder");
+}
+
+// A NIfTI output name must end in .nii or .nii.gz (checked before any work).
+inline void require_nifti_name(const std::string& path, const char* option) {
+  auto ends = [&](const std::string& e) { return path.size() > e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0; };
+  if (!ends(".nii") && !ends(".nii.gz"))
+    SRMDS_USAGE(option << ": '" << path << "' is not a NIfTI file name (.nii or .nii.gz)");
 }
 
 // Runs body(ctx) with a Context<Cpu> or Context<Cuda>; body is a generic lambda taking `auto& ctx`.
@@ -114,7 +123,7 @@ void with_device(const std::string& device, Body&& body) {
     SRMDS_THROW("--device cuda: this srmds was built without the CUDA backend (configure with -DSRMDS_WITH_CUDA=ON)");
 #endif
   } else {
-    SRMDS_THROW("--device: unknown device \"" << device << "\" (cpu or cuda)");
+    SRMDS_USAGE("--device: unknown device \"" << device << "\" (cpu or cuda)");
   }
 }
 
@@ -127,31 +136,5 @@ struct device_of<Context<D>> {
 };
 template <class C>
 using device_of_t = typename device_of<std::decay_t<C>>::type;
-
-}  // namespace srmds::cli
-
-namespace srmds::cli {
-
-// The files a command has written so far: removed again if the command fails before commit(), so
-// that a failing command leaves no output behind (each file itself is written atomically).
-class OutputFiles {
-public:
-  OutputFiles() = default;
-  OutputFiles(const OutputFiles&) = delete;
-  OutputFiles& operator=(const OutputFiles&) = delete;
-  ~OutputFiles() {
-    if (m_committed) return;
-    for (const std::string& p : m_paths) {
-      std::error_code ec;
-      std::filesystem::remove(p, ec);
-    }
-  }
-  void add(const std::string& path) { m_paths.push_back(path); }
-  void commit() { m_committed = true; }
-
-private:
-  std::vector<std::string> m_paths;
-  bool m_committed = false;
-};
 
 }  // namespace srmds::cli

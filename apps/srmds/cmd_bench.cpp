@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "usage_error.hpp"
 #include "cli_util.hpp"
 #include "commands.hpp"
 #include "size_arg.hpp"
@@ -24,9 +25,9 @@ struct BenchOptions {
 };
 
 void run_bench(const BenchOptions& o) {
-  if (o.batch < 1 || o.batch > 1024) SRMDS_THROW("bench: --batch must be in [1, 1024], got " << o.batch);
-  if (o.base < 1 || o.base > 1024) SRMDS_THROW("bench: --base must be in [1, 1024], got " << o.base);
-  if (!(o.seconds >= 0 && o.seconds <= 600)) SRMDS_THROW("bench: --seconds must be in [0, 600], got " << o.seconds);
+  if (o.batch < 1 || o.batch > 1024) SRMDS_USAGE("bench: --batch must be in [1, 1024], got " << o.batch);
+  if (o.base < 1 || o.base > 1024) SRMDS_USAGE("bench: --base must be in [1, 1024], got " << o.base);
+  if (!(o.seconds >= 0 && o.seconds <= 600)) SRMDS_USAGE("bench: --seconds must be in [0, 600], got " << o.seconds);
   const std::array<int, 2> hw = parse_size(o.size, "--size");
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;

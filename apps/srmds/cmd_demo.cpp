@@ -7,8 +7,10 @@
 #include <memory>
 #include <string>
 
+#include "usage_error.hpp"
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "validators.hpp"
 #include "srmds/train/demo.hpp"
 
 namespace srmds::cli {
@@ -28,28 +30,28 @@ void run_demo_command(const DemoCliOptions& c, const CLI::App& sub) {
   o.out_dir = c.out;
   o.seed = c.seed;
   if (sub.count("--epochs")) {
-    if (c.epochs < 1 || c.epochs > 100000) SRMDS_THROW("demo: --epochs must be in [1, 100000], got " << c.epochs);
+    if (c.epochs < 1 || c.epochs > 100000) SRMDS_USAGE("demo: --epochs must be in [1, 100000], got " << c.epochs);
     o.epochs = c.epochs;
   }
   if (sub.count("--size")) {
     if (c.size < 16 || c.size > 2048 || c.size % 16 != 0)
-      SRMDS_THROW("demo: --size must be a multiple of 16 in [16, 2048], got " << c.size);
+      SRMDS_USAGE("demo: --size must be a multiple of 16 in [16, 2048], got " << c.size);
     o.size = c.size;
   }
   if (sub.count("--base")) {
-    if (c.base < 1 || c.base > 256) SRMDS_THROW("demo: --base must be in [1, 256], got " << c.base);
+    if (c.base < 1 || c.base > 256) SRMDS_USAGE("demo: --base must be in [1, 256], got " << c.base);
     o.base = c.base;
   }
   if (sub.count("--train-volumes")) {
     if (c.train_volumes < 2 || c.train_volumes > 10000)
-      SRMDS_THROW("demo: --train-volumes must be in [2, 10000], got " << c.train_volumes);
+      SRMDS_USAGE("demo: --train-volumes must be in [2, 10000], got " << c.train_volumes);
     o.train_volumes = c.train_volumes;
   }
   if (sub.count("--lr")) {
-    if (!(c.lr > 0 && c.lr < 10)) SRMDS_THROW("demo: --lr must be in (0, 10), got " << c.lr);
+    if (!(c.lr > 0 && c.lr < 10)) SRMDS_USAGE("demo: --lr must be in (0, 10), got " << c.lr);
     o.lr = c.lr;
   }
-  if (c.log_every < 0) SRMDS_THROW("demo: --log-every must be >= 0, got " << c.log_every);
+  if (c.log_every < 0) SRMDS_USAGE("demo: --log-every must be >= 0, got " << c.log_every);
   o.log_every = c.log_every;
   std::cout << "srmds demo" << (c.quick ? " --quick" : "") << ": output in " << o.out_dir << std::endl;
   with_device(c.device, [&](auto& ctx) {
@@ -69,7 +71,7 @@ void add_demo_command(CLI::App& app) {
   sub->add_flag("--quick", o->quick, "Small configuration (64 x 64, base 8; a few minutes on two CPU cores)");
   sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   sub->add_option("--out", o->out, "Output folder")->capture_default_str();
-  sub->add_option("--seed", o->seed)->capture_default_str();
+  sub->add_option("--seed", o->seed)->check(seed_value())->capture_default_str();
   sub->add_option("--epochs", o->epochs, "Override the number of epochs");
   sub->add_option("--size", o->size, "Override the image size");
   sub->add_option("--base", o->base, "Override the base width");

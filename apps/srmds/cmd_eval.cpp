@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "usage_error.hpp"
 #include "cli_util.hpp"
 #include "commands.hpp"
 #include "srmds/io/weights.hpp"
@@ -25,7 +26,7 @@ struct EvalOptions {
 };
 
 void run_eval(const EvalOptions& o) {
-  if (o.batch < 1 || o.batch > 4096) SRMDS_THROW("eval: --batch must be in [1, 4096], got " << o.batch);
+  if (o.batch < 1 || o.batch > 4096) SRMDS_USAGE("eval: --batch must be in [1, 4096], got " << o.batch);
   const std::vector<std::string> images = file_list(o.images, "--images"), masks = file_list(o.masks, "--masks");
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;

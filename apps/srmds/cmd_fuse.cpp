@@ -8,7 +8,11 @@
 #include <memory>
 #include <string>
 
+#include "usage_error.hpp"
 #include "commands.hpp"
+#include "validators.hpp"
+#include "same_file.hpp"
+#include "srmds/io/atomic_file.hpp"
 #include "size_arg.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/nets/model_stats.hpp"
@@ -27,8 +31,10 @@ struct FuseOptions {
 };
 
 void run_fuse(const FuseOptions& o) {
-  if (o.batch < 1 || o.batch > 64) SRMDS_THROW("fuse: --check-batch must be in [1, 64], got " << o.batch);
+  if (o.batch < 1 || o.batch > 64) SRMDS_USAGE("fuse: --check-batch must be in [1, 64], got " << o.batch);
   const std::array<int, 2> hw = parse_size(o.check_size, "--check-size");
+  refuse_same_files({{"--model", o.model}}, {{"--out", o.out}}, [](const std::string& m) { SRMDS_USAGE("fuse: " << m); });
+  io::require_replaceable_file(o.out);
   Context<Cpu> ctx;
   SrmdsNet<float, Cpu> net = io::load_weights<float, Cpu>(ctx, o.model);
   if (net.form() != NetForm::Train) SRMDS_THROW("fuse: '" << o.model << "' is already a fused model");
@@ -67,7 +73,7 @@ void add_fuse_command(CLI::App& app) {
   sub->add_option("--out", opts->out, "Fused weight file to write")->required();
   sub->add_option("--check-batch", opts->batch, "Images in the random comparison batch")->capture_default_str();
   sub->add_option("--check-size", opts->check_size, "Size H or HxW of the comparison images")->capture_default_str();
-  sub->add_option("--seed", opts->seed, "Seed of the comparison batch")->capture_default_str();
+  sub->add_option("--seed", opts->seed, "Seed of the comparison batch")->check(seed_value())->capture_default_str();
   sub->callback([opts] { run_fuse(*opts); });
 }
 

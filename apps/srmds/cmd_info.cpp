@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "usage_error.hpp"
 #include "commands.hpp"
 #include "size_arg.hpp"
 #include "srmds/io/safetensors.hpp"
@@ -51,7 +52,7 @@ void run_info(const InfoOptions& o) {
     std::cout << "model:       " << o.model << "\n"
               << "form:        " << io::form_name(info.form) << "\n";
   } else {
-    if (o.base <= 0 || o.base > 4096) SRMDS_THROW("info: --base must be in [1, 4096], got " << o.base);
+    if (o.base <= 0 || o.base > 4096) SRMDS_USAGE("info: --base must be in [1, 4096], got " << o.base);
     cfg.base = o.base;
   }
   std::array<int, 2> hw = cfg.input_size;

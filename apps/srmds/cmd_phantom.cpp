@@ -4,7 +4,9 @@
 #include <memory>
 #include <string>
 
+#include "usage_error.hpp"
 #include "commands.hpp"
+#include "validators.hpp"
 #include "srmds/core/error.hpp"
 #include "srmds/data/phantom.hpp"
 
@@ -21,9 +23,9 @@ struct PhantomOptions {
 };
 
 void run_phantom(const PhantomOptions& o) {
-  if (o.count < 1 || o.count > 100000) SRMDS_THROW("phantom: --count must be in [1, 100000], got " << o.count);
-  if (o.size < 16 || o.size > 4096) SRMDS_THROW("phantom: --size must be in [16, 4096], got " << o.size);
-  if (o.slices < 1 || o.slices > 4096) SRMDS_THROW("phantom: --slices must be in [1, 4096], got " << o.slices);
+  if (o.count < 1 || o.count > 100000) SRMDS_USAGE("phantom: --count must be in [1, 100000], got " << o.count);
+  if (o.size < 16 || o.size > 4096) SRMDS_USAGE("phantom: --size must be in [16, 4096], got " << o.size);
+  if (o.slices < 1 || o.slices > 4096) SRMDS_USAGE("phantom: --slices must be in [1, 4096], got " << o.slices);
   const auto files = write_phantom_dataset(o.out, o.count, o.size, o.seed, o.slices);
   for (const PhantomFiles& f : files) std::printf("%s %s\n", f.image.c_str(), f.mask.c_str());
   std::printf("wrote %d phantom pairs (%d x %d x %d, seed %llu) in %s\n", o.count, o.size, o.size, o.slices,
@@ -38,7 +40,7 @@ void add_phantom_command(CLI::App& app) {
   sub->add_option("--out", opts->out, "Output folder (created if missing)")->required();
   sub->add_option("--count", opts->count, "Number of image/mask pairs")->required();
   sub->add_option("--size", opts->size, "Slice size in pixels (square)")->capture_default_str();
-  sub->add_option("--seed", opts->seed, "Generator seed")->capture_default_str();
+  sub->add_option("--seed", opts->seed, "Generator seed")->check(seed_value())->capture_default_str();
   sub->add_option("--slices", opts->slices, "Slices per volume")->capture_default_str();
   sub->callback([opts] { run_phantom(*opts); });
 }

@@ -3,14 +3,19 @@
 // probability p = sigmoid(z_0) (float32) have the input's dimensions and geometry; slices of any
 // in-plane size are resized to the model's input size and the results resized back (nearest for
 // the mask, bilinear for p). --png-dir writes one overlay per slice at model size (red outline: the
-// predicted lesions). If any output fails, the outputs written before it are removed again.
+// predicted lesions). All outputs are written to hidden temporary files first and renamed together
+// only when every one is complete (io::AtomicBatch), so a failing or interrupted run leaves the
+// user's files as they were. Outputs must not name an input or each other (same_file.hpp).
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "usage_error.hpp"
 #include "cli_util.hpp"
+#include "same_file.hpp"
+#include "srmds/io/atomic_file.hpp"
 #include "commands.hpp"
 #include "srmds/io/nifti.hpp"
 #include "srmds/io/png.hpp"
@@ -27,22 +32,27 @@ struct SegmentOptions {
 };
 
 void run_segment(const SegmentOptions& o) {
-  if (o.batch < 1 || o.batch > 4096) SRMDS_THROW("segment: --batch must be in [1, 4096], got " << o.batch);
+  if (o.batch < 1 || o.batch > 4096) SRMDS_USAGE("segment: --batch must be in [1, 4096], got " << o.batch);
   require_output_path(o.output, "--output");
-  if (!o.prob_out.empty()) require_output_path(o.prob_out, "--prob-out");
+  require_nifti_name(o.output, "--output");
+  if (!o.prob_out.empty()) {
+    require_output_path(o.prob_out, "--prob-out");
+    require_nifti_name(o.prob_out, "--prob-out");
+  }
+  refuse_same_files({{"--model", o.model}, {"--input", o.input}},
+                    {{"--output", o.output}, {"--prob-out", o.prob_out}, {"--png-dir", o.png_dir}},
+                    [](const std::string& m) { SRMDS_USAGE("segment: " << m); });
+  for (const std::string& path : {o.output, o.prob_out})
+    if (!path.empty()) io::require_replaceable_file(path);
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
     SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model);
     const io::NiftiVolume volume = io::read_nifti(o.input);
     const VolumeSegmentation seg = segment_volume(ctx, net, volume, o.batch);
 
-    OutputFiles outputs;
-    outputs.add(o.output);
+    io::AtomicBatch outputs;  // nothing appears until commit(); destroyed uncommitted: nothing left
     io::write_nifti_mask(o.output, volume.geometry, seg.volume.mask);
-    if (!o.prob_out.empty()) {
-      outputs.add(o.prob_out);
-      io::write_nifti_float(o.prob_out, volume.geometry, seg.volume.probability);
-    }
+    if (!o.prob_out.empty()) io::write_nifti_float(o.prob_out, volume.geometry, seg.volume.probability);
     int64_t pngs = 0;
     if (!o.png_dir.empty()) {
       std::error_code ec;
@@ -56,7 +66,6 @@ void run_segment(const SegmentOptions& o) {
         char name[40];
         std::snprintf(name, sizeof name, "slice_%04lld.png", static_cast<long long>(k));
         const std::string path = (std::filesystem::path(o.png_dir) / name).string();
-        outputs.add(path);
         io::write_overlay_png(path, seg.input.data() + k * hw, static_cast<int>(s.h()), static_cast<int>(s.w()),
                               pred.data());
         ++pngs;

@@ -10,8 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "usage_error.hpp"
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "validators.hpp"
+#include "same_file.hpp"
+#include "srmds/io/atomic_file.hpp"
 #include "size_arg.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/nets/model_stats.hpp"
@@ -48,7 +52,7 @@ NetConfig make_config(const TrainCliOptions& o, const CLI::App& sub) {
   const bool resuming = !o.resume.empty();
   auto given = [&](const char* name) { return !resuming || sub.count(name) > 0; };
   if (given("--base")) {
-    if (o.base < 1 || o.base > 4096) SRMDS_THROW("train: --base must be in [1, 4096], got " << o.base);
+    if (o.base < 1 || o.base > 4096) SRMDS_USAGE("train: --base must be in [1, 4096], got " << o.base);
     cfg.base = o.base;
   }
   if (given("--size")) cfg.input_size = parse_size(o.size, "--size");
@@ -57,7 +61,14 @@ NetConfig make_config(const TrainCliOptions& o, const CLI::App& sub) {
   if (given("--attention")) cfg.attention = o.attention == "none" ? Attention::None : Attention::Se;
   if (given("--window")) cfg.window = parse_window(o.window);
   if (given("--labels")) cfg.lesion_labels = parse_labels(o.labels);
-  config_from_json(config_to_json(cfg));  // validates the branch names and the rest
+  try {
+    config_from_json(config_to_json(cfg));  // validates the branch names and the rest
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    if (resuming) throw;
+    SRMDS_USAGE("train: " << e.what());
+  }
   return cfg;
 }
 
@@ -69,18 +80,27 @@ DeepSupervisionOptions loss_options(const TrainCliOptions& o) {
 }
 
 void run_train(const TrainCliOptions& o, const CLI::App& sub) {
-  if (o.epochs < 1 || o.epochs > 1000000) SRMDS_THROW("train: --epochs must be in [1, 1000000], got " << o.epochs);
-  if (o.batch < 1 || o.batch > 4096) SRMDS_THROW("train: --batch must be in [1, 4096], got " << o.batch);
-  if (!(o.lr > 0) || !(o.lr < 10)) SRMDS_THROW("train: --lr must be in (0, 10), got " << o.lr);
+  if (o.epochs < 1 || o.epochs > 1000000) SRMDS_USAGE("train: --epochs must be in [1, 1000000], got " << o.epochs);
+  if (o.batch < 1 || o.batch > 4096) SRMDS_USAGE("train: --batch must be in [1, 4096], got " << o.batch);
+  if (!(o.lr > 0) || !(o.lr < 10)) SRMDS_USAGE("train: --lr must be in (0, 10), got " << o.lr);
   if (!(o.val_fraction >= 0 && o.val_fraction < 1))
-    SRMDS_THROW("train: --val-fraction must be in [0, 1), got " << o.val_fraction);
-  if (!(o.warmup_epochs >= 0)) SRMDS_THROW("train: --warmup-epochs must be >= 0, got " << o.warmup_epochs);
-  if (!(o.weight_decay >= 0)) SRMDS_THROW("train: --weight-decay must be >= 0, got " << o.weight_decay);
-  if (o.log_every < 1) SRMDS_THROW("train: --log-every must be positive, got " << o.log_every);
+    SRMDS_USAGE("train: --val-fraction must be in [0, 1), got " << o.val_fraction);
+  if (!(o.warmup_epochs >= 0)) SRMDS_USAGE("train: --warmup-epochs must be >= 0, got " << o.warmup_epochs);
+  if (!(o.weight_decay >= 0)) SRMDS_USAGE("train: --weight-decay must be >= 0, got " << o.weight_decay);
+  if (o.log_every < 1) SRMDS_USAGE("train: --log-every must be positive, got " << o.log_every);
   require_output_path(o.out, "--out");
   const std::vector<std::string> images = file_list(o.images, "--images"), masks = file_list(o.masks, "--masks");
   if (images.size() != masks.size())
-    SRMDS_THROW("train: " << images.size() << " image files but " << masks.size() << " mask files");
+    SRMDS_USAGE("train: " << images.size() << " image files but " << masks.size() << " mask files");
+  // --out may be --resume (continuing in place), never an image, a mask or the best-weights file.
+  std::vector<NamedFile> inputs;
+  for (const std::string& f : images) inputs.push_back({"--images", f});
+  for (const std::string& f : masks) inputs.push_back({"--masks", f});
+  refuse_same_files(inputs, {{"--out", o.out}, {"the best-weights file", best_path_for(o.out)}},
+                    [](const std::string& m) { SRMDS_USAGE("train: " << m); });
+  if (!o.resume.empty() && same_file(o.resume, best_path_for(o.out)))
+    SRMDS_USAGE("train: --resume '" << o.resume << "' is the best-weights file this run writes");
+  for (const std::string& path : {o.out, best_path_for(o.out)}) io::require_replaceable_file(path);
   const NetConfig cfg = make_config(o, sub);
 
   with_device(o.device, [&](auto& ctx) {
@@ -141,7 +161,7 @@ void add_train_command(CLI::App& app) {
   sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   sub->add_option("--val-fraction", o->val_fraction, "Fraction of the volumes used for validation")
       ->capture_default_str();
-  sub->add_option("--seed", o->seed, "Seed of the initialisation, split, shuffling and flips")->capture_default_str();
+  sub->add_option("--seed", o->seed, "Seed of the initialisation, split, shuffling and flips")->check(seed_value())->capture_default_str();
   sub->add_option("--warmup-epochs", o->warmup_epochs)->capture_default_str();
   sub->add_option("--weight-decay", o->weight_decay)->capture_default_str();
   sub->add_flag("--decoupled", o->decoupled, "Decoupled weight decay (AdamW)");
