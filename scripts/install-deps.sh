@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages srmds needs (the single list of them). Idempotent: runs
 # `apt-get update` once and installs only what is missing. Set SRMDS_NO_PYTHON=1 to skip the
-# PyTorch/nibabel packages used by the interop tests and the benchmark comparison.
+# PyTorch/nibabel packages used by the interop tests and the benchmark comparison. clang and its
+# libFuzzer/OpenMP runtimes build the fuzz targets (scripts/fuzz.sh).
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,7 @@ packages=(
   libeigen3-dev catch2 libbenchmark-dev
   libnifti2-dev zlib1g-dev
   nlohmann-json3-dev libcli11-dev libstb-dev
+  clang libclang-rt-14-dev libomp-14-dev
 )
 if [ "${SRMDS_NO_PYTHON:-0}" != "1" ]; then
   packages+=(python3 python3-numpy python3-torch python3-nibabel)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, configures, builds (CPU and, where nvcc and cuDNN
 # exist, the CUDA backend and its tests), runs every test with ctest, then builds the example
-# consumer project against an install tree. Usage: scripts/run-tests.sh [build-dir]
+# consumer project against an install tree; then the whole suite again in a CPU-only ASan + UBSan
+# build (<build-dir>-asan; SRMDS_SANITIZE_RUN=0 skips it) and each libFuzzer target for
+# SRMDS_FUZZ_SECONDS (default 30; 0 skips them, scripts/fuzz.sh). Usage: scripts/run-tests.sh [build-dir]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -20,4 +22,19 @@ if [ -f examples/consumer/CMakeLists.txt ]; then
   cmake -S examples/consumer -B "$build/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$PWD/$build/install"
   cmake --build "$build/consumer" -j "$jobs"
   "$build/consumer/srmds_consumer"
+fi
+
+# The whole suite under AddressSanitizer + UBSan (CPU only): any report stops the test that hit it.
+if [ "${SRMDS_SANITIZE_RUN:-1}" != "0" ]; then
+  asan="$build-asan"
+  cmake -S . -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSRMDS_SANITIZE=ON -DSRMDS_WITH_CUDA=OFF \
+    -DSRMDS_BUILD_TESTS=ON -DSRMDS_BUILD_BENCH=OFF -DSRMDS_BUILD_EXAMPLES=OFF
+  cmake --build "$asan" -j "$jobs"
+  (cd "$asan" && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1 \
+     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j "$jobs" --timeout 1500)
+fi
+
+# The readers under libFuzzer.
+if [ "${SRMDS_FUZZ_SECONDS:-30}" != "0" ]; then
+  bash scripts/fuzz.sh "${SRMDS_FUZZ_SECONDS:-30}" "$build-fuzz"
 fi
