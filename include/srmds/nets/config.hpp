@@ -37,7 +37,7 @@ struct NetConfig {
   int se_hidden(int cout) const { return cout / se_reduction > 4 ? cout / se_reduction : 4; }
 };
 
-// JSON text <-> NetConfig (src/config.cpp). Parsing validates every key and value and throws
+// JSON text <-> NetConfig (src/nets/config.cpp). Parsing validates every key and value and throws
 // srmds::Error naming the bad key; unknown keys are rejected.
 std::string config_to_json(const NetConfig& c);
 NetConfig config_from_json(const std::string& json_text);
