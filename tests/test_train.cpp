@@ -16,7 +16,7 @@
 #include "srmds/core/error.hpp"
 #include "srmds/data/phantom.hpp"
 #include "srmds/io/weights.hpp"
-#include "srmds/train/evaluate.hpp"
+#include "srmds/infer/evaluate.hpp"
 #include "srmds/train/train_data.hpp"
 #include "srmds/train/trainer.hpp"
 
@@ -195,7 +195,7 @@ TEST_CASE("train: a non-finite loss stops training and keeps the last good check
 
 TEST_CASE("train: phantoms reach a held-out Dice of at least 0.80", "[train][slow]") {
   TempDir dir("dice");
-  // Same recipe as `srmds demo --quick`, smaller (include/srmds/train/demo.hpp).
+  // Same recipe as `srmds demo --quick`, smaller (apps/srmds/demo.hpp).
   const Phantoms train = write_phantoms(dir.file("train"), 20, 48, 1, 4);
   const Phantoms test = write_phantoms(dir.file("test"), 4, 48, 1000, 4);
   const NetConfig cfg = tiny_config(8, 48);

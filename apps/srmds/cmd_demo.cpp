@@ -1,5 +1,5 @@
 // srmds demo [--quick] [--device cpu|cuda] [--out DIR] [--seed S] [overrides]: the end-to-end
-// demonstration (train/demo.hpp): phantoms, training, held-out evaluation, fusion and its
+// demonstration (demo.hpp): phantoms, training, held-out evaluation, fusion and its
 // deviation, speed of both forms, PNG overlays and a summary table. --quick is the small
 // configuration meant to finish in a few minutes on two CPU cores.
 #include <cstdio>
@@ -9,7 +9,7 @@
 
 #include "cli_util.hpp"
 #include "commands.hpp"
-#include "srmds/train/demo.hpp"
+#include "demo.hpp"
 
 namespace srmds::cli {
 

@@ -12,10 +12,10 @@
 
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "report.hpp"
 #include "size_arg.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/nets/model_stats.hpp"
-#include "srmds/train/report.hpp"
 #include "srmds/train/train_data.hpp"
 #include "srmds/train/trainer.hpp"
 

@@ -40,8 +40,13 @@
 #include "srmds/metrics/table.hpp"
 #include "srmds/optim/adam.hpp"
 #include "srmds/optim/schedule.hpp"
-#include "srmds/train/evaluate.hpp"
+#include "srmds/train/train_data.hpp"
 #include "srmds/train/trainer.hpp"
+
+// inference
+#include "srmds/infer/evaluate.hpp"
+#include "srmds/infer/segment.hpp"
+#include "srmds/infer/throughput.hpp"
 
 // files and data
 #include "srmds/data/phantom.hpp"

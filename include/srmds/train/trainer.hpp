@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "srmds/data/slice_dataset.hpp"
+#include "srmds/infer/evaluate.hpp"
 #include "srmds/io/safetensors.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/losses/deep_supervision.hpp"
@@ -28,7 +29,6 @@
 #include "srmds/nets/srmds_net.hpp"
 #include "srmds/optim/adam.hpp"
 #include "srmds/optim/schedule.hpp"
-#include "srmds/train/evaluate.hpp"
 
 namespace srmds {
 

@@ -9,6 +9,7 @@
 //   6. PNG overlays of held-out slices (red: fused-form prediction, green: ground truth).
 // Files under out_dir: data/train/, data/test/ (phantoms), model.ckpt.safetensors (checkpoint),
 // model.best.safetensors, model.fused.safetensors, png/heldout_NN.png. Progress goes to `log`.
+// Part of the command-line tool (cmd_demo.cpp), built on the library's public API only.
 #pragma once
 
 #include <algorithm>
@@ -20,19 +21,19 @@
 #include <string>
 #include <vector>
 
+#include "report.hpp"
 #include "srmds/data/phantom.hpp"
+#include "srmds/infer/evaluate.hpp"
+#include "srmds/infer/segment.hpp"
+#include "srmds/infer/throughput.hpp"
 #include "srmds/io/png.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/metrics/table.hpp"
 #include "srmds/nets/model_stats.hpp"
-#include "srmds/train/evaluate.hpp"
-#include "srmds/train/report.hpp"
-#include "srmds/train/segment.hpp"
-#include "srmds/train/throughput.hpp"
 #include "srmds/train/train_data.hpp"
 #include "srmds/train/trainer.hpp"
 
-namespace srmds {
+namespace srmds::cli {
 
 // The full demo (the defaults) took 329 s on two shared CPU cores for a held-out Dice of 0.976;
 // the quick one about 30-60 s for 0.92 (seed 1).
@@ -268,4 +269,4 @@ inline std::string format_demo_summary(const DemoReport& r) {
   return buf;
 }
 
-}  // namespace srmds
+}  // namespace srmds::cli

@@ -18,7 +18,7 @@
 #include "srmds/nets/srmds_net.hpp"
 #include "srmds/ops/sigmoid.hpp"
 #include "srmds/ops/tensor_ops.hpp"
-#include "srmds/train/evaluate.hpp"
+#include "srmds/infer/evaluate.hpp"
 
 namespace srmds {
 

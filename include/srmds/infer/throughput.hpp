@@ -7,7 +7,7 @@
 #include <chrono>
 
 #include "srmds/nets/srmds_net.hpp"
-#include "srmds/train/evaluate.hpp"
+#include "srmds/infer/evaluate.hpp"
 
 namespace srmds {
 
