@@ -14,10 +14,11 @@
 #include <cstdint>
 
 #include "bench_common.hpp"
-#include "srmds/losses/bce_dice.hpp"
 #include "srmds/losses/deep_supervision.hpp"
-#include "srmds/metrics/confusion_counts.hpp"
+#include "srmds/ops/adam.hpp"
 #include "srmds/ops/batchnorm.hpp"
+#include "srmds/ops/bce_dice.hpp"
+#include "srmds/ops/confusion_counts.hpp"
 #include "srmds/ops/conv2d.hpp"
 #include "srmds/ops/maxpool.hpp"
 #include "srmds/ops/relu.hpp"

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <vector>
 
-#include "srmds/losses/bce_dice.hpp"
 #include "srmds/losses/deep_supervision.hpp"
+#include "srmds/ops/bce_dice.hpp"
 
 using namespace srmds;
 using srmds::test::fresh_seed;

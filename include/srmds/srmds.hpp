@@ -12,8 +12,11 @@
 #include "srmds/core/shape.hpp"
 #include "srmds/core/tensor.hpp"
 
-// ops (checked entries; CPU in cpu/, CUDA in cuda/)
+// ops: the only door to a backend (checked entries; CPU in cpu/, CUDA kernels in kernels/)
+#include "srmds/ops/adam.hpp"
 #include "srmds/ops/batchnorm.hpp"
+#include "srmds/ops/bce_dice.hpp"
+#include "srmds/ops/confusion_counts.hpp"
 #include "srmds/ops/conv2d.hpp"
 #include "srmds/ops/downsample_target.hpp"
 #include "srmds/ops/maxpool.hpp"

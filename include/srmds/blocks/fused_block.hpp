@@ -44,23 +44,19 @@ public:
   const Tensor<T, D>& weight() const { return m_weight.value; }  // (Cout, Cin, 3, 3)
   const Tensor<T, D>& bias() const { return m_bias.value; }      // (Cout)
 
-  // x (N, Cin, H, W) -> y (N, Cout, H, W); either may be a strided channel view.
+  // x (N, Cin, H, W) -> y (N, Cout, H, W); either may be a strided channel view. The convolution
+  // writes y, then SE and ReLU run in place on it (no temporary; `scratch` is not needed).
   void forward_eval(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y, Scratch<T, D>& scratch) {
+    (void)scratch;
     SRMDS_CHECK(x.shape().rank() == 4 && y.shape() == Shape({x.shape().n(), cout(), x.shape().h(), x.shape().w()}) &&
                     x.shape().c() == cin(),
                 "FusedBlock::forward_eval: x " << x.shape() << " and y " << y.shape() << " for a block " << cin()
                                                << " -> " << cout());
-    if (m_has_se && !is_cpu_v<D>) {  // CUDA: SE may not write in place
-      Tensor<T, D> pre = scratch.get(ctx, 1, y.shape());
-      conv2d_forward(ctx, x, m_weight.value, &m_bias.value, pre);
-      m_se.forward_relu(ctx, pre, y);
-    } else {  // CPU: Winograd conv, then SE and ReLU in place (one pass, no temporary)
-      conv(ctx, x, y);
-      if (m_has_se)
-        m_se.forward_relu(ctx, y, y);
-      else
-        relu_forward(ctx, y, y);
-    }
+    conv(ctx, x, y);
+    if (m_has_se)
+      m_se.forward_relu(ctx, y, y);
+    else
+      relu_forward(ctx, y, y);
   }
 
   // prefix names the block and ends with '.', e.g. "enc0.b0.".

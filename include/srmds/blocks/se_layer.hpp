@@ -9,8 +9,6 @@
 
 #include "srmds/blocks/params.hpp"
 #include "srmds/blocks/scratch.hpp"
-#include "srmds/cpu/se_relu.hpp"
-#include "srmds/ops/relu.hpp"
 #include "srmds/ops/se.hpp"
 
 namespace srmds {
@@ -35,19 +33,12 @@ public:
     se_forward(ctx, x, m_w1.value, m_b1.value, m_w2.value, m_b2.value, y, m_saved);
   }
 
-  // y = ReLU(x a): SE then the block's ReLU. y may be x itself (in place). On the CPU one fused
-  // pass (cpu/se_relu.hpp); elsewhere se_forward into y (y must then not alias x), then ReLU.
+  // y = ReLU(x a): SE then the block's ReLU in one op (ops/se.hpp se_relu_forward); y may be x
+  // itself (in place), so blocks need no pre-SE temporary in eval mode.
   void forward_relu(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y) {  // (N, C, H, W)
     const Shape want{x.shape().n(), channels()};
     if (m_saved.mean.shape() != want) m_saved = se_saved_for<T, D>(ctx, x.shape(), hidden());
-    if constexpr (is_cpu_v<D>) {
-      detail::check_se("se_relu_forward", x, m_w1.value, m_b1.value, m_w2.value, m_b2.value, m_saved);
-      cpu::se_relu_forward(x, m_w1.value, m_b1.value, m_w2.value, m_b2.value, y, m_saved.mean, m_saved.hidden,
-                           m_saved.scale);
-    } else {
-      se_forward(ctx, x, m_w1.value, m_b1.value, m_w2.value, m_b2.value, y, m_saved);
-      relu_forward(ctx, y, y);
-    }
+    se_relu_forward(ctx, x, m_w1.value, m_b1.value, m_w2.value, m_b2.value, y, m_saved);
   }
 
   // x is the forward input; dx written with dx_mode, parameter gradients with param_mode.

@@ -132,8 +132,8 @@ public:
     check_io("SrfvBlock::forward_eval", x, y);
     m_saved = false;
     const Shape ys = y.shape();
-    // On the CPU SE and ReLU run in place on y (cpu/se_relu.hpp), so the sum goes straight to y.
-    Tensor<T, D> pre = m_has_se && !is_cpu_v<D> ? scratch.get(ctx, kSlotPre, ys) : y.view();
+    // SE and ReLU run in place on y (se_relu_forward), so the sum goes straight to y.
+    Tensor<T, D> pre = y.view();
     if (m_bn_place == BnPlacement::Inner) {
       WriteMode mode = WriteMode::Overwrite;
       for (auto& b : m_convs) {
@@ -246,9 +246,9 @@ public:
   }
 
 private:
-  // Scratch slots. Forward: tmp (a branch output), pre (pre-SE sum in eval, CUDA), sum (external, eval).
+  // Scratch slots. Forward: tmp (a branch output), sum (external, eval).
   // Backward: grad of the ReLU input, of the pre-SE sum, of a branch conv output.
-  static constexpr int kSlotTmp = 0, kSlotPre = 1, kSlotSum = 2;
+  static constexpr int kSlotTmp = 0, kSlotSum = 2;
   static constexpr int kSlotGradY = 0, kSlotGradSum = 1, kSlotGradConv = 2;
 
   struct ConvBranch {

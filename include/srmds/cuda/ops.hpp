@@ -58,6 +58,9 @@ void downsample_target(Ctx& ctx, const TF& mask, TF& out, int factor, TargetMode
 // squeeze-and-excitation
 void se_forward(Ctx& ctx, const TF& x, const TF& w1, const TF& b1, const TF& w2, const TF& b2, TF& y, TF& mean,
                 TF& hidden, TF& scale);
+// SE then ReLU, y = max(x a, 0); y may be x itself (in place).
+void se_relu_forward(Ctx& ctx, const TF& x, const TF& w1, const TF& b1, const TF& w2, const TF& b2, TF& y,
+                     TF& mean, TF& hidden, TF& scale);
 void se_backward(Ctx& ctx, const TF& x, const TF& dy, const TF& w1, const TF& w2, const TF& mean, const TF& hidden,
                  const TF& scale, TF& dx, WriteMode dx_mode, TF& dw1, TF& db1, TF& dw2, TF& db2,
                  WriteMode param_mode);

@@ -14,7 +14,7 @@
 #include <array>
 #include <cmath>
 
-#include "srmds/losses/bce_dice.hpp"
+#include "srmds/ops/bce_dice.hpp"
 #include "srmds/ops/downsample_target.hpp"
 #include "srmds/ops/upsample.hpp"
 

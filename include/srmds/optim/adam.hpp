@@ -4,8 +4,8 @@
 //   decoupled weight decay:          p <- p - lr wd p                   (torch.optim.AdamW)
 //   m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2
 //   p <- p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
-// adam_step() is the checked elementwise op (per-element math in optim/adam_math.hpp); Adam holds
-// the moments and the step counter. state() names the moments "optimizer.m.<name>" and
+// adam_step() is the checked elementwise op (ops/adam.hpp); Adam holds the moments and the step
+// counter. state() names the moments "optimizer.m.<name>" and
 // "optimizer.v.<name>" so checkpoints can save and restore them (with step_count()).
 #pragma once
 
@@ -14,25 +14,10 @@
 #include <vector>
 
 #include "srmds/core/named_tensor.hpp"
-#include "srmds/cpu/adam.hpp"
-#include "srmds/ops/dispatch.hpp"
+#include "srmds/ops/adam.hpp"
 #include "srmds/ops/tensor_ops.hpp"
 
 namespace srmds {
-
-// One Adam update of param, m and v in place from grad (all the same shape).
-template <class T, class D>
-void adam_step(Context<D>& ctx, Tensor<T, D>& param, const Tensor<T, D>& grad, Tensor<T, D>& m, Tensor<T, D>& v,
-               const AdamStep& step) {
-  (void)ctx;
-  detail::check_same_shape("adam_step", "param", param, "grad", grad);
-  detail::check_same_shape("adam_step", "param", param, "m", m);
-  detail::check_same_shape("adam_step", "param", param, "v", v);
-  SRMDS_CHECK(step.bias_correction1 > 0 && step.bias_correction2 > 0,
-              "adam_step: bias corrections " << step.bias_correction1 << ", " << step.bias_correction2
-                                             << " must be > 0 (step t >= 1)");
-  SRMDS_DISPATCH(D, cpu::adam_step(param, grad, m, v, step), cuda::adam_step(ctx, param, grad, m, v, step));
-}
 
 // Sets the gradient of every parameter in the list to zero (buffers are skipped).
 template <class T, class D>
