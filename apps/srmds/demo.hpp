@@ -30,6 +30,7 @@
 #include "srmds/io/weights.hpp"
 #include "srmds/metrics/table.hpp"
 #include "srmds/nets/model_stats.hpp"
+#include "srmds/ops/transfer.hpp"
 #include "srmds/train/train_data.hpp"
 #include "srmds/train/trainer.hpp"
 
@@ -99,12 +100,12 @@ std::pair<double, double> max_logit_deviation(Context<D>& ctx, SrmdsNet<T, D>& a
   double dev = 0, ref = 0;
   for (int64_t k = 0; k < data.num_batches(batch); ++k) {
     const SliceBatch hb = data.batch(k, batch);
-    const Tensor<T, D> x = to_device_as<T>(ctx, hb.images);
+    const Tensor<T, D> x = device_view_as<T>(ctx, hb.images);
     const Shape zs{x.shape().n(), 1, x.shape().h(), x.shape().w()};
     Tensor<T, D> za(zs, ctx), zb(zs, ctx);
     a.forward_eval(ctx, x, za);
     b.forward_eval(ctx, x, zb);
-    const Tensor<T, Cpu> ha = to_host(ctx, za), hb2 = to_host(ctx, zb);
+    const Tensor<T, Cpu> ha = host_view(ctx, za), hb2 = host_view(ctx, zb);
     for (int64_t i = 0; i < ha.numel(); ++i) {
       const double d = std::abs(static_cast<double>(ha[i]) - static_cast<double>(hb2[i]));
       if (!(d <= dev)) dev = d;  // NaN propagates

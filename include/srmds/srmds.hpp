@@ -24,6 +24,7 @@
 #include "srmds/ops/se.hpp"
 #include "srmds/ops/sigmoid.hpp"
 #include "srmds/ops/tensor_ops.hpp"
+#include "srmds/ops/transfer.hpp"
 #include "srmds/ops/upsample.hpp"
 #if SRMDS_WITH_CUDA
 #include "srmds/cuda/context.hpp"

@@ -1,6 +1,6 @@
 // Parameter containers shared by the SRFV block forms and the network: a parameter with its
-// gradient, a BatchNorm's parameters and statistics, host <-> device conversion through double,
-// and the SPEC §5 initialisers:
+// gradient, a BatchNorm's parameters and statistics, and the SPEC §5 initialisers (host <-> device
+// conversion through double is in ops/transfer.hpp):
 //   conv weights   He-normal:  N(0, 2 / fan_in), fan_in = Cin kh kw
 //   SE and heads   PyTorch default: weight and bias uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))
 //   BN             gamma 1, beta 0, running_mean 0, running_var 1
@@ -15,23 +15,6 @@
 #include "srmds/ops/tensor_ops.hpp"
 
 namespace srmds {
-
-// A host tensor of doubles as a tensor of T on the context's device.
-template <class T, class D>
-Tensor<T, D> device_from_double(Context<D>& ctx, const Tensor<double, Cpu>& h) {
-  Tensor<T, Cpu> ht(h.shape());
-  for (int64_t i = 0; i < h.numel(); ++i) ht[i] = static_cast<T>(h[i]);
-  return from_host(ctx, ht);
-}
-
-// A device tensor as a contiguous host tensor of doubles.
-template <class T, class D>
-Tensor<double, Cpu> double_from_device(Context<D>& ctx, const Tensor<T, D>& t) {
-  const Tensor<T, Cpu> ht = to_host(ctx, t);
-  Tensor<double, Cpu> h(ht.shape());
-  for (int64_t i = 0; i < h.numel(); ++i) h[i] = static_cast<double>(ht[i]);
-  return h;
-}
 
 // A device copy of t (same shape, contiguous).
 template <class T, class D>

@@ -27,6 +27,7 @@
 #include "srmds/losses/deep_supervision.hpp"
 #include "srmds/metrics/accumulator.hpp"
 #include "srmds/nets/srmds_net.hpp"
+#include "srmds/ops/transfer.hpp"
 #include "srmds/optim/adam.hpp"
 #include "srmds/optim/schedule.hpp"
 
@@ -203,8 +204,8 @@ public:
 
 private:
   double train_step(const SliceBatch& batch, double lr) {
-    const Tensor<T, D> x = to_device_as<T>(m_ctx, batch.images);
-    const Tensor<T, D> y = to_device_as<T>(m_ctx, batch.masks);
+    const Tensor<T, D> x = device_view_as<T>(m_ctx, batch.images);  // on the CPU: the batch itself
+    const Tensor<T, D> y = device_view_as<T>(m_ctx, batch.masks);
     const auto& logits = m_net.forward_train(m_ctx, x);
     const double loss = m_loss.forward_backward(m_ctx, logits, y, m_dlogits);
     if (!std::isfinite(loss))
