@@ -21,12 +21,13 @@ namespace srmds {
 template <class T, class D>
 class FusedBlock {
 public:
-  // A freshly initialised fused block: weight He-normal (fan_in = 9 Cin), bias 0, SE uniform.
-  FusedBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, Rng& rng)
-      : m_weight(ctx, init::he_normal(Shape{cout, cin, 3, 3}, rng)),
-        m_bias(ctx, Tensor<double, Cpu>(Shape{cout})),
+  // A freshly initialised fused block: weight He-normal (fan_in = 9 Cin), bias 0, SE uniform
+  // (or every tensor zero, by shape only: ParamInit::by_shape()).
+  FusedBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, ParamInit init)
+      : m_weight(init.he_normal<T>(ctx, Shape{cout, cin, 3, 3})),
+        m_bias(ctx, Shape{cout}),
         m_has_se(cfg.attention == Attention::Se) {
-    if (m_has_se) m_se = SeLayer<T, D>(ctx, cout, cfg.se_hidden(static_cast<int>(cout)), rng);
+    if (m_has_se) m_se = SeLayer<T, D>(ctx, cout, cfg.se_hidden(static_cast<int>(cout)), init);
   }
 
   // From a fused kernel and bias (double) and the SE layer of the training form.

@@ -57,11 +57,50 @@ struct Param {
   Param() = default;
   Param(Context<D>& ctx, const Tensor<double, Cpu>& initial)
       : value(device_from_double<T>(ctx, initial)), grad(filled_tensor<T>(ctx, initial.shape(), T(0))) {}
+  // Value and gradient zero.
+  Param(Context<D>& ctx, const Shape& shape)
+      : value(filled_tensor<T>(ctx, shape, T(0))), grad(filled_tensor<T>(ctx, shape, T(0))) {}
 
   void append(const std::string& name, StateList<T, D>& out) { out.push_back({name, &value, &grad}); }
   void zero_grad(Context<D>& ctx) {
     if (grad.numel() > 0) fill(ctx, grad, T(0));
   }
+};
+
+// A copy of p's value with a zero gradient (e.g. for the fused form).
+template <class T, class D>
+Param<T, D> copy_param(Context<D>& ctx, const Param<T, D>& p) {
+  Param<T, D> q;
+  q.value = clone_tensor(ctx, p.value);
+  q.grad = filled_tensor<T>(ctx, p.value.shape(), T(0));
+  return q;
+}
+
+// Where a block's constructor takes its parameters from: an Rng, drawn in the block's fixed order
+// with the initialisers above (SPEC §5), or nowhere: ParamInit::by_shape() allocates every tensor
+// by shape and sets it to zero (BN to its initial statistics) without drawing a random number, for
+// a network whose weights are loaded next (io/weights.hpp). Implicit from an Rng, so a block is
+// built from an Rng as before.
+class ParamInit {
+public:
+  ParamInit(Rng& rng) : m_rng(&rng) {}  // implicit on purpose
+  static ParamInit by_shape() { return ParamInit(); }
+  bool draws() const { return m_rng != nullptr; }
+
+  // He-normal N(0, 2 / fan_in), fan_in = numel / shape[0] (convolution weights).
+  template <class T, class D>
+  Param<T, D> he_normal(Context<D>& ctx, const Shape& shape) const {
+    return m_rng ? Param<T, D>(ctx, init::he_normal(shape, *m_rng)) : Param<T, D>(ctx, shape);
+  }
+  // uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) (SE and heads).
+  template <class T, class D>
+  Param<T, D> uniform_fan_in(Context<D>& ctx, const Shape& shape, double fan_in) const {
+    return m_rng ? Param<T, D>(ctx, init::uniform_fan_in(shape, fan_in, *m_rng)) : Param<T, D>(ctx, shape);
+  }
+
+private:
+  ParamInit() = default;
+  Rng* m_rng = nullptr;
 };
 
 // BatchNorm2d: gamma, beta (parameters), running statistics (buffers), and the batch mean and
@@ -77,8 +116,8 @@ struct BnParams {
 
   BnParams() = default;
   BnParams(Context<D>& ctx, int64_t channels)
-      : gamma(ctx, filled_host(channels, 1.0)),
-        beta(ctx, filled_host(channels, 0.0)),
+      : gamma(filled_param(ctx, channels, T(1))),
+        beta(filled_param(ctx, channels, T(0))),
         running_mean(filled_tensor<T>(ctx, Shape{channels}, T(0))),
         running_var(filled_tensor<T>(ctx, Shape{channels}, T(1))),
         save_mean(filled_tensor<T>(ctx, Shape{channels}, T(0))),
@@ -100,10 +139,11 @@ struct BnParams {
   }
 
 private:
-  static Tensor<double, Cpu> filled_host(int64_t c, double v) {
-    Tensor<double, Cpu> h(Shape{c});
-    for (int64_t i = 0; i < c; ++i) h[i] = v;
-    return h;
+  static Param<T, D> filled_param(Context<D>& ctx, int64_t c, T v) {
+    Param<T, D> p;
+    p.value = filled_tensor<T>(ctx, Shape{c}, v);
+    p.grad = filled_tensor<T>(ctx, Shape{c}, T(0));
+    return p;
   }
 };
 

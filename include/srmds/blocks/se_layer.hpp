@@ -2,7 +2,7 @@
 // training and the fused form:  a = sigmoid(W2 ReLU(W1 mean_hw(x) + b1) + b2),  y = x a,
 // hidden width h = max(C / r, 4); forward_relu() also applies the block's ReLU. Parameters:
 // fc1.weight (h, C, 1, 1), fc1.bias (h), fc2.weight (C, h, 1, 1), fc2.bias (C), initialised
-// PyTorch-default-like (uniform +-1/sqrt(fan_in)).
+// PyTorch-default-like (uniform +-1/sqrt(fan_in)) from an Rng, or zero (ParamInit::by_shape()).
 #pragma once
 
 #include <string>
@@ -17,11 +17,11 @@ template <class T, class D>
 class SeLayer {
 public:
   SeLayer() = default;
-  SeLayer(Context<D>& ctx, int64_t channels, int64_t hidden, Rng& rng)
-      : m_w1(ctx, init::uniform_fan_in(Shape{hidden, channels, 1, 1}, static_cast<double>(channels), rng)),
-        m_b1(ctx, init::uniform_fan_in(Shape{hidden}, static_cast<double>(channels), rng)),
-        m_w2(ctx, init::uniform_fan_in(Shape{channels, hidden, 1, 1}, static_cast<double>(hidden), rng)),
-        m_b2(ctx, init::uniform_fan_in(Shape{channels}, static_cast<double>(hidden), rng)) {}
+  SeLayer(Context<D>& ctx, int64_t channels, int64_t hidden, ParamInit init)
+      : m_w1(init.uniform_fan_in<T>(ctx, Shape{hidden, channels, 1, 1}, static_cast<double>(channels))),
+        m_b1(init.uniform_fan_in<T>(ctx, Shape{hidden}, static_cast<double>(channels))),
+        m_w2(init.uniform_fan_in<T>(ctx, Shape{channels, hidden, 1, 1}, static_cast<double>(hidden))),
+        m_b2(init.uniform_fan_in<T>(ctx, Shape{channels}, static_cast<double>(hidden))) {}
 
   int64_t channels() const { return m_w1.value.shape()[1]; }
   int64_t hidden() const { return m_w1.value.shape()[0]; }
@@ -66,13 +66,6 @@ public:
   }
 
 private:
-  static Param<T, D> copy_param(Context<D>& ctx, const Param<T, D>& p) {
-    Param<T, D> q;
-    q.value = clone_tensor(ctx, p.value);
-    q.grad = filled_tensor<T>(ctx, p.value.shape(), T(0));
-    return q;
-  }
-
   Param<T, D> m_w1, m_b1, m_w2, m_b2;
   SeSaved<T, D> m_saved;
 };

@@ -66,8 +66,9 @@ public:
   static constexpr double kBnEps = 1e-5;
   static constexpr double kBnMomentum = 0.1;
 
-  // Parameters per SPEC §5 from rng: conv weights He-normal in the config's branch order, then SE.
-  SrfvBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, Rng& rng)
+  // Parameters per SPEC §5 from an Rng: conv weights He-normal in the config's branch order, then
+  // SE (or zero, by shape only: ParamInit::by_shape()).
+  SrfvBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, ParamInit init)
       : m_cin(cin), m_cout(cout), m_bn_place(cfg.bn), m_has_id(cfg.has_branch("id") && cin == cout),
         m_has_se(cfg.attention == Attention::Se) {
     check_branch_names(cfg);
@@ -77,7 +78,7 @@ public:
       const BranchKind k = branch_kind(name);
       ConvBranch b;
       b.name = k.name;
-      b.weight = Param<T, D>(ctx, init::he_normal(Shape{cout, cin, k.kh, k.kw}, rng));
+      b.weight = init.he_normal<T>(ctx, Shape{cout, cin, k.kh, k.kw});
       if (m_bn_place == BnPlacement::Inner) b.bn = BnParams<T, D>(ctx, cout);
       m_convs.push_back(std::move(b));
     }
@@ -86,7 +87,7 @@ public:
                                                                                           "where cin != cout)");
     if (m_has_id && m_bn_place == BnPlacement::Inner) m_id_bn = BnParams<T, D>(ctx, cout);
     if (m_bn_place == BnPlacement::External) m_bn = BnParams<T, D>(ctx, cout);
-    if (m_has_se) m_se = SeLayer<T, D>(ctx, cout, cfg.se_hidden(static_cast<int>(cout)), rng);
+    if (m_has_se) m_se = SeLayer<T, D>(ctx, cout, cfg.se_hidden(static_cast<int>(cout)), init);
   }
 
   int64_t cin() const { return m_cin; }

@@ -164,14 +164,14 @@ void save_weights(Context<D>& ctx, const std::string& path, SrmdsNet<T, D>& net,
   save_state(ctx, path, all, weights_metadata(net.config(), net.form(), std::move(extra_metadata)));
 }
 
-// Builds the network a weight file describes and loads its tensors. Tensors whose names start
-// with one of `ignored_prefixes` are skipped: by default a training checkpoint's optimizer state,
-// so a checkpoint loads as a model.
+// Builds the network a weight file describes, by shape (no random initialisation), and loads its
+// tensors. Tensors whose names start with one of `ignored_prefixes` are skipped: by default a
+// training checkpoint's optimizer state, so a checkpoint loads as a model.
 template <class T, class D>
 SrmdsNet<T, D> load_weights(Context<D>& ctx, const SafetensorsFile& file, const std::string& file_name,
                             const std::vector<std::string>& ignored_prefixes = {"optimizer."}) {
   const WeightsInfo info = read_weights_info(file, file_name);
-  SrmdsNet<T, D> net(ctx, info.config, info.form, /*seed=*/0);
+  SrmdsNet<T, D> net = SrmdsNet<T, D>::by_shape(ctx, info.config, info.form);
   load_state(ctx, file, net.state(), file_name, ignored_prefixes);
   return net;
 }
