@@ -169,7 +169,7 @@ void bm_loss(benchmark::State& state) {
   const auto mask = from_host(*ctx, bench::random_mask(s, 1));
   std::array<Tensor<float, D>, kNumScales> z, dz;
   for (int k = 0; k < kNumScales; ++k) z[k] = random_tensor(*ctx, Shape{n, 1, size >> k, size >> k}, 2 + k, -4, 4);
-  DeepSupervisionLoss<float, D> ds;
+  DeepSupervisionLoss<float, D> ds{NetConfig{}};
   Tensor<float, D> dz0(s, *ctx);
   double sink = 0;
   timed_loop(state, *ctx, [&] {

@@ -34,6 +34,7 @@
 #include "srmds/blocks/reparam.hpp"
 #include "srmds/blocks/srfv_block.hpp"
 #include "srmds/blocks/fused_block.hpp"
+#include "srmds/nets/block_spec.hpp"
 #include "srmds/nets/config.hpp"
 #include "srmds/nets/model_stats.hpp"
 #include "srmds/nets/srmds_net.hpp"

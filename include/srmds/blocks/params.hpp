@@ -12,6 +12,7 @@
 #include "srmds/blocks/reparam.hpp"
 #include "srmds/core/named_tensor.hpp"
 #include "srmds/core/rng.hpp"
+#include "srmds/nets/block_spec.hpp"
 #include "srmds/ops/tensor_ops.hpp"
 
 namespace srmds {
@@ -104,12 +105,9 @@ private:
 };
 
 // BatchNorm2d: gamma, beta (parameters), running statistics (buffers), and the batch mean and
-// invstd saved by the last training-mode forward.
+// invstd saved by the last training-mode forward. eps and momentum: nets/block_spec.hpp.
 template <class T, class D>
 struct BnParams {
-  static constexpr double kEps = 1e-5;
-  static constexpr double kMomentum = 0.1;
-
   Param<T, D> gamma, beta;
   Tensor<T, D> running_mean, running_var;
   Tensor<T, D> save_mean, save_invstd;
@@ -135,7 +133,7 @@ struct BnParams {
 
   reparam::BnStats stats(Context<D>& ctx) const {
     return reparam::BnStats{double_from_device(ctx, gamma.value), double_from_device(ctx, beta.value),
-                            double_from_device(ctx, running_mean), double_from_device(ctx, running_var), kEps};
+                            double_from_device(ctx, running_mean), double_from_device(ctx, running_var), kBnEps};
   }
 
 private:

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "srmds/nets/block_spec.hpp"
+
 namespace srmds {
 
 enum class BnPlacement { Inner, External };  // "inner": one BN per branch; "external": one BN after the sum
@@ -16,8 +18,8 @@ enum class NetForm { Train, Fused };  // multi-branch training form, or one 3x3 
 struct NetConfig {
   int base = 64;
   int in_channels = 1;
-  // Any subset of "3x3", "1x3", "3x1", "1x1", "id" (id applies only where cin == cout).
-  std::vector<std::string> branches{"3x3", "1x3", "3x1", "1x1", "id"};
+  // Any subset of the branch table (nets/block_spec.hpp; id applies only where cin == cout).
+  std::vector<std::string> branches = all_branch_names();
   BnPlacement bn = BnPlacement::Inner;
   Attention attention = Attention::Se;
   int se_reduction = 16;
