@@ -121,7 +121,7 @@ TEST_CASE("srmds info and fuse from the command line", "[cli]") {
   CHECK(r.out.find("missing.safetensors") != std::string::npos);
   CHECK_FALSE(fs::exists(again));
   r = run("info --base 64 --size 100", dir.path);
-  CHECK(r.status == 1);
+  CHECK(r.status == 2);  // an invalid option value is a usage error (issue 15, item 10)
   CHECK(r.out.find("--size") != std::string::npos);
   r = run("info", dir.path);
   CHECK(r.status == 2);
