@@ -11,10 +11,7 @@
 #include "srmds/cpu/cbam.hpp"
 #include "srmds/ops/attention_state.hpp"
 #include "srmds/ops/dispatch.hpp"
-
-#if SRMDS_WITH_CUDA
-#include "srmds/cuda/attention_ops.hpp"
-#endif
+#include "srmds/ops/math/cbam.hpp"
 
 namespace srmds {
 

@@ -12,10 +12,6 @@
 #include "srmds/ops/attention_state.hpp"
 #include "srmds/ops/dispatch.hpp"
 
-#if SRMDS_WITH_CUDA
-#include "srmds/cuda/attention_ops.hpp"
-#endif
-
 namespace srmds {
 
 namespace detail {
