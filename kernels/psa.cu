@@ -8,20 +8,17 @@
 //             dq per pixel and its softmax backward (one block per sample), sum_hw dql x per
 //             plane, the twelve parameter gradients (one thread per parameter, summed over the
 //             batch), dx
-// Per element the same operations in the same order as cpu/psa.hpp (block reductions aside).
+// Per element the same operations in the same order as src/cpu/psa.cpp (block reductions aside).
 #include "common.cuh"
-#include "srmds/cuda/attention_ops.hpp"
 #include "srmds/ops/math/attention.hpp"
 #include "srmds/ops/math/psa.hpp"
 #include "srmds/ops/math/sigmoid.hpp"
 
 namespace srmds::cuda {
+
+// ---- shared by forward and backward ------------------------------------------------------------
 namespace {
 using namespace detail;
-
-unsigned blocks_for(int64_t n) {
-  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, 4096)));
-}
 
 // Max of v over the block; valid in every thread. Every thread of the block must call it.
 __device__ double block_max(double v) {
@@ -54,7 +51,23 @@ __device__ double block_total(double v) {
   return out;
 }
 
-struct LogitOp {  // l = bq + sum_c wq_c x_c
+struct Weights {  // device pointers in PsaSet order
+  const float *ch_wv_w, *ch_wv_b, *ch_wq_w, *ch_wq_b, *ch_wz_w, *ch_wz_b, *ch_ln_w, *ch_ln_b, *sp_wv_w, *sp_wv_b,
+      *sp_wq_w, *sp_wq_b;
+};
+Weights weights_of(const PsaWeights<float, Cuda>& p) {
+  return {p.ch_wv_weight->data(), p.ch_wv_bias->data(), p.ch_wq_weight->data(), p.ch_wq_bias->data(),
+          p.ch_wz_weight->data(), p.ch_wz_bias->data(), p.ch_ln_weight->data(), p.ch_ln_bias->data(),
+          p.sp_wv_weight->data(), p.sp_wv_bias->data(), p.sp_wq_weight->data(), p.sp_wq_bias->data()};
+}
+
+}  // namespace
+
+// ---- forward -----------------------------------------------------------------------------------
+namespace {
+using namespace detail;
+
+struct LogitKernel {  // l = bq + sum_c wq_c x_c
   Planes<const float> x;
   const float* wq;
   const float* bq;
@@ -97,16 +110,6 @@ __global__ void pool_totals_kernel(const double* sums, int64_t splits, int64_t r
     yq[r] = static_cast<float>(total<2>(sums, splits, r, 0));
     mean[r] = static_cast<float>(total<2>(sums, splits, r, 1) * inv_hw);
   }
-}
-
-struct Weights {  // device pointers in PsaSet order
-  const float *ch_wv_w, *ch_wv_b, *ch_wq_w, *ch_wq_b, *ch_wz_w, *ch_wz_b, *ch_ln_w, *ch_ln_b, *sp_wv_w, *sp_wv_b,
-      *sp_wq_w, *sp_wq_b;
-};
-Weights weights_of(const PsaWeights<float, Cuda>& p) {
-  return {p.ch_wv_weight->data(), p.ch_wv_bias->data(), p.ch_wq_weight->data(), p.ch_wq_bias->data(),
-          p.ch_wz_weight->data(), p.ch_wz_bias->data(), p.ch_ln_weight->data(), p.ch_ln_bias->data(),
-          p.sp_wv_weight->data(), p.sp_wv_bias->data(), p.sp_wq_weight->data(), p.sp_wq_bias->data()};
 }
 
 // Block n: z, LayerNorm, channel gate; sq, u, b0 of sample n. Scratch (double): zd (Ch), wd (C),
@@ -155,7 +158,7 @@ __global__ void vector_forward_kernel(Weights p, const float* yq, const float* m
   }
 }
 
-struct GateOp {  // m = sigmoid(b0 + sum_c u_c x_c)
+struct GateKernel {  // m = sigmoid(b0 + sum_c u_c x_c)
   Planes<const float> x;
   const double* u;
   const double* b0;
@@ -168,7 +171,7 @@ struct GateOp {  // m = sigmoid(b0 + sum_c u_c x_c)
   }
 };
 
-struct OutputOp {
+struct OutputKernel {
   Planes<const float> x;
   Planes<float> y;
   const float* scale;
@@ -180,9 +183,78 @@ struct OutputOp {
   }
 };
 
-// ---- backward ----
+void logit_launch(const LogitKernel& k, Extent e, cudaStream_t stream) {
+  launch_rows(k, e, stream, "psa_forward/logits");
+}
 
-struct SpatialGradOp {  // ds = m (1 - m) sum_c dy_c x_c
+void softmax_launch(const double* logit, int64_t samples, int64_t hw, float* q, cudaStream_t stream) {
+  softmax_kernel<<<static_cast<unsigned>(samples), kThreads, 0, stream>>>(logit, hw, q);
+  check_launch("psa_forward/softmax");
+}
+
+void pool_totals_launch(const Partials& p, int64_t rows, double inv_hw, float* yq, float* mean, cudaStream_t stream) {
+  pool_totals_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(p.data, p.splits, rows, inv_hw, yq, mean);
+  check_launch("psa_forward/pool_totals");
+}
+
+struct VectorOutputs {
+  double *zd, *wd, *rd, *ud, *b0;                 // double scratch
+  float *z, *ln_norm, *ln_rstd, *scale, *sq, *u;  // saved
+};
+
+void vector_forward_launch(const Weights& p, const float* yq, const float* mean, int c, int ch, const VectorOutputs& o,
+                           int64_t samples, cudaStream_t stream) {
+  vector_forward_kernel<<<static_cast<unsigned>(samples), kThreads, 0, stream>>>(
+      p, yq, mean, c, ch, o.zd, o.wd, o.rd, o.ud, o.b0, o.z, o.ln_norm, o.ln_rstd, o.scale, o.sq, o.u);
+  check_launch("psa_forward/vectors");
+}
+
+void gate_launch(const GateKernel& k, Extent e, cudaStream_t stream) { launch_rows(k, e, stream, "psa_forward/gate"); }
+
+void output_launch(const OutputKernel& k, Extent e, cudaStream_t stream) {
+  launch_rows(k, e, stream, "psa_forward/output");
+}
+
+}  // namespace
+
+void psa_forward(Ctx& ctx, const TF& x, const PsaWeights<float, Cuda>& pw, TF& y, PsaSaved<float, Cuda>& sv) {
+  using namespace detail;
+  const Shape& s = x.shape();
+  const int64_t N = s.n(), C = s.c(), Ch = C / 2, hw = s.h() * s.w();
+  if (N == 0) return;
+  const Weights p = weights_of(pw);
+  // double scratch: logits (N hw), zd, rd (N Ch each), wd, ud (N C each), b0 (N)
+  Buffer scratch = ctx.allocate(static_cast<size_t>(N * hw + 2 * N * Ch + 2 * N * C + N) * sizeof(double));
+  double* logit = static_cast<double*>(scratch.get());
+  VectorOutputs o{};
+  o.zd = logit + N * hw;
+  o.rd = o.zd + N * Ch;
+  o.wd = o.rd + N * Ch;
+  o.ud = o.wd + N * C;
+  o.b0 = o.ud + N * C;
+  o.z = sv.z.data();
+  o.ln_norm = sv.ln_norm.data();
+  o.ln_rstd = sv.ln_rstd.data();
+  o.scale = sv.scale.data();
+  o.sq = sv.sq.data();
+  o.u = sv.u.data();
+  const Extent pixels{N, hw};
+  logit_launch(LogitKernel{planes_of(x), p.ch_wq_w, p.ch_wq_b, logit, hw}, pixels, ctx.stream());
+  softmax_launch(logit, N, hw, sv.q.data(), ctx.stream());
+  const Partials pooled =
+      partial_sums<2>(ctx, N * C, 1, hw, PoolTerm{planes_of(x), sv.q.data(), hw}, "psa_forward/pool");
+  pool_totals_launch(pooled, N * C, 1.0 / double(hw), sv.yq.data(), sv.mean.data(), ctx.stream());
+  vector_forward_launch(p, sv.yq.data(), sv.mean.data(), int(C), int(Ch), o, N, ctx.stream());
+  gate_launch(GateKernel{planes_of(x), o.ud, o.b0, sv.gate.data(), hw}, pixels, ctx.stream());
+  output_launch(OutputKernel{planes_of(x), planes_of(y), sv.scale.data(), sv.gate.data(), hw}, plane_extent(s),
+                ctx.stream());
+}
+
+// ---- backward ----------------------------------------------------------------------------------
+namespace {
+using namespace detail;
+
+struct SpatialGradKernel {  // ds = m (1 - m) sum_c dy_c x_c
   Planes<const float> x, dy;
   const float* gate;
   double* ds;
@@ -278,7 +350,7 @@ __global__ void vector_backward_kernel(Weights p, const double* da, const double
     g.dmean[n * c + k] = transpose_out<double>(p.sp_wq_w, g.dr + n * ch, ch, c, k);
 }
 
-struct QueryGradOp {  // dq = sum_c dyq_c x_c
+struct QueryGradKernel {  // dq = sum_c dyq_c x_c
   Planes<const float> x;
   const double* dyq;
   double* dq;
@@ -395,7 +467,7 @@ __global__ void psa_param_kernel(ParamSources s, Grads out, int64_t batch, int c
   }
 }
 
-struct InputGradOp {
+struct InputGradKernel {
   Planes<const float> dy;
   Planes<float> dx;
   const float* scale;
@@ -417,54 +489,72 @@ struct InputGradOp {
   }
 };
 
-}  // namespace
-
-void psa_forward(ACtx& ctx, const ATF& x, const PsaWeights<float, Cuda>& pw, ATF& y, PsaSaved<float, Cuda>& sv) {
-  const Shape& s = x.shape();
-  const int64_t N = s.n(), C = s.c(), Ch = C / 2, hw = s.h() * s.w();
-  if (N == 0) return;
-  const Weights p = weights_of(pw);
-  // double scratch: logits (N hw), zd, rd (N Ch each), wd, ud (N C each), b0 (N)
-  Buffer scratch = ctx.allocate(static_cast<size_t>(N * hw + 2 * N * Ch + 2 * N * C + N) * sizeof(double));
-  double* logit = static_cast<double*>(scratch.get());
-  double* zd = logit + N * hw;
-  double* rd = zd + N * Ch;
-  double* wd = rd + N * Ch;
-  double* ud = wd + N * C;
-  double* b0 = ud + N * C;
-  launch_rows(ctx, N, hw, LogitOp{planes_of(x), p.ch_wq_w, p.ch_wq_b, logit, hw}, "psa_forward/logits");
-  softmax_kernel<<<static_cast<unsigned>(N), kThreads, 0, ctx.stream()>>>(logit, hw, sv.q.data());
-  check_launch("psa_forward/softmax");
-  const Partials pooled =
-      partial_sums<2>(ctx, N * C, 1, hw, PoolTerm{planes_of(x), sv.q.data(), hw}, "psa_forward/pool");
-  pool_totals_kernel<<<blocks_for(N * C), kThreads, 0, ctx.stream()>>>(pooled.data, pooled.splits, N * C,
-                                                                       1.0 / double(hw), sv.yq.data(), sv.mean.data());
-  check_launch("psa_forward/pool_totals");
-  vector_forward_kernel<<<static_cast<unsigned>(N), kThreads, 0, ctx.stream()>>>(
-      p, sv.yq.data(), sv.mean.data(), int(C), int(Ch), zd, wd, rd, ud, b0, sv.z.data(), sv.ln_norm.data(),
-      sv.ln_rstd.data(), sv.scale.data(), sv.sq.data(), sv.u.data());
-  check_launch("psa_forward/vectors");
-  launch_rows(ctx, N, hw, GateOp{planes_of(x), ud, b0, sv.gate.data(), hw}, "psa_forward/gate");
-  launch_rows(ctx, N * C, hw, OutputOp{planes_of(x), planes_of(y), sv.scale.data(), sv.gate.data(), hw},
-              "psa_forward/output");
+void spatial_grad_launch(const SpatialGradKernel& k, Extent e, cudaStream_t stream) {
+  launch_rows(k, e, stream, "psa_backward/ds");
 }
 
-void psa_backward(ACtx& ctx, const ATF& x, const ATF& dy, const PsaWeights<float, Cuda>& pw,
-                  const PsaSaved<float, Cuda>& sv, ATF& dx, WriteMode dx_mode, const PsaGrads<float, Cuda>& pg,
+void totals2_launch(const Partials& p, int64_t rows, double* a, double* b, cudaStream_t stream, const char* name) {
+  totals2_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(p.data, p.splits, rows, a, b);
+  check_launch(name);
+}
+
+void totals1_launch(const Partials& p, int64_t rows, double* a, cudaStream_t stream, const char* name) {
+  totals1_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(p.data, p.splits, rows, a);
+  check_launch(name);
+}
+
+struct VectorInputs {
+  const double *da, *du, *db0;
+  const float *scale, *ln_norm, *ln_rstd, *sq;
+};
+
+void vector_backward_launch(const Weights& p, const VectorInputs& in, int c, int ch, const VectorGrads& g,
+                            int64_t samples, cudaStream_t stream) {
+  vector_backward_kernel<<<static_cast<unsigned>(samples), kThreads, 0, stream>>>(
+      p, in.da, in.du, in.db0, in.scale, in.ln_norm, in.ln_rstd, in.sq, c, ch, g);
+  check_launch("psa_backward/vectors");
+}
+
+void query_grad_launch(const QueryGradKernel& k, Extent e, cudaStream_t stream) {
+  launch_rows(k, e, stream, "psa_backward/dq");
+}
+
+void softmax_backward_launch(const float* q, int64_t samples, int64_t hw, double* dq, double* dbq,
+                             cudaStream_t stream) {
+  softmax_backward_kernel<<<static_cast<unsigned>(samples), kThreads, 0, stream>>>(q, hw, dq, dbq);
+  check_launch("psa_backward/softmax");
+}
+
+void psa_param_launch(const ParamSources& src, const Grads& out, int64_t batch, int c, int ch, bool accumulate,
+                      cudaStream_t stream) {
+  const int64_t params = 4 * int64_t(c) * ch + 3 * int64_t(ch) + 4 * int64_t(c) + 1;
+  psa_param_kernel<<<static_cast<unsigned>(std::min<int64_t>(blocks_for(params), 4096)), kThreads, 0, stream>>>(
+      src, out, batch, c, ch, accumulate);
+  check_launch("psa_backward/params");
+}
+
+void input_grad_launch(const InputGradKernel& k, Extent e, cudaStream_t stream) {
+  launch_rows(k, e, stream, "psa_backward/dx");
+}
+
+}  // namespace
+
+void psa_backward(Ctx& ctx, const TF& x, const TF& dy, const PsaWeights<float, Cuda>& pw,
+                  const PsaSaved<float, Cuda>& sv, TF& dx, WriteMode dx_mode, const PsaGrads<float, Cuda>& pg,
                   WriteMode param_mode) {
+  using namespace detail;
   const Shape& s = x.shape();
   const int64_t N = s.n(), C = s.c(), Ch = C / 2, hw = s.h() * s.w();
   const bool acc_params = param_mode == WriteMode::Accumulate;
-  if (N == 0) {
+  if (N == 0) {  // no samples: the parameter gradients are zero
     if (!acc_params)
-      for (Tensor<float, Cuda>* t : pg.items()) fill(ctx, *t, 0.0f);
+      for (TF* t : pg.items()) fill(ctx, *t, 0.0f);
     return;
   }
   const Weights p = weights_of(pw);
   // double scratch: ds, dq (N hw each); da, du, dl, dn, dw, dyq, dmean, gq (N C each); dz, dsq, dr (N Ch each);
   // db0, dbq (N each)
-  const int64_t count = 2 * N * hw + 8 * N * C + 3 * N * Ch + 2 * N;
-  Buffer scratch = ctx.allocate(static_cast<size_t>(count) * sizeof(double));
+  Buffer scratch = ctx.allocate(static_cast<size_t>(2 * N * hw + 8 * N * C + 3 * N * Ch + 2 * N) * sizeof(double));
   double* ds = static_cast<double*>(scratch.get());
   double* dq = ds + N * hw;
   double* da = dq + N * hw;
@@ -482,40 +572,31 @@ void psa_backward(ACtx& ctx, const ATF& x, const ATF& dy, const PsaWeights<float
   double* db0 = g.dr + N * Ch;
   double* dbq = db0 + N;
 
-  launch_rows(ctx, N, hw, SpatialGradOp{planes_of(x), planes_of(dy), sv.gate.data(), ds, hw}, "psa_backward/ds");
-  {
-    const Partials sums = partial_sums<2>(ctx, N * C, 1, hw, GateGradTerm{planes_of(x), planes_of(dy), ds, hw},
-                                          "psa_backward/gate_grads");
-    totals2_kernel<<<blocks_for(N * C), kThreads, 0, ctx.stream()>>>(sums.data, sums.splits, N * C, da, du);
-    check_launch("psa_backward/gate_totals");
-    const Partials b = partial_sums<1>(ctx, N, 1, hw, RowSumTerm{ds, hw}, "psa_backward/db0");
-    totals1_kernel<<<blocks_for(N), kThreads, 0, ctx.stream()>>>(b.data, b.splits, N, db0);
-    check_launch("psa_backward/db0_totals");
-  }
-  vector_backward_kernel<<<static_cast<unsigned>(N), kThreads, 0, ctx.stream()>>>(
-      p, da, du, db0, sv.scale.data(), sv.ln_norm.data(), sv.ln_rstd.data(), sv.sq.data(), int(C), int(Ch), g);
-  check_launch("psa_backward/vectors");
-  launch_rows(ctx, N, hw, QueryGradOp{planes_of(x), g.dyq, dq, hw}, "psa_backward/dq");
-  softmax_backward_kernel<<<static_cast<unsigned>(N), kThreads, 0, ctx.stream()>>>(sv.q.data(), hw, dq, dbq);
-  check_launch("psa_backward/softmax");
-  {
-    const Partials sums =
-        partial_sums<1>(ctx, N * C, 1, hw, QueryWeightTerm{planes_of(x), dq, hw}, "psa_backward/query_weight");
-    totals1_kernel<<<blocks_for(N * C), kThreads, 0, ctx.stream()>>>(sums.data, sums.splits, N * C, gq);
-    check_launch("psa_backward/query_totals");
-  }
+  const Extent pixels{N, hw};
+  spatial_grad_launch(SpatialGradKernel{planes_of(x), planes_of(dy), sv.gate.data(), ds, hw}, pixels, ctx.stream());
+  const Partials gate_sums =
+      partial_sums<2>(ctx, N * C, 1, hw, GateGradTerm{planes_of(x), planes_of(dy), ds, hw}, "psa_backward/gate_grads");
+  totals2_launch(gate_sums, N * C, da, du, ctx.stream(), "psa_backward/gate_totals");
+  const Partials ds_sums = partial_sums<1>(ctx, N, 1, hw, RowSumTerm{ds, hw}, "psa_backward/db0");
+  totals1_launch(ds_sums, N, db0, ctx.stream(), "psa_backward/db0_totals");
+  vector_backward_launch(p,
+                         VectorInputs{da, du, db0, sv.scale.data(), sv.ln_norm.data(), sv.ln_rstd.data(), sv.sq.data()},
+                         int(C), int(Ch), g, N, ctx.stream());
+  query_grad_launch(QueryGradKernel{planes_of(x), g.dyq, dq, hw}, pixels, ctx.stream());
+  softmax_backward_launch(sv.q.data(), N, hw, dq, dbq, ctx.stream());
+  const Partials q_sums =
+      partial_sums<1>(ctx, N * C, 1, hw, QueryWeightTerm{planes_of(x), dq, hw}, "psa_backward/query_weight");
+  totals1_launch(q_sums, N * C, gq, ctx.stream(), "psa_backward/query_totals");
   const ParamSources src{
       g, du, db0, gq, dbq, sv.yq.data(), sv.z.data(), sv.ln_norm.data(), sv.sq.data(), sv.mean.data()};
   const Grads out{pg.ch_wv_weight->data(), pg.ch_wv_bias->data(), pg.ch_wq_weight->data(), pg.ch_wq_bias->data(),
                   pg.ch_wz_weight->data(), pg.ch_wz_bias->data(), pg.ch_ln_weight->data(), pg.ch_ln_bias->data(),
                   pg.sp_wv_weight->data(), pg.sp_wv_bias->data(), pg.sp_wq_weight->data(), pg.sp_wq_bias->data()};
-  const int64_t params = 4 * C * Ch + 3 * Ch + 4 * C + 1;
-  psa_param_kernel<<<blocks_for(params), kThreads, 0, ctx.stream()>>>(src, out, N, int(C), int(Ch), acc_params);
-  check_launch("psa_backward/params");
-  launch_rows(ctx, N * C, hw,
-              InputGradOp{planes_of(dy), planes_of(dx), sv.scale.data(), sv.gate.data(), sv.q.data(), sv.u.data(),
-                          p.ch_wq_w, ds, g.dmean, g.dyq, dq, hw, dx_mode == WriteMode::Accumulate},
-              "psa_backward/dx");
+  psa_param_launch(src, out, N, int(C), int(Ch), acc_params, ctx.stream());
+  input_grad_launch(
+      InputGradKernel{planes_of(dy), planes_of(dx), sv.scale.data(), sv.gate.data(), sv.q.data(), sv.u.data(),
+                      p.ch_wq_w, ds, g.dmean, g.dyq, dq, hw, dx_mode == WriteMode::Accumulate},
+      plane_extent(s), ctx.stream());
 }
 
 }  // namespace srmds::cuda
