@@ -9,6 +9,8 @@
 
 #include "srmds/core/error.hpp"
 #include "srmds/nets/config.hpp"
+#include "srmds/nets/layout.hpp"
+#include "srmds/ops/math/sge.hpp"
 
 namespace srmds {
 
@@ -21,6 +23,9 @@ using json = nlohmann::json;
 const char* const kBranchNames[] = {"3x3", "1x3", "3x1", "1x1", "id"};
 const char* const kKeys[] = {"base",          "in_channels", "branches",   "bn",     "attention",    "se_reduction",
                              "align_corners", "input_size",  "window",     "lesion_labels"};
+
+const std::pair<Attention, const char*> kAttentionNames[] = {
+    {Attention::Se, "se"}, {Attention::Sge, "sge"}, {Attention::Cbam, "cbam"}, {Attention::Psa, "psa"}, {Attention::None, "none"}};
 
 bool is_branch_name(const std::string& b) {
   for (const char* n : kBranchNames)
@@ -55,7 +60,21 @@ void validate(const NetConfig& c) {
   }
   if (!has_conv) SRMDS_CONFIG_FAIL("branches", "needs at least one convolution branch (3x3, 1x3, 3x1 or 1x1)");
   if (c.bn != BnPlacement::Inner && c.bn != BnPlacement::External) SRMDS_CONFIG_FAIL("bn", "invalid value");
-  if (c.attention != Attention::Se && c.attention != Attention::None) SRMDS_CONFIG_FAIL("attention", "invalid value");
+  bool known_attention = false;
+  for (const auto& a : kAttentionNames) known_attention = known_attention || a.first == c.attention;
+  if (!known_attention) SRMDS_CONFIG_FAIL("attention", "invalid value");
+  // SGE splits a block's C channels into min(8, C) groups; PSA halves them.
+  for (const StageSpec& st : stage_specs(c))
+    for (const auto& [block, cout] : {std::pair<const char*, int64_t>{"b0", st.cmid}, {"b1", st.cout}}) {
+      const int64_t groups = sge_groups(static_cast<int>(cout));
+      if (c.attention == Attention::Sge && cout % groups != 0)
+        SRMDS_CONFIG_FAIL("attention", "sge needs the channels of every block to be a multiple of its min(8, C) = "
+                                           << groups << " groups; block " << st.name << "." << block << " has "
+                                           << cout << " (base " << c.base << ")");
+      if (c.attention == Attention::Psa && cout < 2)
+        SRMDS_CONFIG_FAIL("attention", "psa needs at least 2 channels per block; block " << st.name << "." << block
+                                           << " has " << cout << " (base " << c.base << ")");
+    }
   if (c.se_reduction <= 0 || c.se_reduction > 4096) SRMDS_CONFIG_FAIL("se_reduction", "value " << c.se_reduction << " is outside [1, 4096]");
   for (int s : c.input_size)
     if (s <= 0 || s % 16 != 0 || s > (1 << 16))
@@ -79,6 +98,18 @@ json number(double x) {
 
 }  // namespace
 
+const char* attention_name(Attention a) {
+  for (const auto& n : kAttentionNames)
+    if (n.first == a) return n.second;
+  SRMDS_THROW("attention_name: invalid attention value " << static_cast<int>(a));
+}
+
+Attention parse_attention(const std::string& name) {
+  for (const auto& n : kAttentionNames)
+    if (name == n.second) return n.first;
+  SRMDS_THROW("attention \"" << name << "\" is not one of se, sge, cbam, psa, none");
+}
+
 std::string config_to_json(const NetConfig& c) {
   validate(c);
   json j = json::object();
@@ -86,7 +117,7 @@ std::string config_to_json(const NetConfig& c) {
   j["in_channels"] = c.in_channels;
   j["branches"] = c.branches;
   j["bn"] = c.bn == BnPlacement::Inner ? "inner" : "external";
-  j["attention"] = c.attention == Attention::Se ? "se" : "none";
+  j["attention"] = attention_name(c.attention);
   j["se_reduction"] = c.se_reduction;
   j["align_corners"] = c.align_corners;
   j["input_size"] = {c.input_size[0], c.input_size[1]};
@@ -127,9 +158,13 @@ NetConfig config_from_json(const std::string& json_text) {
   }
   if (j.contains("attention")) {
     const std::string s = get_string(j["attention"], "attention");
-    if (s == "se") c.attention = Attention::Se;
-    else if (s == "none") c.attention = Attention::None;
-    else SRMDS_CONFIG_FAIL("attention", "\"" << s << "\" is neither \"se\" nor \"none\"");
+    bool found = false;
+    for (const auto& a : kAttentionNames)
+      if (s == a.second) {
+        c.attention = a.first;
+        found = true;
+      }
+    if (!found) SRMDS_CONFIG_FAIL("attention", "\"" << s << "\" is not one of se, sge, cbam, psa, none");
   }
   if (j.contains("se_reduction")) c.se_reduction = get_int(j["se_reduction"], "se_reduction", 1, 4096);
   if (j.contains("align_corners")) {

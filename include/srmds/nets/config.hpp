@@ -10,7 +10,8 @@
 namespace srmds {
 
 enum class BnPlacement { Inner, External };  // "inner": one BN per branch; "external": one BN after the sum
-enum class Attention { Se, None };
+// The attention of every SRFV block (SPEC §2): "se", "sge", "cbam", "psa" or "none".
+enum class Attention { Se, Sge, Cbam, Psa, None };
 enum class NetForm { Train, Fused };  // multi-branch training form, or one 3x3 conv per block
 
 struct NetConfig {
@@ -36,6 +37,11 @@ struct NetConfig {
   // SE hidden width for a block with cout channels: max(cout / r, 4).
   int se_hidden(int cout) const { return cout / se_reduction > 4 ? cout / se_reduction : 4; }
 };
+
+// "se", "sge", "cbam", "psa", "none" <-> Attention (src/config.cpp); parse_attention throws
+// srmds::Error listing the valid names.
+const char* attention_name(Attention a);
+Attention parse_attention(const std::string& name);
 
 // JSON text <-> NetConfig (src/config.cpp). Parsing validates every key and value and throws
 // srmds::Error naming the bad key; unknown keys are rejected.
