@@ -54,7 +54,7 @@ NetConfig make_config(const TrainCliOptions& o, const CLI::App& sub) {
   if (given("--size")) cfg.input_size = parse_size(o.size, "--size");
   if (given("--branches")) cfg.branches = split_list(o.branches);
   if (given("--bn")) cfg.bn = o.bn == "external" ? BnPlacement::External : BnPlacement::Inner;
-  if (given("--attention")) cfg.attention = o.attention == "none" ? Attention::None : Attention::Se;
+  if (given("--attention")) cfg.attention = parse_attention(o.attention);
   if (given("--window")) cfg.window = parse_window(o.window);
   if (given("--labels")) cfg.lesion_labels = parse_labels(o.labels);
   config_from_json(config_to_json(cfg));  // validates the branch names and the rest
@@ -152,7 +152,9 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--branches", o->branches, "SRFV branches, comma-separated")->capture_default_str();
   sub->add_option("--bn", o->bn)->check(CLI::IsMember({"inner", "external"}))->capture_default_str();
-  sub->add_option("--attention", o->attention)->check(CLI::IsMember({"se", "none"}))->capture_default_str();
+  sub->add_option("--attention", o->attention, "Attention of every block (SPEC §2)")
+      ->check(CLI::IsMember({"se", "sge", "cbam", "psa", "none"}))
+      ->capture_default_str();
   sub->add_option("--window", o->window, "HU window lo,hi or none (per-volume min-max)")->capture_default_str();
   sub->add_option("--labels", o->labels, "Lesion labels, comma-separated, or any")->capture_default_str();
   sub->add_option("--log-every", o->log_every, "Progress line every this many steps")->capture_default_str();
