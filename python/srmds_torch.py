@@ -357,7 +357,7 @@ class SRMDSNet(nn.Module):
             for b in ("b0", "b1"):
                 yield "%s.%s" % (stage, b), getattr(getattr(self, stage), b)
 
-    def randomize_(self, seed=0, se_gate_bias=1.5):
+    def randomize_(self, seed=0, se_gate_bias=1.5, psa_gate_bias=-1.5):
         """Random weights and BN statistics for tests, scaled so that activations stay O(1) through
         the 18 blocks (a badly scaled random net turns float32 rounding into 1e-4 relative noise):
           branch convs  N(0, 2 / (fan_in * terms)), terms = conv branches + identity of the block
@@ -367,7 +367,8 @@ class SRMDSNet(nn.Module):
           SGE           weight N(0, 0.5), bias N(1, 0.1)
           CBAM          fc1, fc2, spatial weights N(0, 1 / fan_in), spatial bias N(se_gate_bias, 0.1)
           PSA           conv weights N(0, 1 / fan_in), conv biases N(0, 0.1), ch_ln weight U(0.5, 1.5),
-                        ch_ln bias N(0, 0.1)
+                        ch_ln bias N(psa_gate_bias, 0.1) (a channel gate near 0.2: with y (a + m) near
+                        y, activations would grow block after block and float32 with them)
           heads         N(0, 1 / fan_in), bias N(0, 0.01)
         tests/tools/interop_tool.cpp write-random uses the same distributions."""
         g = torch.Generator().manual_seed(seed)
@@ -417,7 +418,7 @@ class SRMDSNet(nn.Module):
                         normal_(conv.weight, 0.0, (1.0 / conv.weight[0].numel()) ** 0.5)
                         normal_(conv.bias, 0.0, 0.1)
                     uniform_(att.ch_ln.weight, 0.5, 1.5)
-                    normal_(att.ch_ln.bias, 0.0, 0.1)
+                    normal_(att.ch_ln.bias, psa_gate_bias, 0.1)
             for s in range(4):
                 head = getattr(self, "head%d" % s, None)
                 if head is not None:

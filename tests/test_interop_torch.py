@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """PyTorch interop (SPEC §6): weight files travel between srmds and PyTorch in both directions.
 
-For several configs (base 4/8, 64x48 and 32x32 inputs, N = 2):
+For several configs (base 3/4/8, 64x48 and 32x32 inputs, N = 2; every attention type se, sge, cbam,
+psa and none, so each is checked in both directions and both forms):
   (a) srmds random training-form file -> SRMDSNet.load_state_dict(strict=True) -> eval outputs agree
   (b) the same for fused files written by srmds (its own fusion, and a random fused net)
   (c) PyTorch-written files (random weights and BN statistics) -> srmds forward agrees
@@ -41,6 +42,12 @@ CASES = [  # (name, config, N, H, W)
     ("branches_3x3_1x1", {"base": 4, "branches": ["3x3", "1x1"]}, 2, 64, 48),
     ("branches_1x3_3x1_id_ext", {"base": 4, "branches": ["1x3", "3x1", "id"], "bn": "external"}, 2, 32, 32),
     ("align_corners_false", {"base": 4, "align_corners": False, "se_reduction": 2}, 2, 64, 48),
+    ("attention_sge", {"base": 4, "attention": "sge"}, 2, 64, 48),
+    ("attention_cbam", {"base": 4, "attention": "cbam"}, 2, 64, 48),
+    ("attention_psa", {"base": 4, "attention": "psa"}, 2, 64, 48),
+    ("attention_sge_base8_ext", {"base": 8, "attention": "sge", "bn": "external"}, 2, 32, 32),
+    ("attention_cbam_r2_ext", {"base": 4, "attention": "cbam", "se_reduction": 2, "bn": "external"}, 2, 32, 32),
+    ("attention_psa_base3", {"base": 3, "attention": "psa", "branches": ["3x3", "1x1", "id"]}, 2, 32, 32),
 ]
 
 failures = []

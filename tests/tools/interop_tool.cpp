@@ -6,7 +6,10 @@
 //         branch convs N(0, 2 / (fan_in * terms)), terms = conv branches + identity of the block;
 //         fused convs N(0, 2 / fan_in), bias N(0, 0.1); BN gamma U(0.5, 1.5), beta N(0, 0.1),
 //         running_mean N(0, 0.1), running_var U(0.5, 1.5); SE fc N(0, 1 / fan_in), fc1 bias N(0, 0.1),
-//         fc2 bias N(1.5, 0.1); heads N(0, 1 / fan_in), bias N(0, 0.01).
+//         fc2 bias N(1.5, 0.1); SGE att.weight N(0, 0.5), att.bias N(1, 0.1); CBAM att.fc1, att.fc2,
+//         att.spatial weights N(0, 1 / fan_in), att.spatial.bias N(1.5, 0.1); PSA conv weights
+//         N(0, 1 / fan_in), conv biases N(0, 0.1), att.ch_ln.weight U(0.5, 1.5), att.ch_ln.bias
+//         N(-1.5, 0.1); heads N(0, 1 / fan_in), bias N(0, 0.01).
 //   interop_tool forward --model FILE --input X.f32 --n N --h H --w W --output Z.f32
 //       eval-mode forward of whichever form FILE holds; raw little-endian float32 NCHW in and out
 //       (x: (N, in_channels, H, W), z0: (N, 1, H, W)).
@@ -91,6 +94,20 @@ std::map<std::string, int> block_terms(const srmds::StateList<float, Cpu>& state
   return terms;
 }
 
+// The attention parameters under "<block>.att." (SGE, CBAM, PSA), as SRMDSNet.randomize_.
+template <class Normal, class Uniform>
+void randomize_attention(const std::string& name, double fan_in, const Normal& normal, const Uniform& uniform) {
+  const std::string leaf = name.substr(name.find(".att.") + 5);
+  if (leaf == "weight") normal(0.0, 0.5);  // SGE
+  else if (leaf == "bias") normal(1.0, 0.1);
+  else if (leaf == "spatial.bias") normal(1.5, 0.1);  // CBAM
+  else if (leaf == "ch_ln.weight") uniform(0.5, 1.5);  // PSA
+  else if (leaf == "ch_ln.bias") normal(-1.5, 0.1);  // channel gate near 0.2 (see randomize_)
+  else if (ends_with(leaf, ".weight")) normal(0.0, std::sqrt(1.0 / fan_in));  // CBAM fc1, fc2, spatial; PSA convs
+  else if (ends_with(leaf, ".bias")) normal(0.0, 0.1);                        // PSA convs
+  else SRMDS_THROW("interop_tool write-random: no rule for attention tensor '" << name << "'");
+}
+
 void randomize(Net& net, const srmds::NetConfig& cfg, uint64_t seed) {
   srmds::Rng rng(seed);
   srmds::StateList<float, Cpu> state = net.state();
@@ -115,6 +132,7 @@ void randomize(Net& net, const srmds::NetConfig& cfg, uint64_t seed) {
     else if (ends_with(name, ".fused.bias") || ends_with(name, ".se.fc1.bias")) normal(0.0, 0.1);
     else if (ends_with(name, ".se.fc2.bias")) normal(1.5, 0.1);
     else if (ends_with(name, ".se.fc1.weight") || ends_with(name, ".se.fc2.weight")) normal(0.0, std::sqrt(1.0 / fan_in));
+    else if (contains(name, ".att.")) randomize_attention(name, fan_in, normal, uniform);
     else if (name.rfind("head", 0) == 0 && ends_with(name, ".weight")) normal(0.0, std::sqrt(1.0 / fan_in));
     else if (name.rfind("head", 0) == 0 && ends_with(name, ".bias")) normal(0.0, 0.01);
     else SRMDS_THROW("interop_tool write-random: no rule for tensor '" << name << "' " << s);
