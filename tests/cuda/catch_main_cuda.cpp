@@ -16,8 +16,9 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <random>
 #include <string>
+
+#include "support/testing.hpp"
 
 namespace {
 
@@ -48,11 +49,8 @@ int main(int argc, char** argv) {
   bool listing = false;
   for (int i = 1; i < argc; ++i) listing = listing || std::string(argv[i]).rfind("--list", 0) == 0;
   if (listing) return Catch::Session().run(argc, argv);
-  if (!std::getenv("SRMDS_TEST_SEED")) {
-    std::random_device rd;
-    const unsigned long long seed = (static_cast<unsigned long long>(rd()) << 32) ^ rd();
-    setenv("SRMDS_TEST_SEED", std::to_string(seed).c_str(), 1);
-  }
+  if (!std::getenv("SRMDS_TEST_SEED"))
+    setenv("SRMDS_TEST_SEED", std::to_string(srmds::test::entropy_seed()).c_str(), 1);
   std::printf("SRMDS_TEST_SEED=%s (set it to replay these inputs)\n", std::getenv("SRMDS_TEST_SEED"));
   std::fflush(stdout);
   int count = 0;
