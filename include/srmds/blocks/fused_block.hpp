@@ -21,10 +21,11 @@ namespace srmds {
 template <class T, class D>
 class FusedBlock {
 public:
-  // A freshly initialised fused block: weight He-normal (fan_in = 9 Cin), bias 0, SE uniform.
+  // A freshly initialised fused block as PyTorch's nn.Conv2d(cin, cout, 3, bias=True): weight and
+  // bias U(-1/sqrt(9 Cin), 1/sqrt(9 Cin)), then SE likewise.
   FusedBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, Rng& rng)
-      : m_weight(ctx, init::he_normal(Shape{cout, cin, 3, 3}, rng)),
-        m_bias(ctx, Tensor<double, Cpu>(Shape{cout})),
+      : m_weight(ctx, init::conv_weight(Shape{cout, cin, 3, 3}, rng)),
+        m_bias(ctx, init::uniform_fan_in(Shape{cout}, static_cast<double>(9 * cin), rng)),
         m_has_se(cfg.attention == Attention::Se) {
     if (m_has_se) m_se = SeLayer<T, D>(ctx, cout, cfg.se_hidden(static_cast<int>(cout)), rng);
   }

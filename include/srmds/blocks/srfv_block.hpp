@@ -66,7 +66,7 @@ public:
   static constexpr double kBnEps = 1e-5;
   static constexpr double kBnMomentum = 0.1;
 
-  // Parameters per SPEC §5 from rng: conv weights He-normal in the config's branch order, then SE.
+  // Parameters per SPEC §5 from rng: conv weights PyTorch-uniform in the config's branch order, then SE.
   SrfvBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, Rng& rng)
       : m_cin(cin), m_cout(cout), m_bn_place(cfg.bn), m_has_id(cfg.has_branch("id") && cin == cout),
         m_has_se(cfg.attention == Attention::Se) {
@@ -77,7 +77,7 @@ public:
       const BranchKind k = branch_kind(name);
       ConvBranch b;
       b.name = k.name;
-      b.weight = Param<T, D>(ctx, init::he_normal(Shape{cout, cin, k.kh, k.kw}, rng));
+      b.weight = Param<T, D>(ctx, init::conv_weight(Shape{cout, cin, k.kh, k.kw}, rng));
       if (m_bn_place == BnPlacement::Inner) b.bn = BnParams<T, D>(ctx, cout);
       m_convs.push_back(std::move(b));
     }
