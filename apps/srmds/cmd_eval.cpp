@@ -11,7 +11,7 @@
 #include "commands.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/metrics/table.hpp"
-#include "srmds/train/evaluate.hpp"
+#include "srmds/infer/evaluate.hpp"
 
 namespace srmds::cli {
 

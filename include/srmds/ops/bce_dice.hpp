@@ -4,7 +4,8 @@
 //   I_n = sum p y, P_n = sum p, Y_n = sum y over sample n, s = 1e-5, lambda = dice_weight >= 0
 //   (SPEC §3, default 0.5; 0 is BCE alone)
 // Returns L (unweighted); when dz is not null writes (mode) dz = weight * dL/dz.
-// Per-element math: ops/math/bce_dice.hpp. dz may be z itself (in place).
+// Per-element math: ops/math/bce_dice.hpp. dz may be z itself (in place). The multi-scale
+// deep-supervision loss built on it is losses/deep_supervision.hpp.
 #pragma once
 
 #include <cmath>
