@@ -190,6 +190,8 @@ bad "train: image/mask size mismatch" "40.*48|48.*40|mismatch|differ" "$o/10" --
 bad "train: unequal list lengths" "image files" "$o/11" -- train --images "$imgs" --masks "$ph/phantom_000_mask.nii.gz" --out "$o/11/ck.safetensors" --epochs 1 --base 4 --size 32
 bad "train: truncated NIfTI" "truncated\.nii" "$o/12" -- train --images "$tmp/truncated.nii" --masks "$ph/phantom_002_mask.nii.gz" --out "$o/12/ck.safetensors" --epochs 1 --base 4 --size 32
 bad "train: size not a multiple of 16" "multiples? of 16" "$o/13" -- train --images "$imgs" --masks "$msks" --out "$o/13/ck.safetensors" --size 40
+bad "train: negative --dice-weight" "dice-weight" "$o/27" -- train --images "$imgs" --masks "$msks" --out "$o/27/ck.safetensors" --epochs 1 --base 4 --size 32 --dice-weight -1
+bad "train: unknown --attention" "attention" "$o/28" -- train --images "$imgs" --masks "$msks" --out "$o/28/ck.safetensors" --epochs 1 --base 4 --size 32 --attention bogus
 bad "train: corrupt resume checkpoint" "corrupt_trunc" "$o/14" -- train --images "$imgs" --masks "$msks" --out "$o/14/ck.safetensors" --resume "$tmp/corrupt_trunc.safetensors"
 bad "eval: image/mask size mismatch" "40.*48|48.*40|mismatch|differ" "$o/15" -- eval --model "$model" --images "$img" --masks "$tmp/ph48/phantom_000_mask.nii.gz"
 bad "eval: truncated weights" "corrupt_trunc" "$o/16" -- eval --model "$tmp/corrupt_trunc.safetensors" --images "$img" --masks "$ph/phantom_002_mask.nii.gz"
