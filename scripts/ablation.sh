@@ -211,14 +211,14 @@ for n in "${names[@]}"; do
   done
   params=$(awk '/^fused form:/ { print $3 }' "$dir/info.log")
   macs=$(awk '/^fused form:/ { for (i = 1; i <= NF; ++i) if ($i == "MAC") { v = $(i + 1); sub(/^\(/, "", v); u = $(i + 2); sub(/[,)].*$/, "", u); print v, u; exit } }' "$dir/info.log")
-  rows+=("$(printf "%-10s %-24s%s %12s %12s" "${v_group[$n]}" "$n" "$(cells_of "${vals[@]}")" "$params" "$macs")")
+  rows+=("$(printf "%-10s %-24s%s  | %12s %12s" "${v_group[$n]}" "$n" "$(cells_of "${vals[@]}")" "$params" "$macs")")
 done
 
 # ---- the table ---------------------------------------------------------------------------------
 {
   echo "SR&MDS-Net ablation: srmds train ${recipe[*]+${recipe[*]}} (each variant adds its own options)"
-  echo "held-out: $(echo "$test_images" | tr ',' '\n' | wc -l) volumes; metrics in %; parameters and MAC: fused form, one ${gmac_size} image"
-  printf "%-10s %-24s %-33s  | %-32s  | %s\n" "" "" " ---------- micro ----------" "------ mean per slice ------" "------ fused form ------"
-  printf "%-10s %-24s%s %12s %12s\n" "group" "variant" "$(cells_of sens spec prec dice sens spec prec dice)" "params" "MAC"
+  echo "held-out: $(echo "$test_images" | tr ',' '\n' | wc -l) volumes; metrics in %; parameters and MAC: fused form, one image of size ${gmac_size}"
+  printf "%-35s %-31s  | %-31s  | %s\n" "" "------------ micro ------------" "-------- mean per slice -------" "------- fused form ------"
+  printf "%-10s %-24s%s  | %12s %12s\n" "group" "variant" "$(cells_of sens spec prec dice sens spec prec dice)" "params" "MAC"
   for r in "${rows[@]}"; do echo "$r"; done
 } | tee "$out/table.txt"
