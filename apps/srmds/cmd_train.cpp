@@ -4,6 +4,8 @@
 // best validation epoch's weights go to <out stem>.best.safetensors. --resume continues a run
 // exactly; its network configuration is the checkpoint's, changed only by options given here
 // (which must then match, or the resume is refused).
+#include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -57,7 +59,12 @@ NetConfig make_config(const TrainCliOptions& o, const CLI::App& sub) {
   if (given("--size")) cfg.input_size = parse_size(o.size, "--size");
   if (given("--branches")) cfg.branches = split_list(o.branches);
   if (given("--bn")) cfg.bn = o.bn == "external" ? BnPlacement::External : BnPlacement::Inner;
-  if (given("--attention")) cfg.attention = o.attention == "none" ? Attention::None : Attention::Se;
+  if (given("--attention")) {  // the config's parser decides which attention types this build knows
+    for (char ch : o.attention)
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-')
+        SRMDS_THROW("train: --attention \"" << o.attention << "\" is not an attention type");
+    cfg.attention = config_from_json("{\"attention\": \"" + o.attention + "\"}").attention;
+  }
   if (given("--window")) cfg.window = parse_window(o.window);
   if (given("--labels")) cfg.lesion_labels = parse_labels(o.labels);
   config_from_json(config_to_json(cfg));  // validates the branch names and the rest
@@ -81,6 +88,8 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
   if (!(t.warmup_epochs >= 0)) SRMDS_THROW("train: --warmup-epochs must be >= 0, got " << t.warmup_epochs);
   if (!(t.optimizer.weight_decay >= 0))
     SRMDS_THROW("train: --weight-decay must be >= 0, got " << t.optimizer.weight_decay);
+  if (!(t.loss.dice_weight >= 0) || !std::isfinite(t.loss.dice_weight))
+    SRMDS_THROW("train: --dice-weight must be finite and >= 0, got " << t.loss.dice_weight);
   if (t.log_every < 1) SRMDS_THROW("train: --log-every must be positive, got " << t.log_every);
   require_output_path(o.out, "--out");
   const std::vector<std::string> images = file_list(o.images, "--images"), masks = file_list(o.masks, "--masks");
@@ -149,7 +158,10 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--branches", o->branches, "SRFV branches, comma-separated")->capture_default_str();
   sub->add_option("--bn", o->bn)->check(CLI::IsMember({"inner", "external"}))->capture_default_str();
-  sub->add_option("--attention", o->attention)->check(CLI::IsMember({"se", "none"}))->capture_default_str();
+  sub->add_option("--attention", o->attention, "Attention after each block (SPEC §2; e.g. se, none)")
+      ->capture_default_str();
+  sub->add_option("--dice-weight", o->train.loss.dice_weight, "Dice weight W: loss BCE + W (1 - Dice); the paper compares 0, 0.5, 1")
+      ->capture_default_str();
   sub->add_option("--window", o->window, "HU window lo,hi or none (per-volume min-max)")->capture_default_str();
   sub->add_option("--labels", o->labels, "Lesion labels, comma-separated, or any")->capture_default_str();
   sub->add_option("--log-every", o->train.log_every, "Progress line every this many steps")->capture_default_str();

@@ -56,7 +56,7 @@ void validate(const NetConfig& c) {
     if (!std::isfinite(w[0]) || !std::isfinite(w[1]) || !(w[0] < w[1]))
       SRMDS_CONFIG_FAIL("window", "[" << w[0] << ", " << w[1] << "] must be two finite numbers, low < high (or null for min-max)");
   }
-  if (c.lesion_labels.empty()) SRMDS_CONFIG_FAIL("lesion_labels", "must list at least one label");
+  // An empty list is "any": every label > 0 is lesion (binary masks, SPEC §7).
   for (int l : c.lesion_labels)
     if (l <= 0) SRMDS_CONFIG_FAIL("lesion_labels", "label " << l << " is not positive (0 is background)");
 }
@@ -81,7 +81,7 @@ std::string config_to_json(const NetConfig& c) {
   j["align_corners"] = c.align_corners;
   j["input_size"] = {c.input_size[0], c.input_size[1]};
   j["window"] = c.window ? json::array({number((*c.window)[0]), number((*c.window)[1])}) : json(nullptr);
-  j["lesion_labels"] = c.lesion_labels;
+  j["lesion_labels"] = c.lesion_labels.empty() ? json("any") : json(c.lesion_labels);
   return j.dump();
 }
 
@@ -144,9 +144,14 @@ NetConfig config_from_json(const std::string& json_text) {
   }
   if (j.contains("lesion_labels")) {
     const json& v = j["lesion_labels"];
-    if (!v.is_array()) SRMDS_CONFIG_FAIL("lesion_labels", "expected an array of integers, got " << v.dump());
     c.lesion_labels.clear();
-    for (const json& l : v) c.lesion_labels.push_back(get_int(l, "lesion_labels", 1, kBig));
+    if (v.is_string() && v.get<std::string>() == "any") {
+      // any label > 0 (binary masks): kept as the empty list
+    } else {
+      if (!v.is_array()) SRMDS_CONFIG_FAIL("lesion_labels", "expected an array of integers or \"any\", got " << v.dump());
+      if (v.empty()) SRMDS_CONFIG_FAIL("lesion_labels", "must list at least one label (or be \"any\")");
+      for (const json& l : v) c.lesion_labels.push_back(get_int(l, "lesion_labels", 1, kBig));
+    }
   }
   validate(c);
   return c;

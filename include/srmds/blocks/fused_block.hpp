@@ -21,11 +21,12 @@ namespace srmds {
 template <class T, class D>
 class FusedBlock {
 public:
-  // A freshly initialised fused block: weight He-normal (fan_in = 9 Cin), bias 0, SE uniform
-  // (or every tensor zero, by shape only: ParamInit::by_shape()).
+  // A freshly initialised fused block as PyTorch's nn.Conv2d(cin, cout, 3, bias=True): weight and
+  // bias U(-1/sqrt(9 Cin), 1/sqrt(9 Cin)), then SE likewise (or every tensor zero, by shape only:
+  // ParamInit::by_shape()).
   FusedBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, ParamInit init)
-      : m_weight(init.he_normal<T>(ctx, Shape{cout, cin, 3, 3})),
-        m_bias(ctx, Shape{cout}),
+      : m_weight(init.conv_weight<T>(ctx, Shape{cout, cin, 3, 3})),
+        m_bias(init.uniform_fan_in<T>(ctx, Shape{cout}, static_cast<double>(9 * cin))),
         m_has_se(cfg.attention == Attention::Se) {
     if (m_has_se) m_se = SeLayer<T, D>(ctx, cout, cfg.se_hidden(static_cast<int>(cout)), init);
   }

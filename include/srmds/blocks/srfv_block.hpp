@@ -45,7 +45,7 @@ inline void check_branch_names(const NetConfig& cfg) {
 template <class T, class D>
 class SrfvBlock {
 public:
-  // Parameters per SPEC §5 from an Rng: conv weights He-normal in the config's branch order, then
+  // Parameters per SPEC §5 from an Rng: conv weights PyTorch-uniform in the config's branch order, then
   // SE (or zero, by shape only: ParamInit::by_shape()).
   SrfvBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, ParamInit init)
       : m_cin(cin), m_cout(cout), m_bn_place(cfg.bn), m_has_id(cfg.has_branch(kIdentityBranch) && cin == cout),
@@ -57,7 +57,7 @@ public:
       const BranchKind k = branch_kind(name);
       ConvBranch b;
       b.name = k.name;
-      b.weight = init.he_normal<T>(ctx, Shape{cout, cin, k.kh, k.kw});
+      b.weight = init.conv_weight<T>(ctx, Shape{cout, cin, k.kh, k.kw});
       if (m_bn_place == BnPlacement::Inner) b.bn = BnParams<T, D>(ctx, cout);
       m_convs.push_back(std::move(b));
     }

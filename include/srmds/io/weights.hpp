@@ -6,7 +6,9 @@
 // `extra` arguments. Loading checks, before anything is copied, that every expected tensor is
 // present with the expected shape and a floating dtype, and that the file holds no unexpected
 // tensor (`*.num_batches_tracked` and names under `ignored_prefixes` excepted); the error names the
-// file and the first offending tensor, with expected and actual shapes.
+// file and the first offending tensor, with expected and actual shapes. A fused file may also hold
+// head1..head3 (PyTorch's state_dict() of a fused module keeps them, SPEC §6): they are checked
+// (shape [1, c_s, 1, 1] and [1], F32) and not used.
 //
 // Pieces usable on their own:
 //   weights_metadata / read_weights_info    the metadata contract
@@ -117,10 +119,29 @@ void save_state(Context<D>& ctx, const std::string& path, const StateList<T, D>&
   write_safetensors(path, f);
 }
 
+// A tensor a file may hold that is checked (name, shape, F32) and then not used.
+struct UnusedTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+
+// The tensors a fused file may hold besides the fused network's: heads 1..3 of the training form.
+inline std::vector<UnusedTensor> fused_unused_heads(const NetConfig& cfg) {
+  std::vector<UnusedTensor> out;
+  const auto hc = head_channels(cfg);
+  for (int s = 1; s < kNumScales; ++s) {
+    out.push_back({"head" + std::to_string(s) + ".weight", {1, hc[s], 1, 1}});
+    out.push_back({"head" + std::to_string(s) + ".bias", {1}});
+  }
+  return out;
+}
+
 // Copies the file's tensors into `into`, after checking names, dtypes and shapes of all of them.
+// Tensors named in `accepted_unused` may be present (with that shape, F32) and are not copied.
 template <class T, class D>
 void load_state(Context<D>& ctx, const SafetensorsFile& file, const StateList<T, D>& into, const std::string& file_name,
-                const std::vector<std::string>& ignored_prefixes = {}) {
+                const std::vector<std::string>& ignored_prefixes = {},
+                const std::vector<UnusedTensor>& accepted_unused = {}) {
   std::unordered_map<std::string, const TensorRecord*> by_name;
   for (const TensorRecord& r : file.tensors) by_name.emplace(r.name, &r);
   std::unordered_map<std::string, bool> expected;
@@ -140,6 +161,19 @@ void load_state(Context<D>& ctx, const SafetensorsFile& file, const StateList<T,
       SRMDS_THROW("weights file '" << file_name << "': tensor '" << nt.name << "' has dtype " << r.dtype
                                    << ", expected F32");
     source[i] = &r;
+  }
+  for (const UnusedTensor& u : accepted_unused) {
+    SRMDS_CHECK(!expected.count(u.name), "load_state: tensor '" << u.name << "' is both expected and unused");
+    const auto it = by_name.find(u.name);
+    if (it == by_name.end()) continue;
+    const TensorRecord& r = *it->second;
+    if (r.shape != u.shape)
+      SRMDS_THROW("weights file '" << file_name << "': tensor '" << u.name << "' has shape " << shape_string(r.shape)
+                                   << ", expected " << shape_string(u.shape) << " (accepted, not used)");
+    if (!r.has_data())
+      SRMDS_THROW("weights file '" << file_name << "': tensor '" << u.name << "' has dtype " << r.dtype
+                                   << ", expected F32");
+    expected.emplace(u.name, false);
   }
   for (const TensorRecord& r : file.tensors)
     if (!expected.count(r.name) && !detail::is_ignored_name(r.name, ignored_prefixes))
@@ -172,7 +206,9 @@ SrmdsNet<T, D> load_weights(Context<D>& ctx, const SafetensorsFile& file, const 
                             const std::vector<std::string>& ignored_prefixes = {"optimizer."}) {
   const WeightsInfo info = read_weights_info(file, file_name);
   SrmdsNet<T, D> net = SrmdsNet<T, D>::by_shape(ctx, info.config, info.form);
-  load_state(ctx, file, net.state(), file_name, ignored_prefixes);
+  const std::vector<UnusedTensor> unused =
+      info.form == NetForm::Fused ? fused_unused_heads(info.config) : std::vector<UnusedTensor>{};
+  load_state(ctx, file, net.state(), file_name, ignored_prefixes, unused);
   return net;
 }
 

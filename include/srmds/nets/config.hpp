@@ -26,7 +26,7 @@ struct NetConfig {
   bool align_corners = true;
   std::array<int, 2> input_size{512, 512};  // H, W
   std::optional<std::array<double, 2>> window = std::array<double, 2>{-1250.0, 250.0};  // nullopt: min-max
-  std::vector<int> lesion_labels{1, 2};
+  std::vector<int> lesion_labels{1, 2};  // empty: any label > 0 ("lesion_labels": "any" in JSON)
 
   bool has_branch(const std::string& b) const {
     for (const auto& x : branches)
