@@ -12,6 +12,7 @@
 
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "inference_errors.hpp"
 #include "srmds/io/nifti.hpp"
 #include "srmds/io/png.hpp"
 #include "srmds/io/weights.hpp"
@@ -34,7 +35,9 @@ void run_segment(const SegmentOptions& o) {
     using D = device_of_t<decltype(ctx)>;
     SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model);
     const io::NiftiVolume volume = io::read_nifti(o.input);
-    const VolumeSegmentation seg = segment_volume(ctx, net, volume, o.batch);
+    const VolumeSegmentation seg = naming_inputs(
+        o.model, "segment: segmenting '" + o.input + "' with '" + o.model + "'", "try a smaller --batch than " + std::to_string(o.batch),
+        [&] { return segment_volume(ctx, net, volume, o.batch); });
 
     OutputFiles outputs;
     outputs.add(o.output);

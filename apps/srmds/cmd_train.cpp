@@ -4,9 +4,11 @@
 // best validation epoch's weights go to <out stem>.best.safetensors. --resume continues a run
 // exactly; its network configuration is the checkpoint's, changed only by options given here
 // (which must then match, or the resume is refused).
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -48,7 +50,7 @@ NetConfig make_config(const TrainCliOptions& o, const CLI::App& sub) {
   const bool resuming = !o.resume.empty();
   auto given = [&](const char* name) { return !resuming || sub.count(name) > 0; };
   if (given("--base")) {
-    if (o.base < 1 || o.base > 4096) SRMDS_THROW("train: --base must be in [1, 4096], got " << o.base);
+    if (o.base < 1 || o.base > kMaxBase) SRMDS_THROW("train: --base must be in [1, " << kMaxBase << "], got " << o.base);
     cfg.base = o.base;
   }
   if (given("--size")) cfg.input_size = parse_size(o.size, "--size");
@@ -74,8 +76,10 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
   if (!(o.lr > 0) || !(o.lr < 10)) SRMDS_THROW("train: --lr must be in (0, 10), got " << o.lr);
   if (!(o.val_fraction >= 0 && o.val_fraction < 1))
     SRMDS_THROW("train: --val-fraction must be in [0, 1), got " << o.val_fraction);
-  if (!(o.warmup_epochs >= 0)) SRMDS_THROW("train: --warmup-epochs must be >= 0, got " << o.warmup_epochs);
-  if (!(o.weight_decay >= 0)) SRMDS_THROW("train: --weight-decay must be >= 0, got " << o.weight_decay);
+  if (!(o.warmup_epochs >= 0 && o.warmup_epochs <= 1000000))
+    SRMDS_THROW("train: --warmup-epochs must be in [0, 1000000], got " << o.warmup_epochs);
+  if (!(std::isfinite(o.weight_decay) && o.weight_decay >= 0))
+    SRMDS_THROW("train: --weight-decay must be a finite number >= 0, got " << o.weight_decay);
   if (o.log_every < 1) SRMDS_THROW("train: --log-every must be positive, got " << o.log_every);
   require_output_path(o.out, "--out");
   const std::vector<std::string> images = file_list(o.images, "--images"), masks = file_list(o.masks, "--masks");
@@ -119,7 +123,13 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
       std::printf("%s\n", format_epoch(r, o.epochs).c_str());
       std::fflush(stdout);
     };
-    trainer.fit(data.train, data.val.size() > 0 ? &data.val : nullptr);
+    try {
+      trainer.fit(data.train, data.val.size() > 0 ? &data.val : nullptr);
+    } catch (const std::bad_alloc&) {
+      SRMDS_THROW("train: out of memory training a base-" << cfg.base << " network on batches of --batch " << o.batch
+                                                          << " slices of " << cfg.input_size[0] << " x "
+                                                          << cfg.input_size[1] << " (try a smaller --batch or --size)");
+    }
     std::printf("checkpoint: %s\nbest weights: %s\n", o.out.c_str(), to.best_path.c_str());
   });
 }

@@ -15,6 +15,7 @@
 
 #include "srmds/data/volume_slices.hpp"
 #include "srmds/io/nifti.hpp"
+#include "srmds/infer/finite_logits.hpp"
 #include "srmds/nets/srmds_net.hpp"
 #include "srmds/ops/sigmoid.hpp"
 #include "srmds/ops/tensor_ops.hpp"
@@ -37,6 +38,7 @@ Tensor<float, Cpu> predict_probability(Context<D>& ctx, SrmdsNet<T, D>& net, con
     const Tensor<T, D> dx = to_device_as<T>(ctx, hx);
     Tensor<T, D> z(Shape{n, 1, s.h(), s.w()}, ctx), prob(Shape{n, 1, s.h(), s.w()}, ctx);
     net.forward_eval(ctx, dx, z);
+    check_finite_logits(ctx, z, first);  // NaN logits would become an empty mask
     sigmoid_forward(ctx, z, prob);
     const Tensor<T, Cpu> hp = to_host(ctx, prob);
     for (int64_t i = 0; i < n * plane; ++i) p[first * plane + i] = static_cast<float>(hp[i]);
