@@ -59,7 +59,7 @@ void bm_net_train_step(benchmark::State& state) {
   auto net = bench::make_net<D>(*ctx, base, NetForm::Train, label);
   const auto x = bench::random_tensor(*ctx, Shape{batch, 1, size, size}, 12, 0, 1);
   const auto mask = from_host(*ctx, bench::random_mask(Shape{batch, 1, size, size}, 13));
-  DeepSupervisionLoss<float, D> loss;
+  DeepSupervisionLoss<float, D> loss(net.config());
   std::array<Tensor<float, D>, kNumScales> dz;
   Adam<float, D> adam(*ctx, net.state());
   auto step = [&] {

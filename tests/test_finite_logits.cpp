@@ -5,8 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include "srmds/infer/finite_logits.hpp"
-#include "srmds/train/evaluate.hpp"
-#include "srmds/train/segment.hpp"
+#include "srmds/infer/evaluate.hpp"
+#include "srmds/infer/segment.hpp"
 #include "support/testing.hpp"
 
 using namespace srmds;

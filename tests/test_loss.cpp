@@ -7,8 +7,8 @@
 #include <cmath>
 #include <vector>
 
-#include "srmds/losses/bce_dice.hpp"
 #include "srmds/losses/deep_supervision.hpp"
+#include "srmds/ops/bce_dice.hpp"
 
 using namespace srmds;
 using srmds::test::fresh_seed;
@@ -254,13 +254,25 @@ Logits random_logits(const Shape& full, Rng& rng, double lo = -3, double hi = 3)
   return z;
 }
 
+// One deep-supervision variant: the loss's options and the network's align_corners (which the
+// loss takes from the NetConfig).
+struct DsCase : DeepSupervisionOptions {
+  bool align_corners = true;
+};
+
+NetConfig net_config(bool align_corners) {
+  NetConfig c;
+  c.align_corners = align_corners;
+  return c;
+}
+
 // Naive multi-scale loss: value, per-scale values, and (ds native/off) the gradients.
 struct NaiveDs {
   double value = 0;
   std::array<double, 4> scales{};
 };
 
-NaiveDs naive_ds(const Logits& z, const Tensor<double>& mask, const DeepSupervisionOptions& o) {
+NaiveDs naive_ds(const Logits& z, const Tensor<double>& mask, const DsCase& o) {
   NaiveDs r;
   for (int s = 0; s < 4; ++s) {
     if (o.ds == DsMode::Off && s > 0) continue;
@@ -275,27 +287,27 @@ NaiveDs naive_ds(const Logits& z, const Tensor<double>& mask, const DeepSupervis
   return r;
 }
 
-std::vector<DeepSupervisionOptions> all_variants() {
-  std::vector<DeepSupervisionOptions> v;
+std::vector<DsCase> all_variants() {
+  std::vector<DsCase> v;
   for (TargetMode t : {TargetMode::Average, TargetMode::Nearest, TargetMode::Max}) {
-    DeepSupervisionOptions o;
+    DsCase o;
     o.target = t;
     v.push_back(o);
   }
   for (bool ac : {true, false}) {
-    DeepSupervisionOptions o;
+    DsCase o;
     o.ds = DsMode::Upsample;
     o.align_corners = ac;
     v.push_back(o);
   }
-  DeepSupervisionOptions off;
+  DsCase off;
   off.ds = DsMode::Off;
   v.push_back(off);
-  DeepSupervisionOptions custom;
+  DsCase custom;
   custom.weights = {0.5, 0.0, 0.3, 1.25};
   custom.target = TargetMode::Max;
   v.push_back(custom);
-  DeepSupervisionOptions custom_up = custom;
+  DsCase custom_up = custom;
   custom_up.ds = DsMode::Upsample;
   v.push_back(custom_up);
   return v;
@@ -314,7 +326,7 @@ TEST_CASE("deep supervision loss matches a naive implementation and finite diffe
   for (const auto& o : all_variants()) {
     INFO("ds " << ds_name(o.ds) << " target " << static_cast<int>(o.target) << " align_corners " << o.align_corners
                << " weights " << o.weights[0] << "," << o.weights[1] << "," << o.weights[2] << "," << o.weights[3]);
-    DeepSupervisionLoss<double, Cpu> loss(o);
+    DeepSupervisionLoss<double, Cpu> loss(net_config(o.align_corners), o);
     auto mask = random_mask<double>(full, rng, 0.35);
     Logits z = random_logits(full, rng);
     Logits dz;
@@ -351,7 +363,7 @@ TEST_CASE("deep supervision: float, extreme logits, soft masks are finite and ma
   Rng rng(fresh_seed());
   const Shape full{3, 1, 8, 16};
   for (const auto& o : all_variants()) {
-    DeepSupervisionLoss<float, Cpu> loss(o);
+    DeepSupervisionLoss<float, Cpu> loss(net_config(o.align_corners), o);
     std::array<Tensor<float>, 4> z, dz;
     for (int s = 0; s < 4; ++s) {
       z[s] = Tensor<float>(Shape{3, 1, 8 >> s, 16 >> s});
@@ -371,7 +383,7 @@ TEST_CASE("deep supervision: float, extreme logits, soft masks are finite and ma
       for (int64_t i = 0; i < z[s].numel(); ++i) z[s][i] = static_cast<float>(rng.uniform(-4, 4));
       zd[s] = to_double(z[s]);
     }
-    DeepSupervisionLoss<double, Cpu> loss_d(o);
+    DeepSupervisionLoss<double, Cpu> loss_d(net_config(o.align_corners), o);
     Logits dzd;
     const double vf = loss.forward_backward(ctx, z, mask, dz);
     const double vd = loss_d.forward_backward(ctx, zd, to_double(mask), dzd);
@@ -390,7 +402,7 @@ TEST_CASE("deep supervision reuses and reallocates gradient buffers", "[loss][ds
   Context<Cpu> ctx;
   Rng rng(fresh_seed());
   const Shape full{2, 1, 8, 8};
-  DeepSupervisionLoss<double, Cpu> loss;
+  DeepSupervisionLoss<double, Cpu> loss{NetConfig{}};
   auto mask = random_mask<double>(full, rng, 0.3);
   Logits z = random_logits(full, rng);
   Logits dz;
@@ -402,7 +414,7 @@ TEST_CASE("deep supervision reuses and reallocates gradient buffers", "[loss][ds
   REQUIRE(dz[0].data() == big.channels(1, 1).data());
   REQUIRE(dz[2].shape() == z[2].shape());
   Logits fresh;
-  DeepSupervisionLoss<double, Cpu> loss2;
+  DeepSupervisionLoss<double, Cpu> loss2{NetConfig{}};
   loss2.forward_backward(ctx, z, mask, fresh);
   for (int s = 0; s < 4; ++s)
     for (int64_t n = 0; n < 2; ++n)
@@ -414,7 +426,7 @@ TEST_CASE("deep supervision reuses and reallocates gradient buffers", "[loss][ds
   // ds off: only z_0 is needed; stale dz[1..3] are cleared.
   DeepSupervisionOptions off;
   off.ds = DsMode::Off;
-  DeepSupervisionLoss<double, Cpu> loss_off(off);
+  DeepSupervisionLoss<double, Cpu> loss_off(NetConfig{}, off);
   Logits z0only;
   z0only[0] = random_tensor<double>(full, rng);
   loss_off.forward_backward(ctx, z0only, mask, dz);
@@ -425,7 +437,7 @@ TEST_CASE("deep supervision reuses and reallocates gradient buffers", "[loss][ds
 TEST_CASE("deep supervision rejects bad shapes and weights", "[loss][ds][errors]") {
   Context<Cpu> ctx;
   Rng rng(fresh_seed());
-  DeepSupervisionLoss<double, Cpu> loss;
+  DeepSupervisionLoss<double, Cpu> loss{NetConfig{}};
   Logits z = random_logits(Shape{2, 1, 16, 16}, rng), dz;
   auto mask = random_mask<double>(Shape{2, 1, 16, 16}, rng, 0.3);
   z[1] = Tensor<double>(Shape{2, 1, 9, 8});
@@ -439,5 +451,5 @@ TEST_CASE("deep supervision rejects bad shapes and weights", "[loss][ds][errors]
   DeepSupervisionOptions bad;
   bad.weights[2] = -1;
   using Loss = DeepSupervisionLoss<double, Cpu>;
-  REQUIRE_THROWS_WITH(Loss{bad}, Catch::Contains("weight 2"));
+  REQUIRE_THROWS_WITH((Loss{NetConfig{}, bad}), Catch::Contains("weight 2"));
 }

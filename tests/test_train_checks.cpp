@@ -92,7 +92,7 @@ TEST_CASE("train checks: a non-finite update is not saved; the last good checkpo
   // turns the weights non-finite while its loss (computed before the update) is finite.
   SrmdsNet<float, Cpu> net(s.ctx, s.cfg, NetForm::Train, 4);
   TrainOptions o = s.to;
-  o.lr = 1e39;
+  o.optimizer.lr = 1e39;
   o.warmup_epochs = 0;
   Trainer<float, Cpu> t(s.ctx, net, o);
   t.resume(s.to.checkpoint_path);
@@ -176,11 +176,11 @@ TEST_CASE("train checks: non-finite or absurd options are refused", "[train][che
   Context<Cpu> ctx;
   SrmdsNet<float, Cpu> net(ctx, tiny_config(), NetForm::Train, 4);
   TrainOptions o;
-  o.weight_decay = std::numeric_limits<double>::infinity();
+  o.optimizer.weight_decay = std::numeric_limits<double>::infinity();
   CHECK_THROWS_WITH((Trainer<float, Cpu>(ctx, net, o)), Contains("weight decay inf must be finite"));
-  o.weight_decay = std::numeric_limits<double>::quiet_NaN();
+  o.optimizer.weight_decay = std::numeric_limits<double>::quiet_NaN();
   CHECK_THROWS_WITH((Trainer<float, Cpu>(ctx, net, o)), Contains("weight decay"));
-  o.weight_decay = 0;
+  o.optimizer.weight_decay = 0;
   o.warmup_epochs = 1e308;
   CHECK_THROWS_WITH((Trainer<float, Cpu>(ctx, net, o)), Contains("warm-up epochs 1e+308 must be in [0, 1000000]"));
   o.warmup_epochs = std::numeric_limits<double>::infinity();

@@ -12,7 +12,7 @@
 #include "inference_errors.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/metrics/table.hpp"
-#include "srmds/train/evaluate.hpp"
+#include "srmds/infer/evaluate.hpp"
 
 namespace srmds::cli {
 

@@ -1,5 +1,5 @@
 // srmds segment --model M --input CT.nii.gz --output MASK.nii.gz [--prob-out P.nii.gz] [--png-dir D]:
-// segments every slice of a volume (train/segment.hpp). The mask (uint8, 1 = lesion) and the
+// segments every slice of a volume (infer/segment.hpp). The mask (uint8, 1 = lesion) and the
 // probability p = sigmoid(z_0) (float32) have the input's dimensions and geometry; slices of any
 // in-plane size are resized to the model's input size and the results resized back (nearest for
 // the mask, bilinear for p). --png-dir writes one overlay per slice at model size (red outline: the
@@ -16,7 +16,7 @@
 #include "srmds/io/nifti.hpp"
 #include "srmds/io/png.hpp"
 #include "srmds/io/weights.hpp"
-#include "srmds/train/segment.hpp"
+#include "srmds/infer/segment.hpp"
 
 namespace srmds::cli {
 

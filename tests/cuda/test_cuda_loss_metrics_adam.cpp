@@ -2,7 +2,7 @@
 #include <cmath>
 
 #include "parity.hpp"
-#include "srmds/losses/bce_dice.hpp"
+#include "srmds/ops/bce_dice.hpp"
 #include "srmds/metrics/confusion_counts.hpp"
 #include "srmds/ops/math/adam.hpp"
 

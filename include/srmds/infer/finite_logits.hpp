@@ -9,7 +9,7 @@
 
 #include "srmds/core/error.hpp"
 #include "srmds/core/tensor.hpp"
-#include "srmds/ops/tensor_ops.hpp"
+#include "srmds/ops/transfer.hpp"
 
 namespace srmds {
 

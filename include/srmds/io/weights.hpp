@@ -35,7 +35,7 @@
 #include "srmds/nets/config.hpp"
 #include "srmds/nets/model_stats.hpp"
 #include "srmds/nets/srmds_net.hpp"
-#include "srmds/ops/tensor_ops.hpp"
+#include "srmds/ops/transfer.hpp"
 
 namespace srmds::io {
 
@@ -126,7 +126,7 @@ std::vector<TensorRecord> state_records(Context<D>& ctx, const StateList<T, D>& 
   out.reserve(state.size());
   for (const NamedTensor<T, D>& nt : state) {
     SRMDS_CHECK(nt.value != nullptr, "state_records: tensor '" << nt.name << "' has no value");
-    const Tensor<T, Cpu> h = to_host(ctx, *nt.value);
+    const Tensor<T, Cpu> h = host_view(ctx, *nt.value);
     TensorRecord r;
     r.name = nt.name;
     r.shape = detail::dims_of(h.shape());
@@ -182,8 +182,7 @@ void load_state(Context<D>& ctx, const SafetensorsFile& file, const StateList<T,
     Tensor<T, Cpu> h(value.shape());
     const std::vector<float>& data = source[i]->data;
     for (int64_t k = 0; k < h.numel(); ++k) h[k] = static_cast<T>(data[static_cast<size_t>(k)]);
-    if constexpr (is_cpu_v<D>) copy(ctx, h, value);
-    else copy(ctx, from_host(ctx, h), value);
+    copy_to_device(ctx, h, value);
   }
 }
 
@@ -196,9 +195,9 @@ void save_weights(Context<D>& ctx, const std::string& path, SrmdsNet<T, D>& net,
   save_state(ctx, path, all, weights_metadata(net.config(), net.form(), std::move(extra_metadata)));
 }
 
-// Builds the network a weight file describes and loads its tensors. Tensors whose names start
-// with one of `ignored_prefixes` are skipped: by default a training checkpoint's optimizer state,
-// so a checkpoint loads as a model.
+// Builds the network a weight file describes, by shape (no random initialisation), and loads its
+// tensors. Tensors whose names start with one of `ignored_prefixes` are skipped: by default a
+// training checkpoint's optimizer state, so a checkpoint loads as a model.
 template <class T, class D>
 SrmdsNet<T, D> load_weights(Context<D>& ctx, const SafetensorsFile& file, const std::string& file_name,
                             const std::vector<std::string>& ignored_prefixes = {"optimizer."}) {
@@ -215,7 +214,7 @@ SrmdsNet<T, D> load_weights(Context<D>& ctx, const SafetensorsFile& file, const 
                                  << info.config.base << ", " << form_name(info.form) << " form) needs " << needed
                                  << " parameters; the file does not match its config");
   try {
-    SrmdsNet<T, D> net(ctx, info.config, info.form, /*seed=*/0);
+    SrmdsNet<T, D> net = SrmdsNet<T, D>::by_shape(ctx, info.config, info.form);
     load_state(ctx, file, net.state(), file_name, ignored_prefixes);
     return net;
   } catch (const std::bad_alloc&) {

@@ -16,6 +16,7 @@
 
 #include "srmds/core/error.hpp"
 #include "srmds/core/limits.hpp"
+#include "srmds/nets/block_spec.hpp"
 #include "srmds/nets/config.hpp"
 #include "srmds/nets/layout.hpp"
 
@@ -41,12 +42,12 @@ inline ModelStats block_stats(const NetConfig& cfg, NetForm form, int64_t cin, i
   }
   const bool inner = cfg.bn == BnPlacement::Inner;
   for (const auto& b : cfg.branches) {
-    if (b == "id") {
+    if (b == kIdentityBranch) {
       if (cin == cout && inner) s.params += 2 * cout;
       continue;
     }
-    SRMDS_CHECK(b == "3x3" || b == "1x3" || b == "3x1" || b == "1x1", "model_stats: unknown branch \"" << b << "\"");
-    const int64_t k = b == "3x3" ? 9 : b == "1x1" ? 1 : 3;
+    const BranchKind kind = branch_kind(b);
+    const int64_t k = static_cast<int64_t>(kind.kh) * kind.kw;
     s.params += k * cin * cout + (inner ? 2 * cout : 0);
     s.macs += k * cin * cout * hw;
   }

@@ -28,28 +28,30 @@
 #include <vector>
 
 #include "srmds/data/slice_dataset.hpp"
+#include "srmds/infer/evaluate.hpp"
 #include "srmds/io/safetensors.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/losses/deep_supervision.hpp"
 #include "srmds/metrics/accumulator.hpp"
 #include "srmds/nets/srmds_net.hpp"
+#include "srmds/ops/transfer.hpp"
 #include "srmds/optim/adam.hpp"
 #include "srmds/optim/schedule.hpp"
-#include "srmds/train/evaluate.hpp"
 
 namespace srmds {
 
+// Every option of a training run, each defined once: the optimizer's in AdamOptions (its lr is the
+// schedule's peak), the loss's in DeepSupervisionOptions; the network's (align_corners included)
+// come from the network's NetConfig.
 struct TrainOptions {
   int epochs = 300;
   int batch = 8;
-  double lr = 5e-4;
+  AdamOptions optimizer;        // lr: peak learning rate of the warm-up + cosine schedule
   double warmup_epochs = 2;
-  double weight_decay = 0;
-  bool decoupled_weight_decay = false;
   DeepSupervisionOptions loss;
   std::string checkpoint_path;  // written atomically after every epoch ("" = none)
   std::string best_path;        // weights of the best validation epoch ("" = none)
-  int log_every = 10;           // progress callback every this many steps (and at each epoch end)
+  int log_every = 10;           // progress callback every this many steps and at each epoch end (0: epoch end only)
   int stop_after_epochs = -1;   // stop early after this many epochs of this run (tests; -1 = no)
 };
 
@@ -82,13 +84,14 @@ public:
       : m_ctx(ctx),
         m_net(net),
         m_options(options),
-        m_loss(options.loss),
-        m_adam(ctx, net.state(),
-               AdamOptions{options.lr, 0.9, 0.999, 1e-8, options.weight_decay, options.decoupled_weight_decay}) {
+        m_loss(net.config(), options.loss),
+        m_adam(ctx, net.state(), options.optimizer) {
     SRMDS_CHECK(net.form() == NetForm::Train, "Trainer: the network is in fused form; train the training form");
     SRMDS_CHECK(options.epochs > 0 && options.batch > 0, "Trainer: epochs " << options.epochs << " and batch "
                                                                              << options.batch << " must be positive");
-    SRMDS_CHECK(std::isfinite(options.lr) && options.lr > 0, "Trainer: learning rate " << options.lr << " must be > 0");
+    SRMDS_CHECK(std::isfinite(options.optimizer.lr) && options.optimizer.lr > 0,
+                "Trainer: learning rate " << options.optimizer.lr << " must be > 0");
+    SRMDS_CHECK(options.log_every >= 0, "Trainer: log_every " << options.log_every << " must be >= 0");
     SRMDS_CHECK(std::isfinite(options.warmup_epochs) && options.warmup_epochs >= 0 &&
                     options.warmup_epochs <= kMaxEpochs,
                 "Trainer: warm-up epochs " << options.warmup_epochs << " must be in [0, " << kMaxEpochs << "]");
@@ -129,7 +132,7 @@ public:
     const int64_t steps_per_epoch = train.num_batches(m_options.batch);
     const int64_t total_steps = steps_per_epoch * m_options.epochs;
     const int64_t warmup = static_cast<int64_t>(std::llround(m_options.warmup_epochs * steps_per_epoch));
-    const WarmupCosineSchedule schedule(m_options.lr, std::min(warmup, total_steps), total_steps);
+    const WarmupCosineSchedule schedule(m_options.optimizer.lr, std::min(warmup, total_steps), total_steps);
 
     std::vector<EpochReport> reports;
     int epochs_this_run = 0;
@@ -156,7 +159,8 @@ public:
         images_this_run += count;
         m_loss_history.push_back(loss);
         const bool last = b + 1 == steps_per_epoch;
-        if (on_progress && (m_adam.step_count() % m_options.log_every == 0 || last)) {
+        const bool log_step = m_options.log_every > 0 && m_adam.step_count() % m_options.log_every == 0;
+        if (on_progress && (log_step || last)) {
           const auto now = std::chrono::steady_clock::now();
           const double secs = std::chrono::duration<double>(now - window_start).count();
           const double run_secs = std::chrono::duration<double>(now - run_start).count();
@@ -219,8 +223,8 @@ public:
 
 private:
   double train_step(const SliceBatch& batch, double lr) {
-    const Tensor<T, D> x = to_device_as<T>(m_ctx, batch.images);
-    const Tensor<T, D> y = to_device_as<T>(m_ctx, batch.masks);
+    const Tensor<T, D> x = device_view_as<T>(m_ctx, batch.images);  // on the CPU: the batch itself
+    const Tensor<T, D> y = device_view_as<T>(m_ctx, batch.masks);
     const auto& logits = m_net.forward_train(m_ctx, x);
     const double loss = m_loss.forward_backward(m_ctx, logits, y, m_dlogits);
     if (!std::isfinite(loss))

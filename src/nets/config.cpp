@@ -3,7 +3,6 @@
 // config_to_json validates too, so an invalid configuration is never written into a weight file.
 #include <cmath>
 #include <limits>
-#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -19,15 +18,8 @@ using json = nlohmann::json;
 
 #define SRMDS_CONFIG_FAIL(key, msg) SRMDS_THROW("config: key \"" << (key) << "\": " << msg)
 
-const char* const kBranchNames[] = {"3x3", "1x3", "3x1", "1x1", "id"};
 const char* const kKeys[] = {"base",          "in_channels", "branches",   "bn",     "attention",    "se_reduction",
                              "align_corners", "input_size",  "window",     "lesion_labels"};
-
-bool is_branch_name(const std::string& b) {
-  for (const char* n : kBranchNames)
-    if (b == n) return true;
-  return false;
-}
 
 // Integer in [lo, hi] (JSON integers only: 64.0 and "64" are rejected).
 int get_int(const json& v, const char* key, int lo, int hi) {
@@ -47,14 +39,12 @@ void validate(const NetConfig& c) {
   if (c.base <= 0 || c.base > kMaxBase) SRMDS_CONFIG_FAIL("base", "value " << c.base << " is outside [1, " << kMaxBase << "]");
   if (c.in_channels <= 0 || c.in_channels > kMaxInChannels)
     SRMDS_CONFIG_FAIL("in_channels", "value " << c.in_channels << " is outside [1, " << kMaxInChannels << "]");
-  std::set<std::string> seen;
+  const std::string branch_error = branch_list_error(c.branches);
+  if (!branch_error.empty()) SRMDS_CONFIG_FAIL("branches", branch_error);
   bool has_conv = false;
-  for (const std::string& b : c.branches) {
-    if (!is_branch_name(b)) SRMDS_CONFIG_FAIL("branches", "unknown branch \"" << b << "\" (expected 3x3, 1x3, 3x1, 1x1 or id)");
-    if (!seen.insert(b).second) SRMDS_CONFIG_FAIL("branches", "branch \"" << b << "\" appears twice");
-    if (b != "id") has_conv = true;
-  }
-  if (!has_conv) SRMDS_CONFIG_FAIL("branches", "needs at least one convolution branch (3x3, 1x3, 3x1 or 1x1)");
+  for (const std::string& b : c.branches) has_conv = has_conv || find_conv_branch(b) != nullptr;
+  if (!has_conv)
+    SRMDS_CONFIG_FAIL("branches", "needs at least one convolution branch (" << branch_names_text(false) << ")");
   if (c.bn != BnPlacement::Inner && c.bn != BnPlacement::External) SRMDS_CONFIG_FAIL("bn", "invalid value");
   if (c.attention != Attention::Se && c.attention != Attention::None) SRMDS_CONFIG_FAIL("attention", "invalid value");
   if (c.se_reduction <= 0 || c.se_reduction > 4096) SRMDS_CONFIG_FAIL("se_reduction", "value " << c.se_reduction << " is outside [1, 4096]");

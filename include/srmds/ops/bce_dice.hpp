@@ -3,7 +3,8 @@
 //   L = (1 / (N M)) sum bce(z, y) + 0.5 (1 - (1 / N) sum_n (2 I_n + s) / (P_n + Y_n + s))
 //   I_n = sum p y, P_n = sum p, Y_n = sum y over sample n, s = 1e-5
 // Returns L (unweighted); when dz is not null writes (mode) dz = weight * dL/dz.
-// Per-element math: losses/bce_dice_math.hpp. dz may be z itself (in place).
+// Per-element math: ops/math/bce_dice.hpp. dz may be z itself (in place). The multi-scale
+// deep-supervision loss built on it is losses/deep_supervision.hpp.
 #pragma once
 
 #include <cmath>
