@@ -34,7 +34,7 @@ bad() {
   if [ "$rc" -eq 0 ] || [ "$rc" -ge 128 ]; then fail "$name: exit status $rc (expected 1..127)"; fi
   if [ "$(wc -l < "$tmp/bad.err")" -ne 1 ]; then fail "$name: not one line on stderr:"; cat "$tmp/bad.err"; fi
   if ! grep -q '^srmds: error: ' "$tmp/bad.err"; then fail "$name: stderr does not start with 'srmds: error:'"; fi
-  if ! grep -qiE "$pattern" "$tmp/bad.err"; then fail "$name: stderr does not match /$pattern/: $(cat "$tmp/bad.err")"; fi
+  if ! grep -qiE -e "$pattern" "$tmp/bad.err"; then fail "$name: stderr does not match /$pattern/: $(cat "$tmp/bad.err")"; fi
   if grep -q '\[check' "$tmp/bad.err"; then fail "$name: developer suffix in the message: $(cat "$tmp/bad.err")"; fi
   echo "ok: $name -> $(head -c 240 "$tmp/bad.err")"
 }
