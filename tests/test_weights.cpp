@@ -42,7 +42,9 @@ struct FakeState {
   std::vector<std::unique_ptr<Tensor<T>>> tensors;
   StateList<T, Cpu> list;
   void add(const std::string& name, const Shape& s, Rng& rng) {
-    tensors.push_back(std::make_unique<Tensor<T>>(random_tensor<T>(s, rng)));
+    // Variances are positive (loading rejects negative ones).
+    const bool var = name.size() >= 11 && name.compare(name.size() - 11, 11, "running_var") == 0;
+    tensors.push_back(std::make_unique<Tensor<T>>(var ? random_tensor<T>(s, rng, 0.5, 2.0) : random_tensor<T>(s, rng)));
     list.push_back(NamedTensor<T, Cpu>{name, tensors.back().get(), nullptr});
   }
   static FakeState make(Rng& rng) {

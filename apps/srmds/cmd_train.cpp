@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -53,7 +54,7 @@ NetConfig make_config(const TrainCliOptions& o, const CLI::App& sub) {
   const bool resuming = !o.resume.empty();
   auto given = [&](const char* name) { return !resuming || sub.count(name) > 0; };
   if (given("--base")) {
-    if (o.base < 1 || o.base > 4096) SRMDS_THROW("train: --base must be in [1, 4096], got " << o.base);
+    if (o.base < 1 || o.base > kMaxBase) SRMDS_THROW("train: --base must be in [1, " << kMaxBase << "], got " << o.base);
     cfg.base = o.base;
   }
   if (given("--size")) cfg.input_size = parse_size(o.size, "--size");
@@ -85,9 +86,10 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
     SRMDS_THROW("train: --lr must be in (0, 10), got " << t.optimizer.lr);
   if (!(o.val_fraction >= 0 && o.val_fraction < 1))
     SRMDS_THROW("train: --val-fraction must be in [0, 1), got " << o.val_fraction);
-  if (!(t.warmup_epochs >= 0)) SRMDS_THROW("train: --warmup-epochs must be >= 0, got " << t.warmup_epochs);
-  if (!(t.optimizer.weight_decay >= 0))
-    SRMDS_THROW("train: --weight-decay must be >= 0, got " << t.optimizer.weight_decay);
+  if (!(t.warmup_epochs >= 0 && t.warmup_epochs <= 1000000))
+    SRMDS_THROW("train: --warmup-epochs must be in [0, 1000000], got " << t.warmup_epochs);
+  if (!(std::isfinite(t.optimizer.weight_decay) && t.optimizer.weight_decay >= 0))
+    SRMDS_THROW("train: --weight-decay must be a finite number >= 0, got " << t.optimizer.weight_decay);
   if (!(t.loss.dice_weight >= 0) || !std::isfinite(t.loss.dice_weight))
     SRMDS_THROW("train: --dice-weight must be finite and >= 0, got " << t.loss.dice_weight);
   if (t.log_every < 1) SRMDS_THROW("train: --log-every must be positive, got " << t.log_every);
@@ -125,7 +127,13 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
       std::printf("%s\n", format_epoch(r, to.epochs).c_str());
       std::fflush(stdout);
     };
-    trainer.fit(data.train, data.val.size() > 0 ? &data.val : nullptr);
+    try {
+      trainer.fit(data.train, data.val.size() > 0 ? &data.val : nullptr);
+    } catch (const std::bad_alloc&) {
+      SRMDS_THROW("train: out of memory training a base-" << cfg.base << " network on batches of --batch " << t.batch
+                                                          << " slices of " << cfg.input_size[0] << " x "
+                                                          << cfg.input_size[1] << " (try a smaller --batch or --size)");
+    }
     std::printf("checkpoint: %s\nbest weights: %s\n", o.out.c_str(), to.best_path.c_str());
   });
 }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "srmds/core/error.hpp"
+#include "srmds/core/limits.hpp"
 #include "srmds/nets/config.hpp"
 
 namespace srmds {
@@ -35,9 +36,9 @@ std::string get_string(const json& v, const char* key) {
 }
 
 void validate(const NetConfig& c) {
-  constexpr int kMaxBase = 4096;
   if (c.base <= 0 || c.base > kMaxBase) SRMDS_CONFIG_FAIL("base", "value " << c.base << " is outside [1, " << kMaxBase << "]");
-  if (c.in_channels <= 0 || c.in_channels > 4096) SRMDS_CONFIG_FAIL("in_channels", "value " << c.in_channels << " is outside [1, 4096]");
+  if (c.in_channels <= 0 || c.in_channels > kMaxInChannels)
+    SRMDS_CONFIG_FAIL("in_channels", "value " << c.in_channels << " is outside [1, " << kMaxInChannels << "]");
   const std::string branch_error = branch_list_error(c.branches);
   if (!branch_error.empty()) SRMDS_CONFIG_FAIL("branches", branch_error);
   bool has_conv = false;
@@ -48,9 +49,9 @@ void validate(const NetConfig& c) {
   if (c.attention != Attention::Se && c.attention != Attention::None) SRMDS_CONFIG_FAIL("attention", "invalid value");
   if (c.se_reduction <= 0 || c.se_reduction > 4096) SRMDS_CONFIG_FAIL("se_reduction", "value " << c.se_reduction << " is outside [1, 4096]");
   for (int s : c.input_size)
-    if (s <= 0 || s % 16 != 0 || s > (1 << 16))
+    if (s <= 0 || s % 16 != 0 || s > kMaxInputSize)
       SRMDS_CONFIG_FAIL("input_size", "[" << c.input_size[0] << ", " << c.input_size[1]
-                                          << "] must be positive multiples of 16 (at most 65536)");
+                                          << "] must be positive multiples of 16 (at most " << kMaxInputSize << ")");
   if (c.window) {
     const auto& w = *c.window;
     if (!std::isfinite(w[0]) || !std::isfinite(w[1]) || !(w[0] < w[1]))
@@ -101,8 +102,8 @@ NetConfig config_from_json(const std::string& json_text) {
 
   NetConfig c;
   constexpr int kBig = std::numeric_limits<int>::max();
-  if (j.contains("base")) c.base = get_int(j["base"], "base", 1, 4096);
-  if (j.contains("in_channels")) c.in_channels = get_int(j["in_channels"], "in_channels", 1, 4096);
+  if (j.contains("base")) c.base = get_int(j["base"], "base", 1, kMaxBase);
+  if (j.contains("in_channels")) c.in_channels = get_int(j["in_channels"], "in_channels", 1, kMaxInChannels);
   if (j.contains("branches")) {
     const json& v = j["branches"];
     if (!v.is_array()) SRMDS_CONFIG_FAIL("branches", "expected an array of strings, got " << v.dump());
