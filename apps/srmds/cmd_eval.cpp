@@ -9,9 +9,10 @@
 
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "inference_errors.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/metrics/table.hpp"
-#include "srmds/train/evaluate.hpp"
+#include "srmds/infer/evaluate.hpp"
 
 namespace srmds::cli {
 
@@ -31,7 +32,9 @@ void run_eval(const EvalOptions& o) {
     using D = device_of_t<decltype(ctx)>;
     SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model);
     const SliceDataset data(images, masks, SliceDataOptions::from_config(net.config()));
-    const MetricsAccumulator acc = evaluate(ctx, net, data, o.batch);
+    const MetricsAccumulator acc = naming_inputs(o.model, "eval: evaluating '" + o.model + "'",
+                                                 "try a smaller --batch than " + std::to_string(o.batch),
+                                                 [&] { return evaluate(ctx, net, data, o.batch); });
     std::printf("model %s (%s form), %lld slices of %zu volumes at %d x %d\n", o.model.c_str(),
                 io::form_name(net.form()), static_cast<long long>(data.size()), images.size(),
                 net.config().input_size[0], net.config().input_size[1]);

@@ -53,7 +53,7 @@ void run_info(const InfoOptions& o) {
     std::cout << "model:       " << o.model << "\n"
               << "form:        " << io::form_name(info.form) << "\n";
   } else {
-    if (o.base <= 0 || o.base > 4096) SRMDS_THROW("info: --base must be in [1, 4096], got " << o.base);
+    if (o.base <= 0 || o.base > kMaxBase) SRMDS_THROW("info: --base must be in [1, " << kMaxBase << "], got " << o.base);
     cfg.base = o.base;
     if (!o.attention.empty()) cfg.attention = parse_attention(o.attention);
   }

@@ -1,5 +1,5 @@
 // srmds segment --model M --input CT.nii.gz --output MASK.nii.gz [--prob-out P.nii.gz] [--png-dir D]:
-// segments every slice of a volume (train/segment.hpp). The mask (uint8, 1 = lesion) and the
+// segments every slice of a volume (infer/segment.hpp). The mask (uint8, 1 = lesion) and the
 // probability p = sigmoid(z_0) (float32) have the input's dimensions and geometry; slices of any
 // in-plane size are resized to the model's input size and the results resized back (nearest for
 // the mask, bilinear for p). --png-dir writes one overlay per slice at model size (red outline: the
@@ -12,10 +12,11 @@
 
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "inference_errors.hpp"
 #include "srmds/io/nifti.hpp"
 #include "srmds/io/png.hpp"
 #include "srmds/io/weights.hpp"
-#include "srmds/train/segment.hpp"
+#include "srmds/infer/segment.hpp"
 
 namespace srmds::cli {
 
@@ -34,7 +35,9 @@ void run_segment(const SegmentOptions& o) {
     using D = device_of_t<decltype(ctx)>;
     SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model);
     const io::NiftiVolume volume = io::read_nifti(o.input);
-    const VolumeSegmentation seg = segment_volume(ctx, net, volume, o.batch);
+    const VolumeSegmentation seg = naming_inputs(
+        o.model, "segment: segmenting '" + o.input + "' with '" + o.model + "'", "try a smaller --batch than " + std::to_string(o.batch),
+        [&] { return segment_volume(ctx, net, volume, o.batch); });
 
     OutputFiles outputs;
     outputs.add(o.output);

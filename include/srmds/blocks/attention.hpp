@@ -26,20 +26,21 @@ class AttentionLayer {
   AttentionLayer() = default;  // attention: none
 
   // Parameters per SPEC §5 (see the layer headers) for a block with `channels` outputs.
-  AttentionLayer(Context<D>& ctx, const NetConfig& cfg, int64_t channels, Rng& rng) : m_kind(cfg.attention) {
+  // With ParamInit::by_shape() every tensor is allocated by shape without drawing a number.
+  AttentionLayer(Context<D>& ctx, const NetConfig& cfg, int64_t channels, ParamInit init) : m_kind(cfg.attention) {
     const int64_t hidden = cfg.se_hidden(static_cast<int>(channels));
     switch (m_kind) {
       case Attention::Se:
-        m_se = SeLayer<T, D>(ctx, channels, hidden, rng);
+        m_se = SeLayer<T, D>(ctx, channels, hidden, init);
         break;
       case Attention::Sge:
         m_sge = SgeLayer<T, D>(ctx, channels);
         break;
       case Attention::Cbam:
-        m_cbam = CbamLayer<T, D>(ctx, channels, hidden, rng);
+        m_cbam = CbamLayer<T, D>(ctx, channels, hidden, init);
         break;
       case Attention::Psa:
-        m_psa = PsaLayer<T, D>(ctx, channels, rng);
+        m_psa = PsaLayer<T, D>(ctx, channels, init);
         break;
       case Attention::None:
         break;
@@ -49,10 +50,7 @@ class AttentionLayer {
   Attention kind() const { return m_kind; }
   bool active() const { return m_kind != Attention::None; }
 
-  // Whether forward_relu may write y in place over x.
-  bool in_place() const { return m_kind != Attention::Se || is_cpu_v<D>; }
-
-  // y = ReLU(A(x)) (N, C, H, W). y may be x where in_place(); otherwise they must not overlap.
+  // y = ReLU(A(x)) (N, C, H, W). y may be x (in place); otherwise they must not overlap.
   void forward_relu(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y) {
     switch (m_kind) {
       case Attention::Se:

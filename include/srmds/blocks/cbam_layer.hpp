@@ -16,11 +16,11 @@ template <class T, class D>
 class CbamLayer {
  public:
   CbamLayer() = default;
-  CbamLayer(Context<D>& ctx, int64_t channels, int64_t hidden, Rng& rng)
-      : m_w1(ctx, init::uniform_fan_in(Shape{hidden, channels, 1, 1}, static_cast<double>(channels), rng)),
-        m_w2(ctx, init::uniform_fan_in(Shape{channels, hidden, 1, 1}, static_cast<double>(hidden), rng)),
-        m_ws(ctx, init::uniform_fan_in(Shape{1, 2, kCbamKernel, kCbamKernel}, kCbamTaps, rng)),
-        m_bs(ctx, init::uniform_fan_in(Shape{1}, kCbamTaps, rng)) {}
+  CbamLayer(Context<D>& ctx, int64_t channels, int64_t hidden, ParamInit init)
+      : m_w1(init.conv_weight<T>(ctx, Shape{hidden, channels, 1, 1})),
+        m_w2(init.conv_weight<T>(ctx, Shape{channels, hidden, 1, 1})),
+        m_ws(init.conv_weight<T>(ctx, Shape{1, 2, kCbamKernel, kCbamKernel})),
+        m_bs(init.uniform_fan_in<T>(ctx, Shape{1}, kCbamTaps)) {}
 
   int64_t channels() const { return m_w1.value.shape()[1]; }
   int64_t hidden() const { return m_w1.value.shape()[0]; }
@@ -56,13 +56,6 @@ class CbamLayer {
   }
 
  private:
-  static Param<T, D> copy_param(Context<D>& ctx, const Param<T, D>& p) {
-    Param<T, D> q;
-    q.value = clone_tensor(ctx, p.value);
-    q.grad = filled_tensor<T>(ctx, p.value.shape(), T(0));
-    return q;
-  }
-
   Param<T, D> m_w1, m_w2, m_ws, m_bs;
   CbamSaved<T, D> m_saved;
 };

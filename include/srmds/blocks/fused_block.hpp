@@ -1,9 +1,9 @@
 // FusedBlock<T, D>: the inference form of an SRFV block (SPEC §2),
 //     y = ReLU( A( Conv3x3(x; K, B) ) )
 // with K, B from reparam.hpp (SrfvBlock::fused) or loaded from a fused weight file. The attention A
-// (blocks/attention.hpp) is kept as it is (or absent with attention: none). On the CPU the
-// convolution is Winograd F(2x2, 3x3) for Cin >= 16 and H W >= 64 x 64 (cpu/conv2d_winograd.hpp),
-// and the attention + ReLU run in place.
+// (blocks/attention.hpp: se, sge, cbam, psa) is kept as it is (or absent with attention: none). On
+// the CPU the convolution is Winograd F(2x2, 3x3) for Cin >= 16 and H W >= 64 x 64
+// (cpu/conv2d_winograd.hpp), and the attention + ReLU run in place.
 // State names (SPEC §6): fused.weight (Cout, Cin, 3, 3), fused.bias (Cout), se.fc1.*, se.fc2.* or
 // att.* (sge, cbam, psa).
 #pragma once
@@ -23,12 +23,13 @@ namespace srmds {
 template <class T, class D>
 class FusedBlock {
 public:
-  // A freshly initialised fused block: weight He-normal (fan_in = 9 Cin), bias 0, attention as
-  // blocks/attention.hpp initialises it.
-  FusedBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, Rng& rng)
-      : m_weight(ctx, init::he_normal(Shape{cout, cin, 3, 3}, rng)),
-        m_bias(ctx, Tensor<double, Cpu>(Shape{cout})),
-        m_att(cfg.attention == Attention::None ? AttentionLayer<T, D>() : AttentionLayer<T, D>(ctx, cfg, cout, rng)) {
+  // A freshly initialised fused block as PyTorch's nn.Conv2d(cin, cout, 3, bias=True): weight and
+  // bias U(-1/sqrt(9 Cin), 1/sqrt(9 Cin)), then the attention (or every tensor zero, by shape only:
+  // ParamInit::by_shape()).
+  FusedBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, ParamInit init)
+      : m_weight(init.conv_weight<T>(ctx, Shape{cout, cin, 3, 3})),
+        m_bias(init.uniform_fan_in<T>(ctx, Shape{cout}, static_cast<double>(9 * cin))),
+        m_att(cfg.attention == Attention::None ? AttentionLayer<T, D>() : AttentionLayer<T, D>(ctx, cfg, cout, init)) {
   }
 
   // From a fused kernel and bias (double) and the attention of the training form.
@@ -47,23 +48,19 @@ public:
   const Tensor<T, D>& weight() const { return m_weight.value; }  // (Cout, Cin, 3, 3)
   const Tensor<T, D>& bias() const { return m_bias.value; }      // (Cout)
 
-  // x (N, Cin, H, W) -> y (N, Cout, H, W); either may be a strided channel view.
+  // x (N, Cin, H, W) -> y (N, Cout, H, W); either may be a strided channel view. The convolution
+  // writes y, then the attention and ReLU run in place on it (no temporary; `scratch` is not needed).
   void forward_eval(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y, Scratch<T, D>& scratch) {
+    (void)scratch;
     SRMDS_CHECK(x.shape().rank() == 4 && y.shape() == Shape({x.shape().n(), cout(), x.shape().h(), x.shape().w()}) &&
                     x.shape().c() == cin(),
                 "FusedBlock::forward_eval: x " << x.shape() << " and y " << y.shape() << " for a block " << cin()
                                                << " -> " << cout());
-    if (m_att.active() && !m_att.in_place()) {  // CUDA SE: may not write in place
-      Tensor<T, D> pre = scratch.get(ctx, 1, y.shape());
-      conv2d_forward(ctx, x, m_weight.value, &m_bias.value, pre);
-      m_att.forward_relu(ctx, pre, y);
-    } else {  // the conv, then the attention and ReLU in place (no temporary)
-      conv(ctx, x, y);
-      if (m_att.active())
-        m_att.forward_relu(ctx, y, y);
-      else
-        relu_forward(ctx, y, y);
-    }
+    conv(ctx, x, y);
+    if (m_att.active())
+      m_att.forward_relu(ctx, y, y);
+    else
+      relu_forward(ctx, y, y);
   }
 
   // prefix names the block and ends with '.', e.g. "enc0.b0.".

@@ -17,7 +17,7 @@ template <class T, class D>
 class PsaLayer {
  public:
   PsaLayer() = default;
-  PsaLayer(Context<D>& ctx, int64_t channels, Rng& rng) {
+  PsaLayer(Context<D>& ctx, int64_t channels, ParamInit init) {
     SRMDS_CHECK(channels >= 2, "PsaLayer: needs at least 2 channels, got " << channels);
     const auto shapes = psa_param_shapes(channels).items();
     for (size_t i = 0; i < m_params.size(); ++i) {
@@ -29,7 +29,8 @@ class PsaLayer {
       } else {
         // weight (cout, cin, 1, 1) then its bias (cout): fan_in = cin of that weight
         const Shape& w = shapes[i % 2 == 0 ? i : i - 1];
-        m_params[i] = Param<T, D>(ctx, init::uniform_fan_in(s, static_cast<double>(w[1]), rng));
+        m_params[i] =
+            i % 2 == 0 ? init.conv_weight<T>(ctx, s) : init.uniform_fan_in<T>(ctx, s, static_cast<double>(w[1]));
       }
     }
   }
@@ -55,10 +56,7 @@ class PsaLayer {
 
   PsaLayer copy_params(Context<D>& ctx) const {
     PsaLayer s;
-    for (size_t i = 0; i < m_params.size(); ++i) {
-      s.m_params[i].value = clone_tensor(ctx, m_params[i].value);
-      s.m_params[i].grad = filled_tensor<T>(ctx, m_params[i].value.shape(), T(0));
-    }
+    for (size_t i = 0; i < m_params.size(); ++i) s.m_params[i] = copy_param(ctx, m_params[i]);
     return s;
   }
 

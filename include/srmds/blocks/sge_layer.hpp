@@ -61,12 +61,6 @@ class SgeLayer {
     for (int64_t i = 0; i < h.numel(); ++i) h[i] = v;
     return h;
   }
-  static Param<T, D> copy_param(Context<D>& ctx, const Param<T, D>& p) {
-    Param<T, D> q;
-    q.value = clone_tensor(ctx, p.value);
-    q.grad = filled_tensor<T>(ctx, p.value.shape(), T(0));
-    return q;
-  }
 
   Param<T, D> m_weight, m_bias;
   SgeSaved<T, D> m_saved;
