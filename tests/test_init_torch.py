@@ -4,14 +4,15 @@
 For several configs (inner/external BN, with/without SE and identity, both forms), srmds writes a
 freshly initialised network (interop_tool write-init, several seeds) and PyTorch builds the twin
 module (python/srmds_torch.py: plain nn.Conv2d / nn.BatchNorm2d, default init, several seeds).
-Per parameter kind (branch conv weight per kernel shape, SE fc1/fc2 weight and bias, head weight
-and bias, fused weight and bias) the values of all tensors of that kind are divided by the
+Per parameter kind (branch conv weight per kernel shape, SE fc1/fc2 weight and bias, CBAM and PSA
+conv weights and biases, head weight and bias, fused weight and bias) the values of all tensors of that kind are divided by the
 PyTorch bound b = 1/sqrt(fan_in) of their tensor (fan_in of the weight, also for its bias) and
 pooled, then:
   - every srmds value lies in [-b, b] and PyTorch's samples do too (the bound is PyTorch's),
   - the two pooled samples pass a two-sample Kolmogorov-Smirnov test (p > 1e-3),
   - mean and variance agree with U(-1, 1)'s (0 and 1/3) within 5 standard errors.
-BatchNorm tensors must be exactly PyTorch's: weight 1, bias 0, running_mean 0, running_var 1.
+BatchNorm tensors must be exactly PyTorch's: weight 1, bias 0, running_mean 0, running_var 1; so
+must SGE's weight 0 / bias 1 and PSA's LayerNorm weight 1 / bias 0.
 Exit 77 (skipped) when torch/scipy cannot be imported. Needs SRMDS_TOOLS_DIR (interop_tool).
 """
 import json
@@ -41,8 +42,15 @@ CASES = [  # (config, form)
     ({"base": 4, "bn": "external", "se_reduction": 2}, "train"),
     ({"base": 4, "attention": "none", "branches": ["3x3", "1x1", "id"]}, "train"),
     ({"base": 4}, "fused"),
+    ({"base": 8, "attention": "sge"}, "train"),
+    ({"base": 8, "attention": "cbam"}, "train"),
+    ({"base": 8, "attention": "psa"}, "train"),
+    ({"base": 4, "attention": "psa"}, "fused"),
 ]
 BN_EXPECTED = {"weight": 1.0, "bias": 0.0, "running_mean": 0.0, "running_var": 1.0}
+# Attention tensors with fixed initial values (the task's choices, as the reference modules): SGE's
+# weight 0 and bias 1, PSA's LayerNorm weight 1 and bias 0.
+FIXED_EXPECTED = {"att.weight": 0.0, "att.bias": 1.0, "att.ch_ln.weight": 1.0, "att.ch_ln.bias": 0.0}
 
 failures = []
 
@@ -59,6 +67,10 @@ def kind_of(name):
         return rest
     if re.match(r"^fused\.(weight|bias)$", rest):
         return rest
+    if rest in FIXED_EXPECTED:
+        return ("fixed", rest)
+    if re.match(r"^att\.(fc1|fc2|spatial|ch_wv|ch_wq|ch_wz|sp_wv|sp_wq)\.(weight|bias)$", rest):
+        return rest  # CBAM and PSA convolutions: PyTorch's default like every conv
     if re.match(r"^(br\.(3x3|1x3|3x1|1x1)\.bn|br\.id|bn)\.(weight|bias|running_mean|running_var)$", rest):
         return ("bn", rest.split(".")[-1])
     return None
@@ -83,7 +95,7 @@ def pooled(tensor_sets):
                 continue
             v = t.detach().to(torch.float64).numpy().ravel()
             if isinstance(k, tuple):
-                want = BN_EXPECTED[k[1]]
+                want = BN_EXPECTED[k[1]] if k[0] == "bn" else FIXED_EXPECTED[k[1]]
                 if not np.all(v == want):
                     failures.append("%s: BN tensor %s is not all %g (min %g, max %g)" % (origin, name, want, v.min(), v.max()))
                 continue
