@@ -239,7 +239,7 @@ json run_case(Context<Cuda>& ctx, const Case& c, const Nets& nets, int reps, dou
     SrmdsNet<float, Cuda> net = io::load_weights<float, Cuda>(ctx, nets.train_path);
     const std::array<Tensor<float, Cuda>, 2> mask{from_host(ctx, random_mask(xs, 13)),
                                                   from_host(ctx, random_mask(xs, 14))};
-    DeepSupervisionLoss<float, Cuda> loss;
+    DeepSupervisionLoss<float, Cuda> loss(net.config());
     std::array<Tensor<float, Cuda>, kNumScales> dz;
     Adam<float, Cuda> adam(ctx, net.state());
     r = time_case(
