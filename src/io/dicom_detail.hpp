@@ -44,6 +44,10 @@ DicomWalk walk_dicom(const uint8_t* bytes, size_t size, const std::string& name)
 // Header attributes from a walked file (checks types, lengths and values).
 DicomSliceHeader read_slice_header(const uint8_t* bytes, size_t size, const DicomWalk& walk, const std::string& name);
 
+// Checks that compressed pixel data agrees with the header before GDCM's codecs see it
+// (src/io/dicom_codestream.cpp); nothing to check for native pixel data.
+void check_codestream(const uint8_t* bytes, size_t size, const DicomWalk& walk, const DicomSliceHeader& header);
+
 // The slice's rows x columns stored values as HU through GDCM (parse of the checked bytes, then
 // gdcm::Image::GetBuffer), rescaled with the header's slope and intercept.
 std::vector<float> decode_dicom_pixels(const uint8_t* bytes, size_t size, const DicomWalk& walk,

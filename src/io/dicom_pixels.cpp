@@ -52,6 +52,7 @@ void rescale(const char* buf, size_t n, const DicomSliceHeader& h, float* out) {
 std::vector<float> decode_dicom_pixels(const uint8_t* bytes, size_t size, const DicomWalk& walk, const DicomSliceHeader& h) {
   quiet_gdcm();
   const std::string& name = h.path;
+  check_codestream(bytes, size, walk, h);
   std::istringstream in(std::string(reinterpret_cast<const char*>(bytes), size));
   gdcm::Reader reader;
   reader.SetStream(in);

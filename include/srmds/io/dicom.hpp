@@ -6,8 +6,10 @@
 // JPEG / JPEG-LS / JPEG 2000 / RLE pixel data): every element, sequence, item and fragment must lie
 // inside the file, VRs must be valid, lengths even, top-level tags ascending, nesting at most 16
 // deep. Only a file that passes is handed to GDCM, which parses it and decodes its pixel data (GDCM
-// as packaged aborts on some malformed input, so it never sees unchecked bytes). The attributes
-// below are read by the walker and checked (type, length, finite values).
+// as packaged aborts on some malformed input, so it never sees unchecked bytes); compressed pixel
+// data must also agree with the attributes (size, one component, precision; RLE segments decode
+// to exactly one frame) before GDCM's codecs, which write past their buffers otherwise, decode
+// it. The attributes below are read by the walker and checked (type, length, finite values).
 //
 // Series: a folder is scanned (not recursively; hidden files and DICOMDIR skipped) and its DICOM
 // image files grouped by SeriesInstanceUID. Given one file, its folder is scanned and the file's
