@@ -362,7 +362,10 @@ TEST_CASE("DICOM reader: mutation fuzz: every decode succeeds or throws srmds::E
   for (const char* real : {"/usr/lib/python3/dist-packages/pydicom/data/test_files/CT_small.dcm",
                            "/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small_RLE.dcm",
                            "/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small_jpeg_ls_lossless.dcm",
-                           "/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small_bigendian.dcm"}) {
+                           "/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small_bigendian.dcm",
+                           "/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small_jp2klossless.dcm",
+                           "/usr/lib/python3/dist-packages/pydicom/data/test_files/JPEG2000.dcm",
+                           "/usr/lib/python3/dist-packages/pydicom/data/test_files/JPGExtended.dcm"}) {
     if (fs::exists(real))
       seeds.push_back(read_bytes(real));
     else
