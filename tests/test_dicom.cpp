@@ -2,7 +2,7 @@
 // GDCM): slices sorted along the normal whatever the file names and InstanceNumbers, HU per
 // slice, the NIfTI RAS geometry checked voxel by voxel against the DICOM formula, series choice,
 // and every kind of bad series or file rejected with a clear error; a mutation fuzz test.
-// (tests/test_dicom.py checks pydicom's real files and dcm2niix's geometry.)
+// (tests/test_dicom_dcm2niix.py checks pydicom's real files and dcm2niix's geometry.)
 #include <unistd.h>
 
 #include <algorithm>
