@@ -1,6 +1,6 @@
-// One Adam step over a parameter tensor (see optim/adam_math.hpp): each element runs
-// adam_update() (shared with the CPU optimizer) on p, g, m, v in fp32. Parameters, gradients and
-// moments are owning (contiguous) tensors.
+// One Adam step over a parameter tensor (see optim/adam.hpp): each element runs adam_update()
+// (ops/math/adam.hpp, shared with the CPU optimizer) on p, g, m, v in fp32. Parameters, gradients
+// and moments are owning (contiguous) tensors. One thread per element.
 #include "common.cuh"
 #include "srmds/ops/math/adam.hpp"
 
@@ -13,6 +13,13 @@ __global__ void adam_kernel(int64_t count, float* param, const float* grad, floa
     adam_update(param[i], grad[i], m[i], v[i], step);
 }
 
+void adam_launch(int64_t count, float* param, const float* grad, float* m, float* v, const AdamStep& step,
+                 cudaStream_t stream) {
+  if (count <= 0) return;
+  adam_kernel<<<grid_for(Extent{1, count}), kThreads, 0, stream>>>(count, param, grad, m, v, step);
+  check_launch("adam_step");
+}
+
 }  // namespace
 
 void adam_step(Ctx& ctx, TF& param, const TF& grad, TF& m, TF& v, const AdamStep& step) {
@@ -21,11 +28,7 @@ void adam_step(Ctx& ctx, TF& param, const TF& grad, TF& m, TF& v, const AdamStep
                                   << v.shape() << " differ");
   SRMDS_CHECK(param.is_contiguous() && grad.is_contiguous() && m.is_contiguous() && v.is_contiguous(),
               "adam_step: param " << param.shape() << " and its gradient and moments must be contiguous");
-  const int64_t count = param.numel();
-  if (count == 0) return;
-  const dim3 grid = grid_for(ctx, count, 1);
-  adam_kernel<<<grid, kThreads, 0, ctx.stream()>>>(count, param.data(), grad.data(), m.data(), v.data(), step);
-  check_launch("adam_step");
+  adam_launch(param.numel(), param.data(), grad.data(), m.data(), v.data(), step, ctx.stream());
 }
 
 }  // namespace srmds::cuda

@@ -1,144 +1,243 @@
 // BatchNorm2d (PyTorch semantics, see ops/batchnorm.hpp), per-channel statistics over (N, H, W),
-// M = N H W:
-//   train:    mean_c = S1 / M, var_c = S2 / M - mean_c^2 (biased), invstd = 1 / sqrt(var + eps),
-//             S1 = sum x, S2 = sum x^2 accumulated in double; y = gamma (x - mean) invstd + beta;
-//             running_mean <- (1 - m) running_mean + m mean, running_var <- (1 - m) running_var + m var M / (M - 1)
-//   eval:     y = gamma (x - running_mean) / sqrt(running_var + eps) + beta
-//   backward: xhat = (x - mean) invstd, dbeta = sum dy, dgamma = sum dy xhat,
-//             dx = gamma invstd (dy - dbeta / M - xhat dgamma / M)
+// M = N H W, computed like the CPU backend (cpu/batchnorm.hpp):
+//   train:    two passes, each a deterministic reduction in double:
+//               mean_c = (1/M) sum x,  var_c = (1/M) sum (x - mean_c)^2   (biased; no S2/M - mean^2
+//               cancellation), invstd = 1 / sqrt(var + eps);
+//             running_mean <- (1 - m) running_mean + m mean,
+//             running_var  <- (1 - m) running_var + m var M / (M - 1)   (var itself when M == 1)
+//   eval:     invstd = 1 / sqrt(running_var + eps) with the running mean
+//   both:     y = a_c x + b_c,  a_c = gamma invstd, b_c = beta - mean gamma invstd  (a, b in double,
+//             rounded once, as the CPU does)
+//   backward: xhat = (x - mean) invstd, dbeta = sum dy, dgamma = sum dy xhat (double),
+//             dx = batchnorm_input_grad(dy, xhat, gamma invstd, dbeta / M, dgamma / M)
+//             (ops/math/batchnorm.hpp, shared with the CPU backend)
 // Each reduction is one partial-sum pass (common.cuh) and a per-channel finalize kernel.
 #include <cmath>
 
 #include "common.cuh"
+#include "srmds/ops/math/batchnorm.hpp"
 
 namespace srmds::cuda {
 namespace {
 using namespace detail;
 
-// ---- forward ---------------------------------------------------------------------------------
+// y = a_c x + b_c (written or added).
+struct NormalizeKernel {
+  Planes<const float> x;
+  Planes<float> y;
+  const float *a, *b;  // (C) each
+  bool accumulate;
+  __device__ void operator()(int64_t p, int64_t k) const {
+    const int64_t c = p % x.channels;
+    write_out(y.plane(p)[k], a[c] * x.plane(p)[k] + b[c], accumulate);
+  }
+};
 
-struct MomentsTerm {  // row = channel c, outer = sample n, inner = k in the H*W plane
+void normalize_launch(Planes<const float> x, Planes<float> y, const float* a, const float* b, bool accumulate,
+                      Extent e, cudaStream_t stream, const char* name) {
+  launch_rows(NormalizeKernel{x, y, a, b, accumulate}, e, stream, name);
+}
+
+__device__ __forceinline__ void affine_of(double gamma, double beta, double mean, double invstd, float* a, float* b) {
+  *a = static_cast<float>(gamma * invstd);
+  *b = static_cast<float>(beta - mean * gamma * invstd);
+}
+
+}  // namespace
+
+// ---- forward (training) ------------------------------------------------------------------------
+namespace {
+using namespace detail;
+
+struct SumTerm {  // row = channel c, outer = sample n, inner = k in the H*W plane
   const float* x;
   int64_t batch_stride, plane;
-  __device__ void operator()(int64_t c, int64_t n, int64_t k, double (&acc)[2]) const {
-    const double v = x[n * batch_stride + c * plane + k];
-    acc[0] += v;
-    acc[1] += v * v;
+  __device__ void operator()(int64_t c, int64_t n, int64_t k, double (&acc)[1]) const {
+    acc[0] += double(x[n * batch_stride + c * plane + k]);
   }
+};
+
+struct CenteredSquareTerm {  // sum of (x - mean_c)^2, mean_c in double
+  const float* x;
+  int64_t batch_stride, plane;
+  const double* mean;
+  __device__ void operator()(int64_t c, int64_t n, int64_t k, double (&acc)[1]) const {
+    const double d = double(x[n * batch_stride + c * plane + k]) - mean[c];
+    acc[0] += d * d;
+  }
+};
+
+__global__ void bn_mean_kernel(const double* partials, int64_t splits, int64_t channels, double count,
+                               double* mean) {
+  const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c < channels) mean[c] = total<1>(partials, splits, c, 0) / count;
+}
+
+void bn_mean_launch(const Partials& sums, int64_t channels, double count, double* mean, cudaStream_t stream) {
+  bn_mean_kernel<<<blocks_for(channels), kThreads, 0, stream>>>(sums.data, sums.splits, channels, count, mean);
+  check_launch("batchnorm_forward_train/mean");
+}
+
+struct TrainStats {
+  const double* mean;                        // (C) from bn_mean_kernel
+  const float *gamma, *beta;                 // (C)
+  float *save_mean, *save_invstd;            // (C)
+  float *running_mean, *running_var;         // (C), updated in place
+  float *a, *b;                              // (C) affine of the normalisation
 };
 
 __global__ void bn_train_stats_kernel(const double* partials, int64_t splits, int64_t channels, double count,
-                                      double momentum, double eps, float* save_mean, float* save_invstd,
-                                      float* running_mean, float* running_var) {
+                                      double momentum, double eps, TrainStats st) {
   const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= channels) return;
-  const double mean = total<2>(partials, splits, c, 0) / count;
-  double var = total<2>(partials, splits, c, 1) / count - mean * mean;
-  if (var < 0.0) var = 0.0;
-  save_mean[c] = static_cast<float>(mean);
-  save_invstd[c] = static_cast<float>(1.0 / std::sqrt(var + eps));
-  running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mean);
-  running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * var * count / (count - 1.0));
+  const double mean = st.mean[c];
+  const double var = total<1>(partials, splits, c, 0) / count;
+  const double invstd = 1.0 / std::sqrt(var + eps);
+  const double unbiased = count > 1.0 ? var * count / (count - 1.0) : var;
+  st.save_mean[c] = static_cast<float>(mean);
+  st.save_invstd[c] = static_cast<float>(invstd);
+  st.running_mean[c] = static_cast<float>((1.0 - momentum) * double(st.running_mean[c]) + momentum * mean);
+  st.running_var[c] = static_cast<float>((1.0 - momentum) * double(st.running_var[c]) + momentum * unbiased);
+  affine_of(st.gamma[c], st.beta[c], mean, invstd, st.a + c, st.b + c);
 }
 
-// y = x * a_c + b_c with per-channel a, b given as (mean, invstd, gamma, beta).
-struct NormalizeOp {
-  Planes<const float> x;
-  Planes<float> y;
-  const float *mean, *invstd, *gamma, *beta;
-  bool accumulate;
-  __device__ void operator()(int64_t p, int64_t k) const {
-    const int64_t c = p % x.channels;
-    const float v = gamma[c] * (x.plane(p)[k] - mean[c]) * invstd[c] + beta[c];
-    write_out(y.plane(p)[k], v, accumulate);
-  }
-};
-
-__global__ void bn_eval_invstd_kernel(const float* running_var, double eps, int64_t channels, float* invstd) {
-  const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c < channels) invstd[c] = static_cast<float>(1.0 / std::sqrt(double(running_var[c]) + eps));
+void bn_train_stats_launch(const Partials& squares, int64_t channels, double count, double momentum, double eps,
+                           const TrainStats& st, cudaStream_t stream) {
+  bn_train_stats_kernel<<<blocks_for(channels), kThreads, 0, stream>>>(squares.data, squares.splits, channels,
+                                                                        count, momentum, eps, st);
+  check_launch("batchnorm_forward_train/stats");
 }
-
-// ---- backward --------------------------------------------------------------------------------
-
-struct GradTerm {  // sums of dy and dy * xhat per channel
-  const float *x, *dy;
-  int64_t x_stride, dy_stride, plane;
-  const float *mean, *invstd;
-  __device__ void operator()(int64_t c, int64_t n, int64_t k, double (&acc)[2]) const {
-    const float g = dy[n * dy_stride + c * plane + k];
-    const float xhat = (x[n * x_stride + c * plane + k] - mean[c]) * invstd[c];
-    acc[0] += g;
-    acc[1] += double(g) * xhat;
-  }
-};
-
-__global__ void bn_grad_params_kernel(const double* partials, int64_t splits, int64_t channels, float* sum_dy,
-                                      float* sum_dy_xhat, float* dgamma, float* dbeta, bool accumulate) {
-  const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= channels) return;
-  const float db = static_cast<float>(total<2>(partials, splits, c, 0));
-  const float dg = static_cast<float>(total<2>(partials, splits, c, 1));
-  sum_dy[c] = db;
-  sum_dy_xhat[c] = dg;
-  if (dbeta) write_out(dbeta[c], db, accumulate);
-  if (dgamma) write_out(dgamma[c], dg, accumulate);
-}
-
-struct InputGradOp {
-  Planes<const float> x, dy;
-  Planes<float> dx;
-  const float *gamma, *mean, *invstd, *sum_dy, *sum_dy_xhat;
-  float inv_count;
-  bool accumulate;
-  __device__ void operator()(int64_t p, int64_t k) const {
-    const int64_t c = p % x.channels;
-    const float xhat = (x.plane(p)[k] - mean[c]) * invstd[c];
-    const float g = gamma[c] * invstd[c] * (dy.plane(p)[k] - sum_dy[c] * inv_count - xhat * sum_dy_xhat[c] * inv_count);
-    write_out(dx.plane(p)[k], g, accumulate);
-  }
-};
-
-unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
 }  // namespace
 
 void batchnorm_forward_train(Ctx& ctx, const TF& x, const TF& gamma, const TF& beta, TF& running_mean,
                              TF& running_var, double momentum, double eps, TF& y, WriteMode y_mode, TF& save_mean,
                              TF& save_invstd) {
+  using namespace detail;
   const Shape& s = x.shape();
   const int64_t C = s.c(), plane = s.h() * s.w();
   if (C == 0) return;
-  const Partials moments = partial_sums<2>(ctx, C, s.n(), plane, MomentsTerm{x.data(), x.batch_stride(), plane},
-                                           "batchnorm_forward_train/moments");
-  bn_train_stats_kernel<<<blocks_for(C), kThreads, 0, ctx.stream()>>>(
-      moments.data, moments.splits, C, double(s.n() * plane), momentum, eps, save_mean.data(), save_invstd.data(),
-      running_mean.data(), running_var.data());
-  check_launch("batchnorm_forward_train/stats");
-  launch_rows(ctx, s.n() * C, plane,
-              NormalizeOp{planes_of(x), planes_of(y), save_mean.data(), save_invstd.data(), gamma.data(),
-                          beta.data(), y_mode == WriteMode::Accumulate},
-              "batchnorm_forward_train/normalize");
+  const double count = double(s.n() * plane);
+  // scratch: mean (C doubles), then a and b (C floats each)
+  Buffer scratch = ctx.allocate(static_cast<size_t>(C) * (sizeof(double) + 2 * sizeof(float)));
+  double* mean = static_cast<double*>(scratch.get());
+  float* a = reinterpret_cast<float*>(mean + C);
+  float* b = a + C;
+  const Partials sums = partial_sums<1>(ctx, C, s.n(), plane, SumTerm{x.data(), x.batch_stride(), plane},
+                                        "batchnorm_forward_train/sum");
+  bn_mean_launch(sums, C, count, mean, ctx.stream());
+  const Partials squares =
+      partial_sums<1>(ctx, C, s.n(), plane, CenteredSquareTerm{x.data(), x.batch_stride(), plane, mean},
+                      "batchnorm_forward_train/centered_squares");
+  bn_train_stats_launch(squares, C, count, momentum, eps,
+                        TrainStats{mean, gamma.data(), beta.data(), save_mean.data(), save_invstd.data(),
+                                   running_mean.data(), running_var.data(), a, b},
+                        ctx.stream());
+  normalize_launch(planes_of(x), planes_of(y), a, b, y_mode == WriteMode::Accumulate, plane_extent(s), ctx.stream(),
+                   "batchnorm_forward_train/normalize");
 }
+
+// ---- forward (eval) ----------------------------------------------------------------------------
+namespace {
+using namespace detail;
+
+__global__ void bn_eval_affine_kernel(const float* gamma, const float* beta, const float* running_mean,
+                                      const float* running_var, double eps, int64_t channels, float* a, float* b) {
+  const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c < channels)
+    affine_of(gamma[c], beta[c], running_mean[c], 1.0 / std::sqrt(double(running_var[c]) + eps), a + c, b + c);
+}
+
+void bn_eval_affine_launch(const float* gamma, const float* beta, const float* running_mean, const float* running_var,
+                           double eps, int64_t channels, float* a, float* b, cudaStream_t stream) {
+  bn_eval_affine_kernel<<<blocks_for(channels), kThreads, 0, stream>>>(gamma, beta, running_mean, running_var, eps,
+                                                                        channels, a, b);
+  check_launch("batchnorm_forward_eval/affine");
+}
+
+}  // namespace
 
 void batchnorm_forward_eval(Ctx& ctx, const TF& x, const TF& gamma, const TF& beta, const TF& running_mean,
                             const TF& running_var, double eps, TF& y, WriteMode y_mode) {
+  using namespace detail;
   const Shape& s = x.shape();
   const int64_t C = s.c();
   if (C == 0) return;
-  Buffer invstd_buf = ctx.allocate(static_cast<size_t>(C) * sizeof(float));
-  float* invstd = static_cast<float*>(invstd_buf.get());
-  bn_eval_invstd_kernel<<<blocks_for(C), kThreads, 0, ctx.stream()>>>(running_var.data(), eps, C, invstd);
-  check_launch("batchnorm_forward_eval/invstd");
-  launch_rows(ctx, s.n() * C, s.h() * s.w(),
-              NormalizeOp{planes_of(x), planes_of(y), running_mean.data(), invstd, gamma.data(), beta.data(),
-                          y_mode == WriteMode::Accumulate},
-              "batchnorm_forward_eval/normalize");
+  Buffer affine = ctx.allocate(static_cast<size_t>(2 * C) * sizeof(float));
+  float* a = static_cast<float*>(affine.get());
+  float* b = a + C;
+  bn_eval_affine_launch(gamma.data(), beta.data(), running_mean.data(), running_var.data(), eps, C, a, b,
+                        ctx.stream());
+  normalize_launch(planes_of(x), planes_of(y), a, b, y_mode == WriteMode::Accumulate, plane_extent(s), ctx.stream(),
+                   "batchnorm_forward_eval/normalize");
 }
+
+// ---- backward ----------------------------------------------------------------------------------
+namespace {
+using namespace detail;
+
+struct GradTerm {  // sums of dy and dy * xhat per channel, in double as the CPU does
+  const float *x, *dy;
+  int64_t x_stride, dy_stride, plane;
+  const float *mean, *invstd;
+  __device__ void operator()(int64_t c, int64_t n, int64_t k, double (&acc)[2]) const {
+    const double g = dy[n * dy_stride + c * plane + k];
+    acc[0] += g;
+    acc[1] += g * (double(x[n * x_stride + c * plane + k]) - double(mean[c])) * double(invstd[c]);
+  }
+};
+
+struct InputGradCoefficients {  // (C) each: gamma invstd, mean of dy, mean of dy xhat
+  float *k, *mean_dy, *mean_dy_xhat;
+};
+
+__global__ void bn_grad_params_kernel(const double* partials, int64_t splits, int64_t channels, double count,
+                                      const float* gamma, const float* invstd, InputGradCoefficients coef,
+                                      float* dgamma, float* dbeta, bool accumulate) {
+  const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= channels) return;
+  const double sum_dy = total<2>(partials, splits, c, 0);
+  const double sum_dy_xhat = total<2>(partials, splits, c, 1);
+  if (dbeta) write_out(dbeta[c], static_cast<float>(sum_dy), accumulate);
+  if (dgamma) write_out(dgamma[c], static_cast<float>(sum_dy_xhat), accumulate);
+  coef.k[c] = static_cast<float>(double(gamma[c]) * double(invstd[c]));
+  coef.mean_dy[c] = static_cast<float>(sum_dy / count);
+  coef.mean_dy_xhat[c] = static_cast<float>(sum_dy_xhat / count);
+}
+
+void bn_grad_params_launch(const Partials& sums, int64_t channels, double count, const float* gamma,
+                           const float* invstd, const InputGradCoefficients& coef, float* dgamma, float* dbeta,
+                           bool accumulate, cudaStream_t stream) {
+  bn_grad_params_kernel<<<blocks_for(channels), kThreads, 0, stream>>>(sums.data, sums.splits, channels, count, gamma,
+                                                                        invstd, coef, dgamma, dbeta, accumulate);
+  check_launch("batchnorm_backward/params");
+}
+
+struct InputGradKernel {
+  Planes<const float> x, dy;
+  Planes<float> dx;
+  const float *mean, *invstd;  // (C) saved by the forward
+  InputGradCoefficients coef;
+  bool accumulate;
+  __device__ void operator()(int64_t p, int64_t i) const {
+    const int64_t c = p % x.channels;
+    const float xhat = (x.plane(p)[i] - mean[c]) * invstd[c];
+    write_out(dx.plane(p)[i],
+              batchnorm_input_grad(dy.plane(p)[i], xhat, coef.k[c], coef.mean_dy[c], coef.mean_dy_xhat[c]),
+              accumulate);
+  }
+};
+
+void input_grad_launch(const InputGradKernel& k, Extent e, cudaStream_t stream) {
+  launch_rows(k, e, stream, "batchnorm_backward/dx");
+}
+
+}  // namespace
 
 void batchnorm_backward(Ctx& ctx, const TF& x, const TF& dy, const TF& gamma, const TF& save_mean,
                         const TF& save_invstd, TF* dx, WriteMode dx_mode, TF* dgamma, TF* dbeta,
                         WriteMode param_mode) {
+  using namespace detail;
   const Shape& s = x.shape();
   const int64_t C = s.c(), plane = s.h() * s.w();
   if (C == 0 || (!dx && !dgamma && !dbeta)) return;
@@ -146,19 +245,16 @@ void batchnorm_backward(Ctx& ctx, const TF& x, const TF& dy, const TF& gamma, co
       ctx, C, s.n(), plane,
       GradTerm{x.data(), dy.data(), x.batch_stride(), dy.batch_stride(), plane, save_mean.data(), save_invstd.data()},
       "batchnorm_backward/sums");
-  Buffer sums_buf = ctx.allocate(static_cast<size_t>(2 * C) * sizeof(float));
-  float* sum_dy = static_cast<float*>(sums_buf.get());
-  float* sum_dy_xhat = sum_dy + C;
-  bn_grad_params_kernel<<<blocks_for(C), kThreads, 0, ctx.stream()>>>(
-      sums.data, sums.splits, C, sum_dy, sum_dy_xhat, dgamma ? dgamma->data() : nullptr,
-      dbeta ? dbeta->data() : nullptr, param_mode == WriteMode::Accumulate);
-  check_launch("batchnorm_backward/params");
+  Buffer coef_buf = ctx.allocate(static_cast<size_t>(3 * C) * sizeof(float));
+  float* base = static_cast<float*>(coef_buf.get());
+  const InputGradCoefficients coef{base, base + C, base + 2 * C};
+  bn_grad_params_launch(sums, C, double(s.n() * plane), gamma.data(), save_invstd.data(), coef,
+                        dgamma ? dgamma->data() : nullptr, dbeta ? dbeta->data() : nullptr,
+                        param_mode == WriteMode::Accumulate, ctx.stream());
   if (!dx) return;
-  const float inv_count = static_cast<float>(1.0 / double(s.n() * plane));
-  launch_rows(ctx, s.n() * C, plane,
-              InputGradOp{planes_of(x), planes_of(dy), planes_of(*dx), gamma.data(), save_mean.data(),
-                          save_invstd.data(), sum_dy, sum_dy_xhat, inv_count, dx_mode == WriteMode::Accumulate},
-              "batchnorm_backward/dx");
+  input_grad_launch(InputGradKernel{planes_of(x), planes_of(dy), planes_of(*dx), save_mean.data(), save_invstd.data(),
+                                    coef, dx_mode == WriteMode::Accumulate},
+                    plane_extent(s), ctx.stream());
 }
 
 }  // namespace srmds::cuda

@@ -1,6 +1,6 @@
 // BCE + soft-Dice loss of one scale and its gradient (see losses/bce_dice.hpp), per-element terms
-// from losses/bce_dice_math.hpp (bce_with_logits, bce_dice_grad) and cpu/sigmoid.hpp (sigmoid_of),
-// evaluated in double like the CPU backend:
+// from ops/math/bce_dice.hpp (bce_with_logits, bce_dice_grad) and ops/math/sigmoid.hpp
+// (sigmoid_of), evaluated in double like the CPU backend. Loss and gradient in one op:
 //   pass 1 (one reduction): per sample n, bce_n = sum bce(z, y), I_n = sum p y, P_n = sum p, Y_n = sum y;
 //   finalize: per-sample sums to a small device array (fixed order, deterministic);
 //   pass 2: dz = weight dL/dz (written or added), when dz is wanted;
@@ -9,13 +9,14 @@
 #include <vector>
 
 #include "common.cuh"
-#include "srmds/ops/math/sigmoid.hpp"
 #include "srmds/ops/math/bce_dice.hpp"
+#include "srmds/ops/math/sigmoid.hpp"
 
 namespace srmds::cuda {
 namespace {
 using namespace detail;
 
+// ---- pass 1: sums ------------------------------------------------------------------------------
 struct LossTerm {  // row = sample n
   Rows<const float> z, y;
   __device__ void operator()(int64_t n, int64_t, int64_t i, double (&acc)[4]) const {
@@ -35,7 +36,13 @@ __global__ void loss_sums_kernel(const double* partials, int64_t splits, int64_t
   for (int j = 0; j < 4; ++j) sums[n * 4 + j] = total<4>(partials, splits, n, j);
 }
 
-struct GradOp {
+void loss_sums_launch(const Partials& part, int64_t samples, double* sums, cudaStream_t stream) {
+  loss_sums_kernel<<<blocks_for(samples), kThreads, 0, stream>>>(part.data, part.splits, samples, sums);
+  check_launch("bce_dice_loss/finalize");
+}
+
+// ---- pass 2: gradient --------------------------------------------------------------------------
+struct LossGradKernel {
   Rows<const float> z, y;
   Rows<float> dz;
   const double* sums;  // (N, 4)
@@ -49,23 +56,26 @@ struct GradOp {
   }
 };
 
+void loss_grad_launch(const LossGradKernel& k, Extent e, cudaStream_t stream) {
+  launch_rows(k, e, stream, "bce_dice_loss/grad");
+}
+
 }  // namespace
 
+// ---- op ----------------------------------------------------------------------------------------
 double bce_dice_loss(Ctx& ctx, const TF& z, const TF& y, double weight, TF* dz, WriteMode mode) {
+  using namespace detail;
   const int64_t N = z.shape().n(), M = z.sample_numel();
   SRMDS_CHECK(N > 0 && M > 0, "bce_dice_loss: z " << z.shape() << " is empty");
   const Partials part = partial_sums<4>(ctx, N, 1, M, LossTerm{rows_of(z), rows_of(y)}, "bce_dice_loss/sums");
   Buffer sums_buf = ctx.allocate(static_cast<size_t>(N * 4) * sizeof(double));
   double* sums = static_cast<double*>(sums_buf.get());
-  loss_sums_kernel<<<static_cast<unsigned>((N + kThreads - 1) / kThreads), kThreads, 0, ctx.stream()>>>(
-      part.data, part.splits, N, sums);
-  check_launch("bce_dice_loss/finalize");
+  loss_sums_launch(part, N, sums, ctx.stream());
   const double inv_nm = 1.0 / double(N * M), inv_n = 1.0 / double(N);
   if (dz)
-    launch_rows(ctx, N, M,
-                GradOp{rows_of(z), rows_of(y), rows_of(*dz), sums, inv_nm, inv_n, weight,
-                       mode == WriteMode::Accumulate},
-                "bce_dice_loss/grad");
+    loss_grad_launch(LossGradKernel{rows_of(z), rows_of(y), rows_of(*dz), sums, inv_nm, inv_n, weight,
+                                    mode == WriteMode::Accumulate},
+                     Extent{N, M}, ctx.stream());
   std::vector<double> host(static_cast<size_t>(N * 4));
   SRMDS_CUDA_CHECK(cudaMemcpyAsync(host.data(), sums, host.size() * sizeof(double), cudaMemcpyDeviceToHost,
                                    ctx.stream()));

@@ -1,6 +1,15 @@
-// Shared by the hand-written kernels in kernels/*.cu: how kernels see tensors (rows and planes,
-// so strided channel views cost nothing), launch geometry, the launch check, and deterministic
-// block reductions (partial sums per row in double, combined in a fixed order; no float atomics).
+// Shared by the hand-written kernels in kernels/*.cu (internal, not installed): how kernels see
+// tensors (rows and planes, so strided channel views cost nothing), the generic elementwise kernel
+// and its launch geometry, the launch check, and deterministic block reductions (partial sums per
+// row in double, combined in a fixed order; no float atomics).
+//
+// Each kernels/<op>.cu has the same three layers, forward first, then backward:
+//   kernel    a __global__ function, or a per-element functor run by rows_kernel<F>;
+//   launcher  <op>_launch(typed pointers and extents..., cudaStream_t): launches on the stream and
+//             checks cudaGetLastError() (check_launch);
+//   op        cuda::<op>(Context<Cuda>&, tensors...): unpacks the tensors (already validated by the
+//             checked entry in include/srmds/ops/) and calls the launchers with ctx.stream().
+// Per-element math shared with the CPU backend comes from include/srmds/ops/math/.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -8,8 +17,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "check.hpp"
 #include "srmds/core/tensor.hpp"
-#include "srmds/cuda/check.hpp"
 #include "srmds/cuda/context.hpp"
 #include "srmds/cuda/ops.hpp"
 
@@ -17,6 +26,7 @@ namespace srmds::cuda::detail {
 
 constexpr int kThreads = 256;       // threads per block (a multiple of 32)
 constexpr int64_t kMaxGridY = 65535;
+constexpr int64_t kMaxGridX = int64_t(1) << 16;  // beyond this, threads loop (grid-stride)
 
 // ---- tensors as kernels see them -------------------------------------------------------------
 
@@ -66,6 +76,7 @@ __device__ __forceinline__ void write_out(float& out, float v, bool accumulate) 
 
 // ---- launching -------------------------------------------------------------------------------
 
+// Throws srmds::Error when the last launch failed (every launcher calls it after its launch).
 inline void check_launch(const char* kernel) {
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess)
@@ -73,17 +84,24 @@ inline void check_launch(const char* kernel) {
                                << cudaGetErrorString(err));
 }
 
-// Blocks for `rows` rows of `len` elements: grid.y walks the rows (looping past 65535), grid.x
-// strides along a row; about 16 blocks per SM in all.
-inline dim3 grid_for(const Context<Cuda>& ctx, int64_t len, int64_t rows) {
-  const int64_t y = std::max<int64_t>(1, std::min(rows, kMaxGridY));
-  const int64_t want_x = (len + kThreads - 1) / kThreads;
-  const int64_t cap_x = std::max<int64_t>(1, int64_t(ctx.sm_count()) * 16 / y);
-  const int64_t x = std::max<int64_t>(1, std::min(want_x, cap_x));
+// The work of an elementwise kernel: `rows` rows of `len` elements.
+struct Extent {
+  int64_t rows = 0, len = 0;
+  bool empty() const { return rows <= 0 || len <= 0; }
+};
+// Rows as rows_of() sees a tensor (samples of C*H*W, or one row), planes as planes_of() does.
+inline Extent row_extent(const Shape& s) { return {row_count(s), row_length(s)}; }
+inline Extent plane_extent(const Shape& s) { return {s.n() * s.c(), s.h() * s.w()}; }
+
+// Blocks for an extent: grid.y walks the rows (looping past 65535), grid.x covers a row (looping
+// past kMaxGridX blocks).
+inline dim3 grid_for(const Extent& e) {
+  const int64_t y = std::max<int64_t>(1, std::min(e.rows, kMaxGridY));
+  const int64_t x = std::max<int64_t>(1, std::min((e.len + kThreads - 1) / kThreads, kMaxGridX));
   return dim3(static_cast<unsigned>(x), static_cast<unsigned>(y));
 }
 
-// Calls f(r, i) for every row r < rows and element i < len.
+// The generic elementwise kernel: calls f(r, i) for every row r < rows and element i < len.
 template <class F>
 __global__ void rows_kernel(int64_t rows, int64_t len, F f) {
   for (int64_t r = blockIdx.y; r < rows; r += gridDim.y)
@@ -91,12 +109,16 @@ __global__ void rows_kernel(int64_t rows, int64_t len, F f) {
       f(r, i);
 }
 
+// Launches rows_kernel<F> over e on the stream and checks the launch (nothing for an empty extent).
 template <class F>
-void launch_rows(Context<Cuda>& ctx, int64_t rows, int64_t len, const F& f, const char* name) {
-  if (rows <= 0 || len <= 0) return;
-  rows_kernel<<<grid_for(ctx, len, rows), kThreads, 0, ctx.stream()>>>(rows, len, f);
+void launch_rows(const F& f, const Extent& e, cudaStream_t stream, const char* name) {
+  if (e.empty()) return;
+  rows_kernel<<<grid_for(e), kThreads, 0, stream>>>(e.rows, e.len, f);
   check_launch(name);
 }
+
+// Blocks for one thread per item of a small per-channel or per-sample array.
+inline unsigned blocks_for(int64_t n) { return static_cast<unsigned>(std::max<int64_t>(1, (n + kThreads - 1) / kThreads)); }
 
 // ---- reductions ------------------------------------------------------------------------------
 
@@ -155,6 +177,18 @@ __device__ __forceinline__ double total(const double* partials, int64_t splits, 
   return s;
 }
 
+// Launcher of partial_sums_kernel<K, F>: p.splits blocks per row, written to p's buffer.
+template <int K, class F>
+void partial_sums_launch(const Partials& p, int64_t rows, int64_t outer, int64_t inner, const F& f,
+                         cudaStream_t stream, const char* name) {
+  const dim3 grid(static_cast<unsigned>(p.splits), static_cast<unsigned>(std::min(rows, kMaxGridY)));
+  partial_sums_kernel<K><<<grid, kThreads, 0, stream>>>(rows, outer, inner, f, const_cast<double*>(p.data));
+  check_launch(name);
+}
+
+// Partial sums of K quantities over `rows` rows of outer x inner terms f(r, o, k, acc): chooses the
+// splits per row (about 4 blocks per SM in all), allocates the partials from the context and
+// launches on its stream. Nothing is launched for rows <= 0 (data stays null).
 template <int K, class F>
 Partials partial_sums(Context<Cuda>& ctx, int64_t rows, int64_t outer, int64_t inner, const F& f,
                       const char* name) {
@@ -164,11 +198,8 @@ Partials partial_sums(Context<Cuda>& ctx, int64_t rows, int64_t outer, int64_t i
   const int64_t max_useful = std::max<int64_t>(1, (inner + kThreads - 1) / kThreads);
   p.splits = std::max<int64_t>(1, std::min<int64_t>({(target_blocks + rows - 1) / rows, max_useful, 1024}));
   p.buffer = ctx.allocate(static_cast<size_t>(rows * p.splits * K) * sizeof(double));
-  double* out = static_cast<double*>(p.buffer.get());
-  p.data = out;
-  const dim3 grid(static_cast<unsigned>(p.splits), static_cast<unsigned>(std::min(rows, kMaxGridY)));
-  partial_sums_kernel<K><<<grid, kThreads, 0, ctx.stream()>>>(rows, outer, inner, f, out);
-  check_launch(name);
+  p.data = static_cast<const double*>(p.buffer.get());
+  partial_sums_launch<K>(p, rows, outer, inner, f, ctx.stream(), name);
   return p;
 }
 

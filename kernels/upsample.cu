@@ -1,5 +1,5 @@
 // Bilinear resizing (N, C, h, w) -> (N, C, H, W) (see ops/upsample.hpp). The per-axis source taps
-// (i0, i1, lambda) are bilinear_axis() from cpu/upsample.hpp, shared with the CPU backend.
+// (i0, i1, lambda) are bilinear_axis() from ops/math/bilinear.hpp, shared with the CPU backend.
 //   forward:  one thread per output: y = (1 - ly)((1 - lx) x[i0, j0] + lx x[i0, j1])
 //                                        + ly((1 - lx) x[i1, j0] + lx x[i1, j1])
 //   backward: one thread per input pixel (p, q) gathers, without atomics,
@@ -18,7 +18,18 @@ __device__ __forceinline__ BilinearTap<float> tap(int d, int in, int out, bool a
   return bilinear_axis<float>(d, in, out, align_corners);
 }
 
-struct UpsampleForwardOp {
+void check_int_extents(const char* op, const Shape& a, const Shape& b) {
+  SRMDS_CHECK(a.h() <= INT32_MAX && a.w() <= INT32_MAX && b.h() <= INT32_MAX && b.w() <= INT32_MAX,
+              op << ": " << a << " / " << b << " extents exceed int");
+}
+
+}  // namespace
+
+// ---- forward ---------------------------------------------------------------------------------
+namespace {
+using namespace detail;
+
+struct UpsampleForwardKernel {
   Planes<const float> x;  // (N, C, h, w)
   Planes<float> y;        // (N, C, H, W)
   int ih, iw, oh, ow;
@@ -35,6 +46,25 @@ struct UpsampleForwardOp {
     y.plane(p)[o] = (1.0f - a.lambda) * top + a.lambda * bot;
   }
 };
+
+void upsample_bilinear_forward_launch(Planes<const float> x, Planes<float> y, int ih, int iw, int oh, int ow,
+                                      bool align_corners, Extent e, cudaStream_t stream) {
+  launch_rows(UpsampleForwardKernel{x, y, ih, iw, oh, ow, align_corners}, e, stream, "upsample_bilinear_forward");
+}
+
+}  // namespace
+
+void upsample_bilinear_forward(Ctx& ctx, const TF& x, TF& y, bool align_corners) {
+  const Shape& si = x.shape();
+  const Shape& so = y.shape();
+  check_int_extents("upsample_bilinear_forward", si, so);
+  upsample_bilinear_forward_launch(detail::planes_of(x), detail::planes_of(y), int(si.h()), int(si.w()), int(so.h()),
+                                   int(so.w()), align_corners, detail::plane_extent(so), ctx.stream());
+}
+
+// ---- backward --------------------------------------------------------------------------------
+namespace {
+using namespace detail;
 
 // First output index d in [0, out) with i0(d) >= v (out when none).
 __device__ int first_with_i0_at_least(int v, int in, int out, bool align_corners) {
@@ -54,7 +84,7 @@ __device__ __forceinline__ float weight_of(const BilinearTap<float>& t, int p) {
   return (t.i0 == p ? 1.0f - t.lambda : 0.0f) + (t.i1 == p ? t.lambda : 0.0f);
 }
 
-struct UpsampleBackwardOp {
+struct UpsampleBackwardKernel {
   Planes<const float> dy;  // (N, C, H, W)
   Planes<float> dx;        // (N, C, h, w)
   int ih, iw, oh, ow;
@@ -79,31 +109,21 @@ struct UpsampleBackwardOp {
   }
 };
 
-void check_int_extents(const char* op, const Shape& a, const Shape& b) {
-  SRMDS_CHECK(a.h() <= INT32_MAX && a.w() <= INT32_MAX && b.h() <= INT32_MAX && b.w() <= INT32_MAX,
-              op << ": " << a << " / " << b << " extents exceed int");
+void upsample_bilinear_backward_launch(Planes<const float> dy, Planes<float> dx, int ih, int iw, int oh, int ow,
+                                       bool align_corners, bool accumulate, Extent e, cudaStream_t stream) {
+  launch_rows(UpsampleBackwardKernel{dy, dx, ih, iw, oh, ow, align_corners, accumulate}, e, stream,
+              "upsample_bilinear_backward");
 }
 
 }  // namespace
-
-void upsample_bilinear_forward(Ctx& ctx, const TF& x, TF& y, bool align_corners) {
-  const Shape& si = x.shape();
-  const Shape& so = y.shape();
-  check_int_extents("upsample_bilinear_forward", si, so);
-  launch_rows(ctx, so.n() * so.c(), so.h() * so.w(),
-              UpsampleForwardOp{planes_of(x), planes_of(y), int(si.h()), int(si.w()), int(so.h()), int(so.w()),
-                                align_corners},
-              "upsample_bilinear_forward");
-}
 
 void upsample_bilinear_backward(Ctx& ctx, const TF& dy, TF& dx, bool align_corners, WriteMode mode) {
   const Shape& si = dx.shape();
   const Shape& so = dy.shape();
   check_int_extents("upsample_bilinear_backward", si, so);
-  launch_rows(ctx, si.n() * si.c(), si.h() * si.w(),
-              UpsampleBackwardOp{planes_of(dy), planes_of(dx), int(si.h()), int(si.w()), int(so.h()), int(so.w()),
-                                 align_corners, mode == WriteMode::Accumulate},
-              "upsample_bilinear_backward");
+  upsample_bilinear_backward_launch(detail::planes_of(dy), detail::planes_of(dx), int(si.h()), int(si.w()),
+                                    int(so.h()), int(so.w()), align_corners, mode == WriteMode::Accumulate,
+                                    detail::plane_extent(si), ctx.stream());
 }
 
 }  // namespace srmds::cuda

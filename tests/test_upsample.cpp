@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "srmds/ops/math/bilinear.hpp"
 #include "srmds/ops/tensor_ops.hpp"
 #include "srmds/ops/upsample.hpp"
 #include "support/testing.hpp"

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <string>
 
+#include "kernels/check.hpp"
 #include "srmds/cuda/cuda.hpp"
 #include "srmds/ops/tensor_ops.hpp"
 #include "support/testing.hpp"

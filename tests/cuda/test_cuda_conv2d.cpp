@@ -1,7 +1,7 @@
 // cuDNN convolutions (forward, backward data, filter, bias) against the CPU backend for every
 // kernel shape, both write modes and strided channel views; the algorithm cache.
 #include "parity.hpp"
-#include "srmds/cuda/cudnn.hpp"
+#include "kernels/cudnn.hpp"
 #include "srmds/ops/conv2d.hpp"
 
 using namespace srmds;

@@ -78,12 +78,6 @@ private:
 
   // y = Conv3x3(x; K, B): Winograd F(2x2, 3x3) on the CPU (cpu/conv2d_winograd.hpp), else conv2d.
   void conv(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y) {
-    if constexpr (is_cpu_v<D>) {
-      if (cin() >= kWinogradMinCin && x.shape().h() * x.shape().w() >= kWinogradMinPixels) {
-        cpu::conv2d_winograd3x3(x, m_weight.value, &m_bias.value, y);
-        return;
-      }
-    }
     conv2d_forward(ctx, x, m_weight.value, &m_bias.value, y);
   }
 

@@ -1,5 +1,5 @@
 // Context<Device>: what an op needs besides its tensors. On the CPU: nothing but host memory
-// (threads come from OpenMP, see cpu/parallel.hpp). The CUDA context (stream, cuDNN/cuBLAS handles,
+// (threads come from OpenMP, see cpu/parallel.hpp). The CUDA context (stream, cuDNN handle,
 // caching allocator, workspace) is in cuda/context.hpp. One context per thread.
 #pragma once
 

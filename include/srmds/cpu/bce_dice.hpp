@@ -1,100 +1,23 @@
 // CPU BCE + soft-Dice loss of one scale (SPEC §3). See losses/bce_dice.hpp; the per-element terms
-// are bce_with_logits() and bce_dice_grad() in losses/bce_dice_math.hpp.
+// are bce_with_logits() and bce_dice_grad() in ops/math/bce_dice.hpp.
 //
-// Pass 1 (reduction): every sample's h w pixels are cut into fixed chunks of kLossChunk; each
+// Pass 1 (reduction): every sample's h w pixels are cut into fixed chunks of 16384; each
 // (sample, chunk) task sums, in double, bce(z, y), I = sum p y, P = sum p and Y = sum y. The partial
 // sums are then added in task order, so the value does not depend on the number of threads.
 // Pass 2 (gradient): dz = weight dL/dz per pixel (double math, rounded once to T), same tasks.
 // dz may be z itself (each pixel is read before it is written).
+// Declaration only: the kernel (src/cpu/bce_dice.cpp) is compiled in the library for float and
+// double, once per ISA level, and chosen at run time (cpu/isa.hpp).
 #pragma once
 
-#include <algorithm>
-#include <vector>
-
-#include "srmds/cpu/parallel.hpp"
-#include "srmds/cpu/sigmoid.hpp"
-#include "srmds/ops/math/bce_dice.hpp"
+#include "srmds/core/tensor.hpp"
 
 namespace srmds::cpu {
 
-namespace detail {
-constexpr int64_t kLossChunk = 16384;
-
-struct BceDiceSums {
-  double bce = 0, inter = 0, psum = 0, ysum = 0;
-};
-}  // namespace detail
-
+// Returns the loss; writes weight dL/dz into *dz with mode unless dz is nullptr.
 template <class T>
 double bce_dice_loss(const Tensor<T, Cpu>& z,  // (N, 1, h, w) logits
                      const Tensor<T, Cpu>& y,  // (N, 1, h, w) targets in [0, 1]
-                     double weight, Tensor<T, Cpu>* dz, WriteMode mode) {
-  using detail::kLossChunk;
-  const int64_t n_samples = z.shape().n();
-  const int64_t m = z.sample_numel();
-  const int64_t chunks = (m + kLossChunk - 1) / kLossChunk;
-  const int64_t tasks = n_samples * chunks;
-
-  // Pass 1: partial sums per (sample, chunk).
-  std::vector<detail::BceDiceSums> part(static_cast<size_t>(tasks));
-  parallel_for(
-      tasks,
-      [&](int64_t task) {
-        const int64_t n = task / chunks;
-        const int64_t begin = (task % chunks) * kLossChunk, end = std::min(m, begin + kLossChunk);
-        const T* zs = z.sample(n);
-        const T* ys = y.sample(n);
-        detail::BceDiceSums s;
-        for (int64_t i = begin; i < end; ++i) {
-          const double zi = static_cast<double>(zs[i]), yi = static_cast<double>(ys[i]);
-          const double p = sigmoid_of(zi);
-          s.bce += bce_with_logits(zi, yi);
-          s.inter += p * yi;
-          s.psum += p;
-          s.ysum += yi;
-        }
-        part[static_cast<size_t>(task)] = s;
-      },
-      kLossChunk);
-
-  // Fixed-order combination: per-sample Dice sums and the total BCE.
-  std::vector<detail::BceDiceSums> per_sample(static_cast<size_t>(n_samples));
-  double bce_total = 0;
-  for (int64_t task = 0; task < tasks; ++task) {
-    const auto& s = part[static_cast<size_t>(task)];
-    auto& d = per_sample[static_cast<size_t>(task / chunks)];
-    bce_total += s.bce;
-    d.inter += s.inter;
-    d.psum += s.psum;
-    d.ysum += s.ysum;
-  }
-  double dice_total = 0;
-  for (const auto& d : per_sample) dice_total += (2 * d.inter + kDiceSmooth) / (d.psum + d.ysum + kDiceSmooth);
-  const double inv_nm = 1.0 / static_cast<double>(n_samples * m);
-  const double inv_n = 1.0 / static_cast<double>(n_samples);
-  const double loss = bce_total * inv_nm + kDiceWeight * (1.0 - dice_total * inv_n);
-
-  // Pass 2: dz = weight dL/dz.
-  if (dz) {
-    parallel_for(
-        tasks,
-        [&](int64_t task) {
-          const int64_t n = task / chunks;
-          const int64_t begin = (task % chunks) * kLossChunk, end = std::min(m, begin + kLossChunk);
-          const T* zs = z.sample(n);
-          const T* ys = y.sample(n);
-          T* ds = dz->sample(n);
-          const auto& d = per_sample[static_cast<size_t>(n)];
-          for (int64_t i = begin; i < end; ++i) {
-            const double p = sigmoid_of(static_cast<double>(zs[i]));
-            const double g =
-                bce_dice_grad(p, static_cast<double>(ys[i]), d.inter, d.psum, d.ysum, inv_nm, inv_n, weight);
-            write(ds[i], static_cast<T>(g), mode);
-          }
-        },
-        kLossChunk);
-  }
-  return loss;
-}
+                     double weight, Tensor<T, Cpu>* dz, WriteMode mode);
 
 }  // namespace srmds::cpu

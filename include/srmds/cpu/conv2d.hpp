@@ -2,225 +2,66 @@
 //   y[n, o, i, j] = b[o] + sum_{c, p, q} w[o, c, p, q] * x[n, c, i + p - kh/2, j + q - kw/2]
 // stride 1, zero "same" padding, kernels 1x1, 1x3, 3x1, 3x3.
 //
-// Forward: per band of image rows, y[:, band] = Wmat (Cout x Cin*kh*kw) * im2col(x)[:, band], an
-// Eigen GEMM (1x1 kernels multiply x directly, no im2col). Bands run in parallel (OpenMP), one
-// im2col scratch per thread; when there are fewer bands than threads, Eigen parallelises the GEMM.
+// Forward: 3x3 kernels with Cin >= 16 on images of at least 64 x 64 pixels take Winograd
+// F(2x2, 3x3) (cpu/conv2d_winograd.hpp); the others, per band of image rows,
+// y[:, band] = Wmat (Cout x Cin*kh*kw) * im2col(x)[:, band], an Eigen GEMM (1x1 kernels multiply x
+// directly, no im2col). Bands run in parallel (OpenMP), one im2col scratch per thread; when there
+// are fewer bands than threads, Eigen parallelises the GEMM.
 // Backward data: dx = conv(dy, w') with w'[c, o, p, q] = w[o, c, kh-1-p, kw-1-q] (the transposed
-// convolution), through the same banded forward, so bands write disjoint rows of dx.
+// convolution), through the same banded im2col forward, so bands write disjoint rows of dx.
 // Backward filter: dWmat = sum over samples and bands of dy[:, band] * im2col(x)[:, band]^T, with
 // one accumulator per thread summed in a fixed order (deterministic for a given thread count).
 // Backward bias: db[o] = sum_{n, i, j} dy[n, o, i, j].
 // Inputs and outputs may be strided channel views: each sample is contiguous, at t.sample(n).
+// Declarations only: the kernels (src/cpu/conv2d.cpp) are compiled in the library for float and
+// double, once per ISA level, and chosen at run time (cpu/isa.hpp).
 #pragma once
 
-#include <Eigen/Core>
-
-#include <algorithm>
 #include <cstdint>
 
-#include "srmds/core/device.hpp"
 #include "srmds/core/tensor.hpp"
-#include "srmds/cpu/conv2d_im2col.hpp"
-#include "srmds/cpu/parallel.hpp"
 
 namespace srmds::cpu {
 
-namespace detail {
-
 template <class T>
-using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <class T>
-using StridedMap = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
-template <class T>
-using ConstStridedMap = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
-
-// The weight as a contiguous (Cout, Cin*kh*kw) matrix: w itself, or a packed copy of a view.
-template <class T>
-class WeightMatrix {
-public:
-  explicit WeightMatrix(const Tensor<T, Cpu>& w) {
-    if (w.is_contiguous()) {
-      m_data = w.data();
-      return;
-    }
-    m_copy = host_buffer(static_cast<size_t>(w.numel()) * sizeof(T));
-    T* dst = static_cast<T*>(m_copy.get());
-    const int64_t len = w.sample_numel();
-    for (int64_t o = 0; o < w.shape().n(); ++o) std::copy(w.sample(o), w.sample(o) + len, dst + o * len);
-    m_data = dst;
-  }
-  const T* data() const { return m_data; }
-
-private:
-  Buffer m_copy;
-  const T* m_data = nullptr;
-};
-
-// y (+)= conv(x, wmat) [+ bias], wmat (Cout, Cin*kh*kw) row-major, over row bands (see
-// plan_row_tiles for tile_bytes and min_band_cols).
-template <class T>
-void conv2d_banded(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
-                   const T* wmat, int kh, int kw,
-                   const T* bias,      // (Cout) or nullptr
-                   Tensor<T, Cpu>& y,  // (N, Cout, H, W)
-                   bool accumulate, int64_t tile_bytes = kConvTileBytes,
-                   int64_t min_band_cols = kConvMinBandCols) {
-  const Shape& xs = x.shape();
-  const int64_t N = xs.n(), Cin = xs.c(), H = xs.h(), W = xs.w(), Cout = y.shape().c();
-  const int64_t K = Cin * kh * kw, HW = H * W;
-  if (N == 0 || HW == 0 || Cout == 0) return;
-  const bool direct = kh == 1 && kw == 1;
-  const RowTiling tiling = plan_row_tiles(N, H, W, K * W * static_cast<int64_t>(sizeof(T)), tile_bytes,
-                                          min_band_cols, conv_max_threads());
-  ThreadScratch<T> scratch(direct ? 0 : tiling.threads, direct ? 0 : tiling.rows * W * K);
-  const Eigen::Map<const RowMat<T>> wm(wmat, Cout, K);
-
-  auto run_band = [&](int64_t u, T* col) {
-    int64_t n, r0, r1;
-    tiling.band(u, H, n, r0, r1);
-    const int64_t cols = (r1 - r0) * W;
-    StridedMap<T> yb(y.sample(n) + r0 * W, Cout, cols, Eigen::OuterStride<>(HW));
-    auto gemm = [&](const auto& rhs) {
-      if (accumulate)
-        yb.noalias() += wm * rhs;
-      else
-        yb.noalias() = wm * rhs;
-    };
-    if (direct) {
-      gemm(ConstStridedMap<T>(x.sample(n) + r0 * W, Cin, cols, Eigen::OuterStride<>(HW)));
-    } else {
-      im2col_rows(x.sample(n), Cin, H, W, kh, kw, r0, r1, col);
-      gemm(Eigen::Map<const RowMat<T>>(col, K, cols));
-    }
-    if (bias)
-      for (int64_t o = 0; o < Cout; ++o) yb.row(o).array() += bias[o];
-  };
-
-  if (tiling.threads > 1) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(tiling.threads)
-    for (int64_t u = 0; u < tiling.units; ++u) run_band(u, scratch.get(conv_thread_id()));
-  } else {
-    for (int64_t u = 0; u < tiling.units; ++u) run_band(u, scratch.get(0));  // Eigen threads the GEMM
-  }
-}
-
-// dWmat (+)= sum_{n, bands} dy[:, band] * im2col(x)[:, band]^T, dWmat (Cout, Cin*kh*kw) row-major.
-template <class T>
-void conv2d_filter_banded(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
-                          const Tensor<T, Cpu>& dy,  // (N, Cout, H, W)
-                          int kh, int kw,
-                          T* dwmat,  // (Cout, Cin*kh*kw), contiguous
-                          bool accumulate, int64_t tile_bytes = kConvTileBytes,
-                          int64_t min_band_cols = kConvMinBandCols) {
-  const Shape& xs = x.shape();
-  const int64_t N = xs.n(), Cin = xs.c(), H = xs.h(), W = xs.w(), Cout = dy.shape().c();
-  const int64_t K = Cin * kh * kw, HW = H * W;
-  Eigen::Map<RowMat<T>> dw(dwmat, Cout, K);
-  if (!accumulate) dw.setZero();
-  if (N == 0 || HW == 0 || Cout == 0 || K == 0) return;
-  const bool direct = kh == 1 && kw == 1;
-  const RowTiling tiling = plan_row_tiles(N, H, W, K * W * static_cast<int64_t>(sizeof(T)), tile_bytes,
-                                          min_band_cols, conv_max_threads());
-  ThreadScratch<T> scratch(direct ? 0 : tiling.threads, direct ? 0 : tiling.rows * W * K);
-  // Thread 0 accumulates straight into dw; the others into their own (Cout, K) partial sums.
-  ThreadScratch<T> partial(tiling.threads - 1, Cout * K);
-
-  auto run_band = [&](int64_t u, T* col, Eigen::Map<RowMat<T>>& acc) {
-    int64_t n, r0, r1;
-    tiling.band(u, H, n, r0, r1);
-    const int64_t cols = (r1 - r0) * W;
-    const ConstStridedMap<T> dyb(dy.sample(n) + r0 * W, Cout, cols, Eigen::OuterStride<>(HW));
-    if (direct) {
-      acc.noalias() += dyb * ConstStridedMap<T>(x.sample(n) + r0 * W, Cin, cols, Eigen::OuterStride<>(HW)).transpose();
-    } else {
-      im2col_rows(x.sample(n), Cin, H, W, kh, kw, r0, r1, col);
-      acc.noalias() += dyb * Eigen::Map<const RowMat<T>>(col, K, cols).transpose();
-    }
-  };
-
-  if (tiling.threads > 1) {
-    // Static schedule: which bands each thread sums is fixed, so the result is reproducible.
-#pragma omp parallel num_threads(tiling.threads)
-    {
-      const int tid = conv_thread_id();
-      Eigen::Map<RowMat<T>> acc(tid == 0 ? dwmat : partial.get(tid - 1), Cout, K);
-      if (tid != 0) acc.setZero();
-#pragma omp for schedule(static)
-      for (int64_t u = 0; u < tiling.units; ++u) run_band(u, scratch.get(tid), acc);
-    }
-    for (int t = 1; t < tiling.threads; ++t) dw += Eigen::Map<const RowMat<T>>(partial.get(t - 1), Cout, K);
-  } else {
-    for (int64_t u = 0; u < tiling.units; ++u) run_band(u, scratch.get(0), dw);
-  }
-}
-
-}  // namespace detail
-
-template <class T>
-void conv2d_forward(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
-                    const Tensor<T, Cpu>& w,  // (Cout, Cin, kh, kw)
+void conv2d_forward(const Tensor<T, Cpu>& x,     // (N, Cin, H, W)
+                    const Tensor<T, Cpu>& w,     // (Cout, Cin, kh, kw)
                     const Tensor<T, Cpu>* bias,  // (Cout) or nullptr
-                    Tensor<T, Cpu>& y) {         // (N, Cout, H, W)
-  const detail::WeightMatrix<T> wm(w);
-  detail::conv2d_banded(x, wm.data(), static_cast<int>(w.shape()[2]), static_cast<int>(w.shape()[3]),
-                        bias ? bias->data() : nullptr, y, false);
-}
+                    Tensor<T, Cpu>& y);          // (N, Cout, H, W)
 
 template <class T>
 void conv2d_backward_data(const Tensor<T, Cpu>& dy,  // (N, Cout, H, W)
                           const Tensor<T, Cpu>& w,   // (Cout, Cin, kh, kw)
                           Tensor<T, Cpu>& dx,        // (N, Cin, H, W)
-                          WriteMode mode) {
-  const Shape& ws = w.shape();
-  const int64_t Cout = ws[0], Cin = ws[1], kh = ws[2], kw = ws[3];
-  // w'[c, o, p, q] = w[o, c, kh-1-p, kw-1-q]: dx = conv(dy, w').
-  Buffer flipped = host_buffer(static_cast<size_t>(w.numel()) * sizeof(T));
-  T* wt = static_cast<T*>(flipped.get());
-  for (int64_t o = 0; o < Cout; ++o)
-    for (int64_t c = 0; c < Cin; ++c)
-      for (int64_t p = 0; p < kh; ++p)
-        for (int64_t q = 0; q < kw; ++q)
-          wt[((c * Cout + o) * kh + (kh - 1 - p)) * kw + (kw - 1 - q)] = w.sample(o)[(c * kh + p) * kw + q];
-  detail::conv2d_banded(dy, wt, static_cast<int>(kh), static_cast<int>(kw), static_cast<const T*>(nullptr), dx,
-                        mode == WriteMode::Accumulate);
-}
+                          WriteMode mode);
 
 template <class T>
 void conv2d_backward_filter(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
                             const Tensor<T, Cpu>& dy,  // (N, Cout, H, W)
                             Tensor<T, Cpu>& dw,        // (Cout, Cin, kh, kw)
-                            WriteMode mode) {
-  const int kh = static_cast<int>(dw.shape()[2]), kw = static_cast<int>(dw.shape()[3]);
-  if (dw.is_contiguous()) {
-    detail::conv2d_filter_banded(x, dy, kh, kw, dw.data(), mode == WriteMode::Accumulate);
-    return;
-  }
-  // A strided view of a weight gradient: compute contiguously, then write row by row.
-  Tensor<T, Cpu> tmp(dw.shape());
-  detail::conv2d_filter_banded(x, dy, kh, kw, tmp.data(), false);
-  const int64_t len = dw.sample_numel();
-  for (int64_t o = 0; o < dw.shape().n(); ++o)
-    for (int64_t i = 0; i < len; ++i) write(dw.sample(o)[i], tmp.sample(o)[i], mode);
-}
+                            WriteMode mode);
 
 template <class T>
 void conv2d_backward_bias(const Tensor<T, Cpu>& dy,  // (N, Cout, H, W)
                           Tensor<T, Cpu>& db,        // (Cout)
-                          WriteMode mode) {
-  const Shape& s = dy.shape();
-  const int64_t N = s.n(), C = s.c(), HW = s.h() * s.w();
-  parallel_for(
-      C,
-      [&](int64_t o) {
-        double sum = 0;  // the sum over N*H*W can be long: accumulate in double
-        for (int64_t n = 0; n < N; ++n) {
-          const T* g = dy.sample(n) + o * HW;
-#pragma omp simd reduction(+ : sum)
-          for (int64_t i = 0; i < HW; ++i) sum += static_cast<double>(g[i]);
-        }
-        write(db[o], static_cast<T>(sum), mode);
-      },
-      N * HW);
-}
+                          WriteMode mode);
+
+namespace detail {
+
+// The banded im2col forward and filter gradient with an explicit band plan (tests force small
+// bands): tile_bytes of im2col scratch per band, at least min_band_cols GEMM columns. wmat and dwmat
+// are (Cout, Cin*kh*kw) row-major and contiguous; bias is (Cout) or nullptr.
+template <class T>
+void conv2d_banded(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
+                   const T* wmat, int kh, int kw, const T* bias,
+                   Tensor<T, Cpu>& y,  // (N, Cout, H, W)
+                   bool accumulate, int64_t tile_bytes, int64_t min_band_cols);
+
+template <class T>
+void conv2d_filter_banded(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
+                          const Tensor<T, Cpu>& dy,  // (N, Cout, H, W)
+                          int kh, int kw, T* dwmat, bool accumulate, int64_t tile_bytes, int64_t min_band_cols);
+
+}  // namespace detail
 
 }  // namespace srmds::cpu

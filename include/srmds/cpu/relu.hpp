@@ -1,33 +1,17 @@
-// CPU ReLU (reference and production path). See ops/relu.hpp.
+// CPU ReLU (reference and production path). See ops/relu.hpp. y = max(x, 0) propagating NaN
+// (math::relu); backward dx (+)= dy [y > 0]. y may be x.
+// Declarations only: the kernels (src/cpu/relu.cpp) are compiled in the library for float and
+// double, once per ISA level, and chosen at run time (cpu/isa.hpp).
 #pragma once
 
-#include "srmds/ops/math/scalar.hpp"
-#include "srmds/cpu/parallel.hpp"
+#include "srmds/core/tensor.hpp"
 
 namespace srmds::cpu {
 
 template <class T>
-void relu_forward(const Tensor<T, Cpu>& x, Tensor<T, Cpu>& y) {
-  for_each_run(
-      [](int64_t n, const T* xs, T* ys) {
-#pragma omp parallel for simd if (n > 65536)
-        for (int64_t i = 0; i < n; ++i) ys[i] = math::relu(xs[i]);
-      },
-      x, y);
-}
+void relu_forward(const Tensor<T, Cpu>& x, Tensor<T, Cpu>& y);
 
 template <class T>
-void relu_backward(const Tensor<T, Cpu>& y, const Tensor<T, Cpu>& dy, Tensor<T, Cpu>& dx, WriteMode mode) {
-  const bool acc = mode == WriteMode::Accumulate;
-  for_each_run(
-      [acc](int64_t n, const T* ys, const T* gs, T* ds) {
-#pragma omp parallel for simd if (n > 65536)
-        for (int64_t i = 0; i < n; ++i) {
-          const T g = ys[i] > T(0) ? gs[i] : T(0);
-          ds[i] = acc ? ds[i] + g : g;
-        }
-      },
-      y, dy, dx);
-}
+void relu_backward(const Tensor<T, Cpu>& y, const Tensor<T, Cpu>& dy, Tensor<T, Cpu>& dx, WriteMode mode);
 
 }  // namespace srmds::cpu

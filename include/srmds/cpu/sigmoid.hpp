@@ -1,38 +1,17 @@
-// CPU sigmoid. See ops/sigmoid.hpp. sigmoid_of() is shared with the CUDA kernels.
+// CPU sigmoid. See ops/sigmoid.hpp. y = sigmoid_of(x) (ops/math/sigmoid.hpp, shared with the CUDA
+// kernels); backward dx (+)= dy y (1 - y).
+// Declarations only: the kernels (src/cpu/sigmoid.cpp) are compiled in the library for float and
+// double, once per ISA level, and chosen at run time (cpu/isa.hpp).
 #pragma once
 
-#include <cmath>
+#include "srmds/core/tensor.hpp"
 
-#include "srmds/ops/math/sigmoid.hpp"
-#include "srmds/ops/math/scalar.hpp"
-#include "srmds/cpu/parallel.hpp"
-
-namespace srmds {
-namespace cpu {
+namespace srmds::cpu {
 
 template <class T>
-void sigmoid_forward(const Tensor<T, Cpu>& x, Tensor<T, Cpu>& y) {
-  for_each_run(
-      [](int64_t n, const T* xs, T* ys) {
-#pragma omp parallel for if (n > 65536)
-        for (int64_t i = 0; i < n; ++i) ys[i] = sigmoid_of(xs[i]);
-      },
-      x, y);
-}
+void sigmoid_forward(const Tensor<T, Cpu>& x, Tensor<T, Cpu>& y);
 
 template <class T>
-void sigmoid_backward(const Tensor<T, Cpu>& y, const Tensor<T, Cpu>& dy, Tensor<T, Cpu>& dx, WriteMode mode) {
-  const bool acc = mode == WriteMode::Accumulate;
-  for_each_run(
-      [acc](int64_t n, const T* ys, const T* gs, T* ds) {
-#pragma omp parallel for simd if (n > 65536)
-        for (int64_t i = 0; i < n; ++i) {
-          const T g = gs[i] * ys[i] * (T(1) - ys[i]);
-          ds[i] = acc ? ds[i] + g : g;
-        }
-      },
-      y, dy, dx);
-}
+void sigmoid_backward(const Tensor<T, Cpu>& y, const Tensor<T, Cpu>& dy, Tensor<T, Cpu>& dx, WriteMode mode);
 
-}  // namespace cpu
-}  // namespace srmds
+}  // namespace srmds::cpu

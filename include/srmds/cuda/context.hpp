@@ -1,17 +1,18 @@
-// Context<Cuda>: everything a CUDA op needs besides its tensors. One context per thread (cuDNN
-// and cuBLAS handles are thread-safe only per handle); all its work runs on its own stream.
-//   - stream (non-blocking), cuDNN handle and cuBLAS handle bound to it;
+// Context<Cuda>: everything a CUDA op needs besides its tensors. One context per thread (a cuDNN
+// handle is thread-safe only per handle); all its work runs on its own stream.
+//   - stream (non-blocking) and the cuDNN handle bound to it;
 //   - a caching device allocator (allocate(): no cudaMalloc/cudaFree in steady state);
 //   - a workspace arena for cuDNN, grown on demand and reused;
-//   - the cuDNN convolution algorithm cache (cuda/cudnn.hpp);
-//   - the TF32 switch (on by default): cuDNN convolutions and cuBLAS may use TF32 tensor cores.
+//   - the cuDNN convolution algorithm cache (kernels/cudnn.hpp, internal);
+//   - the TF32 switch (on by default): cuDNN convolutions may use TF32 tensor cores.
 // Tensors allocated from a context must not be used after it is gone (their memory may still be
 // released safely, see cuda/allocator.hpp). Destructors never throw.
+//
+// The header needs the CUDA runtime's headers only: the cuDNN handle type is declared here the
+// way cudnn.h declares it (cudnnHandle_t is `struct cudnnContext*`).
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
-#include <cudnn.h>
 
 #include <cstddef>
 #include <memory>
@@ -19,6 +20,8 @@
 #include "srmds/core/buffer.hpp"
 #include "srmds/core/device.hpp"
 #include "srmds/cuda/allocator.hpp"
+
+struct cudnnContext;
 
 namespace srmds::cuda::detail {
 class ConvPlanCache;
@@ -42,13 +45,12 @@ public:
   // Waits for all work queued on the context's stream; throws on an asynchronous error.
   void synchronize();
 
-  // Whether float convolutions (and cuBLAS GEMMs) may use TF32 tensor cores. On by default.
-  void set_tf32(bool on);
+  // Whether float convolutions may use TF32 tensor cores. On by default.
+  void set_tf32(bool on) { m_tf32 = on; }
   bool tf32() const { return m_tf32; }
 
   cudaStream_t stream() const { return m_stream; }
-  cudnnHandle_t cudnn() const { return m_cudnn; }
-  cublasHandle_t cublas() const { return m_cublas; }
+  cudnnContext* cudnn() const { return m_cudnn; }  // cudnnHandle_t
   int device() const { return m_device; }
   int sm_count() const { return m_sm_count; }
 
@@ -70,8 +72,7 @@ private:
   int m_sm_count = 1;
   bool m_tf32 = true;
   cudaStream_t m_stream = nullptr;
-  cudnnHandle_t m_cudnn = nullptr;
-  cublasHandle_t m_cublas = nullptr;
+  cudnnContext* m_cudnn = nullptr;
   cuda::CachingAllocator* m_allocator = nullptr;  // orphaned, not deleted, in the destructor
   Buffer m_workspace;
   std::unique_ptr<cuda::detail::ConvPlanCache> m_conv_plans;

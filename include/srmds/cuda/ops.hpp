@@ -1,6 +1,10 @@
-// Declarations of the CUDA implementations behind the checked ops in include/srmds/ops/.
-// Each takes float tensors already validated by the op; kernels live in kernels/*.cu, cuDNN calls
-// in src/cuda/. All run on the context's stream.
+// Declarations of the CUDA implementations behind the checked ops in include/srmds/ops/ (and the
+// loss, confusion counts and Adam step). They are public because the checked ops are header
+// templates that dispatch here (SRMDS_DISPATCH in ops/dispatch.hpp): one list of the backend's
+// entry points, defined in kernels/<op>.cu (kernel, launcher and op together), cuDNN calls in
+// kernels/cudnn_conv.cpp, host/device copies in kernels/transfer.cpp. Each takes float tensors
+// already validated by the checked op, and runs on the context's stream. Call the checked ops,
+// not these.
 #pragma once
 
 #include <cstdint>
@@ -55,9 +59,12 @@ void upsample_bilinear_forward(Ctx& ctx, const TF& x, TF& y, bool align_corners)
 void upsample_bilinear_backward(Ctx& ctx, const TF& dy, TF& dx, bool align_corners, WriteMode mode);
 void downsample_target(Ctx& ctx, const TF& mask, TF& out, int factor, TargetMode mode);
 
-// squeeze-and-excitation
+// squeeze-and-excitation; se_relu_forward is SE followed by ReLU in one pass (y = max(x a, 0)),
+// y may be x itself (in place), mean/hidden/scale saved as se_forward saves them
 void se_forward(Ctx& ctx, const TF& x, const TF& w1, const TF& b1, const TF& w2, const TF& b2, TF& y, TF& mean,
                 TF& hidden, TF& scale);
+void se_relu_forward(Ctx& ctx, const TF& x, const TF& w1, const TF& b1, const TF& w2, const TF& b2, TF& y, TF& mean,
+                     TF& hidden, TF& scale);
 void se_backward(Ctx& ctx, const TF& x, const TF& dy, const TF& w1, const TF& w2, const TF& mean, const TF& hidden,
                  const TF& scale, TF& dx, WriteMode dx_mode, TF& dw1, TF& db1, TF& dw2, TF& db2,
                  WriteMode param_mode);
@@ -70,7 +77,7 @@ struct AdamStep;
 
 namespace srmds::cuda {
 
-// BCE + soft-Dice loss of one scale (losses/bce_dice_math.hpp): one reduction pass (BCE sum and
+// BCE + soft-Dice loss of one scale (ops/math/bce_dice.hpp): one reduction pass (BCE sum and
 // the per-sample I, P, Y), one pass writing dz = weight * dL/dz (mode) when dz is not null.
 // Returns the unweighted loss value (synchronizes the stream to read it).
 double bce_dice_loss(Ctx& ctx, const TF& z, const TF& y, double weight, TF* dz, WriteMode mode);

@@ -4,7 +4,7 @@
 //   SRMDS_DISPATCH(D, cpu::relu_forward(x, y), cuda::relu_forward(ctx, x, y));
 //
 // The CPU implementations (include/srmds/cpu/) are templates over float and double; the CUDA
-// ones (kernels/, cuDNN in src/cuda/) take float tensors.
+// ones (kernels/, declared in cuda/ops.hpp) take float tensors.
 #pragma once
 
 #include "srmds/core/context.hpp"

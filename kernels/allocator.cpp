@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "srmds/cuda/check.hpp"
+#include "check.hpp"
 
 namespace srmds::cuda {
 

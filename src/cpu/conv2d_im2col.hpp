@@ -6,6 +6,7 @@
 //   col[(c*kh + p)*kw + q, (i - r0)*W + j] = x[c, i + p - kh/2, j + q - kw/2]   (0 outside the image)
 // a (Cin*kh*kw) x ((r1 - r0)*W) row-major matrix; then y[:, band] = Wmat (Cout x Cin*kh*kw) * col.
 // Bands keep the extra memory bounded (a few MB per thread) however large the image is.
+// Internal to the kernels (src/cpu/conv2d.cpp, conv2d_winograd.cpp): one copy per ISA variant.
 #pragma once
 
 #include <algorithm>
@@ -17,8 +18,9 @@
 #endif
 
 #include "srmds/core/buffer.hpp"
+#include "variant.hpp"
 
-namespace srmds::cpu::detail {
+namespace srmds::cpu::SRMDS_CPU_ISA::detail {
 
 // Bytes of im2col scratch per thread and band that we aim for (fits a core's L2 on current x86),
 // unless that leaves fewer than kConvMinBandCols GEMM columns: with many input channels (one row
@@ -129,4 +131,4 @@ private:
   Buffer m_buffer;
 };
 
-}  // namespace srmds::cpu::detail
+}  // namespace srmds::cpu::SRMDS_CPU_ISA::detail

@@ -1,8 +1,8 @@
 // Context<Cuda> (see include/srmds/cuda/context.hpp).
 #include "srmds/cuda/context.hpp"
 
-#include "srmds/cuda/check.hpp"
-#include "srmds/cuda/cudnn.hpp"
+#include "check.hpp"
+#include "cudnn.hpp"
 
 namespace srmds {
 
@@ -15,11 +15,8 @@ Context<Cuda>::Context(int device) {
     SRMDS_CUDA_CHECK(cudaStreamCreateWithFlags(&m_stream, cudaStreamNonBlocking));
     SRMDS_CUDNN_CHECK(cudnnCreate(&m_cudnn));
     SRMDS_CUDNN_CHECK(cudnnSetStream(m_cudnn, m_stream));
-    SRMDS_CUBLAS_CHECK(cublasCreate(&m_cublas));
-    SRMDS_CUBLAS_CHECK(cublasSetStream(m_cublas, m_stream));
     m_allocator = new cuda::CachingAllocator(m_device);
     m_conv_plans = std::make_unique<cuda::detail::ConvPlanCache>();
-    set_tf32(true);
   } catch (...) {
     destroy();
     throw;
@@ -36,10 +33,6 @@ void Context<Cuda>::destroy() noexcept {
     m_allocator->orphan();
     m_allocator = nullptr;
   }
-  if (m_cublas) {
-    SRMDS_CUBLAS_WARN(cublasDestroy(m_cublas));
-    m_cublas = nullptr;
-  }
   if (m_cudnn) {
     SRMDS_CUDNN_WARN(cudnnDestroy(m_cudnn));
     m_cudnn = nullptr;
@@ -51,11 +44,6 @@ void Context<Cuda>::destroy() noexcept {
 }
 
 void Context<Cuda>::synchronize() { SRMDS_CUDA_CHECK(cudaStreamSynchronize(m_stream)); }
-
-void Context<Cuda>::set_tf32(bool on) {
-  m_tf32 = on;
-  SRMDS_CUBLAS_CHECK(cublasSetMathMode(m_cublas, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-}
 
 void* Context<Cuda>::workspace(size_t bytes) {
   if (bytes > m_workspace.bytes()) {

@@ -3,7 +3,7 @@
 // plain cudaMemcpyAsync when both are contiguous). Host memory is pageable: host-to-device returns
 // once the source has been staged (the host tensor may be reused at once); device-to-host
 // synchronizes the context's stream before returning.
-#include "srmds/cuda/check.hpp"
+#include "check.hpp"
 #include "srmds/cuda/context.hpp"
 #include "srmds/cuda/ops.hpp"
 

@@ -1,4 +1,5 @@
-// The cuDNN wrapper: the only code in srmds that calls cuDNN (src/cuda/cudnn_conv.cpp).
+// The cuDNN wrapper (internal to the CUDA backend, not installed): the only code in srmds that
+// calls cuDNN (kernels/cudnn_conv.cpp; the handle is created in kernels/context.cpp).
 //
 // Convolutions with stride 1 and "same" padding (kh/2, kw/2) for 1x1, 1x3, 3x1 and 3x3 kernels,
 // float data, NCHW with explicit strides so strided channel views (batch stride != C*H*W) are
@@ -14,7 +15,7 @@
 // Workspaces come from the context's arena; nothing is cudaMalloc'ed in steady state.
 //
 // This uses cuDNN's legacy convolution API (cudnnConvolutionForward and friends), deprecated in
-// cuDNN 9 in favour of the graph API; it is confined to src/cuda/cudnn_conv.cpp.
+// cuDNN 9 in favour of the graph API; it is confined to kernels/cudnn_conv.cpp.
 #pragma once
 
 #include <cstddef>

@@ -1,10 +1,10 @@
-// cuDNN convolutions (see include/srmds/cuda/cudnn.hpp). The legacy cudnnConvolution* API is
+// cuDNN convolutions (see kernels/cudnn.hpp). The legacy cudnnConvolution* API is
 // deprecated in cuDNN 9; its deprecation warnings are silenced here, the only file that uses it.
 #if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #endif
 
-#include "srmds/cuda/cudnn.hpp"
+#include "cudnn.hpp"
 
 #include <algorithm>
 #include <climits>
@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "srmds/cuda/check.hpp"
+#include "check.hpp"
 
 namespace srmds::cuda {
 namespace detail {
