@@ -88,7 +88,7 @@ std::vector<InputPair> pair_by_stem(const std::string& image_folder, const std::
 }
 
 std::vector<InputPair> expand_input_pairs(const std::vector<std::string>& images, const std::vector<std::string>& masks) {
-  SRMDS_CHECK(!images.empty(), "no images given");
+  if (images.empty()) SRMDS_THROW("no images given");
   if (images.size() != masks.size())
     SRMDS_THROW(images.size() << " image items but " << masks.size() << " mask items (they pair one to one)");
   std::vector<InputPair> out;

@@ -101,7 +101,8 @@ std::string format_lesion_burden(const LesionBurden& b, int max_lines) {
   int lines = 0;
   for (int64_t k : b.slices_with_lesions) {
     if (lines == max_lines) {
-      os << "  ... (" << b.slices_with_lesions.size() - static_cast<size_t>(max_lines) << " more slices in the report)\n";
+      if (max_lines > 0)
+        os << "  ... (" << b.slices_with_lesions.size() - static_cast<size_t>(max_lines) << " more slices in the report)\n";
       break;
     }
     const SliceBurden& s = b.slices[static_cast<size_t>(k)];

@@ -268,8 +268,8 @@ DicomSeries read_dicom_series(const std::string& path, const DicomReadOptions& o
 
   // Voxels.
   const int64_t ni = ref.columns, nj = ref.rows, nk = static_cast<int64_t>(n);
-  SRMDS_CHECK(ni * nj * nk <= kMaxNiftiVoxels,
-              "DICOM series " << uid << ": " << ni << " x " << nj << " x " << nk << " voxels are too many");
+  if (ni * nj * nk > kMaxNiftiVoxels)
+    SRMDS_THROW("DICOM series " << uid << ": " << ni << " x " << nj << " x " << nk << " voxels are too many");
   NiftiVolume& v = out.volume;
   v.path = path;
   v.datatype = 16;  // DT_FLOAT32

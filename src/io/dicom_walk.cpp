@@ -63,8 +63,8 @@ public:
     }
     if (meta) {
       pos = walk_meta(pos);
-      SRMDS_CHECK(!m_walk.transfer_syntax.empty(),
-                  "DICOM '" << m_name << "': the file meta group has no TransferSyntaxUID (0002,0010)");
+      if (m_walk.transfer_syntax.empty())
+        SRMDS_THROW("DICOM '" << m_name << "': the file meta group has no TransferSyntaxUID (0002,0010)");
       set_transfer_syntax();
     } else {
       // No meta group (old ACR-NEMA style): explicit VR when a VR follows the first tag.

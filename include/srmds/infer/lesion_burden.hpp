@@ -48,7 +48,8 @@ LesionBurden lesion_burden(const std::vector<uint8_t>& mask, const io::NiftiGeom
 
 // The report as JSON text (one object; see README for the fields).
 std::string lesion_burden_json(const LesionBurden& burden);
-// A few lines for the console: totals, then one line per slice with lesions.
+// A few lines for the console: totals, then one line per slice with lesions (at most
+// max_slice_lines; 0: totals only).
 std::string format_lesion_burden(const LesionBurden& burden, int max_slice_lines = 20);
 
 }  // namespace srmds
