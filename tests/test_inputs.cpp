@@ -270,7 +270,7 @@ TEST_CASE("image pairs: by file stem across two folders; unmatched or duplicate 
   CHECK(e.find("same name") != std::string::npos);
   CHECK(error_of([&] { (void)expand_input_pairs({dir.file("img")}, {dir.file("msk/01.png")}); }).find("folder") !=
         std::string::npos);
-  CHECK(error_of([&] { (void)expand_input_pairs({dir.file("a"), dir.file("b")}, {dir.file("c")}); }).find("2 image items") !=
+  CHECK(error_of([&] { (void)expand_input_pairs({dir.file("a"), dir.file("b")}, {dir.file("c")}); }).find("2 image files") !=
         std::string::npos);
 }
 

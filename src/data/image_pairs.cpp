@@ -90,7 +90,7 @@ std::vector<InputPair> pair_by_stem(const std::string& image_folder, const std::
 std::vector<InputPair> expand_input_pairs(const std::vector<std::string>& images, const std::vector<std::string>& masks) {
   if (images.empty()) SRMDS_THROW("no images given");
   if (images.size() != masks.size())
-    SRMDS_THROW(images.size() << " image items but " << masks.size() << " mask items (they pair one to one)");
+    SRMDS_THROW(images.size() << " image files (or folders) but " << masks.size() << " mask files (they pair one to one)");
   std::vector<InputPair> out;
   for (size_t i = 0; i < images.size(); ++i) {
     if (is_image_folder(images[i])) {
