@@ -5,12 +5,15 @@
 # Dice, micro and as the mean per slice, and writes overlays of the 10 (red: prediction, green:
 # radiologists' mask).
 #
-# Usage: scripts/run-covid-semiseg.sh [--data DIR] [--out DIR] [--quick] [train options...]
+# Usage: scripts/run-covid-semiseg.sh [--data DIR] [--out DIR] [--quick] [--all] [train options...]
 #   --data DIR   the covid-semiseg folder (default: ../shared/data/covid-semiseg from the repository)
 #   --out DIR    results (default: build-release/covid-semiseg): split/ (links to the slices),
 #                model.safetensors (the last epoch's weights), eval.txt, overlays/
 #   --quick      2 epochs at 64 x 64, base 4 (the smoke test run by ctest)
-#   anything else is passed to `srmds train` (e.g. --epochs 40 --seed 2)
+#   --all        then train once more, with the same settings, on all 50 slices: all.safetensors
+#                (a model for new slices; nothing is left to validate it on)
+#   --size S --base B --epochs E --batch N   override the defaults below
+#   anything else is passed to `srmds train` (e.g. --seed 2 --lr 1e-3)
 # Exit 77 when the data folder is absent. Uses $SRMDS_CLI when set, else builds srmds like
 # scripts/run-demo.sh. Defaults: 256 x 256, base 16, 120 epochs, batch 8, lr 5e-4, random
 # horizontal flips (about 20 minutes on two idle CPU cores; see README).
@@ -19,12 +22,22 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 data="$repo/../shared/data/covid-semiseg"
 out=""
 quick=0
+all=0
+size=256
+base=16
+epochs=120
+batch=8
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --data) data=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --quick) quick=1; shift ;;
+    --all) all=1; shift ;;
+    --size) size=$2; shift 2 ;;
+    --base) base=$2; shift 2 ;;
+    --epochs) epochs=$2; shift 2 ;;
+    --batch) batch=$2; shift 2 ;;
     *) extra+=("$1"); shift ;;
   esac
 done
@@ -65,8 +78,9 @@ echo "covid-semiseg: $(ls "$out/split/train/images" | wc -l) training slices, $(
 if [ $quick -eq 1 ]; then
   settings=(--size 64 --base 4 --epochs 2 --batch 4)
 else
-  settings=(--size 256 --base 16 --epochs 120)
+  settings=(--size "$size" --base "$base" --epochs "$epochs" --batch "$batch")
 fi
+echo "covid-semiseg: ${settings[*]} ${extra[*]}"
 start=$(date +%s)
 "$cli" train --images "$out/split/train/images" --masks "$out/split/train/masks" --out "$out/model.safetensors" \
   --val-fraction 0 --log-every 20 "${settings[@]}" "${extra[@]}"
@@ -74,3 +88,8 @@ start=$(date +%s)
   --per-image --png-dir "$out/overlays" | tee "$out/eval.txt"
 end=$(date +%s)
 echo "covid-semiseg: $((end - start)) s for training and validation; model $out/model.safetensors, overlays in $out/overlays"
+if [ $all -eq 1 ]; then
+  "$cli" train --images "$data/train/images" --masks "$data/train/masks" --out "$out/all.safetensors" \
+    --val-fraction 0 --log-every 20 "${settings[@]}" "${extra[@]}"
+  echo "covid-semiseg: model of all 50 slices: $out/all.safetensors"
+fi
