@@ -59,7 +59,7 @@ void bm_net_train_step(benchmark::State& state) {
   auto net = bench::make_net<D>(*ctx, base, NetForm::Train, label);
   const auto x = bench::random_tensor(*ctx, Shape{batch, 1, size, size}, 12, 0, 1);
   const auto mask = from_host(*ctx, bench::random_mask(Shape{batch, 1, size, size}, 13));
-  DeepSupervisionLoss<float, D> loss;
+  DeepSupervisionLoss<float, D> loss(net.config());
   std::array<Tensor<float, D>, kNumScales> dz;
   Adam<float, D> adam(*ctx, net.state());
   auto step = [&] {
@@ -151,4 +151,4 @@ BENCHMARK(bm_block<Cuda, BlockCase::EvalFused>)->Name("block/cuda/eval_fused")->
 BENCHMARK(bm_block<Cuda, BlockCase::TrainStep>)->Name("block/cuda/train_step")->Apply(block_args);
 #endif
 
-BENCHMARK_MAIN();
+SRMDS_BENCHMARK_MAIN()

@@ -3,7 +3,7 @@
 //   conv/<dev>/<fwd|bwd_data|bwd_filter>/k:<kh>x<kw>/c/size   one branch shape of an SRFV block,
 //       c -> c, batch 1; GFLOP/s = 2 * c * c * kh * kw * size^2 / time.
 //   bn_train, bn_eval, bn_backward, upsample, upsample_backward, maxpool, maxpool_backward, se,
-//   se_backward, relu   memory-bound ops on (1, c, size, size); bytes/s counts one read of every
+//   se_relu, se_backward, relu   memory-bound ops on (1, c, size, size); bytes/s counts one read of every
 //       input and one write of every output element (the minimum traffic).
 //   loss/<dev>/<bce_dice|deep_supervision>/batch/size   loss and gradient (dz)
 //   confusion/<dev>/batch/size   per-image TP/FP/TN/FN counts
@@ -14,10 +14,11 @@
 #include <cstdint>
 
 #include "bench_common.hpp"
-#include "srmds/losses/bce_dice.hpp"
 #include "srmds/losses/deep_supervision.hpp"
-#include "srmds/metrics/confusion_counts.hpp"
+#include "srmds/ops/adam.hpp"
 #include "srmds/ops/batchnorm.hpp"
+#include "srmds/ops/bce_dice.hpp"
+#include "srmds/ops/confusion_counts.hpp"
 #include "srmds/ops/conv2d.hpp"
 #include "srmds/ops/maxpool.hpp"
 #include "srmds/ops/relu.hpp"
@@ -79,6 +80,7 @@ enum class MemOp {
   Maxpool,
   MaxpoolBackward,
   Se,
+  SeRelu,
   SeBackward,
   Relu
 };
@@ -133,7 +135,7 @@ void bm_mem(benchmark::State& state) {
         maxpool2_backward(*ctx, dyl, argmax, dx, WriteMode::Overwrite);
     });
     bytes = (n_full + 2 * n_low) * kF;
-  } else if constexpr (op == MemOp::Se || op == MemOp::SeBackward) {
+  } else if constexpr (op == MemOp::Se || op == MemOp::SeRelu || op == MemOp::SeBackward) {
     const int64_t hd = std::max<int64_t>(c / 16, 4);
     auto w1 = random_tensor(*ctx, Shape{hd, c, 1, 1}, 9), b1 = random_tensor(*ctx, Shape{hd}, 10);
     auto w2 = random_tensor(*ctx, Shape{c, hd, 1, 1}, 11), b2 = random_tensor(*ctx, Shape{c}, 12);
@@ -143,11 +145,13 @@ void bm_mem(benchmark::State& state) {
     timed_loop(state, *ctx, [&] {
       if constexpr (op == MemOp::Se)
         se_forward(*ctx, x, w1, b1, w2, b2, y, saved);
+      else if constexpr (op == MemOp::SeRelu)
+        se_relu_forward(*ctx, x, w1, b1, w2, b2, y, saved);
       else
         se_backward(*ctx, x, dy, w1, b1, w2, b2, saved, dx, WriteMode::Overwrite, dw1, db1, dw2, db2,
                     WriteMode::Overwrite);
     });
-    bytes = (op == MemOp::Se ? 2 : 3) * n_full * kF;
+    bytes = (op == MemOp::SeBackward ? 3 : 2) * n_full * kF;
   } else {  // Relu
     timed_loop(state, *ctx, [&] { relu_forward(*ctx, x, y); });
     bytes = 2 * n_full * kF;
@@ -168,7 +172,7 @@ void bm_loss(benchmark::State& state) {
   const auto mask = from_host(*ctx, bench::random_mask(s, 1));
   std::array<Tensor<float, D>, kNumScales> z, dz;
   for (int k = 0; k < kNumScales; ++k) z[k] = random_tensor(*ctx, Shape{n, 1, size >> k, size >> k}, 2 + k, -4, 4);
-  DeepSupervisionLoss<float, D> ds;
+  DeepSupervisionLoss<float, D> ds{NetConfig{}};
   Tensor<float, D> dz0(s, *ctx);
   double sink = 0;
   timed_loop(state, *ctx, [&] {
@@ -241,6 +245,7 @@ int register_device(const char* dev) {
   reg("maxpool/" + d, bm_mem<D, MemOp::Maxpool>)->Apply(mem_shape);
   reg("maxpool_backward/" + d, bm_mem<D, MemOp::MaxpoolBackward>)->Apply(mem_shape);
   reg("se/" + d, bm_mem<D, MemOp::Se>)->Apply(mem_shape);
+  reg("se_relu/" + d, bm_mem<D, MemOp::SeRelu>)->Apply(mem_shape);
   reg("se_backward/" + d, bm_mem<D, MemOp::SeBackward>)->Apply(mem_shape);
   reg("relu/" + d, bm_mem<D, MemOp::Relu>)->Apply(mem_shape);
   reg("loss/" + d + "/bce_dice", bm_loss<D, LossKind::BceDice>)->Apply(loss_shape);
@@ -261,5 +266,6 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  srmds::bench::release_contexts();  // the CUDA context goes before the CUDA runtime shuts down
   return 0;
 }

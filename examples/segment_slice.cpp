@@ -16,7 +16,7 @@
 #include "srmds/io/nifti.hpp"
 #include "srmds/io/png.hpp"
 #include "srmds/io/weights.hpp"
-#include "srmds/train/segment.hpp"
+#include "srmds/infer/segment.hpp"
 
 int main(int argc, char** argv) {
   using namespace srmds;

@@ -195,19 +195,26 @@ class Stage(nn.Module):
 
 class SRMDSNet(nn.Module):
     """SR&MDS-Net with srmds weight names. form: "train" (multi-branch, four heads) or "fused"
-    (one 3x3 conv per block, head0 only)."""
+    (one 3x3 conv per block; head0 only, or all four heads with heads=4, as a PyTorch module fused
+    in place keeps them: its state_dict() then holds head1..head3, which srmds accepts and does not
+    use, SPEC §6)."""
 
-    def __init__(self, config=None, form="train"):
+    def __init__(self, config=None, form="train", heads=None):
         super().__init__()
         if form not in ("train", "fused"):
             raise ValueError("srmds: form must be 'train' or 'fused', got %r" % (form,))
+        if heads is None:
+            heads = 4 if form == "train" else 1
+        if heads not in ((4,) if form == "train" else (1, 4)):
+            raise ValueError("srmds: a %s-form net has %s heads, got %r" % (form, "4" if form == "train" else "1 or 4", heads))
         self.config = full_config(config)
         self.form = form
+        self.heads = heads
         for name, cin, cout, cmid in stage_channels(self.config):
             self.add_module(name, Stage(cin, cout, cmid, self.config, form))
         c = [self.config["base"] * m for m in (1, 2, 4, 8, 8)]
         head_channels = [c[0], c[0], c[1], c[2]]  # d0, d1, d2, d3
-        for s in range(4 if form == "train" else 1):
+        for s in range(heads):
             self.add_module("head%d" % s, nn.Conv2d(head_channels[s], 1, 1, bias=True))
 
     def _up(self, x):
@@ -288,8 +295,10 @@ class SRMDSNet(nn.Module):
                     normal_(head.bias, 0.0, 0.01)
         return self
 
-    def fused_state_dict(self):
-        """State dict of the fused form, fusion computed in float64 (tensors returned as float64)."""
+    def fused_state_dict(self, all_heads=False):
+        """State dict of the fused form, fusion computed in float64 (tensors returned as float64);
+        head0 only, or all four heads with all_heads=True (what state_dict() of a PyTorch module
+        fused in place holds)."""
         if self.form != "train":
             raise ValueError("fused_state_dict: the net is already fused")
         out = {}
@@ -300,14 +309,16 @@ class SRMDSNet(nn.Module):
             if block.se is not None:
                 for key, value in block.se.state_dict().items():
                     out["%s.se.%s" % (prefix, key)] = value.detach().to(torch.float64).clone()
-        for key, value in self.head0.state_dict().items():
-            out["head0." + key] = value.detach().to(torch.float64).clone()
+        for s in range(4 if all_heads else 1):
+            for key, value in getattr(self, "head%d" % s).state_dict().items():
+                out["head%d.%s" % (s, key)] = value.detach().to(torch.float64).clone()
         return out
 
-    def fuse(self):
-        """A new fused-form SRMDSNet (float32, eval mode) equivalent to this one in eval mode."""
-        fused = SRMDSNet(self.config, "fused")
-        fused.load_state_dict({k: v.float() for k, v in self.fused_state_dict().items()}, strict=True)
+    def fuse(self, all_heads=False):
+        """A new fused-form SRMDSNet (float32, eval mode) equivalent to this one in eval mode; with
+        all_heads=True it keeps head1..head3 (unused in inference) like an in-place fusion."""
+        fused = SRMDSNet(self.config, "fused", heads=4 if all_heads else 1)
+        fused.load_state_dict({k: v.float() for k, v in self.fused_state_dict(all_heads).items()}, strict=True)
         return fused.eval()
 
     def metadata(self):
@@ -331,6 +342,16 @@ class SRMDSNet(nn.Module):
         if meta["form"] != self.form:
             raise ValueError("%s: file holds the %s form, module is %s" % (path, meta["form"], self.form))
         tensors = {k: v for k, v in tensors.items() if not k.endswith("num_batches_tracked")}
+        if self.form == "fused" and self.heads == 1:  # head1..head3 of a fused file: checked, not used
+            b = self.config["base"]
+            for s, c in ((1, b), (2, 2 * b), (3, 4 * b)):  # heads on d1, d2, d3
+                for key, shape in (("weight", (1, c, 1, 1)), ("bias", (1,))):
+                    name = "head%d.%s" % (s, key)
+                    if name in tensors:
+                        if tuple(tensors[name].shape) != shape:
+                            raise ValueError("%s: tensor %s has shape %s, expected %s"
+                                             % (path, name, tuple(tensors[name].shape), shape))
+                        del tensors[name]
         self.load_state_dict(tensors, strict=strict)
         return self
 

@@ -60,6 +60,16 @@ TEST_CASE("config: round trip of non-default values", "[io][config]") {
   require_equal(config_from_json(text), c);
 }
 
+TEST_CASE("config: lesion_labels \"any\" (binary masks) is the empty list and round-trips", "[io][config]") {
+  NetConfig c;
+  c.lesion_labels = {};  // what --labels any sets
+  const std::string text = config_to_json(c);
+  CHECK_THAT(text, Contains("\"lesion_labels\":\"any\""));
+  require_equal(config_from_json(text), c);
+  CHECK(config_from_json(R"({"lesion_labels": "any"})").lesion_labels.empty());
+  CHECK_THROWS_WITH(config_from_json(R"({"lesion_labels": "all"})"), Contains("key \"lesion_labels\""));
+}
+
 TEST_CASE("config: partial objects keep the other defaults", "[io][config]") {
   const NetConfig c = config_from_json(R"({"base": 16, "window": null, "attention": "none"})");
   CHECK(c.base == 16);

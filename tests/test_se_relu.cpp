@@ -1,5 +1,6 @@
 // cpu::se_relu_forward (SE then ReLU in one pass, in place or not) against a naive double loop and
-// against relu_forward(se_forward(x)); strided channel views; SeLayer::forward_relu; bad shapes.
+// against relu_forward(se_forward(x)); strided channel views; SeLayer::forward_relu; bad shapes;
+// the checked op entry (ops/se.hpp).
 #include "support/testing.hpp"
 
 #include <cmath>
@@ -143,4 +144,28 @@ TEST_CASE("se_relu_forward rejects mismatched shapes", "[cpu][se]") {
   Tensor<float> w2_bad(Shape{8, 3, 1, 1});
   REQUIRE_THROWS_WITH(cpu::se_relu_forward(x, w1, b1, w2_bad, b2, x, saved.mean, saved.hidden, saved.scale),
                       Catch::Contains("fc2.weight"));
+}
+
+TEST_CASE("se_relu_forward op: the CPU pass behind a checked entry naming the op", "[ops][se]") {
+  Rng rng(fresh_seed());
+  Context<Cpu> ctx;
+  const Shape s{2, 12, 5, 6};
+  auto x = random_tensor<float>(s, rng);
+  auto w1 = random_tensor<float>(Shape{4, 12, 1, 1}, rng), b1 = random_tensor<float>(Shape{4}, rng);
+  auto w2 = random_tensor<float>(Shape{12, 4, 1, 1}, rng), b2 = random_tensor<float>(Shape{12}, rng);
+  SeSaved<float, Cpu> saved = se_saved_for<float, Cpu>(ctx, s, 4), ref = se_saved_for<float, Cpu>(ctx, s, 4);
+  Tensor<float> y(s), y_ref(s);
+  se_relu_forward(ctx, x, w1, b1, w2, b2, y, saved);
+  cpu::se_relu_forward(x, w1, b1, w2, b2, y_ref, ref.mean, ref.hidden, ref.scale);
+  test::require_close(y, y_ref, 0, 0, "op vs cpu");
+  test::require_close(saved.scale, ref.scale, 0, 0, "saved scale");
+  se_relu_forward(ctx, x, w1, b1, w2, b2, x, saved);  // in place
+  test::require_close(x, y_ref, 0, 0, "op in place");
+
+  Tensor<float> y_bad(Shape{2, 12, 5, 5});
+  REQUIRE_THROWS_WITH(se_relu_forward(ctx, x, w1, b1, w2, b2, y_bad, saved),
+                      Catch::Contains("se_relu_forward") && Catch::Contains("[2, 12, 5, 5]"));
+  SeSaved<float, Cpu> small = se_saved_for<float, Cpu>(ctx, Shape{1, 12, 5, 6}, 4);
+  REQUIRE_THROWS_WITH(se_relu_forward(ctx, x, w1, b1, w2, b2, y, small),
+                      Catch::Contains("se_relu_forward") && Catch::Contains("saved.mean"));
 }

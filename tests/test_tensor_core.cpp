@@ -1,5 +1,6 @@
-// Core types: Tensor views, reshaping, strides and move semantics; Shape errors; Rng determinism
-// and moments; fill/copy/axpy/concat/split; shape errors from ops name the op and both shapes.
+// Core types: Tensor views (channels, samples), reshaping, strides and move semantics; Shape errors;
+// Rng determinism and moments; fill/copy/axpy/concat/split; host/device transfers (views on the
+// CPU, one copy otherwise); shape errors from ops name the op and both shapes.
 #include <cmath>
 #include <utility>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "srmds/ops/maxpool.hpp"
 #include "srmds/ops/se.hpp"
 #include "srmds/ops/tensor_ops.hpp"
+#include "srmds/ops/transfer.hpp"
 #include "srmds/ops/upsample.hpp"
 #include "support/testing.hpp"
 
@@ -74,6 +76,66 @@ TEST_CASE("Tensor channel views share their parent's memory and stride", "[core]
   REQUIRE_THROWS_AS(t.channels(-1, 2), Error);
   Tensor<float> flat(Shape{5});
   REQUIRE_THROWS_WITH(flat.channels(0, 1), Catch::Contains("not NCHW"));
+}
+
+TEST_CASE("Tensor::samples views a range of samples with the parent's stride", "[core][tensor]") {
+  Rng rng(fresh_seed());
+  auto t = random_tensor<float>(Shape{5, 3, 2, 4}, rng);
+  const auto s = t.samples(1, 3);
+  REQUIRE_FALSE(s.owns_data());
+  REQUIRE(s.shape() == Shape{3, 3, 2, 4});
+  REQUIRE(s.data() == t.data() + 24);
+  REQUIRE(s.is_contiguous());
+  REQUIRE(s.at(2, 1, 1, 3) == t.at(3, 1, 1, 3));
+  const auto cv = t.channels(1, 2).samples(4, 1);  // of a channel view: the parent's batch stride
+  REQUIRE(cv.batch_stride() == 24);
+  REQUIRE(cv.data() == t.data() + 4 * 24 + 8);
+  REQUIRE(t.samples(5, 0).shape() == Shape{0, 3, 2, 4});
+  REQUIRE_THROWS_WITH(t.samples(3, 3), Catch::Contains("Tensor::samples") && Catch::Contains("[5, 3, 2, 4]"));
+  Tensor<float> flat(Shape{5});
+  REQUIRE_THROWS_WITH(flat.samples(0, 1), Catch::Contains("not NCHW"));
+}
+
+TEST_CASE("host/device transfers: CPU batches are read in place, other copies happen once", "[core][transfer]") {
+  Rng rng(fresh_seed());
+  Context<Cpu> ctx;
+  auto h = random_tensor<float>(Shape{3, 2, 4, 4}, rng);
+  // The network's input on the CPU in float is the host batch itself; in double one converted copy.
+  const Tensor<float, Cpu> xf = device_view_as<float>(ctx, h);
+  REQUIRE(xf.data() == h.data());
+  REQUIRE_FALSE(xf.owns_data());
+  const Tensor<double, Cpu> xd = device_view_as<double>(ctx, h);
+  REQUIRE(xd.owns_data());
+  for (int64_t i = 0; i < h.numel(); ++i) REQUIRE(xd[i] == static_cast<double>(h[i]));
+  // Results on the CPU are read in place when contiguous, copied (contiguously) when strided.
+  REQUIRE(host_view(ctx, h).data() == h.data());
+  const Tensor<float, Cpu> strided = host_view(ctx, h.channels(1, 1));
+  REQUIRE(strided.owns_data());
+  REQUIRE(strided.is_contiguous());
+  for (int64_t n = 0; n < 3; ++n) REQUIRE(strided.at(n, 0, 2, 3) == h.at(n, 1, 2, 3));
+  // Converting into a host view (e.g. one batch's rows of a larger result) touches only the view.
+  Tensor<float, Cpu> out(Shape{3, 2, 4, 4});
+  fill(ctx, out, -7.0f);
+  Tensor<float, Cpu> rows = out.samples(1, 2).channels(1, 1);
+  const Tensor<double, Cpu> src = device_view_as<double>(ctx, h.samples(0, 2).channels(0, 1));
+  copy_to_host_as(ctx, src, rows);
+  for (int64_t n = 0; n < 3; ++n)
+    for (int64_t c = 0; c < 2; ++c)
+      for (int64_t i = 0; i < 16; ++i) {
+        const float got = out.at(n, c, i / 4, i % 4);
+        if (n >= 1 && c == 1)
+          REQUIRE(got == h.at(n - 1, 0, i / 4, i % 4));
+        else
+          REQUIRE(got == -7.0f);
+      }
+  // Parameters: double host data to T and back.
+  const Tensor<double, Cpu> d = random_tensor<double>(Shape{6}, rng);
+  const Tensor<float, Cpu> f = device_from_double<float>(ctx, d);
+  const Tensor<double, Cpu> back = double_from_device(ctx, f);
+  for (int64_t i = 0; i < 6; ++i) REQUIRE(back[i] == static_cast<double>(static_cast<float>(d[i])));
+  Tensor<float, Cpu> wrong(Shape{2, 2, 4, 4});
+  REQUIRE_THROWS_WITH(copy_to_host_as(ctx, src, wrong), Catch::Contains("copy_to_host_as"));
+  REQUIRE_THROWS_WITH(copy_to_device(ctx, h, wrong), Catch::Contains("copy_to_device"));
 }
 
 TEST_CASE("Tensor::reshaped is a contiguous view and refuses strided tensors", "[core][tensor]") {

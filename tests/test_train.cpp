@@ -1,5 +1,6 @@
-// Training end to end on the CPU (SPEC §5, §9): exact resume, a non-finite loss stops training and
-// keeps the last good checkpoint, and training on phantoms reaches a held-out Dice of 0.80.
+// Training end to end on the CPU (SPEC §5, §9): exact resume, the loss follows the network's
+// align_corners, a non-finite loss stops training and keeps the last good checkpoint, and training
+// on phantoms reaches a held-out Dice of 0.80.
 #include <unistd.h>
 
 #include <cmath>
@@ -16,7 +17,7 @@
 #include "srmds/core/error.hpp"
 #include "srmds/data/phantom.hpp"
 #include "srmds/io/weights.hpp"
-#include "srmds/train/evaluate.hpp"
+#include "srmds/infer/evaluate.hpp"
 #include "srmds/train/train_data.hpp"
 #include "srmds/train/trainer.hpp"
 
@@ -90,7 +91,7 @@ TEST_CASE("train: a resumed run continues exactly as the uninterrupted one", "[t
   TrainOptions to;
   to.epochs = 2;
   to.batch = 4;  // 2 steps per epoch, the last one partial
-  to.lr = 2e-3;
+  to.optimizer.lr = 2e-3;
   to.warmup_epochs = 1;
   Context<Cpu> ctx;
 
@@ -148,6 +149,44 @@ TEST_CASE("train: a resumed run continues exactly as the uninterrupted one", "[t
   CHECK_THROWS_WITH(t_other.resume(dir.file("full.safetensors")), Catch::Contains("config"));
 }
 
+TEST_CASE("train: the loss upsamples with the network's align_corners", "[train]") {
+  // ds upsample bilinearly upsamples z_1..z_3 to the mask: the Trainer's loss must do that the way
+  // the network upsamples (NetConfig::align_corners), not with a default of its own; the demo used
+  // to train with align_corners true whatever the network's config said.
+  TempDir dir("align");
+  const Phantoms ph = write_phantoms(dir.file("data"), 2, 32, 31, 2);
+  NetConfig cfg = tiny_config(4, 32);
+  cfg.align_corners = false;
+  TrainData data = load_train_data(ph.images, ph.masks, cfg, 0, 2, true);
+  REQUIRE(data.train.size() == 4);
+  TrainOptions to;
+  to.epochs = 1;
+  to.batch = 4;  // one step
+  to.loss.ds = DsMode::Upsample;
+  Context<Cpu> ctx;
+  SrmdsNet<float, Cpu> net(ctx, cfg, NetForm::Train, 6);
+  Trainer<float, Cpu> trainer(ctx, net, to);
+  trainer.fit(data.train, nullptr);
+  REQUIRE(trainer.loss_history().size() == 1);
+
+  // The same first step by hand: same initial network, same batch, the loss with the config's
+  // align_corners (and, for contrast, with the other setting).
+  SrmdsNet<float, Cpu> same(ctx, cfg, NetForm::Train, 6);
+  data.train.set_epoch(0);
+  const SliceBatch batch = data.train.batch(0, 4);
+  const auto& z = same.forward_train(ctx, batch.images);
+  DeepSupervisionLoss<float, Cpu> with_config(cfg, to.loss);
+  NetConfig other = cfg;
+  other.align_corners = true;
+  DeepSupervisionLoss<float, Cpu> with_other(other, to.loss);
+  CHECK(with_config.align_corners() == false);
+  const double want = with_config.forward(ctx, z, batch.masks);
+  const double wrong = with_other.forward(ctx, z, batch.masks);
+  INFO("trainer " << trainer.loss_history()[0] << ", align_corners false " << want << ", true " << wrong);
+  REQUIRE(want != wrong);
+  CHECK(trainer.loss_history()[0] == want);
+}
+
 TEST_CASE("train: a non-finite loss stops training and keeps the last good checkpoint", "[train]") {
   TempDir dir("nan");
   const Phantoms ph = write_phantoms(dir.file("data"), 2, 32, 21, 2);
@@ -195,7 +234,7 @@ TEST_CASE("train: a non-finite loss stops training and keeps the last good check
 
 TEST_CASE("train: phantoms reach a held-out Dice of at least 0.80", "[train][slow]") {
   TempDir dir("dice");
-  // Same recipe as `srmds demo --quick`, smaller (include/srmds/train/demo.hpp).
+  // Same recipe as `srmds demo --quick`, smaller (apps/srmds/demo.hpp).
   const Phantoms train = write_phantoms(dir.file("train"), 20, 48, 1, 4);
   const Phantoms test = write_phantoms(dir.file("test"), 4, 48, 1000, 4);
   const NetConfig cfg = tiny_config(8, 48);
@@ -204,7 +243,7 @@ TEST_CASE("train: phantoms reach a held-out Dice of at least 0.80", "[train][slo
   TrainOptions to;
   to.epochs = 10;
   to.batch = 4;
-  to.lr = 5e-3;
+  to.optimizer.lr = 5e-3;
   to.warmup_epochs = 1;
   Context<Cpu> ctx;
   SrmdsNet<float, Cpu> net(ctx, cfg, NetForm::Train, 1);

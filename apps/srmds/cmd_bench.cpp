@@ -11,7 +11,7 @@
 #include "size_arg.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/nets/model_stats.hpp"
-#include "srmds/train/throughput.hpp"
+#include "srmds/infer/throughput.hpp"
 
 namespace srmds::cli {
 

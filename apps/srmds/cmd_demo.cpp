@@ -1,5 +1,5 @@
 // srmds demo [--quick] [--device cpu|cuda] [--out DIR] [--seed S] [overrides]: the end-to-end
-// demonstration (train/demo.hpp): phantoms, training, held-out evaluation, fusion and its
+// demonstration (demo.hpp): phantoms, training, held-out evaluation, fusion and its
 // deviation, speed of both forms, PNG overlays and a summary table. --quick is the small
 // configuration meant to finish in a few minutes on two CPU cores.
 #include <cstdio>
@@ -9,7 +9,7 @@
 
 #include "cli_util.hpp"
 #include "commands.hpp"
-#include "srmds/train/demo.hpp"
+#include "demo.hpp"
 
 namespace srmds::cli {
 
@@ -29,16 +29,16 @@ void run_demo_command(const DemoCliOptions& c, const CLI::App& sub) {
   o.seed = c.seed;
   if (sub.count("--epochs")) {
     if (c.epochs < 1 || c.epochs > 100000) SRMDS_THROW("demo: --epochs must be in [1, 100000], got " << c.epochs);
-    o.epochs = c.epochs;
+    o.train.epochs = c.epochs;
   }
   if (sub.count("--size")) {
     if (c.size < 16 || c.size > 2048 || c.size % 16 != 0)
       SRMDS_THROW("demo: --size must be a multiple of 16 in [16, 2048], got " << c.size);
-    o.size = c.size;
+    o.net.input_size = {c.size, c.size};
   }
   if (sub.count("--base")) {
     if (c.base < 1 || c.base > 256) SRMDS_THROW("demo: --base must be in [1, 256], got " << c.base);
-    o.base = c.base;
+    o.net.base = c.base;
   }
   if (sub.count("--train-volumes")) {
     if (c.train_volumes < 2 || c.train_volumes > 10000)
@@ -47,10 +47,10 @@ void run_demo_command(const DemoCliOptions& c, const CLI::App& sub) {
   }
   if (sub.count("--lr")) {
     if (!(c.lr > 0 && c.lr < 10)) SRMDS_THROW("demo: --lr must be in (0, 10), got " << c.lr);
-    o.lr = c.lr;
+    o.train.optimizer.lr = c.lr;
   }
   if (c.log_every < 0) SRMDS_THROW("demo: --log-every must be >= 0, got " << c.log_every);
-  o.log_every = c.log_every;
+  o.train.log_every = c.log_every;
   std::cout << "srmds demo" << (c.quick ? " --quick" : "") << ": output in " << o.out_dir << std::endl;
   with_device(c.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;

@@ -13,11 +13,12 @@
 
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "inference_errors.hpp"
+#include "srmds/infer/evaluate.hpp"
+#include "srmds/infer/segment.hpp"
 #include "srmds/io/png.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/metrics/table.hpp"
-#include "srmds/train/evaluate.hpp"
-#include "srmds/train/segment.hpp"
 
 namespace srmds::cli {
 
@@ -85,9 +86,14 @@ void run_eval(const EvalOptions& o) {
     if (!o.labels.empty()) d.lesion_labels = d.image_mask_labels = parse_labels(o.labels);
     const SliceDataset data(images, masks, d);
     print_warnings(data.warnings());
-    const MetricsAccumulator acc = evaluate(ctx, net, data, o.batch);
+    const std::string hint = "try a smaller --batch than " + std::to_string(o.batch);
+    const MetricsAccumulator acc = naming_inputs(o.model, "eval: evaluating '" + o.model + "'", hint,
+                                                 [&] { return evaluate(ctx, net, data, o.batch); });
     OutputFiles outputs;
-    const int64_t pngs = o.png_dir.empty() ? 0 : write_overlays(ctx, net, data, o.batch, o.png_dir, outputs);
+    const int64_t pngs = o.png_dir.empty() ? 0
+                                           : naming_inputs(o.model, "eval: overlays of '" + o.model + "'", hint, [&] {
+                                               return write_overlays(ctx, net, data, o.batch, o.png_dir, outputs);
+                                             });
     outputs.commit();
     std::printf("model %s (%s form), %lld slices of %zu images at %d x %d\n", o.model.c_str(),
                 io::form_name(net.form()), static_cast<long long>(data.size()), images.size(),

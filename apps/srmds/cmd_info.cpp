@@ -51,7 +51,7 @@ void run_info(const InfoOptions& o) {
     std::cout << "model:       " << o.model << "\n"
               << "form:        " << io::form_name(info.form) << "\n";
   } else {
-    if (o.base <= 0 || o.base > 4096) SRMDS_THROW("info: --base must be in [1, 4096], got " << o.base);
+    if (o.base <= 0 || o.base > kMaxBase) SRMDS_THROW("info: --base must be in [1, " << kMaxBase << "], got " << o.base);
     cfg.base = o.base;
   }
   std::array<int, 2> hw = cfg.input_size;

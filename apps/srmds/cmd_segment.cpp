@@ -1,5 +1,5 @@
 // srmds segment --model M --input CT --output MASK [--prob-out P] [--png-dir D] [--report R.json]:
-// segments every slice of an input and reports the lesion burden (SPEC §8).
+// segments every slice of an input (infer/segment.hpp) and reports the lesion burden (SPEC §8).
 //   NIfTI volume or DICOM series (a folder, or any file of it; --series picks one of several):
 //     the mask (uint8, 1 = lesion, .nii/.nii.gz) and the probability p = sigmoid(z_0) (float32)
 //     have the input's dimensions and geometry (for DICOM the NIfTI geometry of the series,
@@ -23,13 +23,14 @@
 
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "inference_errors.hpp"
 #include "srmds/data/input_volume.hpp"
 #include "srmds/infer/lesion_burden.hpp"
+#include "srmds/infer/segment.hpp"
 #include "srmds/io/atomic_file.hpp"
 #include "srmds/io/nifti.hpp"
 #include "srmds/io/png.hpp"
 #include "srmds/io/weights.hpp"
-#include "srmds/train/segment.hpp"
 
 namespace srmds::cli {
 
@@ -117,7 +118,9 @@ void run_segment(const SegmentOptions& o) {
       const InputVolume in = read_input_volume(path, input_options);
       print_warnings(in.warnings);
       const Tensor<float, Cpu> x = input_to_model(in, data_options);
-      const Tensor<float, Cpu> p = predict_probability(ctx, net, x, o.batch);
+      const Tensor<float, Cpu> p = naming_inputs(
+          o.model, "segment: segmenting '" + path + "' with '" + o.model + "'",
+          "try a smaller --batch than " + std::to_string(o.batch), [&] { return predict_probability(ctx, net, x, o.batch); });
       const VolumePrediction pred = prediction_to_volume(p, in.volume.geometry);
       const io::NiftiGeometry& g = in.volume.geometry;
       const std::string stem = fs::path(path).stem().string();

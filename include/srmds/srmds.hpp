@@ -12,8 +12,11 @@
 #include "srmds/core/shape.hpp"
 #include "srmds/core/tensor.hpp"
 
-// ops (checked entries; CPU in cpu/, CUDA in cuda/)
+// ops: the only door to a backend (checked entries; CPU in cpu/, CUDA kernels in kernels/)
+#include "srmds/ops/adam.hpp"
 #include "srmds/ops/batchnorm.hpp"
+#include "srmds/ops/bce_dice.hpp"
+#include "srmds/ops/confusion_counts.hpp"
 #include "srmds/ops/conv2d.hpp"
 #include "srmds/ops/downsample_target.hpp"
 #include "srmds/ops/maxpool.hpp"
@@ -21,6 +24,7 @@
 #include "srmds/ops/se.hpp"
 #include "srmds/ops/sigmoid.hpp"
 #include "srmds/ops/tensor_ops.hpp"
+#include "srmds/ops/transfer.hpp"
 #include "srmds/ops/upsample.hpp"
 #if SRMDS_WITH_CUDA
 #include "srmds/cuda/context.hpp"
@@ -30,6 +34,7 @@
 #include "srmds/blocks/reparam.hpp"
 #include "srmds/blocks/srfv_block.hpp"
 #include "srmds/blocks/fused_block.hpp"
+#include "srmds/nets/block_spec.hpp"
 #include "srmds/nets/config.hpp"
 #include "srmds/nets/model_stats.hpp"
 #include "srmds/nets/srmds_net.hpp"
@@ -40,8 +45,13 @@
 #include "srmds/metrics/table.hpp"
 #include "srmds/optim/adam.hpp"
 #include "srmds/optim/schedule.hpp"
-#include "srmds/train/evaluate.hpp"
+#include "srmds/train/train_data.hpp"
 #include "srmds/train/trainer.hpp"
+
+// inference
+#include "srmds/infer/evaluate.hpp"
+#include "srmds/infer/segment.hpp"
+#include "srmds/infer/throughput.hpp"
 
 // files and data
 #include "srmds/data/image_pairs.hpp"

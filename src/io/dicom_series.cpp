@@ -10,6 +10,7 @@
 
 #include "dicom_detail.hpp"
 #include "srmds/core/error.hpp"
+#include "srmds/core/limits.hpp"
 #include "srmds/io/dicom.hpp"
 #include "srmds/io/nifti_affine.hpp"
 
@@ -268,6 +269,10 @@ DicomSeries read_dicom_series(const std::string& path, const DicomReadOptions& o
 
   // Voxels.
   const int64_t ni = ref.columns, nj = ref.rows, nk = static_cast<int64_t>(n);
+  check_budget(checked_product({static_cast<uint64_t>(ni), static_cast<uint64_t>(nj), static_cast<uint64_t>(nk),
+                                sizeof(float) + static_cast<uint64_t>(ref.bits_allocated / 8)}),
+               "DICOM series " + uid + ": decoding its " + std::to_string(ni) + " x " + std::to_string(nj) + " x " +
+                   std::to_string(nk) + " voxels");
   if (ni * nj * nk > kMaxNiftiVoxels)
     SRMDS_THROW("DICOM series " << uid << ": " << ni << " x " << nj << " x " << nk << " voxels are too many");
   NiftiVolume& v = out.volume;

@@ -7,6 +7,9 @@
 //         fused convs N(0, 2 / fan_in), bias N(0, 0.1); BN gamma U(0.5, 1.5), beta N(0, 0.1),
 //         running_mean N(0, 0.1), running_var U(0.5, 1.5); SE fc N(0, 1 / fan_in), fc1 bias N(0, 0.1),
 //         fc2 bias N(1.5, 0.1); heads N(0, 1 / fan_in), bias N(0, 0.01).
+//   interop_tool write-init --config JSON --form train|fused --seed S --out FILE
+//       the library's own initialisation (SrmdsNet's constructor, SPEC §5), untouched
+//       (tests/test_init_torch.py compares its distribution with PyTorch's defaults).
 //   interop_tool forward --model FILE --input X.f32 --n N --h H --w W --output Z.f32
 //       eval-mode forward of whichever form FILE holds; raw little-endian float32 NCHW in and out
 //       (x: (N, in_channels, H, W), z0: (N, 1, H, W)).
@@ -148,7 +151,7 @@ int run(int argc, char** argv) {
     std::memcpy(&first, &one, 1);
     SRMDS_CHECK(first == 1, "interop_tool: raw .f32 files are little-endian; this host is not");
   }
-  SRMDS_CHECK(argc >= 2, "usage: interop_tool write-random|forward|fuse --option value ...");
+  SRMDS_CHECK(argc >= 2, "usage: interop_tool write-random|write-init|forward|fuse --option value ...");
   const std::string cmd = argv[1];
   const Args args(argc, argv, 2);
   Context<Cpu> ctx;
@@ -160,6 +163,15 @@ int run(int argc, char** argv) {
     const auto seed = static_cast<uint64_t>(args.get_int("seed"));
     Net net(ctx, cfg, f == "train" ? srmds::NetForm::Train : srmds::NetForm::Fused, seed);
     randomize(net, cfg, seed);
+    srmds::io::save_weights(ctx, args.get("out"), net);
+    return 0;
+  }
+  if (cmd == "write-init") {
+    const srmds::NetConfig cfg = srmds::config_from_json(args.get("config"));
+    const std::string& f = args.get("form");
+    SRMDS_CHECK(f == "train" || f == "fused", "interop_tool: --form must be train or fused, got '" << f << "'");
+    Net net(ctx, cfg, f == "train" ? srmds::NetForm::Train : srmds::NetForm::Fused,
+            static_cast<uint64_t>(args.get_int("seed")));
     srmds::io::save_weights(ctx, args.get("out"), net);
     return 0;
   }
@@ -182,7 +194,7 @@ int run(int argc, char** argv) {
     srmds::io::save_weights(ctx, args.get("out"), fused);
     return 0;
   }
-  SRMDS_THROW("interop_tool: unknown command '" << cmd << "' (write-random, forward, fuse)");
+  SRMDS_THROW("interop_tool: unknown command '" << cmd << "' (write-random, write-init, forward, fuse)");
 }
 
 }  // namespace

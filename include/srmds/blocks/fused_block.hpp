@@ -21,12 +21,14 @@ namespace srmds {
 template <class T, class D>
 class FusedBlock {
 public:
-  // A freshly initialised fused block: weight He-normal (fan_in = 9 Cin), bias 0, SE uniform.
-  FusedBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, Rng& rng)
-      : m_weight(ctx, init::he_normal(Shape{cout, cin, 3, 3}, rng)),
-        m_bias(ctx, Tensor<double, Cpu>(Shape{cout})),
+  // A freshly initialised fused block as PyTorch's nn.Conv2d(cin, cout, 3, bias=True): weight and
+  // bias U(-1/sqrt(9 Cin), 1/sqrt(9 Cin)), then SE likewise (or every tensor zero, by shape only:
+  // ParamInit::by_shape()).
+  FusedBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, ParamInit init)
+      : m_weight(init.conv_weight<T>(ctx, Shape{cout, cin, 3, 3})),
+        m_bias(init.uniform_fan_in<T>(ctx, Shape{cout}, static_cast<double>(9 * cin))),
         m_has_se(cfg.attention == Attention::Se) {
-    if (m_has_se) m_se = SeLayer<T, D>(ctx, cout, cfg.se_hidden(static_cast<int>(cout)), rng);
+    if (m_has_se) m_se = SeLayer<T, D>(ctx, cout, cfg.se_hidden(static_cast<int>(cout)), init);
   }
 
   // From a fused kernel and bias (double) and the SE layer of the training form.
@@ -44,23 +46,19 @@ public:
   const Tensor<T, D>& weight() const { return m_weight.value; }  // (Cout, Cin, 3, 3)
   const Tensor<T, D>& bias() const { return m_bias.value; }      // (Cout)
 
-  // x (N, Cin, H, W) -> y (N, Cout, H, W); either may be a strided channel view.
+  // x (N, Cin, H, W) -> y (N, Cout, H, W); either may be a strided channel view. The convolution
+  // writes y, then SE and ReLU run in place on it (no temporary; `scratch` is not needed).
   void forward_eval(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y, Scratch<T, D>& scratch) {
+    (void)scratch;
     SRMDS_CHECK(x.shape().rank() == 4 && y.shape() == Shape({x.shape().n(), cout(), x.shape().h(), x.shape().w()}) &&
                     x.shape().c() == cin(),
                 "FusedBlock::forward_eval: x " << x.shape() << " and y " << y.shape() << " for a block " << cin()
                                                << " -> " << cout());
-    if (m_has_se && !is_cpu_v<D>) {  // CUDA: SE may not write in place
-      Tensor<T, D> pre = scratch.get(ctx, 1, y.shape());
-      conv2d_forward(ctx, x, m_weight.value, &m_bias.value, pre);
-      m_se.forward_relu(ctx, pre, y);
-    } else {  // CPU: Winograd conv, then SE and ReLU in place (one pass, no temporary)
-      conv(ctx, x, y);
-      if (m_has_se)
-        m_se.forward_relu(ctx, y, y);
-      else
-        relu_forward(ctx, y, y);
-    }
+    conv(ctx, x, y);
+    if (m_has_se)
+      m_se.forward_relu(ctx, y, y);
+    else
+      relu_forward(ctx, y, y);
   }
 
   // prefix names the block and ends with '.', e.g. "enc0.b0.".

@@ -1,9 +1,12 @@
 // Parameter containers shared by the SRFV block forms and the network: a parameter with its
-// gradient, a BatchNorm's parameters and statistics, host <-> device conversion through double,
-// and the SPEC §5 initialisers:
-//   conv weights   He-normal:  N(0, 2 / fan_in), fan_in = Cin kh kw
-//   SE and heads   PyTorch default: weight and bias uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))
-//   BN             gamma 1, beta 0, running_mean 0, running_var 1
+// gradient, a BatchNorm's parameters and statistics, and the SPEC §5 initialisers (host <-> device
+// conversion through double is in ops/transfer.hpp), PyTorch's defaults for nn.Conv2d and
+// nn.BatchNorm2d:
+//   every conv weight  kaiming_uniform(a = sqrt(5)): U(-b, b), b = gain sqrt(3 / fan_in) with
+//                      gain = sqrt(2 / (1 + a^2)) = sqrt(1/3), so b = 1 / sqrt(fan_in), fan_in = Cin kh kw
+//                      (branches, SE fc1/fc2, heads, fused blocks)
+//   every conv bias    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in of its weight
+//   BN                 gamma 1, beta 0, running_mean 0, running_var 1
 #pragma once
 
 #include <cmath>
@@ -12,26 +15,10 @@
 #include "srmds/blocks/reparam.hpp"
 #include "srmds/core/named_tensor.hpp"
 #include "srmds/core/rng.hpp"
+#include "srmds/nets/block_spec.hpp"
 #include "srmds/ops/tensor_ops.hpp"
 
 namespace srmds {
-
-// A host tensor of doubles as a tensor of T on the context's device.
-template <class T, class D>
-Tensor<T, D> device_from_double(Context<D>& ctx, const Tensor<double, Cpu>& h) {
-  Tensor<T, Cpu> ht(h.shape());
-  for (int64_t i = 0; i < h.numel(); ++i) ht[i] = static_cast<T>(h[i]);
-  return from_host(ctx, ht);
-}
-
-// A device tensor as a contiguous host tensor of doubles.
-template <class T, class D>
-Tensor<double, Cpu> double_from_device(Context<D>& ctx, const Tensor<T, D>& t) {
-  const Tensor<T, Cpu> ht = to_host(ctx, t);
-  Tensor<double, Cpu> h(ht.shape());
-  for (int64_t i = 0; i < h.numel(); ++i) h[i] = static_cast<double>(ht[i]);
-  return h;
-}
 
 // A device copy of t (same shape, contiguous).
 template <class T, class D>
@@ -50,18 +37,17 @@ Tensor<T, D> filled_tensor(Context<D>& ctx, const Shape& shape, T value) {
 }
 
 namespace init {
-inline Tensor<double, Cpu> he_normal(const Shape& s, Rng& rng) {
-  const double fan_in = static_cast<double>(s.numel() / (s[0] ? s[0] : 1));
-  const double std = std::sqrt(2.0 / fan_in);
-  Tensor<double, Cpu> h(s);
-  for (int64_t i = 0; i < h.numel(); ++i) h[i] = rng.normal(0.0, std);
-  return h;
-}
+// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) of shape s (a conv bias: fan_in of its weight).
 inline Tensor<double, Cpu> uniform_fan_in(const Shape& s, double fan_in, Rng& rng) {
   const double bound = 1.0 / std::sqrt(fan_in);
   Tensor<double, Cpu> h(s);
   for (int64_t i = 0; i < h.numel(); ++i) h[i] = rng.uniform(-bound, bound);
   return h;
+}
+// A conv weight (Cout, Cin, kh, kw) as PyTorch initialises it: fan_in = Cin kh kw.
+inline Tensor<double, Cpu> conv_weight(const Shape& s, Rng& rng) {
+  const double fan_in = static_cast<double>(s.numel() / (s[0] ? s[0] : 1));
+  return uniform_fan_in(s, fan_in > 0 ? fan_in : 1.0, rng);
 }
 }  // namespace init
 
@@ -74,6 +60,9 @@ struct Param {
   Param() = default;
   Param(Context<D>& ctx, const Tensor<double, Cpu>& initial)
       : value(device_from_double<T>(ctx, initial)), grad(filled_tensor<T>(ctx, initial.shape(), T(0))) {}
+  // Value and gradient zero.
+  Param(Context<D>& ctx, const Shape& shape)
+      : value(filled_tensor<T>(ctx, shape, T(0))), grad(filled_tensor<T>(ctx, shape, T(0))) {}
 
   void append(const std::string& name, StateList<T, D>& out) { out.push_back({name, &value, &grad}); }
   void zero_grad(Context<D>& ctx) {
@@ -81,21 +70,54 @@ struct Param {
   }
 };
 
+// A copy of p's value with a zero gradient (e.g. for the fused form).
+template <class T, class D>
+Param<T, D> copy_param(Context<D>& ctx, const Param<T, D>& p) {
+  Param<T, D> q;
+  q.value = clone_tensor(ctx, p.value);
+  q.grad = filled_tensor<T>(ctx, p.value.shape(), T(0));
+  return q;
+}
+
+// Where a block's constructor takes its parameters from: an Rng, drawn in the block's fixed order
+// with the initialisers above (SPEC §5), or nowhere: ParamInit::by_shape() allocates every tensor
+// by shape and sets it to zero (BN to its initial statistics) without drawing a random number, for
+// a network whose weights are loaded next (io/weights.hpp). Implicit from an Rng, so a block is
+// built from an Rng as before.
+class ParamInit {
+public:
+  ParamInit(Rng& rng) : m_rng(&rng) {}  // implicit on purpose
+  static ParamInit by_shape() { return ParamInit(); }
+  bool draws() const { return m_rng != nullptr; }
+
+  // A convolution weight as PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = numel / shape[0].
+  template <class T, class D>
+  Param<T, D> conv_weight(Context<D>& ctx, const Shape& shape) const {
+    return m_rng ? Param<T, D>(ctx, init::conv_weight(shape, *m_rng)) : Param<T, D>(ctx, shape);
+  }
+  // uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) (conv biases: fan_in of their weight).
+  template <class T, class D>
+  Param<T, D> uniform_fan_in(Context<D>& ctx, const Shape& shape, double fan_in) const {
+    return m_rng ? Param<T, D>(ctx, init::uniform_fan_in(shape, fan_in, *m_rng)) : Param<T, D>(ctx, shape);
+  }
+
+private:
+  ParamInit() = default;
+  Rng* m_rng = nullptr;
+};
+
 // BatchNorm2d: gamma, beta (parameters), running statistics (buffers), and the batch mean and
-// invstd saved by the last training-mode forward.
+// invstd saved by the last training-mode forward. eps and momentum: nets/block_spec.hpp.
 template <class T, class D>
 struct BnParams {
-  static constexpr double kEps = 1e-5;
-  static constexpr double kMomentum = 0.1;
-
   Param<T, D> gamma, beta;
   Tensor<T, D> running_mean, running_var;
   Tensor<T, D> save_mean, save_invstd;
 
   BnParams() = default;
   BnParams(Context<D>& ctx, int64_t channels)
-      : gamma(ctx, filled_host(channels, 1.0)),
-        beta(ctx, filled_host(channels, 0.0)),
+      : gamma(filled_param(ctx, channels, T(1))),
+        beta(filled_param(ctx, channels, T(0))),
         running_mean(filled_tensor<T>(ctx, Shape{channels}, T(0))),
         running_var(filled_tensor<T>(ctx, Shape{channels}, T(1))),
         save_mean(filled_tensor<T>(ctx, Shape{channels}, T(0))),
@@ -113,14 +135,15 @@ struct BnParams {
 
   reparam::BnStats stats(Context<D>& ctx) const {
     return reparam::BnStats{double_from_device(ctx, gamma.value), double_from_device(ctx, beta.value),
-                            double_from_device(ctx, running_mean), double_from_device(ctx, running_var), kEps};
+                            double_from_device(ctx, running_mean), double_from_device(ctx, running_var), kBnEps};
   }
 
 private:
-  static Tensor<double, Cpu> filled_host(int64_t c, double v) {
-    Tensor<double, Cpu> h(Shape{c});
-    for (int64_t i = 0; i < c; ++i) h[i] = v;
-    return h;
+  static Param<T, D> filled_param(Context<D>& ctx, int64_t c, T v) {
+    Param<T, D> p;
+    p.value = filled_tensor<T>(ctx, Shape{c}, v);
+    p.grad = filled_tensor<T>(ctx, Shape{c}, T(0));
+    return p;
   }
 };
 

@@ -18,6 +18,7 @@
 
 #include "srmds/core/error.hpp"
 #include "srmds/core/tensor.hpp"
+#include "srmds/nets/block_spec.hpp"
 
 namespace srmds::reparam {
 
@@ -26,7 +27,7 @@ using HostTensor = Tensor<double, Cpu>;
 // One BatchNorm's parameters and running statistics, each (C).
 struct BnStats {
   HostTensor gamma, beta, mean, var;
-  double eps = 1e-5;
+  double eps = kBnEps;
 };
 
 // A convolution with bias: weight (Cout, Cin, kh, kw), bias (Cout); 3x3 after fusion.

@@ -2,15 +2,13 @@
 // training and the fused form:  a = sigmoid(W2 ReLU(W1 mean_hw(x) + b1) + b2),  y = x a,
 // hidden width h = max(C / r, 4); forward_relu() also applies the block's ReLU. Parameters:
 // fc1.weight (h, C, 1, 1), fc1.bias (h), fc2.weight (C, h, 1, 1), fc2.bias (C), initialised
-// PyTorch-default-like (uniform +-1/sqrt(fan_in)).
+// PyTorch-default-like (uniform +-1/sqrt(fan_in)) from an Rng, or zero (ParamInit::by_shape()).
 #pragma once
 
 #include <string>
 
 #include "srmds/blocks/params.hpp"
 #include "srmds/blocks/scratch.hpp"
-#include "srmds/cpu/se_relu.hpp"
-#include "srmds/ops/relu.hpp"
 #include "srmds/ops/se.hpp"
 
 namespace srmds {
@@ -19,11 +17,11 @@ template <class T, class D>
 class SeLayer {
 public:
   SeLayer() = default;
-  SeLayer(Context<D>& ctx, int64_t channels, int64_t hidden, Rng& rng)
-      : m_w1(ctx, init::uniform_fan_in(Shape{hidden, channels, 1, 1}, static_cast<double>(channels), rng)),
-        m_b1(ctx, init::uniform_fan_in(Shape{hidden}, static_cast<double>(channels), rng)),
-        m_w2(ctx, init::uniform_fan_in(Shape{channels, hidden, 1, 1}, static_cast<double>(hidden), rng)),
-        m_b2(ctx, init::uniform_fan_in(Shape{channels}, static_cast<double>(hidden), rng)) {}
+  SeLayer(Context<D>& ctx, int64_t channels, int64_t hidden, ParamInit init)
+      : m_w1(init.uniform_fan_in<T>(ctx, Shape{hidden, channels, 1, 1}, static_cast<double>(channels))),
+        m_b1(init.uniform_fan_in<T>(ctx, Shape{hidden}, static_cast<double>(channels))),
+        m_w2(init.uniform_fan_in<T>(ctx, Shape{channels, hidden, 1, 1}, static_cast<double>(hidden))),
+        m_b2(init.uniform_fan_in<T>(ctx, Shape{channels}, static_cast<double>(hidden))) {}
 
   int64_t channels() const { return m_w1.value.shape()[1]; }
   int64_t hidden() const { return m_w1.value.shape()[0]; }
@@ -35,19 +33,12 @@ public:
     se_forward(ctx, x, m_w1.value, m_b1.value, m_w2.value, m_b2.value, y, m_saved);
   }
 
-  // y = ReLU(x a): SE then the block's ReLU. y may be x itself (in place). On the CPU one fused
-  // pass (cpu/se_relu.hpp); elsewhere se_forward into y (y must then not alias x), then ReLU.
+  // y = ReLU(x a): SE then the block's ReLU in one op (ops/se.hpp se_relu_forward); y may be x
+  // itself (in place), so blocks need no pre-SE temporary in eval mode.
   void forward_relu(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y) {  // (N, C, H, W)
     const Shape want{x.shape().n(), channels()};
     if (m_saved.mean.shape() != want) m_saved = se_saved_for<T, D>(ctx, x.shape(), hidden());
-    if constexpr (is_cpu_v<D>) {
-      detail::check_se("se_relu_forward", x, m_w1.value, m_b1.value, m_w2.value, m_b2.value, m_saved);
-      cpu::se_relu_forward(x, m_w1.value, m_b1.value, m_w2.value, m_b2.value, y, m_saved.mean, m_saved.hidden,
-                           m_saved.scale);
-    } else {
-      se_forward(ctx, x, m_w1.value, m_b1.value, m_w2.value, m_b2.value, y, m_saved);
-      relu_forward(ctx, y, y);
-    }
+    se_relu_forward(ctx, x, m_w1.value, m_b1.value, m_w2.value, m_b2.value, y, m_saved);
   }
 
   // x is the forward input; dx written with dx_mode, parameter gradients with param_mode.
@@ -75,13 +66,6 @@ public:
   }
 
 private:
-  static Param<T, D> copy_param(Context<D>& ctx, const Param<T, D>& p) {
-    Param<T, D> q;
-    q.value = clone_tensor(ctx, p.value);
-    q.grad = filled_tensor<T>(ctx, p.value.shape(), T(0));
-    return q;
-  }
-
   Param<T, D> m_w1, m_b1, m_w2, m_b2;
   SeSaved<T, D> m_saved;
 };

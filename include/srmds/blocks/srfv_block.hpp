@@ -2,7 +2,7 @@
 //   bn: inner     y = ReLU( SE( sum_k BN_k(Conv_k(x)) [+ BN_id(x)] ) )
 //   bn: external  y = ReLU( SE( BN( sum_k Conv_k(x) [+ x] ) ) )
 // branches k from {3x3, 1x3, 3x1, 1x1} (no bias), the identity only where Cin == Cout, SE optional
-// (hidden width max(Cout / r, 4)). BN: eps 1e-5, momentum 0.1, PyTorch semantics.
+// (hidden width max(Cout / r, 4)). BN: eps and momentum of nets/block_spec.hpp, PyTorch semantics.
 //
 // Forward in training mode saves what backward needs: the branch conv outputs (BN inputs), the
 // pre-SE sum, and views of x and y (the caller keeps x and y alive and unchanged until backward).
@@ -19,7 +19,6 @@
 //   se.fc1.{weight,bias}, se.fc2.{weight,bias}                             (attention: se)
 #pragma once
 
-#include <array>
 #include <string>
 #include <vector>
 
@@ -28,6 +27,7 @@
 #include "srmds/blocks/reparam.hpp"
 #include "srmds/blocks/scratch.hpp"
 #include "srmds/blocks/se_layer.hpp"
+#include "srmds/nets/block_spec.hpp"
 #include "srmds/nets/config.hpp"
 #include "srmds/ops/batchnorm.hpp"
 #include "srmds/ops/conv2d.hpp"
@@ -36,48 +36,28 @@
 
 namespace srmds {
 
-// The convolution branches: name, kh, kw. A block holds them in the order of NetConfig::branches.
-struct BranchKind {
-  const char* name;
-  int kh, kw;
-};
-inline constexpr std::array<BranchKind, 4> kConvBranches{
-    {{"3x3", 3, 3}, {"1x3", 1, 3}, {"3x1", 3, 1}, {"1x1", 1, 1}}};
-
-// The kind of a convolution branch by name; throws for anything else.
-inline BranchKind branch_kind(const std::string& name) {
-  for (const auto& k : kConvBranches)
-    if (name == k.name) return k;
-  SRMDS_THROW("NetConfig: unknown branch \"" << name << "\" (expected 3x3, 1x3, 3x1, 1x1 or id)");
-}
-
 // Throws unless every entry of cfg.branches is a known branch name, each at most once.
 inline void check_branch_names(const NetConfig& cfg) {
-  for (size_t i = 0; i < cfg.branches.size(); ++i) {
-    if (cfg.branches[i] != "id") branch_kind(cfg.branches[i]);
-    for (size_t j = 0; j < i; ++j)
-      SRMDS_CHECK(cfg.branches[j] != cfg.branches[i], "NetConfig: branch \"" << cfg.branches[i] << "\" listed twice");
-  }
+  const std::string error = branch_list_error(cfg.branches);
+  SRMDS_CHECK(error.empty(), "NetConfig: " << error);
 }
 
 template <class T, class D>
 class SrfvBlock {
 public:
-  static constexpr double kBnEps = 1e-5;
-  static constexpr double kBnMomentum = 0.1;
-
-  // Parameters per SPEC §5 from rng: conv weights He-normal in the config's branch order, then SE.
-  SrfvBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, Rng& rng)
-      : m_cin(cin), m_cout(cout), m_bn_place(cfg.bn), m_has_id(cfg.has_branch("id") && cin == cout),
+  // Parameters per SPEC §5 from an Rng: conv weights PyTorch-uniform in the config's branch order, then
+  // SE (or zero, by shape only: ParamInit::by_shape()).
+  SrfvBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, ParamInit init)
+      : m_cin(cin), m_cout(cout), m_bn_place(cfg.bn), m_has_id(cfg.has_branch(kIdentityBranch) && cin == cout),
         m_has_se(cfg.attention == Attention::Se) {
     check_branch_names(cfg);
     SRMDS_CHECK(cin > 0 && cout > 0, "SrfvBlock: channels " << cin << " -> " << cout);
     for (const auto& name : cfg.branches) {  // config order, as the PyTorch twin's ModuleDict
-      if (name == "id") continue;
+      if (name == kIdentityBranch) continue;
       const BranchKind k = branch_kind(name);
       ConvBranch b;
       b.name = k.name;
-      b.weight = Param<T, D>(ctx, init::he_normal(Shape{cout, cin, k.kh, k.kw}, rng));
+      b.weight = init.conv_weight<T>(ctx, Shape{cout, cin, k.kh, k.kw});
       if (m_bn_place == BnPlacement::Inner) b.bn = BnParams<T, D>(ctx, cout);
       m_convs.push_back(std::move(b));
     }
@@ -86,7 +66,7 @@ public:
                                                                                           "where cin != cout)");
     if (m_has_id && m_bn_place == BnPlacement::Inner) m_id_bn = BnParams<T, D>(ctx, cout);
     if (m_bn_place == BnPlacement::External) m_bn = BnParams<T, D>(ctx, cout);
-    if (m_has_se) m_se = SeLayer<T, D>(ctx, cout, cfg.se_hidden(static_cast<int>(cout)), rng);
+    if (m_has_se) m_se = SeLayer<T, D>(ctx, cout, cfg.se_hidden(static_cast<int>(cout)), init);
   }
 
   int64_t cin() const { return m_cin; }
@@ -132,8 +112,8 @@ public:
     check_io("SrfvBlock::forward_eval", x, y);
     m_saved = false;
     const Shape ys = y.shape();
-    // On the CPU SE and ReLU run in place on y (cpu/se_relu.hpp), so the sum goes straight to y.
-    Tensor<T, D> pre = m_has_se && !is_cpu_v<D> ? scratch.get(ctx, kSlotPre, ys) : y.view();
+    // SE and ReLU run in place on y (se_relu_forward), so the sum goes straight to y.
+    Tensor<T, D> pre = y.view();
     if (m_bn_place == BnPlacement::Inner) {
       WriteMode mode = WriteMode::Overwrite;
       for (auto& b : m_convs) {
@@ -246,9 +226,9 @@ public:
   }
 
 private:
-  // Scratch slots. Forward: tmp (a branch output), pre (pre-SE sum in eval, CUDA), sum (external, eval).
+  // Scratch slots. Forward: tmp (a branch output), sum (external, eval).
   // Backward: grad of the ReLU input, of the pre-SE sum, of a branch conv output.
-  static constexpr int kSlotTmp = 0, kSlotPre = 1, kSlotSum = 2;
+  static constexpr int kSlotTmp = 0, kSlotSum = 2;
   static constexpr int kSlotGradY = 0, kSlotGradSum = 1, kSlotGradConv = 2;
 
   struct ConvBranch {

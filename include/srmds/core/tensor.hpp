@@ -67,6 +67,19 @@ public:
     return v;
   }
 
+  // A non-owning view of `count` samples starting at `first` (rank-4 tensors), same strides.
+  Tensor samples(int64_t first, int64_t count) const {
+    SRMDS_CHECK(m_shape.rank() == 4, "Tensor::samples: tensor of shape " << m_shape << " is not NCHW");
+    SRMDS_CHECK(first >= 0 && count >= 0 && first + count <= m_shape.n(),
+                "Tensor::samples: samples [" << first << ", " << first + count << ") out of range for shape "
+                                             << m_shape);
+    Tensor v;
+    v.m_shape = Shape{count, m_shape.c(), m_shape.h(), m_shape.w()};
+    v.m_data = m_data + first * m_batch_stride;
+    v.m_batch_stride = m_batch_stride;
+    return v;
+  }
+
   // A non-owning view of the whole tensor (same strides).
   Tensor view() const {
     Tensor v;

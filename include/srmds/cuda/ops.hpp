@@ -80,7 +80,7 @@ namespace srmds::cuda {
 // BCE + soft-Dice loss of one scale (ops/math/bce_dice.hpp): one reduction pass (BCE sum and
 // the per-sample I, P, Y), one pass writing dz = weight * dL/dz (mode) when dz is not null.
 // Returns the unweighted loss value (synchronizes the stream to read it).
-double bce_dice_loss(Ctx& ctx, const TF& z, const TF& y, double weight, TF* dz, WriteMode mode);
+double bce_dice_loss(Ctx& ctx, const TF& z, const TF& y, double weight, double dice_weight, TF* dz, WriteMode mode);
 
 // Per-image confusion counts of prediction (z >= 0) against mask (>= 0.5): counts is (N, 4)
 // int64 on the device in the order TP, FP, TN, FN.

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "srmds/nets/block_spec.hpp"
+
 namespace srmds {
 
 enum class BnPlacement { Inner, External };  // "inner": one BN per branch; "external": one BN after the sum
@@ -16,15 +18,15 @@ enum class NetForm { Train, Fused };  // multi-branch training form, or one 3x3 
 struct NetConfig {
   int base = 64;
   int in_channels = 1;
-  // Any subset of "3x3", "1x3", "3x1", "1x1", "id" (id applies only where cin == cout).
-  std::vector<std::string> branches{"3x3", "1x3", "3x1", "1x1", "id"};
+  // Any subset of the branch table (nets/block_spec.hpp; id applies only where cin == cout).
+  std::vector<std::string> branches = all_branch_names();
   BnPlacement bn = BnPlacement::Inner;
   Attention attention = Attention::Se;
   int se_reduction = 16;
   bool align_corners = true;
   std::array<int, 2> input_size{512, 512};  // H, W
   std::optional<std::array<double, 2>> window = std::array<double, 2>{-1250.0, 250.0};  // nullopt: min-max
-  std::vector<int> lesion_labels{1, 2};
+  std::vector<int> lesion_labels{1, 2};  // empty: any label > 0 ("lesion_labels": "any" in JSON)
 
   bool has_branch(const std::string& b) const {
     for (const auto& x : branches)
@@ -37,7 +39,7 @@ struct NetConfig {
   int se_hidden(int cout) const { return cout / se_reduction > 4 ? cout / se_reduction : 4; }
 };
 
-// JSON text <-> NetConfig (src/config.cpp). Parsing validates every key and value and throws
+// JSON text <-> NetConfig (src/nets/config.cpp). Parsing validates every key and value and throws
 // srmds::Error naming the bad key; unknown keys are rejected.
 std::string config_to_json(const NetConfig& c);
 NetConfig config_from_json(const std::string& json_text);

@@ -15,6 +15,8 @@
 #include <string>
 
 #include "srmds/core/error.hpp"
+#include "srmds/core/limits.hpp"
+#include "srmds/nets/block_spec.hpp"
 #include "srmds/nets/config.hpp"
 #include "srmds/nets/layout.hpp"
 
@@ -40,12 +42,12 @@ inline ModelStats block_stats(const NetConfig& cfg, NetForm form, int64_t cin, i
   }
   const bool inner = cfg.bn == BnPlacement::Inner;
   for (const auto& b : cfg.branches) {
-    if (b == "id") {
+    if (b == kIdentityBranch) {
       if (cin == cout && inner) s.params += 2 * cout;
       continue;
     }
-    SRMDS_CHECK(b == "3x3" || b == "1x3" || b == "3x1" || b == "1x1", "model_stats: unknown branch \"" << b << "\"");
-    const int64_t k = b == "3x3" ? 9 : b == "1x1" ? 1 : 3;
+    const BranchKind kind = branch_kind(b);
+    const int64_t k = static_cast<int64_t>(kind.kh) * kind.kw;
     s.params += k * cin * cout + (inner ? 2 * cout : 0);
     s.macs += k * cin * cout * hw;
   }
@@ -57,6 +59,13 @@ inline ModelStats block_stats(const NetConfig& cfg, NetForm form, int64_t cin, i
 inline ModelStats model_stats(const NetConfig& cfg, NetForm form, int64_t height, int64_t width) {
   SRMDS_CHECK(height > 0 && width > 0 && height % 16 == 0 && width % 16 == 0,
               "model_stats: size " << height << " x " << width << " is not a positive multiple of 16");
+  // Within these bounds every count fits int64 (at most about 3e14 MAC).
+  SRMDS_CHECK(height <= kMaxInputSize && width <= kMaxInputSize,
+              "model_stats: size " << height << " x " << width << " is larger than " << kMaxInputSize << " x "
+                                   << kMaxInputSize);
+  SRMDS_CHECK(cfg.base <= kMaxBase && cfg.in_channels <= kMaxInChannels,
+              "model_stats: base " << cfg.base << " (at most " << kMaxBase << ") or in_channels " << cfg.in_channels
+                                   << " (at most " << kMaxInChannels << ") is too large");
   SRMDS_CHECK(cfg.base > 0 && cfg.in_channels > 0 && cfg.se_reduction > 0,
               "model_stats: base " << cfg.base << ", in_channels " << cfg.in_channels << ", se_reduction "
                                    << cfg.se_reduction << " must be positive");

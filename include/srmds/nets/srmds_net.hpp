@@ -12,6 +12,7 @@
 // Initialisation (SPEC §5), from one seeded Rng in the order enc0.b0 .. dec0.b1, then the heads:
 // conv weights He-normal (fan_in), BN gamma 1 beta 0 running 0 / 1, SE and heads uniform
 // +-1/sqrt(fan_in) (weights and biases); a freshly built fused form has fused.bias 0.
+// SrmdsNet::by_shape builds the same tensors without drawing random numbers (for loading).
 #pragma once
 
 #include <array>
@@ -35,27 +36,18 @@ namespace srmds {
 template <class T, class D>
 class SrmdsNet {
 public:
-  SrmdsNet(Context<D>& ctx, const NetConfig& cfg, NetForm form, uint64_t seed)
-      : m_cfg(cfg), m_form(form), m_specs(stage_specs(cfg)) {
-    check_config(cfg);
+  // Parameters drawn from Rng(seed) (SPEC §5).
+  SrmdsNet(Context<D>& ctx, const NetConfig& cfg, NetForm form, uint64_t seed) : SrmdsNet(cfg, form) {
     Rng rng(seed);
-    for (const StageSpec& st : m_specs) {
-      const std::array<std::pair<int64_t, int64_t>, 2> io{{{st.cin, st.cmid}, {st.cmid, st.cout}}};
-      for (const auto& p : io) {
-        if (form == NetForm::Train)
-          m_blocks.emplace_back(ctx, cfg, p.first, p.second, rng);
-        else
-          m_fused.emplace_back(ctx, cfg, p.first, p.second, rng);
-      }
-    }
-    const auto hc = head_channels(cfg);
-    for (int s = 0; s < (form == NetForm::Train ? kNumScales : 1); ++s) {
-      const double fan_in = static_cast<double>(hc[s]);
-      Head h;
-      h.weight = Param<T, D>(ctx, init::uniform_fan_in(Shape{1, hc[s], 1, 1}, fan_in, rng));
-      h.bias = Param<T, D>(ctx, init::uniform_fan_in(Shape{1}, fan_in, rng));
-      m_heads.push_back(std::move(h));
-    }
+    build(ctx, rng);
+  }
+
+  // Every tensor allocated by shape and zero (BN at its initial statistics), no random number
+  // drawn: for a network whose weights are loaded next (io::load_weights).
+  static SrmdsNet by_shape(Context<D>& ctx, const NetConfig& cfg, NetForm form) {
+    SrmdsNet net(cfg, form);
+    net.build(ctx, ParamInit::by_shape());
+    return net;
   }
 
   SrmdsNet(SrmdsNet&&) noexcept = default;
@@ -209,18 +201,33 @@ private:
 
   SrmdsNet(const NetConfig& cfg, NetForm form) : m_cfg(cfg), m_form(form), m_specs(stage_specs(cfg)) {}
 
+  // The blocks in the order enc0.b0 .. dec0.b1, then the heads, each taking its parameters from init.
+  void build(Context<D>& ctx, ParamInit init) {
+    check_config(m_cfg);
+    for (const StageSpec& st : m_specs) {
+      const std::array<std::pair<int64_t, int64_t>, 2> io{{{st.cin, st.cmid}, {st.cmid, st.cout}}};
+      for (const auto& p : io) {
+        if (m_form == NetForm::Train)
+          m_blocks.emplace_back(ctx, m_cfg, p.first, p.second, init);
+        else
+          m_fused.emplace_back(ctx, m_cfg, p.first, p.second, init);
+      }
+    }
+    const auto hc = head_channels(m_cfg);
+    for (int s = 0; s < (m_form == NetForm::Train ? kNumScales : 1); ++s) {
+      const double fan_in = static_cast<double>(hc[s]);
+      Head h;
+      h.weight = init.uniform_fan_in<T>(ctx, Shape{1, hc[s], 1, 1}, fan_in);
+      h.bias = init.uniform_fan_in<T>(ctx, Shape{1}, fan_in);
+      m_heads.push_back(std::move(h));
+    }
+  }
+
   static void check_config(const NetConfig& cfg) {
     SRMDS_CHECK(cfg.base > 0 && cfg.in_channels > 0 && cfg.se_reduction > 0,
                 "SrmdsNet: base " << cfg.base << ", in_channels " << cfg.in_channels << " and se_reduction "
                                   << cfg.se_reduction << " must be positive");
     check_branch_names(cfg);
-  }
-
-  static Param<T, D> copy_param(Context<D>& ctx, const Param<T, D>& p) {
-    Param<T, D> q;
-    q.value = clone_tensor(ctx, p.value);
-    q.grad = filled_tensor<T>(ctx, p.value.shape(), T(0));
-    return q;
   }
 
   void check_input(const char* op, const Tensor<T, D>& x) const {

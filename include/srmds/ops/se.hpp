@@ -3,10 +3,13 @@
 //   u[n, j] = ReLU(sum_c W1[j, c] s[n, c] + b1[j])          hidden width h = max(C / r, 4)
 //   a[n, c] = sigmoid(sum_j W2[c, j] u[n, j] + b2[c])
 //   y[n, c, h, w] = x[n, c, h, w] a[n, c]
-// Forward saves s, u and a (SeSaved) for backward.
+// Forward saves s, u and a (SeSaved) for backward. se_relu_forward is SE followed by the SRFV
+// block's ReLU in one op, y = max(x a, 0), with y allowed to be x itself (in place); it saves the
+// same vectors, so se_backward (with relu_backward before it) differentiates it too.
 #pragma once
 
 #include "srmds/cpu/se.hpp"
+#include "srmds/cpu/se_relu.hpp"
 #include "srmds/ops/dispatch.hpp"
 
 namespace srmds {
@@ -54,6 +57,20 @@ void se_forward(Context<D>& ctx, const Tensor<T, D>& x,  // (N, C, H, W)
   detail::check_same_shape("se_forward", "x", x, "y", y);
   SRMDS_DISPATCH(D, cpu::se_forward(x, w1, b1, w2, b2, y, saved.mean, saved.hidden, saved.scale),
                  cuda::se_forward(ctx, x, w1, b1, w2, b2, y, saved.mean, saved.hidden, saved.scale));
+}
+
+// y = ReLU(SE(x)) in one pass; y is x itself (in place) or does not overlap it.
+template <class T, class D>
+void se_relu_forward(Context<D>& ctx, const Tensor<T, D>& x,       // (N, C, H, W)
+                     const Tensor<T, D>& w1, const Tensor<T, D>& b1,  // (Hd, C, 1, 1), (Hd)
+                     const Tensor<T, D>& w2, const Tensor<T, D>& b2,  // (C, Hd, 1, 1), (C)
+                     Tensor<T, D>& y,                                 // (N, C, H, W), may be x
+                     SeSaved<T, D>& saved) {
+  (void)ctx;
+  detail::check_se("se_relu_forward", x, w1, b1, w2, b2, saved);
+  detail::check_same_shape("se_relu_forward", "x", x, "y", y);
+  SRMDS_DISPATCH(D, cpu::se_relu_forward(x, w1, b1, w2, b2, y, saved.mean, saved.hidden, saved.scale),
+                 cuda::se_relu_forward(ctx, x, w1, b1, w2, b2, y, saved.mean, saved.hidden, saved.scale));
 }
 
 // dx is written with dx_mode; the four parameter gradients with param_mode.

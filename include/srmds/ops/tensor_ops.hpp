@@ -1,9 +1,11 @@
 // Whole-tensor utilities: fill, strided copy, y += alpha x, and channel concat/split (copies;
-// the network itself concatenates through channel views, see core/tensor.hpp).
+// the network itself concatenates through channel views, see core/tensor.hpp). Host <-> device
+// copies (to_host, from_host, ...) are in ops/transfer.hpp, included here.
 #pragma once
 
 #include "srmds/cpu/tensor_ops.hpp"
 #include "srmds/ops/dispatch.hpp"
+#include "srmds/ops/transfer.hpp"
 
 namespace srmds {
 
@@ -58,27 +60,6 @@ void split_channels(Context<D>& ctx, const Tensor<T, D>& in, Tensor<T, D>& a, Te
   detail::check_shape("split_channels", "b", b, Shape{s.n(), b.shape().c(), s.h(), s.w()});
   copy(ctx, in.channels(0, a.shape().c()), a);
   copy(ctx, in.channels(a.shape().c(), b.shape().c()), b);
-}
-
-}  // namespace srmds
-
-namespace srmds {
-
-// A contiguous host copy of t (any device).
-template <class T, class D>
-Tensor<T, Cpu> to_host(Context<D>& ctx, const Tensor<T, D>& t) {
-  Tensor<T, Cpu> h(t.shape());
-  (void)ctx;
-  SRMDS_DISPATCH(D, cpu::copy(t, h), cuda::copy_device_to_host(ctx, t, h));
-  return h;
-}
-
-// A contiguous copy of host tensor h on the context's device.
-template <class T, class D>
-Tensor<T, D> from_host(Context<D>& ctx, const Tensor<T, Cpu>& h) {
-  Tensor<T, D> t(h.shape(), ctx);
-  SRMDS_DISPATCH(D, cpu::copy(h, t), cuda::copy_host_to_device(ctx, h, t));
-  return t;
 }
 
 }  // namespace srmds

@@ -4,9 +4,10 @@
 //   decoupled weight decay:          p <- p - lr wd p                   (torch.optim.AdamW)
 //   m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2
 //   p <- p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
-// adam_step() is the checked elementwise op (per-element math in optim/adam_math.hpp); Adam holds
-// the moments and the step counter. state() names the moments "optimizer.m.<name>" and
-// "optimizer.v.<name>" so checkpoints can save and restore them (with step_count()).
+// adam_step() is the checked elementwise op (ops/adam.hpp) and AdamOptions is defined once, in
+// ops/math/adam.hpp; Adam holds the moments and the step counter. state() names the moments
+// "optimizer.m.<name>" and "optimizer.v.<name>" so checkpoints can save and restore them (with
+// step_count()).
 #pragma once
 
 #include <cmath>
@@ -14,25 +15,10 @@
 #include <vector>
 
 #include "srmds/core/named_tensor.hpp"
-#include "srmds/cpu/adam.hpp"
-#include "srmds/ops/dispatch.hpp"
+#include "srmds/ops/adam.hpp"
 #include "srmds/ops/tensor_ops.hpp"
 
 namespace srmds {
-
-// One Adam update of param, m and v in place from grad (all the same shape).
-template <class T, class D>
-void adam_step(Context<D>& ctx, Tensor<T, D>& param, const Tensor<T, D>& grad, Tensor<T, D>& m, Tensor<T, D>& v,
-               const AdamStep& step) {
-  (void)ctx;
-  detail::check_same_shape("adam_step", "param", param, "grad", grad);
-  detail::check_same_shape("adam_step", "param", param, "m", m);
-  detail::check_same_shape("adam_step", "param", param, "v", v);
-  SRMDS_CHECK(step.bias_correction1 > 0 && step.bias_correction2 > 0,
-              "adam_step: bias corrections " << step.bias_correction1 << ", " << step.bias_correction2
-                                             << " must be > 0 (step t >= 1)");
-  SRMDS_DISPATCH(D, cpu::adam_step(param, grad, m, v, step), cuda::adam_step(ctx, param, grad, m, v, step));
-}
 
 // Sets the gradient of every parameter in the list to zero (buffers are skipped).
 template <class T, class D>
@@ -40,15 +26,6 @@ void zero_grad(Context<D>& ctx, const StateList<T, D>& list) {
   for (const auto& e : list)
     if (e.grad) fill(ctx, *e.grad, T(0));
 }
-
-struct AdamOptions {
-  double lr = 5e-4;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  double weight_decay = 0.0;
-  bool decoupled = false;  // AdamW-style weight decay
-};
 
 template <class T, class D>
 class Adam {
@@ -58,8 +35,9 @@ public:
     SRMDS_CHECK(std::isfinite(options.lr) && options.lr >= 0, "Adam: lr " << options.lr << " must be >= 0");
     SRMDS_CHECK(options.beta1 >= 0 && options.beta1 < 1, "Adam: beta1 " << options.beta1 << " not in [0, 1)");
     SRMDS_CHECK(options.beta2 >= 0 && options.beta2 < 1, "Adam: beta2 " << options.beta2 << " not in [0, 1)");
-    SRMDS_CHECK(options.eps > 0, "Adam: eps " << options.eps << " must be > 0");
-    SRMDS_CHECK(options.weight_decay >= 0, "Adam: weight_decay " << options.weight_decay << " must be >= 0");
+    SRMDS_CHECK(std::isfinite(options.eps) && options.eps > 0, "Adam: eps " << options.eps << " must be finite and > 0");
+    SRMDS_CHECK(std::isfinite(options.weight_decay) && options.weight_decay >= 0,
+                "Adam: weight decay " << options.weight_decay << " must be finite and >= 0");
     for (const auto& e : list) {
       if (!e.is_parameter()) continue;
       SRMDS_CHECK(e.value != nullptr, "Adam: parameter " << e.name << " has no value tensor");
@@ -85,12 +63,8 @@ public:
     SRMDS_CHECK(std::isfinite(lr) && lr >= 0, "Adam::step: lr " << lr << " must be finite and >= 0");
     ++m_step;
     AdamStep s;
+    static_cast<AdamOptions&>(s) = m_options;
     s.lr = lr;
-    s.beta1 = m_options.beta1;
-    s.beta2 = m_options.beta2;
-    s.eps = m_options.eps;
-    s.weight_decay = m_options.weight_decay;
-    s.decoupled = m_options.decoupled;
     s.bias_correction1 = 1.0 - std::pow(m_options.beta1, static_cast<double>(m_step));
     s.bias_correction2 = 1.0 - std::pow(m_options.beta2, static_cast<double>(m_step));
     for (size_t i = 0; i < m_params.size(); ++i) adam_step(ctx, *m_params[i].value, *m_params[i].grad, m_m[i], m_v[i], s);

@@ -48,9 +48,9 @@ void batchnorm_backward(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& dy, const
 SRMDS_CPU_INSTANTIATE(batchnorm_backward)
 
 template <class T>
-double bce_dice_loss(const Tensor<T, Cpu>& z, const Tensor<T, Cpu>& y, double weight, Tensor<T, Cpu>* dz,
-                     WriteMode mode) {
-  return kern<T>().bce_dice_loss(z, y, weight, dz, mode);
+double bce_dice_loss(const Tensor<T, Cpu>& z, const Tensor<T, Cpu>& y, double weight, double dice_weight,
+                     Tensor<T, Cpu>* dz, WriteMode mode) {
+  return kern<T>().bce_dice_loss(z, y, weight, dice_weight, dz, mode);
 }
 SRMDS_CPU_INSTANTIATE(bce_dice_loss)
 

@@ -10,15 +10,21 @@
 
 namespace srmds {
 
-// Hyper-parameters are double so that 1 - beta is formed exactly before rounding to T
-// (1 - 0.999f would be 0.00099998713, a 1.3e-5 relative error in v against PyTorch).
-struct AdamStep {
+// The optimizer's options, defined once (optim/adam.hpp's Adam, train/trainer.hpp's TrainOptions
+// and the command line use this struct). Hyper-parameters are double so that 1 - beta is formed
+// exactly before rounding to T (1 - 0.999f would be 0.00099998713, a 1.3e-5 relative error in v
+// against PyTorch).
+struct AdamOptions {
   double lr = 5e-4;
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;
   double weight_decay = 0.0;
-  bool decoupled = false;
+  bool decoupled = false;  // AdamW-style (decoupled) weight decay
+};
+
+// One update's constants: the options (lr as scheduled for this step) and the bias corrections.
+struct AdamStep : AdamOptions {
   double bias_correction1 = 1.0;  // 1 - beta1^t
   double bias_correction2 = 1.0;  // 1 - beta2^t
 };

@@ -1,4 +1,4 @@
-// One-line texts for training progress (srmds train, demo):
+// Console formatting of training progress (srmds train, demo), one line each:
 //   epoch 3/20  step 120/800  loss 0.4123  lr 4.87e-04  52.3 img/s  ETA 1m02s
 //   epoch 3/20 done in 4.1 s: train loss 0.4020, val dice 81.23 % (micro) 79.80 % (per-image) *best
 #pragma once
@@ -9,7 +9,7 @@
 
 #include "srmds/train/trainer.hpp"
 
-namespace srmds {
+namespace srmds::cli {
 
 // "1h02m", "3m07s", "42s" ("-" for a negative or non-finite duration).
 inline std::string format_duration(double seconds) {
@@ -43,4 +43,4 @@ inline std::string format_epoch(const EpochReport& r, int epochs) {
   return buf;
 }
 
-}  // namespace srmds
+}  // namespace srmds::cli

@@ -2,7 +2,8 @@
 //
 // predict_probability: model-size inputs x (N, 1, H, W) in host memory -> p = sigmoid(z_0)
 //   (N, 1, H, W) in host memory, computed in eval mode in batches of `batch` images (the last one
-//   may be smaller). Works for either form of the network and any device.
+//   may be smaller). Works for either form of the network and any device. Each batch is read in
+//   place on the CPU and its probabilities are copied once into p.
 // segment_volume: one NIfTI volume -> windowed model-size slices (data/volume_slices.hpp
 //   volume_to_input), their probabilities, and the probability and uint8 mask mapped back to the
 //   volume's grid (prediction_to_volume: bilinear p, nearest (p >= 0.5)), ready to be written with
@@ -15,10 +16,10 @@
 
 #include "srmds/data/volume_slices.hpp"
 #include "srmds/io/nifti.hpp"
+#include "srmds/infer/finite_logits.hpp"
 #include "srmds/nets/srmds_net.hpp"
 #include "srmds/ops/sigmoid.hpp"
-#include "srmds/ops/tensor_ops.hpp"
-#include "srmds/train/evaluate.hpp"
+#include "srmds/ops/transfer.hpp"
 
 namespace srmds {
 
@@ -29,17 +30,16 @@ Tensor<float, Cpu> predict_probability(Context<D>& ctx, SrmdsNet<T, D>& net, con
               "predict_probability: input " << x.shape() << " must be a contiguous (N, C, H, W) tensor");
   const Shape& s = x.shape();
   Tensor<float, Cpu> p(Shape{s.n(), 1, s.h(), s.w()});
-  const int64_t per_image = s.c() * s.h() * s.w(), plane = s.h() * s.w();
   for (int64_t first = 0; first < s.n(); first += batch) {
     const int64_t n = std::min<int64_t>(batch, s.n() - first);
-    Tensor<float, Cpu> hx(Shape{n, s.c(), s.h(), s.w()});
-    std::copy(x.data() + first * per_image, x.data() + (first + n) * per_image, hx.data());
-    const Tensor<T, D> dx = to_device_as<T>(ctx, hx);
+    const Tensor<float, Cpu> hx = x.samples(first, n);
+    const Tensor<T, D> dx = device_view_as<T>(ctx, hx);  // on the CPU: x itself
     Tensor<T, D> z(Shape{n, 1, s.h(), s.w()}, ctx), prob(Shape{n, 1, s.h(), s.w()}, ctx);
     net.forward_eval(ctx, dx, z);
+    check_finite_logits(ctx, z, first);  // NaN logits would become an empty mask
     sigmoid_forward(ctx, z, prob);
-    const Tensor<T, Cpu> hp = to_host(ctx, prob);
-    for (int64_t i = 0; i < n * plane; ++i) p[first * plane + i] = static_cast<float>(hp[i]);
+    Tensor<float, Cpu> hp = p.samples(first, n);
+    copy_to_host_as(ctx, prob, hp);  // the one copy out
   }
   return p;
 }

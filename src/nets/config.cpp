@@ -3,11 +3,11 @@
 // config_to_json validates too, so an invalid configuration is never written into a weight file.
 #include <cmath>
 #include <limits>
-#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "srmds/core/error.hpp"
+#include "srmds/core/limits.hpp"
 #include "srmds/nets/config.hpp"
 
 namespace srmds {
@@ -18,15 +18,8 @@ using json = nlohmann::json;
 
 #define SRMDS_CONFIG_FAIL(key, msg) SRMDS_THROW("config: key \"" << (key) << "\": " << msg)
 
-const char* const kBranchNames[] = {"3x3", "1x3", "3x1", "1x1", "id"};
 const char* const kKeys[] = {"base",          "in_channels", "branches",   "bn",     "attention",    "se_reduction",
                              "align_corners", "input_size",  "window",     "lesion_labels"};
-
-bool is_branch_name(const std::string& b) {
-  for (const char* n : kBranchNames)
-    if (b == n) return true;
-  return false;
-}
 
 // Integer in [lo, hi] (JSON integers only: 64.0 and "64" are rejected).
 int get_int(const json& v, const char* key, int lo, int hi) {
@@ -43,30 +36,28 @@ std::string get_string(const json& v, const char* key) {
 }
 
 void validate(const NetConfig& c) {
-  constexpr int kMaxBase = 4096;
   if (c.base <= 0 || c.base > kMaxBase) SRMDS_CONFIG_FAIL("base", "value " << c.base << " is outside [1, " << kMaxBase << "]");
-  if (c.in_channels <= 0 || c.in_channels > 4096) SRMDS_CONFIG_FAIL("in_channels", "value " << c.in_channels << " is outside [1, 4096]");
-  std::set<std::string> seen;
+  if (c.in_channels <= 0 || c.in_channels > kMaxInChannels)
+    SRMDS_CONFIG_FAIL("in_channels", "value " << c.in_channels << " is outside [1, " << kMaxInChannels << "]");
+  const std::string branch_error = branch_list_error(c.branches);
+  if (!branch_error.empty()) SRMDS_CONFIG_FAIL("branches", branch_error);
   bool has_conv = false;
-  for (const std::string& b : c.branches) {
-    if (!is_branch_name(b)) SRMDS_CONFIG_FAIL("branches", "unknown branch \"" << b << "\" (expected 3x3, 1x3, 3x1, 1x1 or id)");
-    if (!seen.insert(b).second) SRMDS_CONFIG_FAIL("branches", "branch \"" << b << "\" appears twice");
-    if (b != "id") has_conv = true;
-  }
-  if (!has_conv) SRMDS_CONFIG_FAIL("branches", "needs at least one convolution branch (3x3, 1x3, 3x1 or 1x1)");
+  for (const std::string& b : c.branches) has_conv = has_conv || find_conv_branch(b) != nullptr;
+  if (!has_conv)
+    SRMDS_CONFIG_FAIL("branches", "needs at least one convolution branch (" << branch_names_text(false) << ")");
   if (c.bn != BnPlacement::Inner && c.bn != BnPlacement::External) SRMDS_CONFIG_FAIL("bn", "invalid value");
   if (c.attention != Attention::Se && c.attention != Attention::None) SRMDS_CONFIG_FAIL("attention", "invalid value");
   if (c.se_reduction <= 0 || c.se_reduction > 4096) SRMDS_CONFIG_FAIL("se_reduction", "value " << c.se_reduction << " is outside [1, 4096]");
   for (int s : c.input_size)
-    if (s <= 0 || s % 16 != 0 || s > (1 << 16))
+    if (s <= 0 || s % 16 != 0 || s > kMaxInputSize)
       SRMDS_CONFIG_FAIL("input_size", "[" << c.input_size[0] << ", " << c.input_size[1]
-                                          << "] must be positive multiples of 16 (at most 65536)");
+                                          << "] must be positive multiples of 16 (at most " << kMaxInputSize << ")");
   if (c.window) {
     const auto& w = *c.window;
     if (!std::isfinite(w[0]) || !std::isfinite(w[1]) || !(w[0] < w[1]))
       SRMDS_CONFIG_FAIL("window", "[" << w[0] << ", " << w[1] << "] must be two finite numbers, low < high (or null for min-max)");
   }
-  if (c.lesion_labels.empty()) SRMDS_CONFIG_FAIL("lesion_labels", "must list at least one label");
+  // An empty list is "any": every label > 0 is lesion (binary masks, SPEC §7).
   for (int l : c.lesion_labels)
     if (l <= 0) SRMDS_CONFIG_FAIL("lesion_labels", "label " << l << " is not positive (0 is background)");
 }
@@ -91,7 +82,7 @@ std::string config_to_json(const NetConfig& c) {
   j["align_corners"] = c.align_corners;
   j["input_size"] = {c.input_size[0], c.input_size[1]};
   j["window"] = c.window ? json::array({number((*c.window)[0]), number((*c.window)[1])}) : json(nullptr);
-  j["lesion_labels"] = c.lesion_labels;
+  j["lesion_labels"] = c.lesion_labels.empty() ? json("any") : json(c.lesion_labels);
   return j.dump();
 }
 
@@ -111,8 +102,8 @@ NetConfig config_from_json(const std::string& json_text) {
 
   NetConfig c;
   constexpr int kBig = std::numeric_limits<int>::max();
-  if (j.contains("base")) c.base = get_int(j["base"], "base", 1, 4096);
-  if (j.contains("in_channels")) c.in_channels = get_int(j["in_channels"], "in_channels", 1, 4096);
+  if (j.contains("base")) c.base = get_int(j["base"], "base", 1, kMaxBase);
+  if (j.contains("in_channels")) c.in_channels = get_int(j["in_channels"], "in_channels", 1, kMaxInChannels);
   if (j.contains("branches")) {
     const json& v = j["branches"];
     if (!v.is_array()) SRMDS_CONFIG_FAIL("branches", "expected an array of strings, got " << v.dump());
@@ -154,9 +145,14 @@ NetConfig config_from_json(const std::string& json_text) {
   }
   if (j.contains("lesion_labels")) {
     const json& v = j["lesion_labels"];
-    if (!v.is_array()) SRMDS_CONFIG_FAIL("lesion_labels", "expected an array of integers, got " << v.dump());
     c.lesion_labels.clear();
-    for (const json& l : v) c.lesion_labels.push_back(get_int(l, "lesion_labels", 1, kBig));
+    if (v.is_string() && v.get<std::string>() == "any") {
+      // any label > 0 (binary masks): kept as the empty list
+    } else {
+      if (!v.is_array()) SRMDS_CONFIG_FAIL("lesion_labels", "expected an array of integers or \"any\", got " << v.dump());
+      if (v.empty()) SRMDS_CONFIG_FAIL("lesion_labels", "must list at least one label (or be \"any\")");
+      for (const json& l : v) c.lesion_labels.push_back(get_int(l, "lesion_labels", 1, kBig));
+    }
   }
   validate(c);
   return c;

@@ -7,7 +7,7 @@
 #include <chrono>
 
 #include "srmds/nets/srmds_net.hpp"
-#include "srmds/train/evaluate.hpp"
+#include "srmds/ops/transfer.hpp"
 
 namespace srmds {
 
@@ -27,7 +27,7 @@ Throughput measure_throughput(Context<D>& ctx, SrmdsNet<T, D>& net, const Tensor
               "measure_throughput: min_iterations " << min_iterations << ", warmup " << warmup << ", min_seconds "
                                                     << min_seconds << " out of range");
   const Shape& s = x.shape();
-  const Tensor<T, D> dx = to_device_as<T>(ctx, x);
+  const Tensor<T, D> dx = device_view_as<T>(ctx, x);
   Tensor<T, D> z(Shape{s.n(), 1, s.h(), s.w()}, ctx);
   for (int i = 0; i < warmup; ++i) net.forward_eval(ctx, dx, z);
   ctx.synchronize();

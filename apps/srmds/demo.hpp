@@ -9,6 +9,7 @@
 //   6. PNG overlays of held-out slices (red: fused-form prediction, green: ground truth).
 // Files under out_dir: data/train/, data/test/ (phantoms), model.ckpt.safetensors (checkpoint),
 // model.best.safetensors, model.fused.safetensors, png/heldout_NN.png. Progress goes to `log`.
+// Part of the command-line tool (cmd_demo.cpp), built on the library's public API only.
 #pragma once
 
 #include <algorithm>
@@ -20,53 +21,70 @@
 #include <string>
 #include <vector>
 
+#include "report.hpp"
 #include "srmds/data/phantom.hpp"
+#include "srmds/infer/evaluate.hpp"
+#include "srmds/infer/segment.hpp"
+#include "srmds/infer/throughput.hpp"
 #include "srmds/io/png.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/metrics/table.hpp"
 #include "srmds/nets/model_stats.hpp"
-#include "srmds/train/evaluate.hpp"
-#include "srmds/train/report.hpp"
-#include "srmds/train/segment.hpp"
-#include "srmds/train/throughput.hpp"
+#include "srmds/ops/transfer.hpp"
 #include "srmds/train/train_data.hpp"
 #include "srmds/train/trainer.hpp"
 
-namespace srmds {
+namespace srmds::cli {
 
+// The options of a demo run. The network and the training run are a NetConfig and TrainOptions
+// themselves (embedded, not copied field by field), so every network option (align_corners
+// included) reaches training, evaluation and fusion alike. The phantoms are net.input_size square.
 // The full demo (the defaults) took 329 s on two shared CPU cores for a held-out Dice of 0.976;
 // the quick one about 30-60 s for 0.92 (seed 1).
 struct DemoOptions {
   std::string out_dir = "srmds-demo";
   uint64_t seed = 1;
-  int size = 128;              // phantom and model input size (multiple of 16)
-  int base = 16;               // network base width
+  NetConfig net = default_net();       // base 16, 128 x 128
+  TrainOptions train = default_train();  // 20 epochs, batch 4, lr 3e-3; log_every 0: epoch lines only
   int train_volumes = 48;      // training phantoms (validation volumes are taken from these)
   int test_volumes = 12;       // held-out phantoms
   int slices_per_volume = 4;
-  int epochs = 20;
-  int batch = 4;
-  double lr = 3e-3;
-  double warmup_epochs = 1;
   double val_fraction = 0.125;
   int png_count = 8;
   double bench_seconds = 3;    // minimum timing per form
-  int log_every = 0;           // progress line every this many steps (0: epoch lines only)
+
+  int size() const { return net.input_size[0]; }
+
+  static NetConfig default_net() {
+    NetConfig c;
+    c.base = 16;
+    c.input_size = {128, 128};
+    return c;
+  }
+  static TrainOptions default_train() {
+    TrainOptions t;
+    t.epochs = 20;
+    t.batch = 4;
+    t.optimizer.lr = 3e-3;
+    t.warmup_epochs = 1;
+    t.log_every = 0;
+    return t;
+  }
 
   // The configuration of `srmds demo --quick` (a few minutes at most on two CPU cores).
   static DemoOptions quick() {
     // Measured (srmds demo --quick, seeds 1, 2, 3): held-out Dice 0.92, 0.88, 0.90 after about
     // 30 s on two CPU cores; batch 4 converges faster than batch 8 for the same compute.
     DemoOptions o;
-    o.size = 64;
-    o.base = 8;
+    o.net.input_size = {64, 64};
+    o.net.base = 8;
     o.train_volumes = 32;
     o.test_volumes = 8;
     o.slices_per_volume = 4;
-    o.epochs = 18;
-    o.batch = 4;
-    o.lr = 5e-3;
-    o.warmup_epochs = 1;
+    o.train.epochs = 18;
+    o.train.batch = 4;
+    o.train.optimizer.lr = 5e-3;
+    o.train.warmup_epochs = 1;
     o.val_fraction = 0.125;
     o.png_count = 6;
     o.bench_seconds = 1.5;
@@ -98,12 +116,12 @@ std::pair<double, double> max_logit_deviation(Context<D>& ctx, SrmdsNet<T, D>& a
   double dev = 0, ref = 0;
   for (int64_t k = 0; k < data.num_batches(batch); ++k) {
     const SliceBatch hb = data.batch(k, batch);
-    const Tensor<T, D> x = to_device_as<T>(ctx, hb.images);
+    const Tensor<T, D> x = device_view_as<T>(ctx, hb.images);
     const Shape zs{x.shape().n(), 1, x.shape().h(), x.shape().w()};
     Tensor<T, D> za(zs, ctx), zb(zs, ctx);
     a.forward_eval(ctx, x, za);
     b.forward_eval(ctx, x, zb);
-    const Tensor<T, Cpu> ha = to_host(ctx, za), hb2 = to_host(ctx, zb);
+    const Tensor<T, Cpu> ha = host_view(ctx, za), hb2 = host_view(ctx, zb);
     for (int64_t i = 0; i < ha.numel(); ++i) {
       const double d = std::abs(static_cast<double>(ha[i]) - static_cast<double>(hb2[i]));
       if (!(d <= dev)) dev = d;  // NaN propagates
@@ -124,7 +142,10 @@ inline std::vector<std::string> phantom_field(const std::vector<PhantomFiles>& f
 template <class T, class D>
 DemoReport run_demo(Context<D>& ctx, const DemoOptions& o, std::ostream& log) {
   namespace fs = std::filesystem;
-  SRMDS_CHECK(o.size >= 16 && o.size % 16 == 0, "demo: size " << o.size << " must be a positive multiple of 16");
+  const int size = o.size();
+  SRMDS_CHECK(o.net.input_size[0] == o.net.input_size[1],
+              "demo: the phantoms are square; input size " << o.net.input_size[0] << " x " << o.net.input_size[1]);
+  SRMDS_CHECK(size >= 16 && size % 16 == 0, "demo: size " << size << " must be a positive multiple of 16");
   SRMDS_CHECK(o.train_volumes >= 2 && o.test_volumes >= 1 && o.slices_per_volume >= 1,
               "demo: needs at least 2 training volumes, 1 held-out volume and 1 slice per volume");
   const auto t0 = std::chrono::steady_clock::now();
@@ -134,17 +155,15 @@ DemoReport run_demo(Context<D>& ctx, const DemoOptions& o, std::ostream& log) {
   // 1. Phantoms.
   const uint64_t test_seed = o.seed ^ 0x5EED0F7E57ull;  // held-out slices come from other seeds
   log << "[1/6] phantoms: " << o.train_volumes << " training + " << o.test_volumes << " held-out volumes of "
-      << o.slices_per_volume << " slices, " << o.size << " x " << o.size << " -> " << (out / "data").string()
+      << o.slices_per_volume << " slices, " << size << " x " << size << " -> " << (out / "data").string()
       << std::endl;
   const auto train_files =
-      write_phantom_dataset((out / "data" / "train").string(), o.train_volumes, o.size, o.seed, o.slices_per_volume);
+      write_phantom_dataset((out / "data" / "train").string(), o.train_volumes, size, o.seed, o.slices_per_volume);
   const auto test_files =
-      write_phantom_dataset((out / "data" / "test").string(), o.test_volumes, o.size, test_seed, o.slices_per_volume);
+      write_phantom_dataset((out / "data" / "test").string(), o.test_volumes, size, test_seed, o.slices_per_volume);
 
   // 2. Training.
-  NetConfig cfg;
-  cfg.base = o.base;
-  cfg.input_size = {o.size, o.size};
+  const NetConfig& cfg = o.net;
   r.config = cfg;
   TrainData data = load_train_data(detail::phantom_field(train_files, true), detail::phantom_field(train_files, false),
                                    cfg, o.val_fraction, o.seed, /*random_flip=*/true);
@@ -156,25 +175,22 @@ DemoReport run_demo(Context<D>& ctx, const DemoOptions& o, std::ostream& log) {
   r.checkpoint = (out / "model.ckpt.safetensors").string();
   r.best_weights = (out / "model.best.safetensors").string();
   r.fused_weights = (out / "model.fused.safetensors").string();
-  r.stats_train_form = model_stats(cfg, NetForm::Train, o.size, o.size);
-  r.stats_fused_form = model_stats(cfg, NetForm::Fused, o.size, o.size);
-  log << "[2/6] training: base " << o.base << " (" << with_thousands(r.stats_train_form.params)
-      << " parameters), " << r.train_slices << " training / " << r.val_slices << " validation slices, " << o.epochs
-      << " epochs, batch " << o.batch << ", lr " << o.lr << ", device " << D::name << std::endl;
+  r.stats_train_form = model_stats(cfg, NetForm::Train, size, size);
+  r.stats_fused_form = model_stats(cfg, NetForm::Fused, size, size);
+  log << "[2/6] training: base " << cfg.base << " (" << with_thousands(r.stats_train_form.params)
+      << " parameters), " << r.train_slices << " training / " << r.val_slices << " validation slices, "
+      << o.train.epochs << " epochs, batch " << o.train.batch << ", lr " << o.train.optimizer.lr << ", device "
+      << D::name << std::endl;
+  const int batch = o.train.batch;
   SrmdsNet<T, D> net(ctx, cfg, NetForm::Train, o.seed);
   {
-    TrainOptions to;
-    to.epochs = o.epochs;
-    to.batch = o.batch;
-    to.lr = o.lr;
-    to.warmup_epochs = o.warmup_epochs;
+    TrainOptions to = o.train;
     to.checkpoint_path = r.checkpoint;
     to.best_path = r.best_weights;
-    to.log_every = o.log_every > 0 ? o.log_every : 1 << 30;
     Trainer<T, D> trainer(ctx, net, to);
-    if (o.log_every > 0) trainer.on_progress = [&log](const TrainProgress& p) { log << "  " << format_progress(p) << std::endl; };
+    if (to.log_every > 0) trainer.on_progress = [&log](const TrainProgress& p) { log << "  " << format_progress(p) << std::endl; };
     trainer.on_epoch = [&](const EpochReport& e) {
-      log << "  " << format_epoch(e, o.epochs) << std::endl;
+      log << "  " << format_epoch(e, to.epochs) << std::endl;
       if (e.best) {
         r.best_epoch = e.epoch;
         r.best_val_dice = e.val_micro.dice;
@@ -190,12 +206,12 @@ DemoReport run_demo(Context<D>& ctx, const DemoOptions& o, std::ostream& log) {
 
   // 3. Held-out evaluation of the training form.
   log << "[3/6] held-out evaluation (" << r.test_slices << " slices)" << std::endl;
-  r.test_train_form = evaluate(ctx, net, test, o.batch);
+  r.test_train_form = evaluate(ctx, net, test, batch);
 
   // 4. Fusion.
   SrmdsNet<T, D> fused = net.fused(ctx);
-  r.test_fused_form = evaluate(ctx, fused, test, o.batch);
-  const auto dev = detail::max_logit_deviation(ctx, net, fused, test, o.batch);
+  r.test_fused_form = evaluate(ctx, fused, test, batch);
+  const auto dev = detail::max_logit_deviation(ctx, net, fused, test, batch);
   r.max_deviation = dev.first;
   r.max_abs_logit = dev.second;
   io::save_weights(ctx, r.fused_weights, fused);
@@ -204,7 +220,7 @@ DemoReport run_demo(Context<D>& ctx, const DemoOptions& o, std::ostream& log) {
 
   // 5. Speed of both forms on one batch of held-out slices.
   {
-    const SliceBatch hb = test.batch(0, o.batch);
+    const SliceBatch hb = test.batch(0, batch);
     log << "[5/6] speed: eval-mode forward, batch " << hb.images.shape().n() << ", at least " << o.bench_seconds
         << " s per form" << std::endl;
     net.release_buffers();
@@ -217,18 +233,18 @@ DemoReport run_demo(Context<D>& ctx, const DemoOptions& o, std::ostream& log) {
   fs::create_directories(r.png_dir);
   {
     const int64_t n = std::min<int64_t>(o.png_count, test.size());
-    const int64_t hw = static_cast<int64_t>(o.size) * o.size;
-    Tensor<float, Cpu> x(Shape{n, 1, o.size, o.size});
+    const int64_t hw = static_cast<int64_t>(size) * size;
+    Tensor<float, Cpu> x(Shape{n, 1, size, size});
     for (int64_t i = 0; i < n; ++i) std::copy(test.image(i), test.image(i) + hw, x.data() + i * hw);
-    const Tensor<float, Cpu> p = predict_probability(ctx, fused, x, o.batch);
-    const int scale = std::max(1, 256 / o.size);
+    const Tensor<float, Cpu> p = predict_probability(ctx, fused, x, batch);
+    const int scale = std::max(1, 256 / size);
     std::vector<uint8_t> pred(static_cast<size_t>(hw));
     for (int64_t i = 0; i < n; ++i) {
       for (int64_t j = 0; j < hw; ++j) pred[static_cast<size_t>(j)] = p[i * hw + j] >= 0.5f ? 1 : 0;
       char name[32];
       std::snprintf(name, sizeof name, "heldout_%02lld.png", static_cast<long long>(i));
       const std::string path = (fs::path(r.png_dir) / name).string();
-      io::write_overlay_png(path, test.image(i), o.size, o.size, pred.data(), test.mask(i), scale);
+      io::write_overlay_png(path, test.image(i), size, size, pred.data(), test.mask(i), scale);
       r.pngs.push_back(path);
     }
   }
@@ -268,4 +284,4 @@ inline std::string format_demo_summary(const DemoReport& r) {
   return buf;
 }
 
-}  // namespace srmds
+}  // namespace srmds::cli

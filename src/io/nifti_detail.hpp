@@ -1,4 +1,4 @@
-// Private helpers shared by src/nifti_header.cpp and src/nifti.cpp (not installed).
+// Private helpers shared by src/io/nifti_header.cpp and src/io/nifti.cpp (not installed).
 #pragma once
 
 #include <cstdint>
