@@ -9,9 +9,10 @@ packages=(
   libeigen3-dev catch2 libbenchmark-dev
   libnifti2-dev zlib1g-dev
   nlohmann-json3-dev libcli11-dev libstb-dev
+  libgdcm-dev dcm2niix
 )
 if [ "${SRMDS_NO_PYTHON:-0}" != "1" ]; then
-  packages+=(python3 python3-numpy python3-torch python3-nibabel)
+  packages+=(python3 python3-numpy python3-torch python3-nibabel python3-pydicom)
 fi
 
 missing=()

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -14,6 +15,7 @@
 
 #include "srmds/core/context.hpp"
 #include "srmds/core/error.hpp"
+#include "srmds/data/image_pairs.hpp"
 #if SRMDS_WITH_CUDA
 #include "srmds/cuda/context.hpp"
 #endif
@@ -62,6 +64,17 @@ inline double parse_number(const std::string& text, const char* option) {
   if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v))
     SRMDS_THROW(option << ": \"" << text << "\" is not a finite number");
   return v;
+}
+
+// Image/mask pairs from --images/--masks (files, DICOM folders, or folders of 2-D images paired by
+// file stem: data/image_pairs.hpp).
+inline std::vector<InputPair> input_pairs(const std::vector<std::string>& images, const std::vector<std::string>& masks) {
+  return expand_input_pairs(file_list(images, "--images"), file_list(masks, "--masks"));
+}
+
+// Reader warnings (uneven DICOM spacing, a mask on another grid), one line each on stderr.
+inline void print_warnings(const std::vector<std::string>& warnings) {
+  for (const std::string& w : warnings) std::fprintf(stderr, "srmds: warning: %s\n", w.c_str());
 }
 
 // "lo,hi" (HU, lo < hi) or "none" (per-volume min-max).
@@ -134,6 +147,7 @@ namespace srmds::cli {
 
 // The files a command has written so far: removed again if the command fails before commit(), so
 // that a failing command leaves no output behind (each file itself is written atomically).
+// Folders added with add_folder (ones the command created) are removed too when left empty.
 class OutputFiles {
 public:
   OutputFiles() = default;
@@ -145,12 +159,24 @@ public:
       std::error_code ec;
       std::filesystem::remove(p, ec);
     }
+    for (auto it = m_folders.rbegin(); it != m_folders.rend(); ++it) {
+      std::error_code ec;
+      if (std::filesystem::is_empty(*it, ec) && !ec) std::filesystem::remove(*it, ec);
+    }
   }
   void add(const std::string& path) { m_paths.push_back(path); }
+  // Creates `path` (and missing parents) if needed; a folder created here is removed on failure.
+  void add_folder(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) return;
+    std::filesystem::create_directories(path, ec);
+    if (ec) SRMDS_THROW("cannot create the folder '" << path << "': " << ec.message());
+    m_folders.push_back(path);
+  }
   void commit() { m_committed = true; }
 
 private:
-  std::vector<std::string> m_paths;
+  std::vector<std::string> m_paths, m_folders;
   bool m_committed = false;
 };
 

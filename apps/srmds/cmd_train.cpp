@@ -1,5 +1,6 @@
 // srmds train --images A[,B..] --masks MA[,MB..] --out ckpt.safetensors [options]: trains the
-// training form (SPEC §5) with a validation split by volume. After every epoch the checkpoint
+// training form (SPEC §5) with a validation split by volume. Images are NIfTI volumes, DICOM
+// series (folders) or PNG/JPEG slices; a folder of slices pairs by file stem with a mask folder. After every epoch the checkpoint
 // --out (weights, BN statistics, optimizer moments, step, epoch) is written atomically, and the
 // best validation epoch's weights go to <out stem>.best.safetensors. --resume continues a run
 // exactly; its network configuration is the checkpoint's, changed only by options given here
@@ -35,7 +36,8 @@ struct TrainCliOptions {
   int base = 64;
   double val_fraction = 0.2;
   uint64_t seed = 0;
-  bool no_flip = false;
+  bool no_flip = false, png16_hu = false;
+  std::string series;
   std::string size = "512", ds = "native", target = "avg", branches = "3x3,1x3,3x1,1x1,id", bn = "inner",
               attention = "se", window = "-1250,250", labels = "1,2";
 };
@@ -94,14 +96,21 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
     SRMDS_THROW("train: --dice-weight must be finite and >= 0, got " << t.loss.dice_weight);
   if (t.log_every < 1) SRMDS_THROW("train: --log-every must be positive, got " << t.log_every);
   require_output_path(o.out, "--out");
-  const std::vector<std::string> images = file_list(o.images, "--images"), masks = file_list(o.masks, "--masks");
-  if (images.size() != masks.size())
-    SRMDS_THROW("train: " << images.size() << " image files but " << masks.size() << " mask files");
+  std::vector<std::string> images, masks;
+  for (const InputPair& p : input_pairs(o.images, o.masks)) {
+    images.push_back(p.image);
+    masks.push_back(p.mask);
+  }
   const NetConfig cfg = make_config(o, sub);
+  SliceDataOptions data_options = SliceDataOptions::from_config(cfg);
+  data_options.input.dicom_series = o.series;
+  data_options.input.png16_hu = o.png16_hu;
+  if (sub.count("--labels") > 0) data_options.image_mask_labels = cfg.lesion_labels;
 
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
-    TrainData data = load_train_data(images, masks, cfg, o.val_fraction, o.seed, !o.no_flip);
+    TrainData data = load_train_data(images, masks, data_options, o.val_fraction, o.seed, !o.no_flip);
+    print_warnings(data.train.warnings());
     SrmdsNet<float, D> net(ctx, cfg, NetForm::Train, o.seed);
     TrainOptions to = o.train;
     set_loss_options(o, to.loss);
@@ -142,9 +151,14 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
 
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainCliOptions>();
-  CLI::App* sub = app.add_subcommand("train", "Train SR&MDS-Net on NIfTI image/mask pairs");
-  sub->add_option("--images", o->images, "Image volumes, comma-separated (or repeated)")->required();
-  sub->add_option("--masks", o->masks, "Mask volumes in the same order")->required();
+  CLI::App* sub = app.add_subcommand("train", "Train SR&MDS-Net on image/mask pairs (NIfTI, DICOM, PNG/JPEG)");
+  sub->add_option("--images", o->images,
+                  "Images, comma-separated (or repeated): NIfTI files, DICOM series folders, PNG/JPEG slices, "
+                  "or folders of slices")
+      ->required();
+  sub->add_option("--masks", o->masks, "Masks in the same order (a mask folder for a folder of slices)")->required();
+  sub->add_option("--series", o->series, "SeriesInstanceUID to read from a DICOM folder holding several series");
+  sub->add_flag("--png16-hu", o->png16_hu, "16-bit PNG slices hold HU + 32768 (else min-max per slice)");
   sub->add_option("--out", o->out, "Checkpoint written after every epoch (.safetensors)")->required();
   sub->add_option("--resume", o->resume, "Checkpoint to continue from");
   sub->add_option("--epochs", o->train.epochs)->capture_default_str();
@@ -171,7 +185,9 @@ void add_train_command(CLI::App& app) {
   sub->add_option("--dice-weight", o->train.loss.dice_weight, "Dice weight W: loss BCE + W (1 - Dice); the paper compares 0, 0.5, 1")
       ->capture_default_str();
   sub->add_option("--window", o->window, "HU window lo,hi or none (per-volume min-max)")->capture_default_str();
-  sub->add_option("--labels", o->labels, "Lesion labels, comma-separated, or any")->capture_default_str();
+  sub->add_option("--labels", o->labels,
+                  "Lesion labels, comma-separated, or any (mask images: any pixel > 0 unless given)")
+      ->capture_default_str();
   sub->add_option("--log-every", o->train.log_every, "Progress line every this many steps")->capture_default_str();
   sub->callback([o, sub] { run_train(*o, *sub); });
 }

@@ -72,6 +72,18 @@ Tensor<float, Cpu> labels_to_target(const io::NiftiVolume& v, const SliceDataOpt
   return out;
 }
 
+Tensor<float, Cpu> input_to_model(const InputVolume& input, const SliceDataOptions& o) {
+  SliceDataOptions local = o;
+  local.window = input_window(input, o.window);
+  return volume_to_input(input.volume, local);
+}
+
+Tensor<float, Cpu> mask_to_target(const MaskVolume& mask, const SliceDataOptions& o) {
+  SliceDataOptions local = o;
+  local.lesion_labels = mask.lesion_labels;
+  return labels_to_target(mask.labels, local);
+}
+
 VolumePrediction prediction_to_volume(const Tensor<float, Cpu>& p, const io::NiftiGeometry& g, MaskResize mode) {
   const Shape& s = p.shape();
   SRMDS_CHECK(s.rank() == 4 && s.c() == 1 && s.n() == g.nk && s.h() > 0 && s.w() > 0,
