@@ -1,7 +1,9 @@
 // Shared helpers of the Google Benchmark programs (bench_ops, bench_network):
 //   - random host tensors and their copies on a device;
 //   - the benchmark context of a device: the CPU always, CUDA when built with SRMDS_WITH_CUDA and a
-//     GPU is present (otherwise the case is skipped with state.SkipWithError);
+//     GPU is present (otherwise the case is skipped with state.SkipWithError). The CUDA context is
+//     created on first use and destroyed by SRMDS_BENCHMARK_MAIN() before main returns: a static
+//     destroyed at exit would run after the CUDA runtime has shut down;
 //   - counters: images/s, GFLOP/s (2 * multiply-accumulates per second) and bytes/s (memory-bound ops);
 //   - the network under test, from random initialisation or from weight files named in
 //     SRMDS_BENCH_WEIGHTS (a ':'-separated list; the first file with the requested base and form
@@ -72,9 +74,15 @@ inline Context<Cpu>* context_or_skip<Cpu>(benchmark::State&) {
 }
 
 #if SRMDS_WITH_CUDA
+// The one CUDA context of the program (null until first use), and why it could not be made.
+inline std::unique_ptr<Context<Cuda>>& cuda_context_slot() {
+  static std::unique_ptr<Context<Cuda>> ctx;
+  return ctx;
+}
+
 template <>
 inline Context<Cuda>* context_or_skip<Cuda>(benchmark::State& state) {
-  static std::unique_ptr<Context<Cuda>> ctx;
+  std::unique_ptr<Context<Cuda>>& ctx = cuda_context_slot();
   static std::string error;
   if (!ctx && error.empty()) {
     try {
@@ -93,6 +101,14 @@ inline Context<Cuda>* context_or_skip<Cuda>(benchmark::State& state) {
   return ctx.get();
 }
 #endif
+
+// Destroys the CUDA context (its stream, cuDNN handle and cached device memory) while the CUDA
+// runtime is still up. Called by SRMDS_BENCHMARK_MAIN() after the benchmarks have run.
+inline void release_contexts() {
+#if SRMDS_WITH_CUDA
+  cuda_context_slot().reset();
+#endif
+}
 
 // Waits for the device (CUDA) so wall time covers the queued work.
 template <class D>
@@ -146,3 +162,14 @@ SrmdsNet<float, D> make_net(Context<D>& ctx, int base, NetForm form, std::string
 }
 
 }  // namespace srmds::bench
+
+// BENCHMARK_MAIN() that releases the benchmark contexts before main returns.
+#define SRMDS_BENCHMARK_MAIN()                                                \
+  int main(int argc, char** argv) {                                           \
+    ::benchmark::Initialize(&argc, argv);                                     \
+    if (::benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;       \
+    ::benchmark::RunSpecifiedBenchmarks();                                    \
+    ::benchmark::Shutdown();                                                  \
+    ::srmds::bench::release_contexts();                                       \
+    return 0;                                                                 \
+  }

@@ -151,4 +151,4 @@ BENCHMARK(bm_block<Cuda, BlockCase::EvalFused>)->Name("block/cuda/eval_fused")->
 BENCHMARK(bm_block<Cuda, BlockCase::TrainStep>)->Name("block/cuda/train_step")->Apply(block_args);
 #endif
 
-BENCHMARK_MAIN();
+SRMDS_BENCHMARK_MAIN()

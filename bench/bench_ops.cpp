@@ -266,5 +266,6 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  srmds::bench::release_contexts();  // the CUDA context goes before the CUDA runtime shuts down
   return 0;
 }

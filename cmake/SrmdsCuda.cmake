@@ -3,9 +3,16 @@
 #                                    runtime linked statically, cuDNN dynamically (the only CUDA
 #                                    library it uses); every .cu compiled with -lineinfo (line
 #                                    tables for compute-sanitizer and profilers, no code change)
-#   srmds_cuda_internal              an interface target for the project's own CUDA tests (and tools):
-#                                    the internal headers of kernels/ ("kernels/check.hpp",
+#   srmds_cuda_internal              an interface target for the project's own CUDA tests and GPU
+#                                    benchmark: the internal headers of kernels/ ("kernels/check.hpp",
 #                                    "kernels/cudnn.hpp"), which are not installed
+#   srmds_make_portable_binary(t)    links executable t for another machine (the GPU bundle,
+#                                    scripts/gpu-bundle.sh): libstdc++ and libgomp static (the CUDA
+#                                    runtime is already), --as-needed (unused shared libraries are
+#                                    not recorded), no RPATH, plus cmake/glibc_compat.cpp; left to
+#                                    the machine: glibc 2.34 or newer, the CUDA driver (loaded by the
+#                                    runtime), cuDNN, and libgcc_s, which cuDNN needs itself (a
+#                                    static libgcc would raise the glibc needed to 2.35).
 set(SRMDS_CUDA_ENABLED OFF)
 if(NOT SRMDS_WITH_CUDA STREQUAL "OFF")
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
@@ -44,3 +51,25 @@ if(SRMDS_CUDA_ENABLED AND NOT TARGET srmds_cuda_internal)
   add_library(srmds_cuda_internal INTERFACE)
   target_include_directories(srmds_cuda_internal INTERFACE "${PROJECT_SOURCE_DIR}")
 endif()
+
+# libgomp.a of the compiler in use (GCC ships it beside libgomp.so).
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND NOT SRMDS_GOMP_STATIC)
+  execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=libgomp.a OUTPUT_VARIABLE gomp_a
+                  OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(gomp_a AND IS_ABSOLUTE "${gomp_a}" AND EXISTS "${gomp_a}")
+    set(SRMDS_GOMP_STATIC "${gomp_a}" CACHE FILEPATH "Static OpenMP runtime for the GPU bundle")
+  endif()
+endif()
+
+function(srmds_make_portable_binary target)
+  # No RPATH either: run.sh finds cuDNN on the machine and puts it on LD_LIBRARY_PATH.
+  set_target_properties(${target} PROPERTIES SKIP_BUILD_RPATH TRUE INSTALL_RPATH "")
+  target_link_options(${target} PRIVATE -static-libstdc++ LINKER:--as-needed)
+  # arc4random for the static libstdc++, so that glibc 2.34 suffices (see the file).
+  target_sources(${target} PRIVATE "${PROJECT_SOURCE_DIR}/cmake/glibc_compat.cpp")
+  if(SRMDS_GOMP_STATIC)
+    # Resolves the GOMP_/omp_ symbols before the driver's -lgomp (added by -fopenmp) is reached;
+    # with --as-needed the shared libgomp is then not recorded.
+    target_link_libraries(${target} PRIVATE "${SRMDS_GOMP_STATIC}")
+  endif()
+endfunction()

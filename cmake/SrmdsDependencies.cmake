@@ -9,3 +9,6 @@ find_library(NIFTI2_LIBRARY nifti2 REQUIRED)
 find_library(ZNZ_LIBRARY znz REQUIRED)
 find_package(ZLIB REQUIRED)
 find_path(STB_INCLUDE_DIR stb_image_write.h PATH_SUFFIXES stb REQUIRED)
+# GDCM reads DICOM (io/dicom.hpp); its package also describes VTK bindings unless told to skip them.
+set(GDCM_SKIP_USE_VTK ON)
+find_package(GDCM 3 REQUIRED)

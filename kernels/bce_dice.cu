@@ -5,7 +5,7 @@
 //   finalize: per-sample sums to a small device array (fixed order, deterministic);
 //   pass 2: dz = weight dL/dz (written or added), when dz is wanted;
 //   the host reads the sums (one stream synchronization) and forms
-//   L = sum_n bce_n / (N M) + 0.5 (1 - (1 / N) sum_n (2 I_n + s) / (P_n + Y_n + s)).
+//   L = sum_n bce_n / (N M) + lambda (1 - (1 / N) sum_n (2 I_n + s) / (P_n + Y_n + s)), lambda = dice_weight.
 #include <vector>
 
 #include "common.cuh"
@@ -46,12 +46,12 @@ struct LossGradKernel {
   Rows<const float> z, y;
   Rows<float> dz;
   const double* sums;  // (N, 4)
-  double inv_nm, inv_n, weight;
+  double inv_nm, inv_n, weight, dice_weight;
   bool accumulate;
   __device__ void operator()(int64_t n, int64_t i) const {
     const double p = sigmoid_of(double(z.at(n, i)));
     const double* s = sums + n * 4;
-    const double g = bce_dice_grad(p, double(y.at(n, i)), s[1], s[2], s[3], inv_nm, inv_n, weight);
+    const double g = bce_dice_grad(p, double(y.at(n, i)), s[1], s[2], s[3], inv_nm, inv_n, weight, dice_weight);
     write_out(dz.at(n, i), static_cast<float>(g), accumulate);
   }
 };
@@ -63,7 +63,8 @@ void loss_grad_launch(const LossGradKernel& k, Extent e, cudaStream_t stream) {
 }  // namespace
 
 // ---- op ----------------------------------------------------------------------------------------
-double bce_dice_loss(Ctx& ctx, const TF& z, const TF& y, double weight, TF* dz, WriteMode mode) {
+double bce_dice_loss(Ctx& ctx, const TF& z, const TF& y, double weight, double dice_weight, TF* dz,
+                     WriteMode mode) {
   using namespace detail;
   const int64_t N = z.shape().n(), M = z.sample_numel();
   SRMDS_CHECK(N > 0 && M > 0, "bce_dice_loss: z " << z.shape() << " is empty");
@@ -74,7 +75,7 @@ double bce_dice_loss(Ctx& ctx, const TF& z, const TF& y, double weight, TF* dz, 
   const double inv_nm = 1.0 / double(N * M), inv_n = 1.0 / double(N);
   if (dz)
     loss_grad_launch(LossGradKernel{rows_of(z), rows_of(y), rows_of(*dz), sums, inv_nm, inv_n, weight,
-                                    mode == WriteMode::Accumulate},
+                                    dice_weight, mode == WriteMode::Accumulate},
                      Extent{N, M}, ctx.stream());
   std::vector<double> host(static_cast<size_t>(N * 4));
   SRMDS_CUDA_CHECK(cudaMemcpyAsync(host.data(), sums, host.size() * sizeof(double), cudaMemcpyDeviceToHost,
@@ -86,7 +87,7 @@ double bce_dice_loss(Ctx& ctx, const TF& z, const TF& y, double weight, TF* dz, 
     bce_total += s[0];
     dice_total += (2 * s[1] + kDiceSmooth) / (s[2] + s[3] + kDiceSmooth);
   }
-  return bce_total * inv_nm + kDiceWeight * (1.0 - dice_total * inv_n);
+  return bce_dice_value(bce_total, dice_total, inv_nm, inv_n, dice_weight);
 }
 
 }  // namespace srmds::cuda

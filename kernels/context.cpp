@@ -8,6 +8,19 @@ namespace srmds {
 
 Context<Cuda>::Context(int device) {
   try {
+    int count = 0;
+    const cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess || count == 0) {
+      (void)cudaGetLastError();  // clear the sticky error
+      SRMDS_THROW("CUDA: no usable GPU: "
+                  << (err == cudaSuccess || err == cudaErrorNoDevice
+                          ? std::string("this machine has no CUDA-capable GPU")
+                          : err == cudaErrorInsufficientDriver
+                                ? std::string("the NVIDIA driver is missing or older than this CUDA runtime")
+                                : std::string("the CUDA runtime reports ") + cudaGetErrorString(err))
+                  << " (run with --device cpu)");
+    }
+    if (device >= count) SRMDS_THROW("CUDA: GPU " << device << " does not exist (this machine has " << count << ")");
     if (device < 0) SRMDS_CUDA_CHECK(cudaGetDevice(&device));
     m_device = device;
     SRMDS_CUDA_CHECK(cudaSetDevice(m_device));

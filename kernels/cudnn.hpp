@@ -11,8 +11,10 @@
 //
 // Algorithms are chosen once per configuration with cudnnFind*AlgorithmEx (timed on the call's own
 // inputs, output written to scratch) and kept in the context's ConvPlanCache, keyed by direction,
-// shapes, batch strides, data pointer alignment, dtype (float) and math mode (TF32 or FMA).
-// Workspaces come from the context's arena; nothing is cudaMalloc'ed in steady state.
+// shapes, batch strides, data pointer alignment, dtype (float), math mode (TF32 or FMA) and the
+// context's deterministic switch (on: only algorithms cuDNN reports as CUDNN_DETERMINISTIC).
+// Workspaces come from the context's arena; nothing is cudaMalloc'ed in steady state. Every tensor
+// is checked against cuDNN's 2^31-element limit first (cudnn_limits.hpp).
 //
 // This uses cuDNN's legacy convolution API (cudnnConvolutionForward and friends), deprecated in
 // cuDNN 9 in favour of the graph API; it is confined to kernels/cudnn_conv.cpp.

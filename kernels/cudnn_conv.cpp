@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "check.hpp"
+#include "cudnn_limits.hpp"
 
 namespace srmds::cuda {
 namespace detail {
@@ -41,11 +42,13 @@ struct ConvKey {
   int alignment;                           // min over the three data pointers of (ptr % 16 == 0 ? 16 : 4)
   int data_type;                           // cudnnDataType_t
   bool tf32;
+  bool deterministic;  // only CUDNN_DETERMINISTIC algorithms
 
   bool operator==(const ConvKey& o) const {
     return direction == o.direction && n == o.n && cin == o.cin && cout == o.cout && h == o.h && w == o.w &&
            kh == o.kh && kw == o.kw && x_batch_stride == o.x_batch_stride && y_batch_stride == o.y_batch_stride &&
-           alignment == o.alignment && data_type == o.data_type && tf32 == o.tf32;
+           alignment == o.alignment && data_type == o.data_type && tf32 == o.tf32 &&
+           deterministic == o.deterministic;
   }
 };
 
@@ -54,7 +57,8 @@ struct ConvKeyHash {
     size_t h = 0;
     auto mix = [&h](int64_t v) { h ^= std::hash<int64_t>()(v) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2); };
     for (int64_t v : {int64_t(k.direction), k.n, k.cin, k.cout, k.h, k.w, k.kh, k.kw, k.x_batch_stride,
-                      k.y_batch_stride, int64_t(k.alignment), int64_t(k.data_type), int64_t(k.tf32)})
+                      k.y_batch_stride, int64_t(k.alignment), int64_t(k.data_type), int64_t(k.tf32),
+                      int64_t(k.deterministic)})
       mix(v);
     return h;
   }
@@ -168,12 +172,14 @@ size_t find_workspace_limit() {
   return std::min(kMaxWorkspace, free_bytes / 4);
 }
 
-// Picks the fastest successful result within the workspace limit and records it in the plan.
+// Picks the fastest successful result within the workspace limit (and deterministic, when the key
+// asks for it) and records it in the plan. cudnnFind* returns the results fastest first.
 template <class Perf>
 void choose(ConvPlan& plan, const ConvKey& k, const std::vector<Perf>& results, int returned, size_t ws_limit) {
   for (int i = 0; i < returned; ++i) {
     const Perf& r = results[static_cast<size_t>(i)];
     if (r.status != CUDNN_STATUS_SUCCESS || r.memory > ws_limit) continue;
+    if (k.deterministic && r.determinism != CUDNN_DETERMINISTIC) continue;
     plan.algo = static_cast<int>(r.algo);
     plan.workspace = r.memory;
     // With TF32 off the descriptor stays FMA-only; with it on, run with the math type that was timed.
@@ -183,7 +189,8 @@ void choose(ConvPlan& plan, const ConvKey& k, const std::vector<Perf>& results, 
   SRMDS_THROW(direction_name(static_cast<ConvDirection>(k.direction))
               << ": cuDNN found no usable algorithm for N=" << k.n << " Cin=" << k.cin << " Cout=" << k.cout
               << " H=" << k.h << " W=" << k.w << " kernel " << k.kh << "x" << k.kw << " (" << returned
-              << " candidates, workspace limit " << ws_limit << " bytes)");
+              << " candidates, workspace limit " << ws_limit << " bytes"
+              << (k.deterministic ? ", deterministic algorithms only" : "") << ")");
 }
 
 const ConvPlan& plan_for(Context<Cuda>& ctx, const ConvKey& key, const void* x, const void* w, const void* y) {
@@ -241,7 +248,15 @@ const ConvPlan& plan_for(Context<Cuda>& ctx, const ConvKey& key, const void* x, 
 
 ConvKey make_key(ConvDirection dir, Context<Cuda>& ctx, const Tensor<float, Cuda>& x,  // (N, Cin, H, W)
                  const Tensor<float, Cuda>& w, const Tensor<float, Cuda>& y) {             // (N, Cout, H, W)
-  SRMDS_CHECK(w.is_contiguous(), direction_name(dir) << ": weight " << w.shape() << " is a strided view");
+  const char* op = direction_name(dir);
+  SRMDS_CHECK(w.is_contiguous(), op << ": weight " << w.shape() << " is a strided view");
+  // The three tensors as cuDNN will see them: (x, w, y), (dx, w, dy) or (x, dw, dy).
+  const char* x_name = dir == ConvDirection::BackwardData ? "dx" : "x";
+  const char* y_name = dir == ConvDirection::Forward ? "y" : "dy";
+  const char* w_name = dir == ConvDirection::BackwardFilter ? "dw" : "weight";
+  check_cudnn_tensor(op, x_name, x.shape(), x.shape().n() > 1 ? x.batch_stride() : x.sample_numel());
+  check_cudnn_tensor(op, y_name, y.shape(), y.shape().n() > 1 ? y.batch_stride() : y.sample_numel());
+  check_cudnn_tensor(op, w_name, w.shape(), w.batch_stride());
   ConvKey k{};
   k.direction = static_cast<int>(dir);
   k.n = x.shape().n();
@@ -257,6 +272,7 @@ ConvKey make_key(ConvDirection dir, Context<Cuda>& ctx, const Tensor<float, Cuda
   k.alignment = std::min({alignment_of(x.data()), alignment_of(w.data()), alignment_of(y.data())});
   k.data_type = static_cast<int>(CUDNN_DATA_FLOAT);
   k.tf32 = ctx.tf32();
+  k.deterministic = ctx.deterministic();
   return k;
 }
 

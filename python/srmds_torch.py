@@ -10,6 +10,8 @@ SRFV block, training form:  y = ReLU(SE(sum_k BN_k(Conv_k(x)) [+ BN_id(x) if cin
 Fused form:                  y = ReLU(SE(Conv3x3(x; K, B)))
   with t = gamma / sqrt(var + eps), K = sum_k t_k pad3x3(W_k), B = sum_k (beta_k - mean_k t_k).
 SE: a = sigmoid(fc2(ReLU(fc1(mean_hw y)))), output y * a, hidden width max(cout // r, 4).
+"attention" (SPEC §2) picks SE (weights under <block>.se.), SGE, CBAM or PSA (under <block>.att.)
+or none; each sits after the branch sum, before the ReLU, in both forms.
 
 forward(x) returns [z0, z1, z2, z3] for the training form in training mode, else z0.
 Weight files are safetensors (8-byte LE header length, JSON header, F32 data); the minimal reader
@@ -39,6 +41,7 @@ DEFAULT_CONFIG = {
     "lesion_labels": [1, 2],
 }
 CONV_BRANCHES = {"3x3": (3, 3), "1x3": (1, 3), "3x1": (3, 1), "1x1": (1, 1)}
+ATTENTIONS = ("se", "sge", "cbam", "psa", "none")
 BN_EPS = 1e-5
 STAGES = ["enc0", "enc1", "enc2", "enc3", "enc4", "dec3", "dec2", "dec1", "dec0"]
 
@@ -56,11 +59,26 @@ def full_config(config=None):
         raise ValueError("srmds config: branches need at least one convolution")
     if cfg["bn"] not in ("inner", "external"):
         raise ValueError("srmds config: bad bn %r" % (cfg["bn"],))
-    if cfg["attention"] not in ("se", "none"):
-        raise ValueError("srmds config: bad attention %r" % (cfg["attention"],))
+    if cfg["attention"] not in ATTENTIONS:
+        raise ValueError("srmds config: bad attention %r (expected one of %s)"
+                         % (cfg["attention"], ", ".join(ATTENTIONS)))
     if int(cfg["base"]) < 1 or int(cfg["in_channels"]) < 1 or int(cfg["se_reduction"]) < 1:
         raise ValueError("srmds config: base, in_channels and se_reduction must be positive")
+    for block, cout in block_channels(cfg):
+        if cfg["attention"] == "sge" and cout % sge_groups(cout):
+            raise ValueError("srmds config: attention sge needs the channels of every block to be a multiple of "
+                             "its min(8, C) groups; block %s has %d" % (block, cout))
+        if cfg["attention"] == "psa" and cout < 2:
+            raise ValueError("srmds config: attention psa needs at least 2 channels per block; block %s has %d"
+                             % (block, cout))
     return cfg
+
+
+def block_channels(cfg):
+    """(block name, output channels) for the 18 SRFV blocks."""
+    for name, cin, cout, cmid in stage_channels(cfg):
+        yield name + ".b0", cmid
+        yield name + ".b1", cout
 
 
 def stage_channels(cfg):
@@ -105,6 +123,96 @@ class SE(nn.Module):
         return y * torch.sigmoid(self.fc2(F.relu(self.fc1(s))))
 
 
+def sge_groups(channels):
+    return min(8, channels)
+
+
+class SGE(nn.Module):
+    """Spatial group-wise enhance (Li et al. 2019), G = min(8, C) groups: per group
+    e = sum_c y_c mean_hw(y_c), normalised over H, W (unbiased std + 1e-5), t = e * weight + bias,
+    output y_c * sigmoid(t)."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.groups = sge_groups(channels)
+        if channels % self.groups:
+            raise ValueError("SGE: %d channels are not a multiple of %d groups" % (channels, self.groups))
+        self.weight = nn.Parameter(torch.zeros(1, self.groups, 1, 1))
+        self.bias = nn.Parameter(torch.ones(1, self.groups, 1, 1))
+
+    def forward(self, y):
+        b, c, h, w = y.shape
+        g = self.groups
+        x = y.reshape(b * g, c // g, h, w)
+        e = (x * x.mean(dim=(2, 3), keepdim=True)).sum(dim=1).reshape(b * g, h * w)
+        e = e - e.mean(dim=1, keepdim=True)
+        e = e / (e.std(dim=1, keepdim=True) + 1e-5)
+        t = e.reshape(b, g, h, w) * self.weight + self.bias
+        return (x * torch.sigmoid(t.reshape(b * g, 1, h, w))).reshape(b, c, h, w)
+
+
+class CBAM(nn.Module):
+    """CBAM (Woo et al. 2018): channel gate sigmoid(fc2(ReLU(fc1(avg))) + fc2(ReLU(fc1(max)))) with
+    bias-free 1x1 convs, then spatial gate sigmoid(conv7x7([mean_c, max_c])) with bias, padding 3."""
+
+    def __init__(self, channels, hidden):
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, hidden, 1, bias=False)
+        self.fc2 = nn.Conv2d(hidden, channels, 1, bias=False)
+        self.spatial = nn.Conv2d(2, 1, 7, padding=3, bias=True)
+
+    def forward(self, y):
+        avg = y.mean(dim=(2, 3), keepdim=True)
+        mx = y.amax(dim=(2, 3), keepdim=True)
+        y = y * torch.sigmoid(self.fc2(F.relu(self.fc1(avg))) + self.fc2(F.relu(self.fc1(mx))))
+        pooled = torch.cat([y.mean(dim=1, keepdim=True), y.amax(dim=1, keepdim=True)], dim=1)
+        return y * torch.sigmoid(self.spatial(pooled))
+
+
+class PSA(nn.Module):
+    """Polarized self-attention, parallel form (Liu et al. 2021), Ch = C // 2, 1x1 convs with bias:
+    channel gate a = sigmoid(ch_ln(ch_wz(sum_hw ch_wv(y) softmax_hw(ch_wq(y))))) (LayerNorm over C),
+    spatial gate m = sigmoid(sum_c softmax_c(mean_hw sp_wq(y)) sp_wv(y)); output y * a + y * m."""
+
+    def __init__(self, channels):
+        super().__init__()
+        if channels < 2:
+            raise ValueError("PSA: needs at least 2 channels, got %d" % channels)
+        half = channels // 2
+        self.ch_wv = nn.Conv2d(channels, half, 1)
+        self.ch_wq = nn.Conv2d(channels, 1, 1)
+        self.ch_wz = nn.Conv2d(half, channels, 1)
+        self.ch_ln = nn.LayerNorm(channels, eps=1e-5)
+        self.sp_wv = nn.Conv2d(channels, half, 1)
+        self.sp_wq = nn.Conv2d(channels, half, 1)
+
+    def forward(self, y):
+        b, c, h, w = y.shape
+        v = self.ch_wv(y).reshape(b, -1, h * w)
+        q = torch.softmax(self.ch_wq(y).reshape(b, 1, h * w), dim=-1)
+        z = (v * q).sum(dim=-1).reshape(b, -1, 1, 1)
+        a = torch.sigmoid(self.ch_ln(self.ch_wz(z).reshape(b, c))).reshape(b, c, 1, 1)
+        vs = self.sp_wv(y).reshape(b, -1, h * w)
+        qs = torch.softmax(self.sp_wq(y).mean(dim=(2, 3)), dim=1)
+        m = torch.sigmoid((qs.unsqueeze(-1) * vs).sum(dim=1)).reshape(b, 1, h, w)
+        return y * a + y * m
+
+
+def make_attention(cfg, channels):
+    """(attribute name, module or None) of a block's attention (SPEC §2)."""
+    kind = cfg["attention"]
+    hidden = max(channels // cfg["se_reduction"], 4)
+    if kind == "se":
+        return "se", SE(channels, hidden)
+    if kind == "sge":
+        return "att", SGE(channels)
+    if kind == "cbam":
+        return "att", CBAM(channels, hidden)
+    if kind == "psa":
+        return "att", PSA(channels)
+    return None, None
+
+
 class SRFVBlock(nn.Module):
     def __init__(self, cin, cout, cfg, form):
         super().__init__()
@@ -124,8 +232,11 @@ class SRFVBlock(nn.Module):
             self.fused = nn.Conv2d(cin, cout, 3, padding=1, bias=True)
         else:
             raise ValueError("srmds: form must be 'train' or 'fused', got %r" % (form,))
-        hidden = max(cout // cfg["se_reduction"], 4)
-        self.se = SE(cout, hidden) if cfg["attention"] == "se" else None
+        self.se = None
+        self.att = None
+        attr, module = make_attention(cfg, cout)
+        if attr is not None:
+            setattr(self, attr, module)
 
     def forward(self, x):
         if self.form == "fused":
@@ -139,9 +250,17 @@ class SRFVBlock(nn.Module):
                 if self.use_id:
                     y = y + x
                 y = self.bn(y)
-        if self.se is not None:
-            y = self.se(y)
+        attention = self.attention_module()
+        if attention is not None:
+            y = attention(y)
         return F.relu(y)
+
+    def attention_module(self):
+        """The block's attention (SE under "se", SGE / CBAM / PSA under "att") or None."""
+        return self.se if self.se is not None else self.att
+
+    def attention_prefix(self):
+        return "se" if self.se is not None else "att"
 
     def fused_tensors(self):
         """(K, B) of the equivalent 3x3 convolution, computed in float64 (SPEC §2)."""
@@ -195,19 +314,26 @@ class Stage(nn.Module):
 
 class SRMDSNet(nn.Module):
     """SR&MDS-Net with srmds weight names. form: "train" (multi-branch, four heads) or "fused"
-    (one 3x3 conv per block, head0 only)."""
+    (one 3x3 conv per block; head0 only, or all four heads with heads=4, as a PyTorch module fused
+    in place keeps them: its state_dict() then holds head1..head3, which srmds accepts and does not
+    use, SPEC §6)."""
 
-    def __init__(self, config=None, form="train"):
+    def __init__(self, config=None, form="train", heads=None):
         super().__init__()
         if form not in ("train", "fused"):
             raise ValueError("srmds: form must be 'train' or 'fused', got %r" % (form,))
+        if heads is None:
+            heads = 4 if form == "train" else 1
+        if heads not in ((4,) if form == "train" else (1, 4)):
+            raise ValueError("srmds: a %s-form net has %s heads, got %r" % (form, "4" if form == "train" else "1 or 4", heads))
         self.config = full_config(config)
         self.form = form
+        self.heads = heads
         for name, cin, cout, cmid in stage_channels(self.config):
             self.add_module(name, Stage(cin, cout, cmid, self.config, form))
         c = [self.config["base"] * m for m in (1, 2, 4, 8, 8)]
         head_channels = [c[0], c[0], c[1], c[2]]  # d0, d1, d2, d3
-        for s in range(4 if form == "train" else 1):
+        for s in range(heads):
             self.add_module("head%d" % s, nn.Conv2d(head_channels[s], 1, 1, bias=True))
 
     def _up(self, x):
@@ -238,13 +364,18 @@ class SRMDSNet(nn.Module):
             for b in ("b0", "b1"):
                 yield "%s.%s" % (stage, b), getattr(getattr(self, stage), b)
 
-    def randomize_(self, seed=0, se_gate_bias=1.5):
+    def randomize_(self, seed=0, se_gate_bias=1.5, psa_gate_bias=-1.5):
         """Random weights and BN statistics for tests, scaled so that activations stay O(1) through
         the 18 blocks (a badly scaled random net turns float32 rounding into 1e-4 relative noise):
           branch convs  N(0, 2 / (fan_in * terms)), terms = conv branches + identity of the block
           fused convs   N(0, 2 / fan_in), bias N(0, 0.1)
           BN            gamma U(0.5, 1.5), beta N(0, 0.1), running_mean N(0, 0.1), running_var U(0.5, 1.5)
           SE fc1, fc2   N(0, 1 / fan_in), fc1 bias N(0, 0.1), fc2 bias N(se_gate_bias, 0.1)
+          SGE           weight N(0, 0.5), bias N(1, 0.1)
+          CBAM          fc1, fc2, spatial weights N(0, 1 / fan_in), spatial bias N(se_gate_bias, 0.1)
+          PSA           conv weights N(0, 1 / fan_in), conv biases N(0, 0.1), ch_ln weight U(0.5, 1.5),
+                        ch_ln bias N(psa_gate_bias, 0.1) (a channel gate near 0.2: with y (a + m) near
+                        y, activations would grow block after block and float32 with them)
           heads         N(0, 1 / fan_in), bias N(0, 0.01)
         tests/tools/interop_tool.cpp write-random uses the same distributions."""
         g = torch.Generator().manual_seed(seed)
@@ -281,6 +412,20 @@ class SRMDSNet(nn.Module):
                     for fc, bias_mean in ((block.se.fc1, 0.0), (block.se.fc2, se_gate_bias)):
                         normal_(fc.weight, 0.0, (1.0 / fc.weight[0].numel()) ** 0.5)
                         normal_(fc.bias, bias_mean, 0.1)
+                att = block.att
+                if isinstance(att, SGE):
+                    normal_(att.weight, 0.0, 0.5)
+                    normal_(att.bias, 1.0, 0.1)
+                elif isinstance(att, CBAM):
+                    for conv in (att.fc1, att.fc2, att.spatial):
+                        normal_(conv.weight, 0.0, (1.0 / conv.weight[0].numel()) ** 0.5)
+                    normal_(att.spatial.bias, se_gate_bias, 0.1)
+                elif isinstance(att, PSA):
+                    for conv in (att.ch_wv, att.ch_wq, att.ch_wz, att.sp_wv, att.sp_wq):
+                        normal_(conv.weight, 0.0, (1.0 / conv.weight[0].numel()) ** 0.5)
+                        normal_(conv.bias, 0.0, 0.1)
+                    uniform_(att.ch_ln.weight, 0.5, 1.5)
+                    normal_(att.ch_ln.bias, psa_gate_bias, 0.1)
             for s in range(4):
                 head = getattr(self, "head%d" % s, None)
                 if head is not None:
@@ -288,8 +433,10 @@ class SRMDSNet(nn.Module):
                     normal_(head.bias, 0.0, 0.01)
         return self
 
-    def fused_state_dict(self):
-        """State dict of the fused form, fusion computed in float64 (tensors returned as float64)."""
+    def fused_state_dict(self, all_heads=False):
+        """State dict of the fused form, fusion computed in float64 (tensors returned as float64);
+        head0 only, or all four heads with all_heads=True (what state_dict() of a PyTorch module
+        fused in place holds)."""
         if self.form != "train":
             raise ValueError("fused_state_dict: the net is already fused")
         out = {}
@@ -297,17 +444,20 @@ class SRMDSNet(nn.Module):
             K, B = block.fused_tensors()
             out[prefix + ".fused.weight"] = K
             out[prefix + ".fused.bias"] = B
-            if block.se is not None:
-                for key, value in block.se.state_dict().items():
-                    out["%s.se.%s" % (prefix, key)] = value.detach().to(torch.float64).clone()
-        for key, value in self.head0.state_dict().items():
-            out["head0." + key] = value.detach().to(torch.float64).clone()
+            attention = block.attention_module()
+            if attention is not None:  # kept as it is by fusion
+                for key, value in attention.state_dict().items():
+                    out["%s.%s.%s" % (prefix, block.attention_prefix(), key)] = value.detach().to(torch.float64).clone()
+        for s in range(4 if all_heads else 1):
+            for key, value in getattr(self, "head%d" % s).state_dict().items():
+                out["head%d.%s" % (s, key)] = value.detach().to(torch.float64).clone()
         return out
 
-    def fuse(self):
-        """A new fused-form SRMDSNet (float32, eval mode) equivalent to this one in eval mode."""
-        fused = SRMDSNet(self.config, "fused")
-        fused.load_state_dict({k: v.float() for k, v in self.fused_state_dict().items()}, strict=True)
+    def fuse(self, all_heads=False):
+        """A new fused-form SRMDSNet (float32, eval mode) equivalent to this one in eval mode; with
+        all_heads=True it keeps head1..head3 (unused in inference) like an in-place fusion."""
+        fused = SRMDSNet(self.config, "fused", heads=4 if all_heads else 1)
+        fused.load_state_dict({k: v.float() for k, v in self.fused_state_dict(all_heads).items()}, strict=True)
         return fused.eval()
 
     def metadata(self):
@@ -331,6 +481,16 @@ class SRMDSNet(nn.Module):
         if meta["form"] != self.form:
             raise ValueError("%s: file holds the %s form, module is %s" % (path, meta["form"], self.form))
         tensors = {k: v for k, v in tensors.items() if not k.endswith("num_batches_tracked")}
+        if self.form == "fused" and self.heads == 1:  # head1..head3 of a fused file: checked, not used
+            b = self.config["base"]
+            for s, c in ((1, b), (2, 2 * b), (3, 4 * b)):  # heads on d1, d2, d3
+                for key, shape in (("weight", (1, c, 1, 1)), ("bias", (1,))):
+                    name = "head%d.%s" % (s, key)
+                    if name in tensors:
+                        if tuple(tensors[name].shape) != shape:
+                            raise ValueError("%s: tensor %s has shape %s, expected %s"
+                                             % (path, name, tuple(tensors[name].shape), shape))
+                        del tensors[name]
         self.load_state_dict(tensors, strict=strict)
         return self
 

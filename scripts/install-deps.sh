@@ -11,9 +11,10 @@ packages=(
   libnifti2-dev zlib1g-dev
   nlohmann-json3-dev libcli11-dev libstb-dev
   clang libclang-rt-14-dev libomp-14-dev
+  libgdcm-dev dcm2niix
 )
 if [ "${SRMDS_NO_PYTHON:-0}" != "1" ]; then
-  packages+=(python3 python3-numpy python3-torch python3-nibabel)
+  packages+=(python3 python3-numpy python3-torch python3-nibabel python3-pydicom)
 fi
 
 missing=()

@@ -126,6 +126,34 @@ fi
 ok "info" "$cli" info --model "$tmp/fused.safetensors"
 grep -q "form: *fused" "$tmp/ok.out" || fail "info: form not reported as fused: $(cat "$tmp/ok.out")"
 
+# ---- --labels any: binary masks, any label > 0 is lesion (SPEC §7) ------------------------------
+# The phantom masks (labels 1, 2) rewritten as 0/255 binary masks (with nibabel; otherwise the
+# phantom masks themselves, read as binary).
+bin=$tmp/bin
+mkdir -p "$bin"
+binmsks=$msks
+binval=$ph/phantom_002_mask.nii.gz
+if /usr/bin/python3 -c "import nibabel, numpy" 2> /dev/null; then
+  /usr/bin/python3 - "$ph" "$bin" << 'EOF' || fail "labels any: could not write binary masks"
+import sys, nibabel as nib, numpy as np
+src, dst = sys.argv[1], sys.argv[2]
+for k in range(3):
+    m = nib.load("%s/phantom_%03d_mask.nii.gz" % (src, k))
+    b = (np.asanyarray(m.dataobj) > 0).astype(np.uint8) * 255
+    assert b.max() == 255, "phantom %d has no lesion" % k
+    nib.save(nib.Nifti1Image(b, m.affine), "%s/binary_%03d_mask.nii.gz" % (dst, k))
+EOF
+  binmsks=$bin/binary_000_mask.nii.gz,$bin/binary_001_mask.nii.gz
+  binval=$bin/binary_002_mask.nii.gz
+fi
+ok "train --labels any" "$cli" train --images "$imgs" --masks "$binmsks" --labels any --out "$tmp/any.safetensors" \
+  --epochs 1 --batch 2 --base 4 --size 32 --val-fraction 0.5 --seed 1
+ok "info --labels any" "$cli" info --model "$tmp/any.safetensors"
+grep -qiE "labels.*any" "$tmp/ok.out" || fail "info: lesion labels not reported as any: $(cat "$tmp/ok.out")"
+ok "eval --labels any" "$cli" eval --model "$tmp/any.best.safetensors" --images "$ph/phantom_002_image.nii.gz" \
+  --masks "$binval"
+grep -qE "^dice +[0-9.]+ %" "$tmp/ok.out" || fail "eval --labels any: no dice row: $(cat "$tmp/ok.out")"
+
 # ---- bad input --------------------------------------------------------------------------------
 model=$tmp/ck.best.safetensors
 img=$ph/phantom_002_image.nii.gz
@@ -162,6 +190,8 @@ bad "train: image/mask size mismatch" "40.*48|48.*40|mismatch|differ" "$o/10" --
 bad "train: unequal list lengths" "image files" "$o/11" -- train --images "$imgs" --masks "$ph/phantom_000_mask.nii.gz" --out "$o/11/ck.safetensors" --epochs 1 --base 4 --size 32
 bad "train: truncated NIfTI" "truncated\.nii" "$o/12" -- train --images "$tmp/truncated.nii" --masks "$ph/phantom_002_mask.nii.gz" --out "$o/12/ck.safetensors" --epochs 1 --base 4 --size 32
 bad "train: size not a multiple of 16" "multiples? of 16" "$o/13" -- train --images "$imgs" --masks "$msks" --out "$o/13/ck.safetensors" --size 40
+bad "train: negative --dice-weight" "dice-weight" "$o/27" -- train --images "$imgs" --masks "$msks" --out "$o/27/ck.safetensors" --epochs 1 --base 4 --size 32 --dice-weight -1
+bad "train: unknown --attention" "attention" "$o/28" -- train --images "$imgs" --masks "$msks" --out "$o/28/ck.safetensors" --epochs 1 --base 4 --size 32 --attention bogus
 bad "train: corrupt resume checkpoint" "corrupt_trunc" "$o/14" -- train --images "$imgs" --masks "$msks" --out "$o/14/ck.safetensors" --resume "$tmp/corrupt_trunc.safetensors"
 bad "eval: image/mask size mismatch" "40.*48|48.*40|mismatch|differ" "$o/15" -- eval --model "$model" --images "$img" --masks "$tmp/ph48/phantom_000_mask.nii.gz"
 bad "eval: truncated weights" "corrupt_trunc" "$o/16" -- eval --model "$tmp/corrupt_trunc.safetensors" --images "$img" --masks "$ph/phantom_002_mask.nii.gz"

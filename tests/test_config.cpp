@@ -60,6 +60,16 @@ TEST_CASE("config: round trip of non-default values", "[io][config]") {
   require_equal(config_from_json(text), c);
 }
 
+TEST_CASE("config: lesion_labels \"any\" (binary masks) is the empty list and round-trips", "[io][config]") {
+  NetConfig c;
+  c.lesion_labels = {};  // what --labels any sets
+  const std::string text = config_to_json(c);
+  CHECK_THAT(text, Contains("\"lesion_labels\":\"any\""));
+  require_equal(config_from_json(text), c);
+  CHECK(config_from_json(R"({"lesion_labels": "any"})").lesion_labels.empty());
+  CHECK_THROWS_WITH(config_from_json(R"({"lesion_labels": "all"})"), Contains("key \"lesion_labels\""));
+}
+
 TEST_CASE("config: partial objects keep the other defaults", "[io][config]") {
   const NetConfig c = config_from_json(R"({"base": 16, "window": null, "attention": "none"})");
   CHECK(c.base == 16);
@@ -87,7 +97,9 @@ TEST_CASE("config: bad input is rejected naming the key", "[io][config]") {
       {R"({"branches": [3]})", "key \"branches\": expected a string"},
       {R"({"bn": "outer"})", "key \"bn\": \"outer\" is neither"},
       {R"({"bn": 1})", "key \"bn\": expected a string"},
-      {R"({"attention": "cbam"})", "key \"attention\": \"cbam\" is neither"},
+      {R"({"attention": "senet"})", "key \"attention\": \"senet\" is not one of se, sge, cbam, psa, none"},
+      {R"({"attention": "sge", "base": 6})", "key \"attention\": sge needs"},
+      {R"({"attention": "psa", "base": 1})", "key \"attention\": psa needs at least 2 channels"},
       {R"({"se_reduction": 0})", "key \"se_reduction\""},
       {R"({"align_corners": 1})", "key \"align_corners\": expected true or false"},
       {R"({"input_size": [500, 512]})", "key \"input_size\": [500, 512] must be positive multiples of 16"},
@@ -109,6 +121,35 @@ TEST_CASE("config: bad input is rejected naming the key", "[io][config]") {
     REQUIRE_THROWS_AS(config_from_json(c.json), Error);
     REQUIRE_THROWS_WITH(config_from_json(c.json), Contains(c.message));
   }
+}
+
+TEST_CASE("config: every attention of SPEC §2 round-trips", "[io][config]") {
+  for (Attention a : {Attention::Se, Attention::Sge, Attention::Cbam, Attention::Psa, Attention::None}) {
+    NetConfig c;
+    c.base = 8;
+    c.attention = a;
+    const std::string text = config_to_json(c);
+    INFO(text);
+    CHECK_THAT(text, Contains(std::string("\"attention\":\"") + attention_name(a) + "\""));
+    require_equal(config_from_json(text), c);
+    CHECK(parse_attention(attention_name(a)) == a);
+  }
+  REQUIRE_THROWS_WITH(parse_attention("SE"), Contains("\"SE\" is not one of se, sge, cbam, psa, none"));
+}
+
+TEST_CASE("config: sge and psa reject widths they cannot split, naming the block", "[io][config]") {
+  // base 6: enc1 blocks have 12 channels, not a multiple of min(8, 12) = 8 groups.
+  REQUIRE_THROWS_WITH(config_from_json(R"({"attention": "sge", "base": 6})"),
+                      Contains("block enc1.b0 has 12"));
+  // base 3: 3, 6, 12, ... channels: 12 % 8 != 0 again (enc2), while 3 and 6 use 3 and 6 groups.
+  REQUIRE_THROWS_WITH(config_from_json(R"({"attention": "sge", "base": 3})"), Contains("block enc2.b0 has 12"));
+  for (int base : {1, 2, 4, 8, 16, 64}) CHECK(config_from_json("{\"attention\": \"sge\", \"base\": " + std::to_string(base) + "}").base == base);
+  REQUIRE_THROWS_WITH(config_from_json(R"({"attention": "psa", "base": 1})"), Contains("block enc0.b0 has 1"));
+  CHECK(config_from_json(R"({"attention": "psa", "base": 3})").attention == Attention::Psa);
+  NetConfig c;
+  c.base = 5;
+  c.attention = Attention::Sge;
+  REQUIRE_THROWS_WITH(config_to_json(c), Contains("block enc1.b0 has 10"));
 }
 
 TEST_CASE("config: an invalid config is not written", "[io][config]") {

@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """PyTorch interop (SPEC §6): weight files travel between srmds and PyTorch in both directions.
 
-For several configs (base 4/8, 64x48 and 32x32 inputs, N = 2):
+For several configs (base 3/4/8, 64x48 and 32x32 inputs, N = 2; every attention type se, sge, cbam,
+psa and none, so each is checked in both directions and both forms):
   (a) srmds random training-form file -> SRMDSNet.load_state_dict(strict=True) -> eval outputs agree
   (b) the same for fused files written by srmds (its own fusion, and a random fused net)
-  (c) PyTorch-written files (random weights and BN statistics) -> srmds forward agrees
+  (c) PyTorch-written files (random weights and BN statistics) -> srmds forward agrees, also a fused
+      file that keeps head1..head3 (accepted and unused, SPEC §6)
   (d) PyTorch's float64 fusion of the srmds training file equals srmds' fused tensors and outputs
   (e) a file with a misnamed tensor is rejected by srmds with an error naming the tensor
 Outputs are compared as max|ours - torch| / max|torch| < 1e-5, where torch runs in float64, so the
@@ -41,6 +43,12 @@ CASES = [  # (name, config, N, H, W)
     ("branches_3x3_1x1", {"base": 4, "branches": ["3x3", "1x1"]}, 2, 64, 48),
     ("branches_1x3_3x1_id_ext", {"base": 4, "branches": ["1x3", "3x1", "id"], "bn": "external"}, 2, 32, 32),
     ("align_corners_false", {"base": 4, "align_corners": False, "se_reduction": 2}, 2, 64, 48),
+    ("attention_sge", {"base": 4, "attention": "sge"}, 2, 64, 48),
+    ("attention_cbam", {"base": 4, "attention": "cbam"}, 2, 64, 48),
+    ("attention_psa", {"base": 4, "attention": "psa"}, 2, 64, 48),
+    ("attention_sge_base8_ext", {"base": 8, "attention": "sge", "bn": "external"}, 2, 32, 32),
+    ("attention_cbam_r2_ext", {"base": 4, "attention": "cbam", "se_reduction": 2, "bn": "external"}, 2, 32, 32),
+    ("attention_psa_base3", {"base": 3, "attention": "psa", "branches": ["3x3", "1x1", "id"]}, 2, 32, 32),
 ]
 
 failures = []
@@ -132,6 +140,17 @@ def run_case(index, name, config, n, h, w, tmp):
     tnet.fuse().save(torch_fused_file)
     check(name, "c fused torch->ours", ours_forward(torch_fused_file, x, tmp, name + ".c2"),
           torch_forward64(tnet, x))
+    # a fused module that keeps all four heads (PyTorch's state_dict() of a module fused in place):
+    # srmds accepts head1..head3 and does not use them; the twin loads such a file too
+    torch_fused4_file = os.path.join(tmp, name + ".torchfused4.safetensors")
+    tnet.fuse(all_heads=True).save(torch_fused4_file)
+    heads4 = set(st.read_safetensors(torch_fused4_file)[0])
+    if not all("head%d.%s" % (s, k) in heads4 for s in range(4) for k in ("weight", "bias")):
+        failures.append("%s: the four-head fused file lacks a head: %s" % (name, sorted(heads4)))
+    check(name, "c fused 4 heads torch->ours", ours_forward(torch_fused4_file, x, tmp, name + ".c3"),
+          torch_forward64(tnet, x))
+    check(name, "c fused 4 heads torch->torch", torch_forward64(st.SRMDSNet.from_file(torch_fused4_file), x),
+          torch_forward64(tnet, x))
 
     # (d) PyTorch's float64 fusion of our training file vs our fused file
     ref = net.float().fused_state_dict()
@@ -168,6 +187,24 @@ def check_rejects_misnamed(tmp):
     rows.append(("misnamed", "rejected: ..." + message[message.rfind("': ") + 1:][:60], 0.0))
 
 
+def check_rejects_bad_unused_head(tmp):
+    """head1..head3 in a fused file are shape-checked although they are not used."""
+    fused = st.SRMDSNet({"base": 4}).randomize_(seed=8).fuse(all_heads=True)
+    tensors = {k: v for k, v in fused.state_dict().items() if not k.endswith("num_batches_tracked")}
+    tensors["head2.weight"] = torch.zeros(1, 5, 1, 1)
+    bad = os.path.join(tmp, "badhead.safetensors")
+    st.write_safetensors(bad, tensors, fused.metadata())
+    xin = os.path.join(tmp, "zeros2.f32")
+    np.zeros(2 * 32 * 32, dtype="<f4").tofile(xin)
+    proc = tool("forward", "--model", bad, "--input", xin, "--n", 2, "--h", 32, "--w", 32,
+                "--output", os.path.join(tmp, "badhead.z.f32"), expect_ok=False)
+    if proc.returncode == 0 or "head2.weight" not in proc.stderr:
+        failures.append("bad head2 shape: srmds accepted it or did not name it (rc %d, %r)"
+                        % (proc.returncode, proc.stderr.strip()))
+    message = proc.stderr.strip()
+    rows.append(("bad unused head", "rejected: ..." + message[message.rfind("': ") + 1:][:60], 0.0))
+
+
 def main():
     if not os.path.isfile(TOOL):
         print("FAIL: %s not found (set SRMDS_TOOLS_DIR to the tests/tools build folder)" % TOOL)
@@ -183,6 +220,10 @@ def main():
             check_rejects_misnamed(tmp)
         except Exception as e:
             failures.append("misnamed: %s: %s" % (type(e).__name__, e))
+        try:
+            check_rejects_bad_unused_head(tmp)
+        except Exception as e:
+            failures.append("bad unused head: %s: %s" % (type(e).__name__, e))
     for case, what, dev in rows:
         print("%-26s %-32s %.2e" % (case, what, dev))
     devs = [d for _, w, d in rows if not w.startswith("rejected")]

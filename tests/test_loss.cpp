@@ -23,7 +23,7 @@ struct NaiveLoss {
 };
 
 template <class T>
-NaiveLoss naive_bce_dice(const Tensor<T>& z, const Tensor<T>& y) {
+NaiveLoss naive_bce_dice(const Tensor<T>& z, const Tensor<T>& y, double dice_weight = 0.5) {
   const Shape& s = z.shape();
   const int64_t N = s.n(), H = s.h(), W = s.w();
   const double M = static_cast<double>(H * W);
@@ -43,7 +43,7 @@ NaiveLoss naive_bce_dice(const Tensor<T>& z, const Tensor<T>& y) {
       }
     dice += (2 * I[n] + 1e-5) / (P[n] + Y[n] + 1e-5);
   }
-  r.value = bce / (N * M) + 0.5 * (1 - dice / N);
+  r.value = bce / (N * M) + dice_weight * (1 - dice / N);
   for (int64_t n = 0; n < N; ++n) {
     const double den = P[n] + Y[n] + 1e-5;
     for (int64_t i = 0; i < H; ++i)
@@ -51,7 +51,7 @@ NaiveLoss naive_bce_dice(const Tensor<T>& z, const Tensor<T>& y) {
         const double zz = z.at(n, 0, i, j), yy = y.at(n, 0, i, j);
         const double p = 1.0 / (1.0 + std::exp(-zz));
         const double ddice = 2 * yy / den - (2 * I[n] + 1e-5) / (den * den);
-        r.grad.at(n, 0, i, j) = (p - yy) / (N * M) - 0.5 / N * p * (1 - p) * ddice;
+        r.grad.at(n, 0, i, j) = (p - yy) / (N * M) - dice_weight / N * p * (1 - p) * ddice;
       }
   }
   return r;
@@ -200,6 +200,66 @@ TEST_CASE("bce_dice_loss gradient matches finite differences", "[loss][grad]") {
   }
 }
 
+TEMPLATE_TEST_CASE("bce_dice_loss takes the Dice weight (0: BCE alone, 1: BCE + Dice)", "[loss]", float, double) {
+  using T = TestType;
+  Context<Cpu> ctx;
+  const uint64_t seed = fresh_seed();
+  INFO("seed " << seed);
+  Rng rng(seed);
+  const double grad_rtol = std::is_same_v<T, float> ? 2e-6 : 1e-11;
+  for (Shape s : {Shape{3, 1, 8, 6}, Shape{2, 1, 150, 130}}) {
+    const auto z = random_tensor<T>(s, rng, -6, 6);
+    const auto y = random_mask<T>(s, rng, 0.3);
+    // Mean BCE and mean Dice, naively.
+    double bce = 0, dice = 0;
+    for (int64_t n = 0; n < s.n(); ++n) {
+      double I = 0, P = 0, Y = 0;
+      for (int64_t i = 0; i < s.h() * s.w(); ++i) {
+        const double zz = z.sample(n)[i], yy = y.sample(n)[i], p = 1.0 / (1.0 + std::exp(-zz));
+        bce += -(yy * std::log(p) + (1 - yy) * std::log(1 - p));
+        I += p * yy, P += p, Y += yy;
+      }
+      dice += (2 * I + 1e-5) / (P + Y + 1e-5);
+    }
+    bce /= static_cast<double>(s.numel());
+    dice /= static_cast<double>(s.n());
+    for (double lambda : {0.0, 0.5, 1.0, 0.25}) {
+      INFO("shape " << s << " dice weight " << lambda);
+      const NaiveLoss ref = naive_bce_dice(z, y, lambda);
+      REQUIRE(ref.value == Approx(bce + lambda * (1 - dice)).epsilon(1e-12));
+      Tensor<T> dz(s);
+      const double weight = 0.6;
+      const double value = bce_dice_loss(ctx, z, y, weight, &dz, WriteMode::Overwrite, lambda);
+      REQUIRE(value == Approx(ref.value).epsilon(1e-12));
+      if (lambda == 0.0) REQUIRE(value == Approx(bce).epsilon(1e-12));
+      if (lambda == 0.5) REQUIRE(bce_dice_loss(ctx, z, y, weight, nullptr, WriteMode::Overwrite) == value);
+      Tensor<double> want(s);
+      double gmax = 0;
+      for (int64_t i = 0; i < want.numel(); ++i) gmax = std::max(gmax, std::abs(want[i] = weight * ref.grad[i]));
+      srmds::test::require_close(dz, want, grad_rtol, grad_rtol * gmax, "dz");
+    }
+  }
+}
+
+TEST_CASE("bce_dice_loss gradient matches finite differences for Dice weights 0 and 1", "[loss][grad]") {
+  Context<Cpu> ctx;
+  Rng rng(fresh_seed());
+  const Shape s{2, 1, 5, 6};
+  auto z = random_tensor<double>(s, rng, -3, 3);
+  const auto y = random_mask<double>(s, rng, 0.4);
+  for (double lambda : {0.0, 1.0}) {
+    INFO("dice weight " << lambda);
+    Tensor<double> dz(s);
+    bce_dice_loss(ctx, z, y, 1.0, &dz, WriteMode::Overwrite, lambda);
+    srmds::test::check_gradient(
+        z, dz, [&] { return bce_dice_loss(ctx, z, y, 1.0, nullptr, WriteMode::Overwrite, lambda); },
+        "bce_dice dz", rng, 64);
+  }
+  Tensor<double> dz(s);
+  REQUIRE_THROWS_WITH(bce_dice_loss(ctx, z, y, 1.0, &dz, WriteMode::Overwrite, -0.5),
+                      Catch::Contains("dice_weight"));
+}
+
 TEST_CASE("bce_dice_loss is finite for extreme logits", "[loss]") {
   Context<Cpu> ctx;
   // z = +-100 against y = 0/1: BCE is 100 for the two wrong pixels, ~0 for the right ones.
@@ -278,9 +338,11 @@ NaiveDs naive_ds(const Logits& z, const Tensor<double>& mask, const DsCase& o) {
     if (o.ds == DsMode::Off && s > 0) continue;
     double ls;
     if (o.ds == DsMode::Upsample && s > 0)
-      ls = naive_bce_dice(naive_upsample(z[s], mask.shape().h(), mask.shape().w(), o.align_corners), mask).value;
+      ls = naive_bce_dice(naive_upsample(z[s], mask.shape().h(), mask.shape().w(), o.align_corners), mask,
+                          o.dice_weight)
+               .value;
     else
-      ls = naive_bce_dice(z[s], naive_target(mask, 1 << s, o.target)).value;
+      ls = naive_bce_dice(z[s], naive_target(mask, 1 << s, o.target), o.dice_weight).value;
     r.scales[s] = ls;
     r.value += (o.ds == DsMode::Off ? 1.0 : o.weights[s]) * ls;
   }
@@ -310,6 +372,13 @@ std::vector<DsCase> all_variants() {
   DsCase custom_up = custom;
   custom_up.ds = DsMode::Upsample;
   v.push_back(custom_up);
+  for (double lambda : {0.0, 1.0}) {  // Dice weights of the paper's loss ablation
+    DsCase o;
+    o.dice_weight = lambda;
+    v.push_back(o);
+    o.ds = DsMode::Upsample;
+    v.push_back(o);
+  }
   return v;
 }
 
@@ -325,7 +394,8 @@ TEST_CASE("deep supervision loss matches a naive implementation and finite diffe
   const Shape full{2, 1, 16, 24};
   for (const auto& o : all_variants()) {
     INFO("ds " << ds_name(o.ds) << " target " << static_cast<int>(o.target) << " align_corners " << o.align_corners
-               << " weights " << o.weights[0] << "," << o.weights[1] << "," << o.weights[2] << "," << o.weights[3]);
+               << " weights " << o.weights[0] << "," << o.weights[1] << "," << o.weights[2] << "," << o.weights[3]
+               << " dice weight " << o.dice_weight);
     DeepSupervisionLoss<double, Cpu> loss(net_config(o.align_corners), o);
     auto mask = random_mask<double>(full, rng, 0.35);
     Logits z = random_logits(full, rng);
@@ -348,7 +418,7 @@ TEST_CASE("deep supervision loss matches a naive implementation and finite diffe
       REQUIRE(dz[s].shape() == z[s].shape());
       if (o.ds != DsMode::Upsample || s == 0) {
         // Direct comparison with the naive gradient w_s dL_s/dz_s.
-        const NaiveLoss nl = naive_bce_dice(z[s], naive_target(mask, 1 << s, o.target));
+        const NaiveLoss nl = naive_bce_dice(z[s], naive_target(mask, 1 << s, o.target), o.dice_weight);
         Tensor<double> want(z[s].shape());
         for (int64_t i = 0; i < want.numel(); ++i) want[i] = loss.scale_weight(s) * nl.grad[i];
         srmds::test::require_close(dz[s], want, 1e-10, 1e-16, "dz vs naive");

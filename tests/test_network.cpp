@@ -267,6 +267,61 @@ TEST_CASE("fused network == training network in eval mode (double, 1e-10)", "[ne
   }
 }
 
+TEST_CASE("network with sge, cbam and psa attention: composition, fusion, gradients", "[net][attention]") {
+  Context<Cpu> ctx;
+  Rng rng(fresh_seed());
+  for (Attention att : {Attention::Sge, Attention::Cbam, Attention::Psa}) {
+    INFO(attention_name(att));
+    NetConfig cfg = tiny_config();
+    cfg.attention = att;
+    SrmdsNet<double, Cpu> net(ctx, cfg, NetForm::Train, rng.next_u64());
+    auto st = net.state();
+    srmds::test::randomize_bn_and_biases(st, rng);
+    const auto x = random_tensor<double>(Shape{2, 1, 32, 32}, rng, 0, 1);
+    // The network composes its blocks as a chain of separate blocks does (attention included).
+    Tensor<double> z0(Shape{2, 1, 32, 32});
+    net.forward_eval(ctx, x, z0);
+    const auto ref = reference_forward(ctx, net, x, false);
+    REQUIRE(max_abs(ref[0]) > 1e-3);
+    srmds::test::require_close(z0, ref[0], 1e-12, 1e-12 * max_abs(ref[0]), "eval z0");
+    // Fusion keeps the attention: the fused network computes the same z0.
+    SrmdsNet<double, Cpu> fused = net.fused(ctx);
+    Tensor<double> zf(z0.shape());
+    fused.forward_eval(ctx, x, zf);
+    srmds::test::require_close(zf, z0, 1e-10, 1e-10 * max_abs(z0), "fused vs training network (double)");
+    // Training-mode gradients of x and of attention parameters deep and shallow in the net.
+    auto xv = srmds::test::contiguous(x);
+    std::array<Tensor<double>, 4> w;
+    for (int s = 0; s < 4; ++s) w[s] = random_tensor<double>(Shape{2, 1, 32 >> s, 32 >> s}, rng);
+    auto loss = [&] {
+      const auto& z = net.forward_train(ctx, xv);
+      double l = 0;
+      for (int s = 0; s < 4; ++s) l += srmds::test::weighted_sum(z[s], w[s]);
+      return l;
+    };
+    loss();
+    Tensor<double> dx(x.shape());
+    net.backward(ctx, w, WriteMode::Overwrite, &dx);
+    // CBAM adds a max over channels at every pixel of every block: with thousands of such kinks a
+    // 1e-6 step often crosses one on one side, and the other side's one-sided difference then has
+    // its O(eps f'') truncation error (seen up to ~6e-5 relative), so CBAM's kink fallback gets 2e-4.
+    const double one_sided = att == Attention::Cbam ? 2e-4 : 1e-5;
+    srmds::test::check_gradient_kinks(xv, dx, loss, "dx", rng, 12, 1e-6, 1e-6, 1e-8, one_sided);
+    int checked = 0;
+    for (auto& e : st) {
+      const bool sampled = e.name.rfind("enc0.b1.att.", 0) == 0 || e.name.rfind("enc4.b0.att.", 0) == 0 ||
+                           e.name.rfind("dec0.b0.att.", 0) == 0;
+      // ch_wq.bias shifts every logit of a softmax: its gradient is 0, and the network loss's
+      // rounding over a 1e-6 step (~1e-8) is all a finite difference sees (test_psa checks it).
+      if (!sampled || !e.is_parameter() || srmds::test::ends_with(e.name, "ch_wq.bias")) continue;
+      ++checked;
+      const auto analytic = srmds::test::contiguous(*e.grad);
+      srmds::test::check_gradient_kinks(*e.value, analytic, loss, e.name, rng, 4, 1e-6, 1e-6, 1e-8, one_sided);
+    }
+    REQUIRE(checked >= 6);
+  }
+}
+
 TEST_CASE("state() names and shapes follow SPEC §6", "[net][state]") {
   Context<Cpu> ctx;
   SrmdsNet<float, Cpu> net(ctx, tiny_config(), NetForm::Train, 1);
@@ -362,8 +417,16 @@ TEST_CASE("model_stats agrees with the tensors in state() for several configurat
     c.se_reduction = 2;
     cfgs.push_back(c);
   }
+  for (Attention att : {Attention::Sge, Attention::Cbam, Attention::Psa}) {
+    NetConfig c = tiny_config(8);
+    c.attention = att;
+    cfgs.push_back(c);
+    c.base = 3;  // odd widths: PSA's C / 2 rounds down; SGE's 3 and 6 channels make 3 and 6 groups
+    c.se_reduction = 2;
+    if (att != Attention::Sge) cfgs.push_back(c);  // (base 3 gives 12 channels at enc2: not for sge)
+  }
   for (const NetConfig& cfg : cfgs) {
-    INFO("base " << cfg.base);
+    INFO("base " << cfg.base << " attention " << attention_name(cfg.attention));
     for (NetForm form : {NetForm::Train, NetForm::Fused}) {
       SrmdsNet<float, Cpu> net(ctx, cfg, form, 7);
       auto st = net.state();
@@ -372,12 +435,23 @@ TEST_CASE("model_stats agrees with the tensors in state() for several configurat
       for (auto& e : st) {
         if (!e.is_parameter()) continue;
         params += e.value->numel();
-        // MACs from the tensors: conv weights at their stage's resolution, SE once per image, head0.
+        // MACs from the tensors: conv weights at their stage's resolution, SE once per image, head0;
+        // CBAM's fc1 / fc2 on two pooled vectors and its 7x7 conv on the map; PSA's convs on the map
+        // except ch_wz (on the (N, C/2) vector z).
         const std::string& n = e.name;
         const int level = n[0] == 'h' ? 0 : n[3] - '0';
         const int64_t hw = (H >> level) * (W >> level);
+        const bool att = n.find(".att.") != std::string::npos;
         if (srmds::test::ends_with(n, "conv.weight") || srmds::test::ends_with(n, "fused.weight")) macs += e.value->numel() * hw;
-        if (srmds::test::ends_with(n, "fc1.weight") || srmds::test::ends_with(n, "fc2.weight")) macs += e.value->numel();
+        if (!att && (srmds::test::ends_with(n, "fc1.weight") || srmds::test::ends_with(n, "fc2.weight")))
+          macs += e.value->numel();
+        if (att && (srmds::test::ends_with(n, "fc1.weight") || srmds::test::ends_with(n, "fc2.weight")))
+          macs += 2 * e.value->numel();
+        if (att && srmds::test::ends_with(n, "spatial.weight")) macs += e.value->numel() * hw;
+        if (att && (srmds::test::ends_with(n, "ch_wv.weight") || srmds::test::ends_with(n, "ch_wq.weight") ||
+                    srmds::test::ends_with(n, "sp_wv.weight") || srmds::test::ends_with(n, "sp_wq.weight")))
+          macs += e.value->numel() * hw;
+        if (att && srmds::test::ends_with(n, "ch_wz.weight")) macs += e.value->numel();
         if (n == "head0.weight") macs += e.value->numel() * hw;
       }
       const ModelStats ms = model_stats(cfg, form, H, W);

@@ -173,12 +173,12 @@ TEST_CASE("fused block equals the training-form block in eval mode to 1e-12 (dou
   Context<Cpu> ctx;
   Rng rng(fresh_seed());
   for (BnPlacement place : {BnPlacement::Inner, BnPlacement::External}) {
-    for (Attention att : {Attention::Se, Attention::None}) {
+    for (Attention att : {Attention::Se, Attention::Sge, Attention::Cbam, Attention::Psa, Attention::None}) {
       for (auto io : {std::pair<int, int>{5, 5}, std::pair<int, int>{3, 6}}) {
         NetConfig cfg;
         cfg.bn = place;
         cfg.attention = att;
-        INFO("bn " << (place == BnPlacement::Inner ? "inner" : "external") << " se " << (att == Attention::Se)
+        INFO("bn " << (place == BnPlacement::Inner ? "inner" : "external") << " attention " << attention_name(att)
                    << " " << io.first << " -> " << io.second);
         SrfvBlock<double, Cpu> block(ctx, cfg, io.first, io.second, rng);
         auto st = block.state("");

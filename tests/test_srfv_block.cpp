@@ -27,7 +27,7 @@ struct Combo {
     for (const auto& b : branches) s += b + " ";
     s += "} bn ";
     s += bn == BnPlacement::Inner ? "inner" : "external";
-    s += att == Attention::Se ? " se " : " none ";
+    s += std::string(" ") + attention_name(att) + " ";
     return s + std::to_string(cin) + "->" + std::to_string(cout);
   }
   NetConfig config() const {
@@ -39,7 +39,7 @@ struct Combo {
   }
 };
 
-// Every combination: branch subsets with and without id, bn inner/external, se/none, cin == cout
+// Every combination: branch subsets with and without id, bn inner/external, every attention, cin == cout
 // and not (a subset of only "id" exists only where cin == cout).
 std::vector<Combo> all_combos() {
   const std::vector<std::vector<std::string>> subsets = {
@@ -48,12 +48,24 @@ std::vector<Combo> all_combos() {
   std::vector<Combo> out;
   for (const auto& s : subsets)
     for (BnPlacement bn : {BnPlacement::Inner, BnPlacement::External})
-      for (Attention att : {Attention::Se, Attention::None})
+      for (Attention att : {Attention::Se, Attention::Sge, Attention::Cbam, Attention::Psa, Attention::None})
         for (auto io : {std::pair<int, int>{4, 4}, std::pair<int, int>{3, 5}}) {
           if (s.size() == 1 && s[0] == "id" && io.first != io.second) continue;
           out.push_back({s, bn, att, io.first, io.second});
         }
   return out;
+}
+
+// Parameter tensors of a block's attention (SPEC §2).
+int attention_params(Attention a) {
+  switch (a) {
+    case Attention::Se: return 4;    // fc1, fc2 weight and bias
+    case Attention::Sge: return 2;   // weight, bias
+    case Attention::Cbam: return 4;  // fc1, fc2, spatial weight and bias
+    case Attention::Psa: return 12;  // five 1x1 convs with bias, LayerNorm
+    case Attention::None: return 0;
+  }
+  return -1;
 }
 
 double max_abs(const Tensor<double, Cpu>& t) {
@@ -121,7 +133,7 @@ TEST_CASE("training-form backward matches finite differences, every option combi
     const bool has_bn_id = combo.bn == BnPlacement::Inner && combo.cin == combo.cout && combo.config().has_branch("id");
     const int expected = static_cast<int>(conv_branches) * (combo.bn == BnPlacement::Inner ? 3 : 1) +
                          (has_bn_id ? 2 : 0) + (combo.bn == BnPlacement::External ? 2 : 0) +
-                         (combo.att == Attention::Se ? 4 : 0);
+                         attention_params(combo.att);
     REQUIRE(params == expected);
   }
 }
@@ -129,9 +141,12 @@ TEST_CASE("training-form backward matches finite differences, every option combi
 TEST_CASE("block write modes: Accumulate adds, Overwrite replaces", "[block]") {
   Context<Cpu> ctx;
   Rng rng(fresh_seed());
-  for (BnPlacement bn : {BnPlacement::Inner, BnPlacement::External}) {
+  for (BnPlacement bn : {BnPlacement::Inner, BnPlacement::External})
+  for (Attention att : {Attention::Se, Attention::Sge, Attention::Cbam, Attention::Psa}) {
+    INFO(attention_name(att));
     NetConfig cfg;
     cfg.bn = bn;
+    cfg.attention = att;
     SrfvBlock<double, Cpu> block(ctx, cfg, 4, 4, rng);
     auto st = block.state("");
     const auto x = random_tensor<double>(Shape{2, 4, 4, 6}, rng);
@@ -286,6 +301,68 @@ TEST_CASE("block state names follow SPEC §6", "[block][state]") {
   REQUIRE(fs[1].name == "x.fused.bias");
   REQUIRE(fs[1].value->shape() == Shape({80}));
   REQUIRE(fs[2].name == "x.se.fc1.weight");
+}
+
+TEST_CASE("attention state names, shapes and initial values follow SPEC §2, in both forms", "[block][state]") {
+  Context<Cpu> ctx;
+  Rng rng(3);
+  const int64_t cout = 40;  // h = max(40 / 16, 4) = 4, G = 8, C / 2 = 20
+  struct Expect {
+    Attention att;
+    std::vector<std::pair<std::string, Shape>> tensors;
+  };
+  const std::vector<Expect> expect = {
+      {Attention::Sge, {{"att.weight", Shape{1, 8, 1, 1}}, {"att.bias", Shape{1, 8, 1, 1}}}},
+      {Attention::Cbam,
+       {{"att.fc1.weight", Shape{4, 40, 1, 1}},
+        {"att.fc2.weight", Shape{40, 4, 1, 1}},
+        {"att.spatial.weight", Shape{1, 2, 7, 7}},
+        {"att.spatial.bias", Shape{1}}}},
+      {Attention::Psa,
+       {{"att.ch_wv.weight", Shape{20, 40, 1, 1}}, {"att.ch_wv.bias", Shape{20}},
+        {"att.ch_wq.weight", Shape{1, 40, 1, 1}},  {"att.ch_wq.bias", Shape{1}},
+        {"att.ch_wz.weight", Shape{40, 20, 1, 1}}, {"att.ch_wz.bias", Shape{40}},
+        {"att.ch_ln.weight", Shape{40}},           {"att.ch_ln.bias", Shape{40}},
+        {"att.sp_wv.weight", Shape{20, 40, 1, 1}}, {"att.sp_wv.bias", Shape{20}},
+        {"att.sp_wq.weight", Shape{20, 40, 1, 1}}, {"att.sp_wq.bias", Shape{20}}}},
+  };
+  for (const Expect& e : expect) {
+    INFO(attention_name(e.att));
+    NetConfig cfg;
+    cfg.attention = e.att;
+    cfg.branches = {"3x3"};
+    SrfvBlock<float, Cpu> b(ctx, cfg, 6, cout, rng);
+    FusedBlock<float, Cpu> f = b.fused(ctx);
+    StateList<float, Cpu> fs;
+    f.append_state("enc1.b0.", fs);
+    for (const auto& [st, first] : {std::pair<StateList<float, Cpu>, size_t>{b.state("enc1.b0."), 5}, {std::move(fs), 2}}) {
+      REQUIRE(st.size() == first + e.tensors.size());  // br.3x3.conv.weight and its BN (5 entries) or fused.{weight,bias}
+      for (size_t i = 0; i < e.tensors.size(); ++i) {
+        const auto& nt = st[first + i];
+        REQUIRE(nt.name == "enc1.b0." + e.tensors[i].first);
+        REQUIRE(nt.value->shape() == e.tensors[i].second);
+        const Tensor<float>& v = *nt.value;
+        const std::string& n = e.tensors[i].first;
+        // SPEC §5 / the task: SGE weight 0 and bias 1, LayerNorm 1 and 0, convolutions PyTorch-default.
+        const std::string wname = srmds::test::ends_with(n, ".bias") ? n.substr(0, n.size() - 4) + "weight" : n;
+        double fan_in = 0;
+        for (const auto& t : e.tensors)
+          if (t.first == wname && t.second.rank() == 4) fan_in = static_cast<double>(t.second[1] * t.second[2] * t.second[3]);
+        for (int64_t k = 0; k < v.numel(); ++k) {
+          if (n == "att.weight") REQUIRE(v[k] == 0.0f);
+          else if (n == "att.bias") REQUIRE(v[k] == 1.0f);
+          else if (n == "att.ch_ln.weight") REQUIRE(v[k] == 1.0f);
+          else if (n == "att.ch_ln.bias") REQUIRE(v[k] == 0.0f);
+          else {
+            REQUIRE(fan_in > 0);
+            REQUIRE(std::abs(v[k]) <= 1.0 / std::sqrt(fan_in) + 1e-7);
+          }
+        }
+      }
+    }
+    REQUIRE(b.attention() == e.att);
+    REQUIRE(f.attention() == e.att);
+  }
 }
 
 TEST_CASE("block rejects bad configurations and shapes", "[block][errors]") {

@@ -42,7 +42,9 @@ struct FakeState {
   std::vector<std::unique_ptr<Tensor<T>>> tensors;
   StateList<T, Cpu> list;
   void add(const std::string& name, const Shape& s, Rng& rng) {
-    tensors.push_back(std::make_unique<Tensor<T>>(random_tensor<T>(s, rng)));
+    // Variances are positive (loading rejects negative ones).
+    const bool var = name.size() >= 11 && name.compare(name.size() - 11, 11, "running_var") == 0;
+    tensors.push_back(std::make_unique<Tensor<T>>(var ? random_tensor<T>(s, rng, 0.5, 2.0) : random_tensor<T>(s, rng)));
     list.push_back(NamedTensor<T, Cpu>{name, tensors.back().get(), nullptr});
   }
   static FakeState make(Rng& rng) {
@@ -391,6 +393,65 @@ TEST_CASE("weights: files that do not match their config are rejected by tensor 
     SafetensorsFile f = good;
     f.metadata.erase("format");
     REQUIRE_THROWS_WITH(load_weights<float>(ctx, f, "w.st"), Contains("metadata has no \"format\""));
+  }
+}
+
+TEST_CASE("weights: every attention round-trips in both forms; its tensors are checked by name and shape",
+          "[io][weights][net]") {
+  TempDir dir;
+  Context<Cpu> ctx;
+  Rng rng(fresh_seed());
+  struct Case {
+    Attention att;
+    const char* tensor;          // one of its tensors in enc0.b0 (4 channels)
+    std::vector<int64_t> shape;  // and its shape
+  };
+  for (const Case& c : {Case{Attention::Sge, "enc0.b0.att.weight", {1, 4, 1, 1}},
+                        Case{Attention::Cbam, "enc0.b0.att.spatial.weight", {1, 2, 7, 7}},
+                        Case{Attention::Psa, "enc0.b0.att.ch_wz.weight", {4, 2, 1, 1}}}) {
+    NetConfig cfg = tiny_config();
+    cfg.attention = c.att;
+    INFO(config_to_json(cfg));
+    SrmdsNet<float, Cpu> net(ctx, cfg, NetForm::Train, rng.next_u64());
+    perturb_buffers(ctx, net, rng);
+    for (auto& nt : net.state())  // SGE starts at weight 0, bias 1: make every tensor matter
+      if (nt.name.find(".att.") != std::string::npos)
+        for (int64_t i = 0; i < nt.value->numel(); ++i) (*nt.value)[i] += static_cast<float>(rng.uniform(-0.3, 0.3));
+    SrmdsNet<float, Cpu> fused = net.fused(ctx);
+    for (SrmdsNet<float, Cpu>* n : {&net, &fused}) {
+      const std::string path = dir.file("att.safetensors");
+      save_weights(ctx, path, *n);
+      const SafetensorsFile f = read_safetensors(path);
+      REQUIRE(f.find(c.tensor) != nullptr);
+      CHECK(f.find(c.tensor)->shape == c.shape);
+      CHECK(f.find("enc0.b0.se.fc1.weight") == nullptr);
+      SrmdsNet<float, Cpu> back = load_weights<float>(ctx, path);
+      require_same_state(*n, back);
+      const auto x = random_tensor<float>(Shape{2, 1, 32, 48}, rng);
+      const Tensor<float> z1 = eval_output(ctx, *n, x);
+      const Tensor<float> z2 = eval_output(ctx, back, x);
+      REQUIRE(std::memcmp(z1.data(), z2.data(), sizeof(float) * z1.numel()) == 0);
+
+      // A wrong shape, a missing attention tensor, and another attention's file are rejected by name.
+      SafetensorsFile bad = f;
+      for (TensorRecord& r : bad.tensors)
+        if (r.name == c.tensor) {
+          r.shape.back() += 1;
+          r.data.resize(r.data.size() + r.data.size() / static_cast<size_t>(r.shape.back() - 1));
+        }
+      REQUIRE_THROWS_WITH(load_weights<float>(ctx, bad, "w.st"),
+                          Contains(std::string("tensor '") + c.tensor + "' has shape"));
+      SafetensorsFile other = f;
+      NetConfig se_cfg = cfg;
+      se_cfg.attention = Attention::Se;
+      other.metadata["config"] = config_to_json(se_cfg);
+      REQUIRE_THROWS_WITH(load_weights<float>(ctx, other, "w.st"), Contains("missing tensor 'enc0.b0.se.fc1.weight'"));
+      NetConfig none_cfg = cfg;
+      none_cfg.attention = Attention::None;
+      other.metadata["config"] = config_to_json(none_cfg);
+      REQUIRE_THROWS_WITH(load_weights<float>(ctx, other, "w.st"),
+                          Contains("unexpected tensor '") && Contains(".att."));
+    }
   }
 }
 

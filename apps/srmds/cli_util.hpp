@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -15,7 +16,7 @@
 #include "usage_error.hpp"
 #include "srmds/core/context.hpp"
 #include "srmds/core/error.hpp"
-#include "usage_error.hpp"
+#include "srmds/data/image_pairs.hpp"
 #if SRMDS_WITH_CUDA
 #include "srmds/cuda/context.hpp"
 #endif
@@ -64,6 +65,17 @@ inline double parse_number(const std::string& text, const char* option) {
   if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v))
     SRMDS_USAGE(option << ": \"" << text << "\" is not a finite number");
   return v;
+}
+
+// Image/mask pairs from --images/--masks (files, DICOM folders, or folders of 2-D images paired by
+// file stem: data/image_pairs.hpp).
+inline std::vector<InputPair> input_pairs(const std::vector<std::string>& images, const std::vector<std::string>& masks) {
+  return expand_input_pairs(file_list(images, "--images"), file_list(masks, "--masks"));
+}
+
+// Reader warnings (uneven DICOM spacing, a mask on another grid), one line each on stderr.
+inline void print_warnings(const std::vector<std::string>& warnings) {
+  for (const std::string& w : warnings) std::fprintf(stderr, "srmds: warning: %s\n", w.c_str());
 }
 
 // "lo,hi" (HU, lo < hi) or "none" (per-volume min-max).
@@ -136,5 +148,38 @@ struct device_of<Context<D>> {
 };
 template <class C>
 using device_of_t = typename device_of<std::decay_t<C>>::type;
+
+}  // namespace srmds::cli
+
+namespace srmds::cli {
+
+// The output folders a command created: removed again, when left empty, unless commit() was
+// called (the files in them are written through io::AtomicBatch, which removes its own).
+class CreatedFolders {
+public:
+  CreatedFolders() = default;
+  CreatedFolders(const CreatedFolders&) = delete;
+  CreatedFolders& operator=(const CreatedFolders&) = delete;
+  ~CreatedFolders() {
+    if (m_committed) return;
+    for (auto it = m_folders.rbegin(); it != m_folders.rend(); ++it) {
+      std::error_code ec;
+      if (std::filesystem::is_empty(*it, ec) && !ec) std::filesystem::remove(*it, ec);
+    }
+  }
+  // Creates `path` (and missing parents) if needed; a folder created here is removed on failure.
+  void add(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) return;
+    std::filesystem::create_directories(path, ec);
+    if (ec) SRMDS_THROW("cannot create the folder '" << path << "': " << ec.message());
+    m_folders.push_back(path);
+  }
+  void commit() { m_committed = true; }
+
+private:
+  std::vector<std::string> m_folders;
+  bool m_committed = false;
+};
 
 }  // namespace srmds::cli

@@ -1,7 +1,11 @@
-// srmds eval --model M --images A[,B..] --masks MA[,MB..] [--batch 8] [--device cpu] [--per-image]:
-// metrics of a weight file (either form, or a training checkpoint) on every slice of the given
-// pairs (SPEC §4): sensitivity, specificity, precision and Dice, micro and per-image.
+// srmds eval --model M --images A[,B..] --masks MA[,MB..] [--batch 8] [--device cpu] [--per-image]
+// [--png-dir D]: metrics of a weight file (either form, or a training checkpoint) on every slice of
+// the given pairs (SPEC §4): sensitivity, specificity, precision and Dice, micro and per-image.
+// Images are NIfTI volumes, DICOM series or PNG/JPEG slices (a folder of slices pairs by file stem
+// with a mask folder). --png-dir writes one overlay per slice at model size (red outline: the
+// prediction, green: the mask, yellow where they meet).
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -10,30 +14,91 @@
 #include "usage_error.hpp"
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "inference_errors.hpp"
+#include "srmds/infer/evaluate.hpp"
+#include "srmds/infer/segment.hpp"
+#include "srmds/io/atomic_file.hpp"
+#include "srmds/io/png.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/metrics/table.hpp"
-#include "srmds/infer/evaluate.hpp"
 
 namespace srmds::cli {
 
 namespace {
 
 struct EvalOptions {
-  std::string model, device = "cpu";
+  std::string model, device = "cpu", series, labels, png_dir;
   std::vector<std::string> images, masks;
   int batch = 8;
-  bool per_image = false;
+  bool per_image = false, png16_hu = false;
 };
+
+// Overlays of every slice: the prediction (p >= 0.5) and the mask, at model size.
+template <class C, class N>
+int64_t write_overlays(C& ctx, N& net, const SliceDataset& data, int batch, const std::string& dir, CreatedFolders& folders) {
+  folders.add(dir);
+  const int H = data.height(), W = data.width();
+  const int64_t hw = static_cast<int64_t>(H) * W;
+  int64_t written = 0;
+  for (int64_t b = 0; b < data.num_batches(batch); ++b) {
+    const SliceBatch hb = data.batch(b, batch);
+    const Tensor<float, Cpu> p = predict_probability(ctx, net, hb.images, batch);
+    for (int64_t s = 0; s < hb.images.shape().n(); ++s) {
+      const int64_t i = hb.indices[static_cast<size_t>(s)];
+      const SliceSource src = data.source(i);
+      std::vector<uint8_t> pred(static_cast<size_t>(hw)), truth(static_cast<size_t>(hw));
+      for (int64_t q = 0; q < hw; ++q) {
+        pred[static_cast<size_t>(q)] = p[s * hw + q] >= 0.5f ? 1 : 0;
+        truth[static_cast<size_t>(q)] = hb.masks[s * hw + q] != 0.0f ? 1 : 0;
+      }
+      std::string stem = std::filesystem::path(data.image_paths()[static_cast<size_t>(src.volume)]).filename().string();
+      for (const char* ext : {".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG"}) {
+        const std::string e(ext);
+        if (stem.size() > e.size() && stem.compare(stem.size() - e.size(), e.size(), e) == 0) {
+          stem.resize(stem.size() - e.size());
+          break;
+        }
+      }
+      char suffix[32];
+      std::snprintf(suffix, sizeof suffix, "_%04lld.png", static_cast<long long>(src.k));
+      const std::string path = (std::filesystem::path(dir) / (stem + suffix)).string();
+      io::write_overlay_png(path, hb.images.sample(s), H, W, pred.data(), truth.data());
+      ++written;
+    }
+  }
+  return written;
+}
 
 void run_eval(const EvalOptions& o) {
   if (o.batch < 1 || o.batch > 4096) SRMDS_USAGE("eval: --batch must be in [1, 4096], got " << o.batch);
-  const std::vector<std::string> images = file_list(o.images, "--images"), masks = file_list(o.masks, "--masks");
+  std::vector<std::string> images, masks;
+  for (const InputPair& p : input_pairs(o.images, o.masks)) {
+    images.push_back(p.image);
+    masks.push_back(p.mask);
+  }
+  if (!o.png_dir.empty() && std::filesystem::exists(o.png_dir) && !std::filesystem::is_directory(o.png_dir))
+    SRMDS_USAGE("--png-dir: '" << o.png_dir << "' is not a folder");
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
     SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model);
-    const SliceDataset data(images, masks, SliceDataOptions::from_config(net.config()));
-    const MetricsAccumulator acc = evaluate(ctx, net, data, o.batch);
-    std::printf("model %s (%s form), %lld slices of %zu volumes at %d x %d\n", o.model.c_str(),
+    SliceDataOptions d = SliceDataOptions::from_config(net.config());
+    d.input.dicom_series = o.series;
+    d.input.png16_hu = o.png16_hu;
+    if (!o.labels.empty()) d.lesion_labels = d.image_mask_labels = parse_labels(o.labels);
+    const SliceDataset data(images, masks, d);
+    print_warnings(data.warnings());
+    const std::string hint = "try a smaller --batch than " + std::to_string(o.batch);
+    const MetricsAccumulator acc = naming_inputs(o.model, "eval: evaluating '" + o.model + "'", hint,
+                                                 [&] { return evaluate(ctx, net, data, o.batch); });
+    CreatedFolders folders;
+    io::AtomicBatch outputs;  // the overlays appear together, or not at all
+    const int64_t pngs = o.png_dir.empty() ? 0
+                                           : naming_inputs(o.model, "eval: overlays of '" + o.model + "'", hint, [&] {
+                                               return write_overlays(ctx, net, data, o.batch, o.png_dir, folders);
+                                             });
+    outputs.commit();
+    folders.commit();
+    std::printf("model %s (%s form), %lld slices of %zu images at %d x %d\n", o.model.c_str(),
                 io::form_name(net.form()), static_cast<long long>(data.size()), images.size(),
                 net.config().input_size[0], net.config().input_size[1]);
     if (o.per_image) {
@@ -42,10 +107,11 @@ void run_eval(const EvalOptions& o) {
         const Confusion& c = acc.per_image()[static_cast<size_t>(i)];
         const SliceSource src = data.source(i);
         std::printf("%-6lld %-5lld %8.2f%% %8.2f%%  %s\n", static_cast<long long>(i), static_cast<long long>(src.k),
-                    100 * c.dice(), 100 * c.sensitivity(), images[static_cast<size_t>(src.volume)].c_str());
+                    100 * c.dice(), 100 * c.sensitivity(), data.image_paths()[static_cast<size_t>(src.volume)].c_str());
       }
     }
     std::printf("%s", format_metrics_table(acc).c_str());
+    if (pngs > 0) std::printf("overlays: %lld PNG files in %s\n", static_cast<long long>(pngs), o.png_dir.c_str());
   });
 }
 
@@ -53,13 +119,21 @@ void run_eval(const EvalOptions& o) {
 
 void add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
-  CLI::App* sub = app.add_subcommand("eval", "Metrics of a model on NIfTI image/mask pairs (micro and per-image)");
+  CLI::App* sub = app.add_subcommand("eval", "Metrics of a model on image/mask pairs (micro and per-image)");
   sub->add_option("--model", o->model, "Weight file or training checkpoint (.safetensors)")->required();
-  sub->add_option("--images", o->images, "Image volumes, comma-separated (or repeated)")->required();
-  sub->add_option("--masks", o->masks, "Mask volumes in the same order")->required();
+  sub->add_option("--images", o->images,
+                  "Images, comma-separated (or repeated): NIfTI files, DICOM series folders, PNG/JPEG slices, "
+                  "or folders of slices")
+      ->required();
+  sub->add_option("--masks", o->masks, "Masks in the same order (a mask folder for a folder of slices)")->required();
+  sub->add_option("--series", o->series, "SeriesInstanceUID to read from a DICOM folder holding several series");
+  sub->add_flag("--png16-hu", o->png16_hu, "16-bit PNG slices hold HU + 32768 (else min-max per slice)");
+  sub->add_option("--labels", o->labels, "Lesion labels of the masks, comma-separated, or any (default: the model's; "
+                                         "mask images: any pixel > 0)");
   sub->add_option("--batch", o->batch)->capture_default_str();
   sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   sub->add_flag("--per-image", o->per_image, "Also list each slice's Dice and sensitivity");
+  sub->add_option("--png-dir", o->png_dir, "Folder for one overlay per slice (red: prediction, green: mask)");
   sub->callback([o] { run_eval(*o); });
 }
 

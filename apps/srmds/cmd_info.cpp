@@ -1,5 +1,6 @@
-// srmds info --base B [--size H[xW]] | --model M [--size ..]: parameters and MACs of both forms
-// (model_stats, SPEC §1), the form of a weight file and its configuration.
+// srmds info --base B [--attention A] [--size H[xW]] | --model M [--size ..]: parameters and MACs
+// of both forms (model_stats, SPEC §1; attention included), the form of a weight file and its
+// configuration.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -18,6 +19,7 @@ namespace {
 
 struct InfoOptions {
   int base = 0;
+  std::string attention;
   std::string size;
   std::string model;
 };
@@ -52,12 +54,14 @@ void run_info(const InfoOptions& o) {
     std::cout << "model:       " << o.model << "\n"
               << "form:        " << io::form_name(info.form) << "\n";
   } else {
-    if (o.base <= 0 || o.base > 4096) SRMDS_USAGE("info: --base must be in [1, 4096], got " << o.base);
+    if (o.base <= 0 || o.base > kMaxBase) SRMDS_USAGE("info: --base must be in [1, " << kMaxBase << "], got " << o.base);
     cfg.base = o.base;
+    if (!o.attention.empty()) cfg.attention = parse_attention(o.attention);
   }
   std::array<int, 2> hw = cfg.input_size;
   if (!o.size.empty()) hw = parse_size(o.size, "--size");
-  std::cout << "config:      " << config_to_json(cfg) << "\n";
+  const std::string json = config_to_json(cfg);  // validates before anything is printed
+  std::cout << "config:      " << json << "\n";
   print_stats(cfg, hw[0], hw[1]);
 }
 
@@ -68,7 +72,10 @@ void add_info_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("info", "Parameters, MACs (one image), form and configuration");
   auto* base = sub->add_option("--base", opts->base, "Base width b of a default network (widths b, 2b, 4b, 8b, 8b)");
   auto* model = sub->add_option("--model", opts->model, "A weight file (.safetensors)");
+  auto* attention = sub->add_option("--attention", opts->attention, "With --base: the attention (default se)")
+                        ->check(CLI::IsMember({"se", "sge", "cbam", "psa", "none"}));
   base->excludes(model);
+  attention->excludes(model);
   sub->add_option("--size", opts->size, "Input size H or HxW (default: the config's input_size, 512)");
   sub->callback([opts, sub] {
     if (opts->model.empty() && sub->count("--base") == 0)

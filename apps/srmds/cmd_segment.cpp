@@ -1,88 +1,209 @@
-// srmds segment --model M --input CT.nii.gz --output MASK.nii.gz [--prob-out P.nii.gz] [--png-dir D]:
-// segments every slice of a volume (infer/segment.hpp). The mask (uint8, 1 = lesion) and the
-// probability p = sigmoid(z_0) (float32) have the input's dimensions and geometry; slices of any
-// in-plane size are resized to the model's input size and the results resized back (nearest for
-// the mask, bilinear for p). --png-dir writes one overlay per slice at model size (red outline: the
-// predicted lesions). All outputs are written to hidden temporary files first and renamed together
-// only when every one is complete (io::AtomicBatch), so a failing or interrupted run leaves the
-// user's files as they were. Outputs must not name an input or each other (same_file.hpp).
+// srmds segment --model M --input CT --output MASK [--prob-out P] [--png-dir D] [--report R.json]:
+// segments every slice of an input (infer/segment.hpp) and reports the lesion burden (SPEC §8).
+//   NIfTI volume or DICOM series (a folder, or any file of it; --series picks one of several):
+//     the mask (uint8, 1 = lesion, .nii/.nii.gz) and the probability p = sigmoid(z_0) (float32)
+//     have the input's dimensions and geometry (for DICOM the NIfTI geometry of the series,
+//     io/dicom.hpp, so the mask lies on the series in any viewer);
+//   PNG/JPEG slice: the mask is a PNG (0/255) of the input's size, --prob-out a PNG of 255 p;
+//   folder of PNG/JPEG slices: --output (and --prob-out) are folders receiving <stem>.png each.
+// Slices of any size are resized to the model's input size and the results resized back (nearest
+// for the mask, bilinear for p). --png-dir writes one overlay per slice at model size (red outline:
+// the predicted lesions). The lesion burden (infer/lesion_burden.hpp: volume in mL, per-slice area
+// and fraction, slices with lesions; pixels only for 2-D images) is printed and, with --report,
+// written as JSON. Every output is written to a hidden temporary file first and all are renamed
+// together once every one is complete (io::AtomicBatch), so a failing or interrupted run leaves the
+// user's files as they were (folders it created are removed again). Outputs must not name an input
+// or each other (same_file.hpp).
+#include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "usage_error.hpp"
+#include <nlohmann/json.hpp>
+
 #include "cli_util.hpp"
-#include "same_file.hpp"
-#include "srmds/io/atomic_file.hpp"
 #include "commands.hpp"
+#include "inference_errors.hpp"
+#include "same_file.hpp"
+#include "srmds/data/input_volume.hpp"
+#include "srmds/infer/lesion_burden.hpp"
+#include "srmds/infer/segment.hpp"
+#include "srmds/io/atomic_file.hpp"
 #include "srmds/io/nifti.hpp"
 #include "srmds/io/png.hpp"
 #include "srmds/io/weights.hpp"
-#include "srmds/infer/segment.hpp"
 
 namespace srmds::cli {
 
 namespace {
 
+namespace fs = std::filesystem;
+
 struct SegmentOptions {
-  std::string model, input, output, prob_out, png_dir, device = "cpu";
+  std::string model, input, output, prob_out, png_dir, report, series, device = "cpu";
   int batch = 8;
+  bool png16_hu = false;
 };
+
+bool ends_with_ci(const std::string& s, const std::string& ext) {
+  if (s.size() <= ext.size()) return false;
+  for (size_t i = 0; i < ext.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[s.size() - ext.size() + i])) != ext[i]) return false;
+  return true;
+}
+
+void require_extension(const std::string& path, const char* option, bool png) {
+  const bool ok = png ? ends_with_ci(path, ".png") : (ends_with_ci(path, ".nii") || ends_with_ci(path, ".nii.gz"));
+  if (!ok)
+    SRMDS_USAGE(option << ": '" << path << "' must end in " << (png ? ".png (the input is a 2-D image)" : ".nii or .nii.gz"));
+}
+
+void require_folder_output(const std::string& path, const char* option) {
+  std::error_code ec;
+  if (path.empty()) SRMDS_USAGE(option << ": empty folder name");
+  if (fs::exists(path, ec) && !fs::is_directory(path, ec))
+    SRMDS_USAGE(option << ": '" << path << "' is a file; a folder of images needs an output folder");
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    SRMDS_USAGE(option << ": the folder '" << parent.string() << "' of '" << path << "' does not exist");
+}
+
+std::vector<uint8_t> to_bytes(const std::vector<float>& p) {
+  std::vector<uint8_t> out(p.size());
+  for (size_t i = 0; i < p.size(); ++i) {
+    const float v = p[i] < 0 ? 0.0f : (p[i] > 1 ? 1.0f : p[i]);
+    out[i] = static_cast<uint8_t>(std::lround(255.0 * v));
+  }
+  return out;
+}
 
 void run_segment(const SegmentOptions& o) {
   if (o.batch < 1 || o.batch > 4096) SRMDS_USAGE("segment: --batch must be in [1, 4096], got " << o.batch);
-  require_output_path(o.output, "--output");
-  require_nifti_name(o.output, "--output");
-  if (!o.prob_out.empty()) {
-    require_output_path(o.prob_out, "--prob-out");
-    require_nifti_name(o.prob_out, "--prob-out");
+  const bool folder = is_image_folder(o.input);
+  InputKind kind = InputKind::Image2d;
+  if (folder) {
+    require_folder_output(o.output, "--output");
+    if (!o.prob_out.empty()) require_folder_output(o.prob_out, "--prob-out");
+  } else {
+    kind = input_kind(o.input);
+    const bool png = kind == InputKind::Image2d;
+    require_output_path(o.output, "--output");
+    require_extension(o.output, "--output", png);
+    if (!o.prob_out.empty()) {
+      require_output_path(o.prob_out, "--prob-out");
+      require_extension(o.prob_out, "--prob-out", png);
+    }
   }
+  if (!o.report.empty()) require_output_path(o.report, "--report");
   refuse_same_files({{"--model", o.model}, {"--input", o.input}},
-                    {{"--output", o.output}, {"--prob-out", o.prob_out}, {"--png-dir", o.png_dir}},
+                    {{"--output", o.output}, {"--prob-out", o.prob_out}, {"--png-dir", o.png_dir}, {"--report", o.report}},
                     [](const std::string& m) { SRMDS_USAGE("segment: " << m); });
-  for (const std::string& path : {o.output, o.prob_out})
-    if (!path.empty()) io::require_replaceable_file(path);
+  if (!folder)
+    for (const std::string& path : {o.output, o.prob_out})
+      if (!path.empty()) io::require_replaceable_file(path);
+  if (!o.report.empty()) io::require_replaceable_file(o.report);
+  const std::vector<std::string> inputs = folder ? list_image_files(o.input) : std::vector<std::string>{o.input};
+  InputOptions input_options;
+  input_options.dicom_series = o.series;
+  input_options.png16_hu = o.png16_hu;
+
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
     SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model);
-    const io::NiftiVolume volume = io::read_nifti(o.input);
-    const VolumeSegmentation seg = segment_volume(ctx, net, volume, o.batch);
-
+    if (net.config().in_channels != 1)
+      SRMDS_THROW("segment: the network takes " << net.config().in_channels << " input channels; CT has 1");
+    const SliceDataOptions data_options = SliceDataOptions::from_config(net.config());
+    CreatedFolders folders;
+    if (folder) {
+      folders.add(o.output);
+      if (!o.prob_out.empty()) folders.add(o.prob_out);
+    }
+    if (!o.png_dir.empty()) folders.add(o.png_dir);
     io::AtomicBatch outputs;  // nothing appears until commit(); destroyed uncommitted: nothing left
-    io::write_nifti_mask(o.output, volume.geometry, seg.volume.mask);
-    if (!o.prob_out.empty()) io::write_nifti_float(o.prob_out, volume.geometry, seg.volume.probability);
+    std::vector<LesionBurden> burdens;
+    std::vector<std::string> lines;
     int64_t pngs = 0;
-    if (!o.png_dir.empty()) {
-      std::error_code ec;
-      std::filesystem::create_directories(o.png_dir, ec);
-      if (ec) SRMDS_THROW("segment: cannot create the folder '" << o.png_dir << "': " << ec.message());
-      const Shape& s = seg.input.shape();
-      const int64_t hw = s.h() * s.w();
-      std::vector<uint8_t> pred(static_cast<size_t>(hw));
-      for (int64_t k = 0; k < s.n(); ++k) {
-        for (int64_t i = 0; i < hw; ++i) pred[static_cast<size_t>(i)] = seg.probability[k * hw + i] >= 0.5f ? 1 : 0;
-        char name[40];
-        std::snprintf(name, sizeof name, "slice_%04lld.png", static_cast<long long>(k));
-        const std::string path = (std::filesystem::path(o.png_dir) / name).string();
-        io::write_overlay_png(path, seg.input.data() + k * hw, static_cast<int>(s.h()), static_cast<int>(s.w()),
-                              pred.data());
-        ++pngs;
+    for (const std::string& path : inputs) {
+      const InputVolume in = read_input_volume(path, input_options);
+      print_warnings(in.warnings);
+      const Tensor<float, Cpu> x = input_to_model(in, data_options);
+      const Tensor<float, Cpu> p = naming_inputs(
+          o.model, "segment: segmenting '" + path + "' with '" + o.model + "'",
+          "try a smaller --batch than " + std::to_string(o.batch), [&] { return predict_probability(ctx, net, x, o.batch); });
+      const VolumePrediction pred = prediction_to_volume(p, in.volume.geometry);
+      const io::NiftiGeometry& g = in.volume.geometry;
+      const std::string stem = fs::path(path).stem().string();
+      const std::string mask_path = folder ? (fs::path(o.output) / (stem + ".png")).string() : o.output;
+      const std::string prob_path =
+          o.prob_out.empty() ? "" : folder ? (fs::path(o.prob_out) / (stem + ".png")).string() : o.prob_out;
+      if (in.kind == InputKind::Image2d) {
+        std::vector<uint8_t> m(pred.mask.size());
+        for (size_t i = 0; i < m.size(); ++i) m[i] = pred.mask[i] ? 255 : 0;
+        io::write_gray8_png(mask_path, m.data(), static_cast<int>(g.nj), static_cast<int>(g.ni));
+        if (!prob_path.empty()) {
+          io::write_gray8_png(prob_path, to_bytes(pred.probability).data(), static_cast<int>(g.nj), static_cast<int>(g.ni));
+        }
+      } else {
+        io::write_nifti_mask(mask_path, g, pred.mask);
+        if (!prob_path.empty()) {
+          io::write_nifti_float(prob_path, g, pred.probability);
+        }
       }
+      if (!o.png_dir.empty()) {
+        const Shape& s = x.shape();
+        const int64_t hw = s.h() * s.w();
+        std::vector<uint8_t> m(static_cast<size_t>(hw));
+        for (int64_t k = 0; k < s.n(); ++k) {
+          for (int64_t i = 0; i < hw; ++i) m[static_cast<size_t>(i)] = p[k * hw + i] >= 0.5f ? 1 : 0;
+          char name[64];
+          if (folder)
+            std::snprintf(name, sizeof name, "%s.png", stem.substr(0, 40).c_str());
+          else
+            std::snprintf(name, sizeof name, "slice_%04lld.png", static_cast<long long>(k));
+          const std::string png = (fs::path(o.png_dir) / name).string();
+          io::write_overlay_png(png, x.data() + k * hw, static_cast<int>(s.h()), static_cast<int>(s.w()), m.data());
+          ++pngs;
+        }
+      }
+      const std::vector<std::string> files = in.kind == InputKind::Nifti ? std::vector<std::string>{} : in.slice_files;
+      burdens.push_back(lesion_burden(pred.mask, g, in.has_spacing, files, path));
+      const LesionBurden& b = burdens.back();
+      char line[512];
+      std::snprintf(line, sizeof line, "segmented %s (%s, %lld x %lld x %lld) with %s: %lld lesion voxels (%.2f %%) -> %s",
+                    path.c_str(), input_kind_name(in.kind), static_cast<long long>(g.ni), static_cast<long long>(g.nj),
+                    static_cast<long long>(g.nk), o.model.c_str(), static_cast<long long>(b.lesion_voxels),
+                    100.0 * b.lesion_fraction, mask_path.c_str());
+      lines.push_back(line);
+      lines.push_back(format_lesion_burden(b, g.nk > 1 ? 20 : 0));
+    }
+    if (!o.report.empty()) {
+      std::string text;
+      if (burdens.size() == 1) {
+        nlohmann::json j = nlohmann::json::parse(lesion_burden_json(burdens.front()));
+        j["model"] = o.model;
+        text = j.dump(2) + "\n";
+      } else {
+        nlohmann::json all = nlohmann::json::array();
+        int64_t total = 0;
+        for (const LesionBurden& b : burdens) {
+          all.push_back(nlohmann::json::parse(lesion_burden_json(b)));
+          total += b.lesion_voxels;
+        }
+        text = nlohmann::json{{"model", o.model}, {"input", o.input}, {"images", all}, {"lesion_pixels", total}}.dump(2) + "\n";
+      }
+      io::write_bytes_atomic(o.report, text.data(), text.size());
     }
     outputs.commit();
+    folders.commit();
 
-    int64_t lesion = 0;
-    for (uint8_t m : seg.volume.mask) lesion += m;
-    const io::NiftiGeometry& g = volume.geometry;
-    std::printf("segmented %s (%lld x %lld x %lld) with %s: %lld lesion voxels (%.2f %%)\n", o.input.c_str(),
-                static_cast<long long>(g.ni), static_cast<long long>(g.nj), static_cast<long long>(g.nk),
-                o.model.c_str(), static_cast<long long>(lesion),
-                100.0 * static_cast<double>(lesion) / static_cast<double>(g.voxels()));
+    for (const std::string& l : lines) std::printf("%s%s", l.c_str(), (!l.empty() && l.back() == '\n') ? "" : "\n");
     std::printf("mask: %s\n", o.output.c_str());
     if (!o.prob_out.empty()) std::printf("probability: %s\n", o.prob_out.c_str());
     if (pngs > 0) std::printf("overlays: %lld PNG files in %s\n", static_cast<long long>(pngs), o.png_dir.c_str());
+    if (!o.report.empty()) std::printf("report: %s\n", o.report.c_str());
   });
 }
 
@@ -90,12 +211,20 @@ void run_segment(const SegmentOptions& o) {
 
 void add_segment_command(CLI::App& app) {
   auto o = std::make_shared<SegmentOptions>();
-  CLI::App* sub = app.add_subcommand("segment", "Segment the lesions of a CT volume (NIfTI)");
+  CLI::App* sub = app.add_subcommand("segment", "Segment the lesions of a CT volume, DICOM series or slice images");
   sub->add_option("--model", o->model, "Weight file or training checkpoint (.safetensors)")->required();
-  sub->add_option("--input", o->input, "CT volume in HU (.nii or .nii.gz)")->required();
-  sub->add_option("--output", o->output, "Mask to write (uint8, .nii or .nii.gz)")->required();
-  sub->add_option("--prob-out", o->prob_out, "Probability volume to write (float32)");
+  sub->add_option("--input", o->input,
+                  "CT: NIfTI (.nii, .nii.gz) in HU, a DICOM series (folder or one file), a PNG/JPEG slice or a "
+                  "folder of slices")
+      ->required();
+  sub->add_option("--output", o->output, "Mask to write: .nii/.nii.gz (uint8) for volumes, .png for a slice, a folder "
+                                         "for a folder of slices")
+      ->required();
+  sub->add_option("--prob-out", o->prob_out, "Probability to write (float32 NIfTI; PNG of 255 p for slices)");
   sub->add_option("--png-dir", o->png_dir, "Folder for one PNG overlay per slice");
+  sub->add_option("--report", o->report, "Lesion burden as JSON (volume in mL, per-slice area and fraction)");
+  sub->add_option("--series", o->series, "SeriesInstanceUID to read from a DICOM folder holding several series");
+  sub->add_flag("--png16-hu", o->png16_hu, "16-bit PNG slices hold HU + 32768 (else min-max per slice)");
   sub->add_option("--batch", o->batch)->capture_default_str();
   sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   sub->callback([o] { run_segment(*o); });

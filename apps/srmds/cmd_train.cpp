@@ -1,12 +1,16 @@
 // srmds train --images A[,B..] --masks MA[,MB..] --out ckpt.safetensors [options]: trains the
-// training form (SPEC §5) with a validation split by volume. After every epoch the checkpoint
+// training form (SPEC §5) with a validation split by volume. Images are NIfTI volumes, DICOM
+// series (folders) or PNG/JPEG slices; a folder of slices pairs by file stem with a mask folder. After every epoch the checkpoint
 // --out (weights, BN statistics, optimizer moments, step, epoch) is written atomically, and the
 // best validation epoch's weights go to <out stem>.best.safetensors. --resume continues a run
 // exactly; its network configuration is the checkpoint's, changed only by options given here
 // (which must then match, or the resume is refused).
+#include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -36,7 +40,8 @@ struct TrainCliOptions {
   int base = 64;
   double val_fraction = 0.2;
   uint64_t seed = 0;
-  bool no_flip = false;
+  bool no_flip = false, png16_hu = false;
+  std::string series;
   std::string size = "512", ds = "native", target = "avg", branches = "3x3,1x3,3x1,1x1,id", bn = "inner",
               attention = "se", window = "-1250,250", labels = "1,2";
 };
@@ -55,13 +60,18 @@ NetConfig make_config(const TrainCliOptions& o, const CLI::App& sub) {
   const bool resuming = !o.resume.empty();
   auto given = [&](const char* name) { return !resuming || sub.count(name) > 0; };
   if (given("--base")) {
-    if (o.base < 1 || o.base > 4096) SRMDS_USAGE("train: --base must be in [1, 4096], got " << o.base);
+    if (o.base < 1 || o.base > kMaxBase) SRMDS_USAGE("train: --base must be in [1, " << kMaxBase << "], got " << o.base);
     cfg.base = o.base;
   }
   if (given("--size")) cfg.input_size = parse_size(o.size, "--size");
   if (given("--branches")) cfg.branches = split_list(o.branches);
   if (given("--bn")) cfg.bn = o.bn == "external" ? BnPlacement::External : BnPlacement::Inner;
-  if (given("--attention")) cfg.attention = o.attention == "none" ? Attention::None : Attention::Se;
+  if (given("--attention")) {  // the config's parser decides which attention types this build knows
+    for (char ch : o.attention)
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-')
+        SRMDS_USAGE("train: --attention \"" << o.attention << "\" is not an attention type");
+    cfg.attention = config_from_json("{\"attention\": \"" + o.attention + "\"}").attention;
+  }
   if (given("--window")) cfg.window = parse_window(o.window);
   if (given("--labels")) cfg.lesion_labels = parse_labels(o.labels);
   try {
@@ -89,14 +99,19 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
     SRMDS_USAGE("train: --lr must be in (0, 10), got " << t.optimizer.lr);
   if (!(o.val_fraction >= 0 && o.val_fraction < 1))
     SRMDS_USAGE("train: --val-fraction must be in [0, 1), got " << o.val_fraction);
-  if (!(t.warmup_epochs >= 0)) SRMDS_USAGE("train: --warmup-epochs must be >= 0, got " << t.warmup_epochs);
-  if (!(t.optimizer.weight_decay >= 0))
-    SRMDS_USAGE("train: --weight-decay must be >= 0, got " << t.optimizer.weight_decay);
+  if (!(t.warmup_epochs >= 0 && t.warmup_epochs <= 1000000))
+    SRMDS_USAGE("train: --warmup-epochs must be in [0, 1000000], got " << t.warmup_epochs);
+  if (!(std::isfinite(t.optimizer.weight_decay) && t.optimizer.weight_decay >= 0))
+    SRMDS_USAGE("train: --weight-decay must be a finite number >= 0, got " << t.optimizer.weight_decay);
+  if (!(t.loss.dice_weight >= 0) || !std::isfinite(t.loss.dice_weight))
+    SRMDS_USAGE("train: --dice-weight must be finite and >= 0, got " << t.loss.dice_weight);
   if (t.log_every < 1) SRMDS_USAGE("train: --log-every must be positive, got " << t.log_every);
   require_output_path(o.out, "--out");
-  const std::vector<std::string> images = file_list(o.images, "--images"), masks = file_list(o.masks, "--masks");
-  if (images.size() != masks.size())
-    SRMDS_USAGE("train: " << images.size() << " image files but " << masks.size() << " mask files");
+  std::vector<std::string> images, masks;
+  for (const InputPair& p : input_pairs(o.images, o.masks)) {
+    images.push_back(p.image);
+    masks.push_back(p.mask);
+  }
   // --out may be --resume (continuing in place), never an image, a mask or the best-weights file.
   std::vector<NamedFile> inputs;
   for (const std::string& f : images) inputs.push_back({"--images", f});
@@ -107,10 +122,15 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
     SRMDS_USAGE("train: --resume '" << o.resume << "' is the best-weights file this run writes");
   for (const std::string& path : {o.out, best_path_for(o.out)}) io::require_replaceable_file(path);
   const NetConfig cfg = make_config(o, sub);
+  SliceDataOptions data_options = SliceDataOptions::from_config(cfg);
+  data_options.input.dicom_series = o.series;
+  data_options.input.png16_hu = o.png16_hu;
+  if (sub.count("--labels") > 0) data_options.image_mask_labels = cfg.lesion_labels;
 
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
-    TrainData data = load_train_data(images, masks, cfg, o.val_fraction, o.seed, !o.no_flip);
+    TrainData data = load_train_data(images, masks, data_options, o.val_fraction, o.seed, !o.no_flip);
+    print_warnings(data.train.warnings());
     SrmdsNet<float, D> net(ctx, cfg, NetForm::Train, o.seed);
     TrainOptions to = o.train;
     set_loss_options(o, to.loss);
@@ -136,7 +156,13 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
       std::printf("%s\n", format_epoch(r, to.epochs).c_str());
       std::fflush(stdout);
     };
-    trainer.fit(data.train, data.val.size() > 0 ? &data.val : nullptr);
+    try {
+      trainer.fit(data.train, data.val.size() > 0 ? &data.val : nullptr);
+    } catch (const std::bad_alloc&) {
+      SRMDS_THROW("train: out of memory training a base-" << cfg.base << " network on batches of --batch " << t.batch
+                                                          << " slices of " << cfg.input_size[0] << " x "
+                                                          << cfg.input_size[1] << " (try a smaller --batch or --size)");
+    }
     std::printf("checkpoint: %s\nbest weights: %s\n", o.out.c_str(), to.best_path.c_str());
   });
 }
@@ -145,9 +171,14 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
 
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainCliOptions>();
-  CLI::App* sub = app.add_subcommand("train", "Train SR&MDS-Net on NIfTI image/mask pairs");
-  sub->add_option("--images", o->images, "Image volumes, comma-separated (or repeated)")->required();
-  sub->add_option("--masks", o->masks, "Mask volumes in the same order")->required();
+  CLI::App* sub = app.add_subcommand("train", "Train SR&MDS-Net on image/mask pairs (NIfTI, DICOM, PNG/JPEG)");
+  sub->add_option("--images", o->images,
+                  "Images, comma-separated (or repeated): NIfTI files, DICOM series folders, PNG/JPEG slices, "
+                  "or folders of slices")
+      ->required();
+  sub->add_option("--masks", o->masks, "Masks in the same order (a mask folder for a folder of slices)")->required();
+  sub->add_option("--series", o->series, "SeriesInstanceUID to read from a DICOM folder holding several series");
+  sub->add_flag("--png16-hu", o->png16_hu, "16-bit PNG slices hold HU + 32768 (else min-max per slice)");
   sub->add_option("--out", o->out, "Checkpoint written after every epoch (.safetensors)")->required();
   sub->add_option("--resume", o->resume, "Checkpoint to continue from");
   sub->add_option("--epochs", o->train.epochs)->capture_default_str();
@@ -169,9 +200,14 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--branches", o->branches, "SRFV branches, comma-separated")->capture_default_str();
   sub->add_option("--bn", o->bn)->check(CLI::IsMember({"inner", "external"}))->capture_default_str();
-  sub->add_option("--attention", o->attention)->check(CLI::IsMember({"se", "none"}))->capture_default_str();
+  sub->add_option("--attention", o->attention, "Attention of every block (SPEC §2: se, sge, cbam, psa, none)")
+      ->capture_default_str();
+  sub->add_option("--dice-weight", o->train.loss.dice_weight, "Dice weight W: loss BCE + W (1 - Dice); the paper compares 0, 0.5, 1")
+      ->capture_default_str();
   sub->add_option("--window", o->window, "HU window lo,hi or none (per-volume min-max)")->capture_default_str();
-  sub->add_option("--labels", o->labels, "Lesion labels, comma-separated, or any")->capture_default_str();
+  sub->add_option("--labels", o->labels,
+                  "Lesion labels, comma-separated, or any (mask images: any pixel > 0 unless given)")
+      ->capture_default_str();
   sub->add_option("--log-every", o->train.log_every, "Progress line every this many steps")->capture_default_str();
   sub->callback([o, sub] { run_train(*o, *sub); });
 }

@@ -54,10 +54,16 @@
 #include "srmds/infer/throughput.hpp"
 
 // files and data
+#include "srmds/data/image_pairs.hpp"
+#include "srmds/data/input_volume.hpp"
 #include "srmds/data/phantom.hpp"
 #include "srmds/data/slice_dataset.hpp"
 #include "srmds/data/volume_slices.hpp"
+#include "srmds/infer/lesion_burden.hpp"
+#include "srmds/io/dicom.hpp"
+#include "srmds/io/image2d.hpp"
 #include "srmds/io/nifti.hpp"
+#include "srmds/io/nifti_affine.hpp"
 #include "srmds/io/png.hpp"
 #include "srmds/io/safetensors.hpp"
 #include "srmds/io/weights.hpp"

@@ -21,7 +21,7 @@ struct BceDiceSums {
 template <class T>
 double bce_dice_loss(const Tensor<T, Cpu>& z,  // (N, 1, h, w) logits
                      const Tensor<T, Cpu>& y,  // (N, 1, h, w) targets in [0, 1]
-                     double weight, Tensor<T, Cpu>* dz, WriteMode mode) {
+                     double weight, double dice_weight, Tensor<T, Cpu>* dz, WriteMode mode) {
   using detail::kLossChunk;
   const int64_t n_samples = z.shape().n();
   const int64_t m = z.sample_numel();
@@ -65,7 +65,7 @@ double bce_dice_loss(const Tensor<T, Cpu>& z,  // (N, 1, h, w) logits
   for (const auto& d : per_sample) dice_total += (2 * d.inter + kDiceSmooth) / (d.psum + d.ysum + kDiceSmooth);
   const double inv_nm = 1.0 / static_cast<double>(n_samples * m);
   const double inv_n = 1.0 / static_cast<double>(n_samples);
-  const double loss = bce_total * inv_nm + kDiceWeight * (1.0 - dice_total * inv_n);
+  const double loss = bce_dice_value(bce_total, dice_total, inv_nm, inv_n, dice_weight);
 
   // Pass 2: dz = weight dL/dz.
   if (dz) {
@@ -81,7 +81,8 @@ double bce_dice_loss(const Tensor<T, Cpu>& z,  // (N, 1, h, w) logits
           for (int64_t i = begin; i < end; ++i) {
             const double p = sigmoid_of(static_cast<double>(zs[i]));
             const double g =
-                bce_dice_grad(p, static_cast<double>(ys[i]), d.inter, d.psum, d.ysum, inv_nm, inv_n, weight);
+                bce_dice_grad(p, static_cast<double>(ys[i]), d.inter, d.psum, d.ysum, inv_nm, inv_n, weight,
+                              dice_weight);
             write(ds[i], static_cast<T>(g), mode);
           }
         },

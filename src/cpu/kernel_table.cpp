@@ -8,14 +8,17 @@
   X(adam)                \
   X(batchnorm)           \
   X(bce_dice)            \
+  X(cbam)                \
   X(confusion)           \
   X(conv2d)              \
   X(conv2d_winograd)     \
   X(downsample_target)   \
   X(maxpool)             \
+  X(psa)                 \
   X(relu)                \
   X(se)                  \
   X(se_relu)             \
+  X(sge)                 \
   X(sigmoid)             \
   X(upsample)
 

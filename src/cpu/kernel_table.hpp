@@ -11,14 +11,17 @@
 #include "srmds/cpu/adam.hpp"
 #include "srmds/cpu/batchnorm.hpp"
 #include "srmds/cpu/bce_dice.hpp"
+#include "srmds/cpu/cbam.hpp"
 #include "srmds/cpu/confusion.hpp"
 #include "srmds/cpu/conv2d.hpp"
 #include "srmds/cpu/conv2d_winograd.hpp"
 #include "srmds/cpu/downsample_target.hpp"
 #include "srmds/cpu/maxpool.hpp"
+#include "srmds/cpu/psa.hpp"
 #include "srmds/cpu/relu.hpp"
 #include "srmds/cpu/se.hpp"
 #include "srmds/cpu/se_relu.hpp"
+#include "srmds/cpu/sge.hpp"
 #include "srmds/cpu/sigmoid.hpp"
 #include "srmds/cpu/upsample.hpp"
 
@@ -31,6 +34,8 @@ struct Kernels {
   decltype(&cpu::batchnorm_forward_eval<T>) batchnorm_forward_eval = nullptr;
   decltype(&cpu::batchnorm_backward<T>) batchnorm_backward = nullptr;
   decltype(&cpu::bce_dice_loss<T>) bce_dice_loss = nullptr;
+  decltype(&cpu::cbam_forward<T>) cbam_forward = nullptr;
+  decltype(&cpu::cbam_backward<T>) cbam_backward = nullptr;
   decltype(&cpu::confusion_counts<T>) confusion_counts = nullptr;
   decltype(&cpu::conv2d_forward<T>) conv2d_forward = nullptr;
   decltype(&cpu::conv2d_backward_data<T>) conv2d_backward_data = nullptr;
@@ -42,11 +47,15 @@ struct Kernels {
   decltype(&cpu::downsample_target<T>) downsample_target = nullptr;
   decltype(&cpu::maxpool2_forward<T>) maxpool2_forward = nullptr;
   decltype(&cpu::maxpool2_backward<T>) maxpool2_backward = nullptr;
+  decltype(&cpu::psa_forward<T>) psa_forward = nullptr;
+  decltype(&cpu::psa_backward<T>) psa_backward = nullptr;
   decltype(&cpu::relu_forward<T>) relu_forward = nullptr;
   decltype(&cpu::relu_backward<T>) relu_backward = nullptr;
   decltype(&cpu::se_forward<T>) se_forward = nullptr;
   decltype(&cpu::se_backward<T>) se_backward = nullptr;
   decltype(&cpu::se_relu_forward<T>) se_relu_forward = nullptr;
+  decltype(&cpu::sge_forward<T>) sge_forward = nullptr;
+  decltype(&cpu::sge_backward<T>) sge_backward = nullptr;
   decltype(&cpu::sigmoid_forward<T>) sigmoid_forward = nullptr;
   decltype(&cpu::sigmoid_backward<T>) sigmoid_backward = nullptr;
   decltype(&cpu::upsample_bilinear_forward<T>) upsample_bilinear_forward = nullptr;

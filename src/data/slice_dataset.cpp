@@ -26,10 +26,13 @@ SliceDataset::SliceDataset(const std::vector<std::string>& image_paths, const st
   store->mask_paths = mask_paths;
   const int64_t hw = static_cast<int64_t>(options.input_size[0]) * options.input_size[1];
   for (size_t v = 0; v < image_paths.size(); ++v) {
-    auto pair = io::read_nifti_pair(image_paths[v], mask_paths[v]);
-    const Tensor<float, Cpu> img = volume_to_input(pair.first, options);
-    const Tensor<float, Cpu> msk = labels_to_target(pair.second, options);
-    const int64_t nk = pair.first.nk();
+    const InputVolume input = read_input_volume(image_paths[v], options.input);
+    const MaskVolume labels = read_mask_for(input, mask_paths[v], options.lesion_labels, options.image_mask_labels);
+    for (const std::string& w : input.warnings) store->warnings.push_back(w);
+    for (const std::string& w : labels.warnings) store->warnings.push_back(w);
+    const Tensor<float, Cpu> img = input_to_model(input, options);
+    const Tensor<float, Cpu> msk = mask_to_target(labels, options);
+    const int64_t nk = input.volume.nk();
     store->images.insert(store->images.end(), img.data(), img.data() + nk * hw);
     const size_t old = store->masks.size();
     store->masks.resize(old + static_cast<size_t>(nk * hw));
@@ -53,6 +56,10 @@ const std::vector<std::string>& SliceDataset::image_paths() const {
 const std::vector<std::string>& SliceDataset::mask_paths() const {
   SRMDS_CHECK(m_store, "SliceDataset: empty dataset");
   return m_store->mask_paths;
+}
+const std::vector<std::string>& SliceDataset::warnings() const {
+  SRMDS_CHECK(m_store, "SliceDataset: empty dataset");
+  return m_store->warnings;
 }
 
 int64_t SliceDataset::store_index(int64_t i) const {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 
+#include "srmds/core/limits.hpp"
 #include "srmds/cpu/parallel.hpp"
 #include "srmds/data/labels.hpp"
 #include "srmds/data/resize.hpp"
@@ -19,10 +20,20 @@ void check_plane(const char* op, const std::string& path, int64_t ni, int64_t nj
   SRMDS_CHECK(ni <= INT_MAX && nj <= INT_MAX, op << ": '" << path << "' slice " << nj << " x " << ni << " is too large");
 }
 
+// The model-size stack (nk, 1, H, W) in float, checked against the memory budget before it is
+// allocated (a small file of many tiny slices would otherwise ask for gigabytes).
+void check_stack(const char* op, const io::NiftiVolume& v, const SliceDataOptions& o) {
+  check_budget(checked_product({static_cast<uint64_t>(v.nk()), static_cast<uint64_t>(o.input_size[0]),
+                                static_cast<uint64_t>(o.input_size[1]), sizeof(float)}),
+               std::string(op) + ": '" + v.path + "': " + std::to_string(v.nk()) + " slices resized to " +
+                   std::to_string(o.input_size[0]) + " x " + std::to_string(o.input_size[1]));
+}
+
 }  // namespace
 
 Tensor<float, Cpu> volume_to_input(const io::NiftiVolume& v, const SliceDataOptions& o) {
   check_plane("volume_to_input", v.path, v.ni(), v.nj(), o);
+  check_stack("volume_to_input", v, o);
   const int H = o.input_size[0], W = o.input_size[1];
   const int sh = static_cast<int>(v.nj()), sw = static_cast<int>(v.ni());
   std::vector<float> windowed(v.data.size());
@@ -42,6 +53,7 @@ Tensor<float, Cpu> volume_to_input(const io::NiftiVolume& v, const SliceDataOpti
 
 Tensor<float, Cpu> labels_to_target(const io::NiftiVolume& v, const SliceDataOptions& o) {
   check_plane("labels_to_target", v.path, v.ni(), v.nj(), o);
+  check_stack("labels_to_target", v, o);
   const int H = o.input_size[0], W = o.input_size[1];
   const int sh = static_cast<int>(v.nj()), sw = static_cast<int>(v.ni());
   const int64_t plane = v.geometry.slice_voxels();
@@ -58,6 +70,18 @@ Tensor<float, Cpu> labels_to_target(const io::NiftiVolume& v, const SliceDataOpt
     for (size_t i = 0; i < resized.size(); ++i) dst[i] = resized[i];
   }, static_cast<int64_t>(H) * W);
   return out;
+}
+
+Tensor<float, Cpu> input_to_model(const InputVolume& input, const SliceDataOptions& o) {
+  SliceDataOptions local = o;
+  local.window = input_window(input, o.window);
+  return volume_to_input(input.volume, local);
+}
+
+Tensor<float, Cpu> mask_to_target(const MaskVolume& mask, const SliceDataOptions& o) {
+  SliceDataOptions local = o;
+  local.lesion_labels = mask.lesion_labels;
+  return labels_to_target(mask.labels, local);
 }
 
 VolumePrediction prediction_to_volume(const Tensor<float, Cpu>& p, const io::NiftiGeometry& g, MaskResize mode) {

@@ -86,6 +86,15 @@ void require_replaceable_file(const std::string& path) {
 
 void write_file_atomic(const std::string& path, const std::function<void(const std::string& tmp_path)>& write) {
   SRMDS_CHECK(!path.empty(), "write_file_atomic: empty output path");
+  {  // Errors name the user's path, never the temporary one: check its folder first.
+    const size_t slash = path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      SRMDS_THROW("cannot write '" << path << "': the folder '" << dir << "' does not exist");
+    if (::access(dir.c_str(), W_OK) != 0)
+      SRMDS_THROW("cannot write '" << path << "': the folder '" << dir << "' is not writable: " << errno_text());
+  }
   require_replaceable_file(path);
   const std::string tmp = atomic_temp_path(path);
   CleanupPath guard(tmp);
@@ -110,7 +119,7 @@ void write_file_atomic(const std::string& path, const std::function<void(const s
 void write_bytes_atomic(const std::string& path, const void* data, size_t size) {
   write_file_atomic(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) SRMDS_THROW("cannot write '" << path << "': " << errno_text());
+    if (!out) SRMDS_THROW("cannot write '" << path << "': cannot create a file in its folder: " << errno_text());
     out.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
     out.close();
     if (!out) SRMDS_THROW("cannot write '" << path << "': write to " << tmp << " failed: " << errno_text());

@@ -1,5 +1,6 @@
 // NIfTI read/write through nifti_clib (see io/nifti.hpp for the contract).
 #include "srmds/io/nifti.hpp"
+#include "srmds/core/limits.hpp"
 
 #include <nifti2_io.h>
 
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <new>
 
 #include "nifti_detail.hpp"
 #include "srmds/core/error.hpp"
@@ -87,6 +89,12 @@ nifti_dmat44 to_dmat(const Mat44& m) {
 
 NiftiVolume read_nifti(const std::string& path) {
   const NiftiHeaderInfo h = read_nifti_header(path);
+  // Raw bytes plus the float copy, checked before anything is read (a gzip bomb or a header that
+  // promises more than the budget fails here, naming the file).
+  check_budget(checked_product({static_cast<uint64_t>(h.ni), static_cast<uint64_t>(h.nj), static_cast<uint64_t>(h.nk),
+                                static_cast<uint64_t>(h.bytes_per_voxel + sizeof(float))}),
+               "NIfTI '" + path + "': decoding its " + std::to_string(h.ni) + " x " + std::to_string(h.nj) + " x " +
+                   std::to_string(h.nk) + " voxels");
   quiet_nifti_clib();
   // The header through nifti_clib; the data through znzlib + nifti_read_buffer (byte swapping) from
   // exactly `path`: nifti_image_read / nifti_image_load find the data file by base name and read
@@ -128,7 +136,7 @@ NiftiVolume read_nifti(const std::string& path) {
   // Read in chunks so that memory grows only with data actually present: a small corrupt .gz
   // whose header promises gigabytes fails at its end instead of allocating them up front.
   std::vector<unsigned char> raw;
-  {
+  try {
     const bool gz = detail::nifti_extension(path) == detail::NiftiExtension::NiiGz;
     znzFile fp = znzopen(path.c_str(), "rb", gz ? 1 : 0);
     if (znz_isnull(fp)) SRMDS_THROW("NIfTI '" << path << "': cannot open for reading");
@@ -143,8 +151,11 @@ NiftiVolume read_nifti(const std::string& path) {
     }
     znzclose(fp);
     if (!ok) throw_unreadable(path, h);
+    v.data.resize(static_cast<size_t>(h.ni * h.nj * h.nk));
+  } catch (const std::bad_alloc&) {
+    SRMDS_THROW("NIfTI '" << path << "': out of memory decoding its " << h.ni << " x " << h.nj << " x " << h.nk
+                          << " voxels");
   }
-  v.data.resize(static_cast<size_t>(h.ni * h.nj * h.nk));
   to_float(raw.data(), h.datatype, static_cast<int64_t>(v.data.size()), nim->scl_slope, nim->scl_inter, v.data.data());
   return v;
 }
@@ -262,12 +273,12 @@ void write_nifti(const std::string& path, const NiftiGeometry& g, const float* d
     }
     // gzip level 1 (as nibabel): CT noise compresses little, and level 6 is several times slower.
     znzFile fp = znzopen(tmp.c_str(), "wb1", ext == detail::NiftiExtension::NiiGz ? 1 : 0);
-    if (znz_isnull(fp)) SRMDS_THROW("NIfTI '" << path << "': cannot open " << tmp << " for writing (" << std::strerror(errno) << ")");
+    if (znz_isnull(fp)) SRMDS_THROW("NIfTI '" << path << "': cannot create a file in its folder (" << std::strerror(errno) << ")");
     const char extender[4] = {0, 0, 0, 0};
     bool ok = znzwrite(hdr, 1, hdr_bytes, fp) == hdr_bytes && znzwrite(extender, 1, 4, fp) == 4 &&
               znzwrite(bytes.data(), 1, bytes.size(), fp) == bytes.size();
     ok = (znzclose(fp) == 0) && ok;
-    if (!ok) SRMDS_THROW("NIfTI '" << path << "': write to " << tmp << " failed (" << std::strerror(errno) << ")");
+    if (!ok) SRMDS_THROW("NIfTI '" << path << "': write failed (" << std::strerror(errno) << ")");
 
     // Check that a complete, valid file was written.
     const NiftiHeaderInfo back = detail::read_nifti_header_as(tmp, ext);

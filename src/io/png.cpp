@@ -114,4 +114,11 @@ void write_gray_png(const std::string& path, const float* image, int H, int W, i
   write_png(path, g, H, W, 1, scale);
 }
 
+void write_gray8_png(const std::string& path, const uint8_t* pixels, int H, int W) {
+  SRMDS_CHECK(pixels != nullptr, "write_gray8_png '" << path << "': no pixels");
+  SRMDS_CHECK(H > 0 && W > 0 && H <= 65535 && W <= 65535, "write_gray8_png '" << path << "': invalid size " << H << " x " << W);
+  const std::vector<uint8_t> g(pixels, pixels + static_cast<size_t>(H) * static_cast<size_t>(W));
+  write_png(path, g, H, W, 1, 1);
+}
+
 }  // namespace srmds::io

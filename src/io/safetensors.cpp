@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <new>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -360,6 +361,7 @@ SafetensorsFile read_safetensors(const std::string& path) {
   SafetensorsFile out;
   out.metadata = h.metadata;
   std::vector<unsigned char> staging;
+  try {
   for (const Entry& e : h.entries) {
     out.tensors.push_back(make_record(e));
     if (!is_floating(e.dtype)) continue;  // validated above; the data of other dtypes is not needed
@@ -376,6 +378,9 @@ SafetensorsFile read_safetensors(const std::string& path) {
         SRMDS_ST_FAIL(path, "tensor '" << e.name << "': cannot read its " << bytes << " bytes");
       convert(e, staging.data(), data);
     }
+  }
+  } catch (const std::bad_alloc&) {
+    SRMDS_ST_FAIL(path, "out of memory reading its " << size << " bytes");
   }
   return out;
 }
@@ -396,7 +401,7 @@ void write_safetensors(const std::string& path, const SafetensorsFile& file) {
   const std::string head = header_bytes(file, order);
   write_file_atomic(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) SRMDS_THROW("cannot write safetensors file '" << path << "': " << std::strerror(errno));
+    if (!out) SRMDS_THROW("cannot write safetensors file '" << path << "': cannot create a file in its folder: " << std::strerror(errno));
     out.write(head.data(), static_cast<std::streamsize>(head.size()));
     for (const TensorRecord* r : order)
       out.write(reinterpret_cast<const char*>(r->data.data()), static_cast<std::streamsize>(r->data.size() * sizeof(float)));

@@ -7,7 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include "srmds/core/error.hpp"
+#include "srmds/core/limits.hpp"
 #include "srmds/nets/config.hpp"
+#include "srmds/nets/layout.hpp"
+#include "srmds/ops/math/sge.hpp"
 
 namespace srmds {
 
@@ -19,6 +22,9 @@ using json = nlohmann::json;
 
 const char* const kKeys[] = {"base",          "in_channels", "branches",   "bn",     "attention",    "se_reduction",
                              "align_corners", "input_size",  "window",     "lesion_labels"};
+
+const std::pair<Attention, const char*> kAttentionNames[] = {
+    {Attention::Se, "se"}, {Attention::Sge, "sge"}, {Attention::Cbam, "cbam"}, {Attention::Psa, "psa"}, {Attention::None, "none"}};
 
 // Integer in [lo, hi] (JSON integers only: 64.0 and "64" are rejected).
 int get_int(const json& v, const char* key, int lo, int hi) {
@@ -35,9 +41,9 @@ std::string get_string(const json& v, const char* key) {
 }
 
 void validate(const NetConfig& c) {
-  constexpr int kMaxBase = 4096;
   if (c.base <= 0 || c.base > kMaxBase) SRMDS_CONFIG_FAIL("base", "value " << c.base << " is outside [1, " << kMaxBase << "]");
-  if (c.in_channels <= 0 || c.in_channels > 4096) SRMDS_CONFIG_FAIL("in_channels", "value " << c.in_channels << " is outside [1, 4096]");
+  if (c.in_channels <= 0 || c.in_channels > kMaxInChannels)
+    SRMDS_CONFIG_FAIL("in_channels", "value " << c.in_channels << " is outside [1, " << kMaxInChannels << "]");
   const std::string branch_error = branch_list_error(c.branches);
   if (!branch_error.empty()) SRMDS_CONFIG_FAIL("branches", branch_error);
   bool has_conv = false;
@@ -45,17 +51,32 @@ void validate(const NetConfig& c) {
   if (!has_conv)
     SRMDS_CONFIG_FAIL("branches", "needs at least one convolution branch (" << branch_names_text(false) << ")");
   if (c.bn != BnPlacement::Inner && c.bn != BnPlacement::External) SRMDS_CONFIG_FAIL("bn", "invalid value");
-  if (c.attention != Attention::Se && c.attention != Attention::None) SRMDS_CONFIG_FAIL("attention", "invalid value");
+  bool known_attention = false;
+  for (const auto& a : kAttentionNames) known_attention = known_attention || a.first == c.attention;
+  if (!known_attention) SRMDS_CONFIG_FAIL("attention", "invalid value");
+  // SGE splits a block's C channels into min(8, C) groups; PSA halves them.
+  for (const StageSpec& st : stage_specs(c))
+    for (const auto& [block, cout] : {std::pair<const char*, int64_t>{"b0", st.cmid}, {"b1", st.cout}}) {
+      const int64_t groups = sge_groups(static_cast<int>(cout));
+      if (c.attention == Attention::Sge && cout % groups != 0)
+        SRMDS_CONFIG_FAIL("attention", "sge needs the channels of every block to be a multiple of its min(8, C) = "
+                                           << groups << " groups; block " << st.name << "." << block << " has "
+                                           << cout << " (base " << c.base << ")");
+      if (c.attention == Attention::Psa && cout < 2)
+        SRMDS_CONFIG_FAIL("attention", "psa needs at least 2 channels per block; block " << st.name << "." << block
+                                           << " has " << cout << " (base " << c.base << ")");
+    }
   if (c.se_reduction <= 0 || c.se_reduction > 4096) SRMDS_CONFIG_FAIL("se_reduction", "value " << c.se_reduction << " is outside [1, 4096]");
   for (int s : c.input_size)
-    if (s <= 0 || s % 16 != 0 || s > (1 << 16))
+    if (s <= 0 || s % 16 != 0 || s > kMaxInputSize)
       SRMDS_CONFIG_FAIL("input_size", "[" << c.input_size[0] << ", " << c.input_size[1]
-                                          << "] must be positive multiples of 16 (at most 65536)");
+                                          << "] must be positive multiples of 16 (at most " << kMaxInputSize << ")");
   if (c.window) {
     const auto& w = *c.window;
     if (!std::isfinite(w[0]) || !std::isfinite(w[1]) || !(w[0] < w[1]))
       SRMDS_CONFIG_FAIL("window", "[" << w[0] << ", " << w[1] << "] must be two finite numbers, low < high (or null for min-max)");
   }
+  // An empty list is "any": every label > 0 is lesion (binary masks, SPEC §7).
   for (int l : c.lesion_labels)
     if (l <= 0) SRMDS_CONFIG_FAIL("lesion_labels", "label " << l << " is not positive (0 is background)");
 }
@@ -68,6 +89,18 @@ json number(double x) {
 
 }  // namespace
 
+const char* attention_name(Attention a) {
+  for (const auto& n : kAttentionNames)
+    if (n.first == a) return n.second;
+  SRMDS_THROW("attention_name: invalid attention value " << static_cast<int>(a));
+}
+
+Attention parse_attention(const std::string& name) {
+  for (const auto& n : kAttentionNames)
+    if (name == n.second) return n.first;
+  SRMDS_THROW("attention \"" << name << "\" is not one of se, sge, cbam, psa, none");
+}
+
 std::string config_to_json(const NetConfig& c) {
   validate(c);
   json j = json::object();
@@ -75,13 +108,12 @@ std::string config_to_json(const NetConfig& c) {
   j["in_channels"] = c.in_channels;
   j["branches"] = c.branches;
   j["bn"] = c.bn == BnPlacement::Inner ? "inner" : "external";
-  j["attention"] = c.attention == Attention::Se ? "se" : "none";
+  j["attention"] = attention_name(c.attention);
   j["se_reduction"] = c.se_reduction;
   j["align_corners"] = c.align_corners;
   j["input_size"] = {c.input_size[0], c.input_size[1]};
   j["window"] = c.window ? json::array({number((*c.window)[0]), number((*c.window)[1])}) : json(nullptr);
-  if (c.lesion_labels.empty()) j["lesion_labels"] = "any";  // any label > 0 (--labels any)
-  else j["lesion_labels"] = c.lesion_labels;
+  j["lesion_labels"] = c.lesion_labels.empty() ? json("any") : json(c.lesion_labels);
   return j.dump();
 }
 
@@ -101,8 +133,8 @@ NetConfig config_from_json(const std::string& json_text) {
 
   NetConfig c;
   constexpr int kBig = std::numeric_limits<int>::max();
-  if (j.contains("base")) c.base = get_int(j["base"], "base", 1, 4096);
-  if (j.contains("in_channels")) c.in_channels = get_int(j["in_channels"], "in_channels", 1, 4096);
+  if (j.contains("base")) c.base = get_int(j["base"], "base", 1, kMaxBase);
+  if (j.contains("in_channels")) c.in_channels = get_int(j["in_channels"], "in_channels", 1, kMaxInChannels);
   if (j.contains("branches")) {
     const json& v = j["branches"];
     if (!v.is_array()) SRMDS_CONFIG_FAIL("branches", "expected an array of strings, got " << v.dump());
@@ -117,9 +149,13 @@ NetConfig config_from_json(const std::string& json_text) {
   }
   if (j.contains("attention")) {
     const std::string s = get_string(j["attention"], "attention");
-    if (s == "se") c.attention = Attention::Se;
-    else if (s == "none") c.attention = Attention::None;
-    else SRMDS_CONFIG_FAIL("attention", "\"" << s << "\" is neither \"se\" nor \"none\"");
+    bool found = false;
+    for (const auto& a : kAttentionNames)
+      if (s == a.second) {
+        c.attention = a.first;
+        found = true;
+      }
+    if (!found) SRMDS_CONFIG_FAIL("attention", "\"" << s << "\" is not one of se, sge, cbam, psa, none");
   }
   if (j.contains("se_reduction")) c.se_reduction = get_int(j["se_reduction"], "se_reduction", 1, 4096);
   if (j.contains("align_corners")) {
@@ -145,7 +181,9 @@ NetConfig config_from_json(const std::string& json_text) {
   if (j.contains("lesion_labels")) {
     const json& v = j["lesion_labels"];
     c.lesion_labels.clear();
-    if (!(v.is_string() && v.get<std::string>() == "any")) {  // "any": every label > 0, stored as {}
+    if (v.is_string() && v.get<std::string>() == "any") {
+      // any label > 0 (binary masks): kept as the empty list
+    } else {
       if (!v.is_array()) SRMDS_CONFIG_FAIL("lesion_labels", "expected an array of integers or \"any\", got " << v.dump());
       if (v.empty()) SRMDS_CONFIG_FAIL("lesion_labels", "must list at least one label (or be \"any\")");
       for (const json& l : v) c.lesion_labels.push_back(get_int(l, "lesion_labels", 1, kBig));

@@ -1,6 +1,6 @@
 // Helpers for the CUDA parity tests: every CUDA op is compared with the CPU backend (the checked
 // ops with Context<Cpu>, run in double on the same float inputs) on fresh random inputs, with
-// TF32 off. GPU operands can be strided channel views: a Slot is a tensor either owning its
+// TF32 off and cuDNN restricted to deterministic algorithms. GPU operands can be strided channel views: a Slot is a tensor either owning its
 // memory or a view of channels [2, 2 + C) of a larger (N, C + 3, H, W) parent filled with random
 // sentinels, which must come out untouched.
 #pragma once
@@ -20,10 +20,14 @@ using TD = Tensor<float, Cuda>;
 using TH = Tensor<float, Cpu>;
 using THd = Tensor<double, Cpu>;
 
-// A GPU context with TF32 off (the parity tolerance is fp32's).
+// A GPU context with TF32 off (the parity tolerance is fp32's) and deterministic cuDNN
+// algorithms (a failure replays bit for bit with the printed seed).
 struct Gpu {
   Context<Cuda> ctx;
-  Gpu() { ctx.set_tf32(false); }
+  Gpu() {
+    ctx.set_tf32(false);
+    ctx.set_deterministic(true);
+  }
 };
 
 // Exact double copy of a contiguous float host tensor.

@@ -58,6 +58,9 @@ TEST_CASE("workspace grows and is reused; TF32 switch", "[cuda][context]") {
   CHECK(g.tf32());
   g.set_tf32(false);
   CHECK_FALSE(g.tf32());
+  CHECK_FALSE(g.deterministic());  // off by default: the fastest cuDNN algorithm wins
+  g.set_deterministic(true);
+  CHECK(g.deterministic());
   void* a = g.workspace(1000);
   REQUIRE(a != nullptr);
   CHECK(g.workspace(500) == a);

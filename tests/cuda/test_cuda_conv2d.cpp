@@ -1,5 +1,6 @@
 // cuDNN convolutions (forward, backward data, filter, bias) against the CPU backend for every
-// kernel shape, both write modes and strided channel views; the algorithm cache.
+// kernel shape, both write modes and strided channel views; the algorithm cache; the
+// deterministic switch; cuDNN's 2^31-element limit.
 #include "parity.hpp"
 #include "kernels/cudnn.hpp"
 #include "srmds/ops/conv2d.hpp"
@@ -95,4 +96,45 @@ TEST_CASE("conv2d rejects bad shapes on the GPU too", "[cuda][conv2d][errors]") 
   REQUIRE_THROWS_WITH(conv2d_forward(g, x, w, nullptr, y), Catch::Contains("conv2d_forward") &&
                                                                Catch::Contains("[1, 3, 8, 8]") &&
                                                                Catch::Contains("[4, 2, 3, 3]"));
+}
+
+TEST_CASE("deterministic algorithms: repeated backward passes are bitwise equal", "[cuda][conv2d][determinism]") {
+  Context<Cuda> g;
+  g.set_tf32(false);
+  g.set_deterministic(true);
+  Rng rng(fresh_seed());
+  // Large enough that cuDNN's fastest backward-filter algorithms would split the reduction.
+  const Shape xs{8, 64, 64, 64}, ws{64, 64, 3, 3};
+  const TH x = random_tensor<float>(xs, rng), dy = random_tensor<float>(xs, rng), w = random_tensor<float>(ws, rng);
+  TD gx = from_host(g, x), gdy = from_host(g, dy), gw = from_host(g, w);
+  TD dw1(ws, g), dw2(ws, g), dx1(xs, g), dx2(xs, g);
+  const size_t plans = g.conv_plans().size();
+  conv2d_backward_filter(g, gx, gdy, dw1, WriteMode::Overwrite);
+  conv2d_backward_data(g, gdy, gw, dx1, WriteMode::Overwrite);
+  conv2d_backward_filter(g, gx, gdy, dw2, WriteMode::Overwrite);
+  conv2d_backward_data(g, gdy, gw, dx2, WriteMode::Overwrite);
+  CHECK(g.conv_plans().size() == plans + 2);
+  const TH a = download(g, dw1), b = download(g, dw2), c = download(g, dx1), d = download(g, dx2);
+  int64_t differ = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) differ += a[i] != b[i];
+  for (int64_t i = 0; i < c.numel(); ++i) differ += c[i] != d[i];
+  CHECK(differ == 0);
+  g.set_deterministic(false);  // the switch is part of the plan key
+  conv2d_backward_filter(g, gx, gdy, dw2, WriteMode::Overwrite);
+  CHECK(g.conv_plans().size() == plans + 3);
+}
+
+TEST_CASE("conv2d past cuDNN's 2^31-element limit is a clear srmds::Error", "[cuda][conv2d][errors]") {
+  Context<Cuda> g;
+  // x and y of 46341^2 > 2^31 - 1 floats (8 GiB each): the check must throw before cuDNN sees them.
+  size_t free_bytes = 0, total_bytes = 0;
+  SRMDS_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  if (free_bytes < (size_t(17) << 30)) {
+    WARN("less than 17 GiB free on the GPU: the over-limit tensors are not allocated (the check itself is "
+         "tested on the CPU in tests/test_cudnn_limits.cpp)");
+    return;
+  }
+  TD x(Shape{1, 1, 46341, 46341}, g), w(Shape{1, 1, 1, 1}, g), y(Shape{1, 1, 46341, 46341}, g);
+  REQUIRE_THROWS_WITH(conv2d_forward(g, x, w, nullptr, y),
+                      Catch::Contains("conv2d_forward") && Catch::Contains("2^31 - 1"));
 }

@@ -35,6 +35,16 @@ TEST_CASE("bce_dice_loss value and gradient match the CPU backend", "[cuda][loss
           gdz.require_outside_untouched(g, "loss dz");
           // value only
           CHECK(bce_dice_loss(g, gz.t, gy.t, weight, static_cast<TD*>(nullptr), mode) == Approx(lc).epsilon(1e-6));
+          // Dice weights 0 (BCE alone) and 1 (BCE + Dice), value and gradient
+          for (double lambda : {0.0, 1.0}) {
+            INFO("dice weight " << lambda);
+            Slot gdz2(g, s, strided, rng, mode == WriteMode::Accumulate ? &dz0 : nullptr);
+            const double lg2 = bce_dice_loss(g, gz.t, gy.t, weight, &gdz2.t, mode, lambda);
+            THd rdz2 = as_double(dz0);
+            const double lc2 = bce_dice_loss(cpu, as_double(z), as_double(y), weight, &rdz2, mode, lambda);
+            CHECK(lg2 == Approx(lc2).epsilon(1e-6));
+            require_parity(g, gdz2.t, rdz2, "loss dz (dice weight)");
+          }
         }
 }
 

@@ -29,7 +29,10 @@ template <class T>
 void randomize_bn_and_biases(StateList<T, Cpu>& st, Rng& rng, bool running_stats = true) {
   for (auto& e : st) {
     Tensor<T, Cpu>& v = *e.value;
-    if (v.shape().rank() != 1) continue;
+    // SGE's per-group weight and bias are (1, G, 1, 1): randomised like biases (weight 0 would
+    // switch off the gradient through its normalisation).
+    const bool sge_param = ends_with(e.name, "att.weight") || ends_with(e.name, "att.bias");
+    if (v.shape().rank() != 1 && !sge_param) continue;
     if (!running_stats && !e.is_parameter()) continue;
     double lo = -0.5, hi = 0.5;
     if (is_bn_entry(e.name)) {

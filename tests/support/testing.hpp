@@ -3,7 +3,9 @@
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <functional>
@@ -16,11 +18,24 @@
 
 namespace srmds::test {
 
-// A per-run seed (fresh inputs every run), printed on failure through Catch's INFO.
+// A seed that differs from run to run: the clock and the process id, mixed (splitmix64). Not
+// std::random_device, whose static libstdc++ needs glibc 2.36 (arc4random) and so would keep the
+// GPU bundle's test program from starting on older systems.
+inline uint64_t entropy_seed() {
+  uint64_t z = static_cast<uint64_t>(std::chrono::high_resolution_clock::now().time_since_epoch().count()) ^
+               (static_cast<uint64_t>(::getpid()) << 40);
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// A per-run seed (fresh inputs every run), printed on failure through Catch's INFO; SRMDS_TEST_SEED
+// sets it (the CUDA tests print it at start, tests/cuda/catch_main_cuda.cpp).
 inline uint64_t fresh_seed() {
   static uint64_t base = []() -> uint64_t {
     if (const char* s = std::getenv("SRMDS_TEST_SEED")) return std::strtoull(s, nullptr, 10);
-    return static_cast<uint64_t>(std::random_device{}());
+    return entropy_seed();
   }();
   return base++;
 }

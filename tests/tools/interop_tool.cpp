@@ -6,7 +6,13 @@
 //         branch convs N(0, 2 / (fan_in * terms)), terms = conv branches + identity of the block;
 //         fused convs N(0, 2 / fan_in), bias N(0, 0.1); BN gamma U(0.5, 1.5), beta N(0, 0.1),
 //         running_mean N(0, 0.1), running_var U(0.5, 1.5); SE fc N(0, 1 / fan_in), fc1 bias N(0, 0.1),
-//         fc2 bias N(1.5, 0.1); heads N(0, 1 / fan_in), bias N(0, 0.01).
+//         fc2 bias N(1.5, 0.1); SGE att.weight N(0, 0.5), att.bias N(1, 0.1); CBAM att.fc1, att.fc2,
+//         att.spatial weights N(0, 1 / fan_in), att.spatial.bias N(1.5, 0.1); PSA conv weights
+//         N(0, 1 / fan_in), conv biases N(0, 0.1), att.ch_ln.weight U(0.5, 1.5), att.ch_ln.bias
+//         N(-1.5, 0.1); heads N(0, 1 / fan_in), bias N(0, 0.01).
+//   interop_tool write-init --config JSON --form train|fused --seed S --out FILE
+//       the library's own initialisation (SrmdsNet's constructor, SPEC §5), untouched
+//       (tests/test_init_torch.py compares its distribution with PyTorch's defaults).
 //   interop_tool forward --model FILE --input X.f32 --n N --h H --w W --output Z.f32
 //       eval-mode forward of whichever form FILE holds; raw little-endian float32 NCHW in and out
 //       (x: (N, in_channels, H, W), z0: (N, 1, H, W)).
@@ -91,6 +97,20 @@ std::map<std::string, int> block_terms(const srmds::StateList<float, Cpu>& state
   return terms;
 }
 
+// The attention parameters under "<block>.att." (SGE, CBAM, PSA), as SRMDSNet.randomize_.
+template <class Normal, class Uniform>
+void randomize_attention(const std::string& name, double fan_in, const Normal& normal, const Uniform& uniform) {
+  const std::string leaf = name.substr(name.find(".att.") + 5);
+  if (leaf == "weight") normal(0.0, 0.5);  // SGE
+  else if (leaf == "bias") normal(1.0, 0.1);
+  else if (leaf == "spatial.bias") normal(1.5, 0.1);  // CBAM
+  else if (leaf == "ch_ln.weight") uniform(0.5, 1.5);  // PSA
+  else if (leaf == "ch_ln.bias") normal(-1.5, 0.1);  // channel gate near 0.2 (see randomize_)
+  else if (ends_with(leaf, ".weight")) normal(0.0, std::sqrt(1.0 / fan_in));  // CBAM fc1, fc2, spatial; PSA convs
+  else if (ends_with(leaf, ".bias")) normal(0.0, 0.1);                        // PSA convs
+  else SRMDS_THROW("interop_tool write-random: no rule for attention tensor '" << name << "'");
+}
+
 void randomize(Net& net, const srmds::NetConfig& cfg, uint64_t seed) {
   srmds::Rng rng(seed);
   srmds::StateList<float, Cpu> state = net.state();
@@ -115,6 +135,7 @@ void randomize(Net& net, const srmds::NetConfig& cfg, uint64_t seed) {
     else if (ends_with(name, ".fused.bias") || ends_with(name, ".se.fc1.bias")) normal(0.0, 0.1);
     else if (ends_with(name, ".se.fc2.bias")) normal(1.5, 0.1);
     else if (ends_with(name, ".se.fc1.weight") || ends_with(name, ".se.fc2.weight")) normal(0.0, std::sqrt(1.0 / fan_in));
+    else if (contains(name, ".att.")) randomize_attention(name, fan_in, normal, uniform);
     else if (name.rfind("head", 0) == 0 && ends_with(name, ".weight")) normal(0.0, std::sqrt(1.0 / fan_in));
     else if (name.rfind("head", 0) == 0 && ends_with(name, ".bias")) normal(0.0, 0.01);
     else SRMDS_THROW("interop_tool write-random: no rule for tensor '" << name << "' " << s);
@@ -148,7 +169,7 @@ int run(int argc, char** argv) {
     std::memcpy(&first, &one, 1);
     SRMDS_CHECK(first == 1, "interop_tool: raw .f32 files are little-endian; this host is not");
   }
-  SRMDS_CHECK(argc >= 2, "usage: interop_tool write-random|forward|fuse --option value ...");
+  SRMDS_CHECK(argc >= 2, "usage: interop_tool write-random|write-init|forward|fuse --option value ...");
   const std::string cmd = argv[1];
   const Args args(argc, argv, 2);
   Context<Cpu> ctx;
@@ -160,6 +181,15 @@ int run(int argc, char** argv) {
     const auto seed = static_cast<uint64_t>(args.get_int("seed"));
     Net net(ctx, cfg, f == "train" ? srmds::NetForm::Train : srmds::NetForm::Fused, seed);
     randomize(net, cfg, seed);
+    srmds::io::save_weights(ctx, args.get("out"), net);
+    return 0;
+  }
+  if (cmd == "write-init") {
+    const srmds::NetConfig cfg = srmds::config_from_json(args.get("config"));
+    const std::string& f = args.get("form");
+    SRMDS_CHECK(f == "train" || f == "fused", "interop_tool: --form must be train or fused, got '" << f << "'");
+    Net net(ctx, cfg, f == "train" ? srmds::NetForm::Train : srmds::NetForm::Fused,
+            static_cast<uint64_t>(args.get_int("seed")));
     srmds::io::save_weights(ctx, args.get("out"), net);
     return 0;
   }
@@ -182,7 +212,7 @@ int run(int argc, char** argv) {
     srmds::io::save_weights(ctx, args.get("out"), fused);
     return 0;
   }
-  SRMDS_THROW("interop_tool: unknown command '" << cmd << "' (write-random, forward, fuse)");
+  SRMDS_THROW("interop_tool: unknown command '" << cmd << "' (write-random, write-init, forward, fuse)");
 }
 
 }  // namespace

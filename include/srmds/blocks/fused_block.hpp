@@ -1,16 +1,18 @@
 // FusedBlock<T, D>: the inference form of an SRFV block (SPEC §2),
-//     y = ReLU( SE( Conv3x3(x; K, B) ) )
-// with K, B from reparam.hpp (SrfvBlock::fused) or loaded from a fused weight file. SE is kept as
-// it is (or absent with attention: none). On the CPU the convolution is Winograd F(2x2, 3x3) for
-// Cin >= 16 and H W >= 64 x 64 (cpu/conv2d_winograd.hpp), and SE + ReLU run in place in one pass.
-// State names (SPEC §6): fused.weight (Cout, Cin, 3, 3), fused.bias (Cout), se.fc1.*, se.fc2.*.
+//     y = ReLU( A( Conv3x3(x; K, B) ) )
+// with K, B from reparam.hpp (SrfvBlock::fused) or loaded from a fused weight file. The attention A
+// (blocks/attention.hpp: se, sge, cbam, psa) is kept as it is (or absent with attention: none). On
+// the CPU the convolution is Winograd F(2x2, 3x3) for Cin >= 16 and H W >= 64 x 64
+// (cpu/conv2d_winograd.hpp), and the attention + ReLU run in place.
+// State names (SPEC §6): fused.weight (Cout, Cin, 3, 3), fused.bias (Cout), se.fc1.*, se.fc2.* or
+// att.* (sge, cbam, psa).
 #pragma once
 
 #include <string>
 
 #include "srmds/blocks/params.hpp"
 #include "srmds/blocks/scratch.hpp"
-#include "srmds/blocks/se_layer.hpp"
+#include "srmds/blocks/attention.hpp"
 #include "srmds/cpu/conv2d_winograd.hpp"
 #include "srmds/nets/config.hpp"
 #include "srmds/ops/conv2d.hpp"
@@ -21,18 +23,18 @@ namespace srmds {
 template <class T, class D>
 class FusedBlock {
 public:
-  // A freshly initialised fused block: weight He-normal (fan_in = 9 Cin), bias 0, SE uniform
-  // (or every tensor zero, by shape only: ParamInit::by_shape()).
+  // A freshly initialised fused block as PyTorch's nn.Conv2d(cin, cout, 3, bias=True): weight and
+  // bias U(-1/sqrt(9 Cin), 1/sqrt(9 Cin)), then the attention (or every tensor zero, by shape only:
+  // ParamInit::by_shape()).
   FusedBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, ParamInit init)
-      : m_weight(init.he_normal<T>(ctx, Shape{cout, cin, 3, 3})),
-        m_bias(ctx, Shape{cout}),
-        m_has_se(cfg.attention == Attention::Se) {
-    if (m_has_se) m_se = SeLayer<T, D>(ctx, cout, cfg.se_hidden(static_cast<int>(cout)), init);
+      : m_weight(init.conv_weight<T>(ctx, Shape{cout, cin, 3, 3})),
+        m_bias(init.uniform_fan_in<T>(ctx, Shape{cout}, static_cast<double>(9 * cin))),
+        m_att(cfg.attention == Attention::None ? AttentionLayer<T, D>() : AttentionLayer<T, D>(ctx, cfg, cout, init)) {
   }
 
-  // From a fused kernel and bias (double) and the SE layer of the training form.
-  FusedBlock(Context<D>& ctx, const reparam::ConvBias& conv, SeLayer<T, D> se, bool has_se)
-      : m_weight(ctx, conv.weight), m_bias(ctx, conv.bias), m_has_se(has_se), m_se(std::move(se)) {
+  // From a fused kernel and bias (double) and the attention of the training form.
+  FusedBlock(Context<D>& ctx, const reparam::ConvBias& conv, AttentionLayer<T, D> att)
+      : m_weight(ctx, conv.weight), m_bias(ctx, conv.bias), m_att(std::move(att)) {
     SRMDS_CHECK(conv.weight.shape().rank() == 4 && conv.weight.shape()[2] == 3 && conv.weight.shape()[3] == 3 &&
                     conv.bias.shape() == Shape{conv.weight.shape()[0]},
                 "FusedBlock: weight " << conv.weight.shape() << " and bias " << conv.bias.shape()
@@ -41,12 +43,13 @@ public:
 
   int64_t cin() const { return m_weight.value.shape()[1]; }
   int64_t cout() const { return m_weight.value.shape()[0]; }
-  bool has_se() const { return m_has_se; }
+  bool has_se() const { return m_att.kind() == Attention::Se; }
+  Attention attention() const { return m_att.kind(); }
   const Tensor<T, D>& weight() const { return m_weight.value; }  // (Cout, Cin, 3, 3)
   const Tensor<T, D>& bias() const { return m_bias.value; }      // (Cout)
 
   // x (N, Cin, H, W) -> y (N, Cout, H, W); either may be a strided channel view. The convolution
-  // writes y, then SE and ReLU run in place on it (no temporary; `scratch` is not needed).
+  // writes y, then the attention and ReLU run in place on it (no temporary; `scratch` is not needed).
   void forward_eval(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y, Scratch<T, D>& scratch) {
     (void)scratch;
     SRMDS_CHECK(x.shape().rank() == 4 && y.shape() == Shape({x.shape().n(), cout(), x.shape().h(), x.shape().w()}) &&
@@ -54,8 +57,8 @@ public:
                 "FusedBlock::forward_eval: x " << x.shape() << " and y " << y.shape() << " for a block " << cin()
                                                << " -> " << cout());
     conv(ctx, x, y);
-    if (m_has_se)
-      m_se.forward_relu(ctx, y, y);
+    if (m_att.active())
+      m_att.forward_relu(ctx, y, y);
     else
       relu_forward(ctx, y, y);
   }
@@ -64,7 +67,7 @@ public:
   void append_state(const std::string& prefix, StateList<T, D>& out) {
     m_weight.append(prefix + "fused.weight", out);
     m_bias.append(prefix + "fused.bias", out);
-    if (m_has_se) m_se.append_state(prefix + "se.", out);
+    m_att.append_state(prefix, out);
   }
 
 private:
@@ -79,8 +82,7 @@ private:
   }
 
   Param<T, D> m_weight, m_bias;
-  bool m_has_se = false;
-  SeLayer<T, D> m_se;
+  AttentionLayer<T, D> m_att;
 };
 
 }  // namespace srmds

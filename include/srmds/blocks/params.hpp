@@ -1,9 +1,12 @@
 // Parameter containers shared by the SRFV block forms and the network: a parameter with its
 // gradient, a BatchNorm's parameters and statistics, and the SPEC §5 initialisers (host <-> device
-// conversion through double is in ops/transfer.hpp):
-//   conv weights   He-normal:  N(0, 2 / fan_in), fan_in = Cin kh kw
-//   SE and heads   PyTorch default: weight and bias uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))
-//   BN             gamma 1, beta 0, running_mean 0, running_var 1
+// conversion through double is in ops/transfer.hpp), PyTorch's defaults for nn.Conv2d and
+// nn.BatchNorm2d:
+//   every conv weight  kaiming_uniform(a = sqrt(5)): U(-b, b), b = gain sqrt(3 / fan_in) with
+//                      gain = sqrt(2 / (1 + a^2)) = sqrt(1/3), so b = 1 / sqrt(fan_in), fan_in = Cin kh kw
+//                      (branches, SE fc1/fc2, heads, fused blocks)
+//   every conv bias    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in of its weight
+//   BN                 gamma 1, beta 0, running_mean 0, running_var 1
 #pragma once
 
 #include <cmath>
@@ -34,18 +37,17 @@ Tensor<T, D> filled_tensor(Context<D>& ctx, const Shape& shape, T value) {
 }
 
 namespace init {
-inline Tensor<double, Cpu> he_normal(const Shape& s, Rng& rng) {
-  const double fan_in = static_cast<double>(s.numel() / (s[0] ? s[0] : 1));
-  const double std = std::sqrt(2.0 / fan_in);
-  Tensor<double, Cpu> h(s);
-  for (int64_t i = 0; i < h.numel(); ++i) h[i] = rng.normal(0.0, std);
-  return h;
-}
+// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) of shape s (a conv bias: fan_in of its weight).
 inline Tensor<double, Cpu> uniform_fan_in(const Shape& s, double fan_in, Rng& rng) {
   const double bound = 1.0 / std::sqrt(fan_in);
   Tensor<double, Cpu> h(s);
   for (int64_t i = 0; i < h.numel(); ++i) h[i] = rng.uniform(-bound, bound);
   return h;
+}
+// A conv weight (Cout, Cin, kh, kw) as PyTorch initialises it: fan_in = Cin kh kw.
+inline Tensor<double, Cpu> conv_weight(const Shape& s, Rng& rng) {
+  const double fan_in = static_cast<double>(s.numel() / (s[0] ? s[0] : 1));
+  return uniform_fan_in(s, fan_in > 0 ? fan_in : 1.0, rng);
 }
 }  // namespace init
 
@@ -88,12 +90,12 @@ public:
   static ParamInit by_shape() { return ParamInit(); }
   bool draws() const { return m_rng != nullptr; }
 
-  // He-normal N(0, 2 / fan_in), fan_in = numel / shape[0] (convolution weights).
+  // A convolution weight as PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = numel / shape[0].
   template <class T, class D>
-  Param<T, D> he_normal(Context<D>& ctx, const Shape& shape) const {
-    return m_rng ? Param<T, D>(ctx, init::he_normal(shape, *m_rng)) : Param<T, D>(ctx, shape);
+  Param<T, D> conv_weight(Context<D>& ctx, const Shape& shape) const {
+    return m_rng ? Param<T, D>(ctx, init::conv_weight(shape, *m_rng)) : Param<T, D>(ctx, shape);
   }
-  // uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) (SE and heads).
+  // uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) (conv biases: fan_in of their weight).
   template <class T, class D>
   Param<T, D> uniform_fan_in(Context<D>& ctx, const Shape& shape, double fan_in) const {
     return m_rng ? Param<T, D>(ctx, init::uniform_fan_in(shape, fan_in, *m_rng)) : Param<T, D>(ctx, shape);

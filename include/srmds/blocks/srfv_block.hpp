@@ -1,14 +1,15 @@
 // SrfvBlock<T, D>: the training form of an SRFV block (SPEC §2), stride 1, "same" padding:
-//   bn: inner     y = ReLU( SE( sum_k BN_k(Conv_k(x)) [+ BN_id(x)] ) )
-//   bn: external  y = ReLU( SE( BN( sum_k Conv_k(x) [+ x] ) ) )
-// branches k from {3x3, 1x3, 3x1, 1x1} (no bias), the identity only where Cin == Cout, SE optional
-// (hidden width max(Cout / r, 4)). BN: eps and momentum of nets/block_spec.hpp, PyTorch semantics.
+//   bn: inner     y = ReLU( A( sum_k BN_k(Conv_k(x)) [+ BN_id(x)] ) )
+//   bn: external  y = ReLU( A( BN( sum_k Conv_k(x) [+ x] ) ) )
+// branches k from {3x3, 1x3, 3x1, 1x1} (no bias), the identity only where Cin == Cout, A the
+// block's attention (blocks/attention.hpp: se, sge, cbam, psa or none). BN: eps and momentum of
+// nets/block_spec.hpp, PyTorch semantics.
 //
 // Forward in training mode saves what backward needs: the branch conv outputs (BN inputs), the
-// pre-SE sum, and views of x and y (the caller keeps x and y alive and unchanged until backward).
+// pre-attention sum, and views of x and y (the caller keeps x and y alive and unchanged until backward).
 // Branches are summed by BN writes with WriteMode::Accumulate; x and y may be strided channel
 // views (the network writes encoder outputs straight into the decoder's concat buffer).
-// Backward:  g = relu'(y) dy;  ds = SE^T g;  per branch dc_k = BN_k^T ds,
+// Backward:  g = relu'(y) dy;  ds = A^T g;  per branch dc_k = BN_k^T ds,
 //            dW_k = conv_filter(x, dc_k), dx = sum_k conv_data(dc_k, W_k) [+ BN_id^T ds].
 // Temporaries come from a Scratch shared by the blocks of a network.
 //
@@ -17,6 +18,7 @@
 //   br.id.{weight,bias,running_mean,running_var}                           (inner, Cin == Cout)
 //   br.<k>.conv.weight, bn.{weight,bias,running_mean,running_var}          (external)
 //   se.fc1.{weight,bias}, se.fc2.{weight,bias}                             (attention: se)
+//   att.*                                                                  (sge, cbam, psa: SPEC §2)
 #pragma once
 
 #include <string>
@@ -26,7 +28,7 @@
 #include "srmds/blocks/params.hpp"
 #include "srmds/blocks/reparam.hpp"
 #include "srmds/blocks/scratch.hpp"
-#include "srmds/blocks/se_layer.hpp"
+#include "srmds/blocks/attention.hpp"
 #include "srmds/nets/block_spec.hpp"
 #include "srmds/nets/config.hpp"
 #include "srmds/ops/batchnorm.hpp"
@@ -45,11 +47,11 @@ inline void check_branch_names(const NetConfig& cfg) {
 template <class T, class D>
 class SrfvBlock {
 public:
-  // Parameters per SPEC §5 from an Rng: conv weights He-normal in the config's branch order, then
-  // SE (or zero, by shape only: ParamInit::by_shape()).
+  // Parameters per SPEC §5 from an Rng: conv weights PyTorch-uniform in the config's branch order, then
+  // the attention (or zero, by shape only: ParamInit::by_shape()).
   SrfvBlock(Context<D>& ctx, const NetConfig& cfg, int64_t cin, int64_t cout, ParamInit init)
       : m_cin(cin), m_cout(cout), m_bn_place(cfg.bn), m_has_id(cfg.has_branch(kIdentityBranch) && cin == cout),
-        m_has_se(cfg.attention == Attention::Se) {
+        m_has_att(cfg.attention != Attention::None) {
     check_branch_names(cfg);
     SRMDS_CHECK(cin > 0 && cout > 0, "SrfvBlock: channels " << cin << " -> " << cout);
     for (const auto& name : cfg.branches) {  // config order, as the PyTorch twin's ModuleDict
@@ -57,7 +59,7 @@ public:
       const BranchKind k = branch_kind(name);
       ConvBranch b;
       b.name = k.name;
-      b.weight = init.he_normal<T>(ctx, Shape{cout, cin, k.kh, k.kw});
+      b.weight = init.conv_weight<T>(ctx, Shape{cout, cin, k.kh, k.kw});
       if (m_bn_place == BnPlacement::Inner) b.bn = BnParams<T, D>(ctx, cout);
       m_convs.push_back(std::move(b));
     }
@@ -66,13 +68,14 @@ public:
                                                                                           "where cin != cout)");
     if (m_has_id && m_bn_place == BnPlacement::Inner) m_id_bn = BnParams<T, D>(ctx, cout);
     if (m_bn_place == BnPlacement::External) m_bn = BnParams<T, D>(ctx, cout);
-    if (m_has_se) m_se = SeLayer<T, D>(ctx, cout, cfg.se_hidden(static_cast<int>(cout)), init);
+    if (m_has_att) m_att = AttentionLayer<T, D>(ctx, cfg, cout, init);
   }
 
   int64_t cin() const { return m_cin; }
   int64_t cout() const { return m_cout; }
   bool has_identity() const { return m_has_id; }
-  bool has_se() const { return m_has_se; }
+  bool has_se() const { return m_att.kind() == Attention::Se; }
+  Attention attention() const { return m_att.kind(); }
 
   // Training mode: batch statistics, running statistics updated, state saved for backward.
   void forward_train(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y,  // (N, Cin, H, W) -> (N, Cout, H, W)
@@ -82,9 +85,9 @@ public:
     m_x = x.view();
     m_y = y.view();
     Tensor<T, D> pre = y.view();
-    if (m_has_se) {
-      ensure_shape(ctx, m_pre_se, ys);
-      pre = m_pre_se.view();
+    if (m_has_att) {
+      ensure_shape(ctx, m_pre_att, ys);
+      pre = m_pre_att.view();
     }
     if (m_bn_place == BnPlacement::Inner) {
       WriteMode mode = WriteMode::Overwrite;
@@ -100,8 +103,8 @@ public:
       sum_branches(ctx, x, m_sum, scratch);
       bn_train(ctx, m_bn, m_sum, pre, WriteMode::Overwrite);
     }
-    if (m_has_se)
-      m_se.forward_relu(ctx, pre, y);
+    if (m_has_att)
+      m_att.forward_relu(ctx, pre, y);
     else
       relu_forward(ctx, y, y);
     m_saved = true;
@@ -112,7 +115,7 @@ public:
     check_io("SrfvBlock::forward_eval", x, y);
     m_saved = false;
     const Shape ys = y.shape();
-    // SE and ReLU run in place on y (se_relu_forward), so the sum goes straight to y.
+    // The attention and ReLU run in place on y, so the sum goes straight to y.
     Tensor<T, D> pre = y.view();
     if (m_bn_place == BnPlacement::Inner) {
       WriteMode mode = WriteMode::Overwrite;
@@ -128,8 +131,8 @@ public:
       sum_branches(ctx, x, sum, scratch);
       bn_eval(ctx, m_bn, sum, pre, WriteMode::Overwrite);
     }
-    if (m_has_se)
-      m_se.forward_relu(ctx, pre, y);
+    if (m_has_att)
+      m_att.forward_relu(ctx, pre, y);
     else
       relu_forward(ctx, y, y);
   }
@@ -145,9 +148,9 @@ public:
     Tensor<T, D> g = scratch.get(ctx, kSlotGradY, ys);
     relu_backward(ctx, m_y, dy, g, WriteMode::Overwrite);
     Tensor<T, D> ds = g.view();
-    if (m_has_se) {
+    if (m_has_att) {
       ds = scratch.get(ctx, kSlotGradSum, ys);
-      m_se.backward(ctx, m_pre_se, g, ds, WriteMode::Overwrite, param_mode);
+      m_att.backward(ctx, m_pre_att, g, ds, WriteMode::Overwrite, param_mode);
     }
     WriteMode next_dx = dx_mode;
     auto take_dx_mode = [&next_dx] {
@@ -192,7 +195,7 @@ public:
     }
     if (m_has_id && m_bn_place == BnPlacement::Inner) m_id_bn.append(prefix + "br.id.", out);
     if (m_bn_place == BnPlacement::External) m_bn.append(prefix + "bn.", out);
-    if (m_has_se) m_se.append_state(prefix + "se.", out);
+    m_att.append_state(prefix, out);
   }
   StateList<T, D> state(const std::string& prefix = "") {
     StateList<T, D> out;
@@ -220,14 +223,14 @@ public:
     return reparam::fuse_external(refs, m_has_id, m_bn.stats(ctx), m_cin, m_cout);
   }
 
-  // The equivalent inference block (SE parameters copied).
+  // The equivalent inference block (the attention's parameters copied: fusion keeps it as it is).
   FusedBlock<T, D> fused(Context<D>& ctx) const {
-    return FusedBlock<T, D>(ctx, fused_conv(ctx), m_has_se ? m_se.copy_params(ctx) : SeLayer<T, D>(), m_has_se);
+    return FusedBlock<T, D>(ctx, fused_conv(ctx), m_att.copy_params(ctx));
   }
 
 private:
   // Scratch slots. Forward: tmp (a branch output), sum (external, eval).
-  // Backward: grad of the ReLU input, of the pre-SE sum, of a branch conv output.
+  // Backward: grad of the ReLU input, of the pre-attention sum, of a branch conv output.
   static constexpr int kSlotTmp = 0, kSlotSum = 2;
   static constexpr int kSlotGradY = 0, kSlotGradSum = 1, kSlotGradConv = 2;
 
@@ -280,13 +283,13 @@ private:
 
   int64_t m_cin, m_cout;
   BnPlacement m_bn_place;
-  bool m_has_id, m_has_se;
+  bool m_has_id, m_has_att;
   std::vector<ConvBranch> m_convs;
   BnParams<T, D> m_id_bn;  // inner BN, identity branch
   BnParams<T, D> m_bn;     // external BN
-  SeLayer<T, D> m_se;
+  AttentionLayer<T, D> m_att;  // attention: none leaves it empty
 
-  Tensor<T, D> m_pre_se;  // (N, Cout, H, W) SE input, saved (attention: se)
+  Tensor<T, D> m_pre_att;  // (N, Cout, H, W) attention input, saved (any attention but none)
   Tensor<T, D> m_sum;     // (N, Cout, H, W) branch sum = BN input, saved (external BN)
   Tensor<T, D> m_x, m_y;  // views of the last training-mode input and output
   bool m_saved = false;

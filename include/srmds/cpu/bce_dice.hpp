@@ -14,10 +14,11 @@
 
 namespace srmds::cpu {
 
-// Returns the loss; writes weight dL/dz into *dz with mode unless dz is nullptr.
+// Returns the loss with Dice weight dice_weight; writes weight dL/dz into *dz with mode unless dz is
+// nullptr.
 template <class T>
 double bce_dice_loss(const Tensor<T, Cpu>& z,  // (N, 1, h, w) logits
                      const Tensor<T, Cpu>& y,  // (N, 1, h, w) targets in [0, 1]
-                     double weight, Tensor<T, Cpu>* dz, WriteMode mode);
+                     double weight, double dice_weight, Tensor<T, Cpu>* dz, WriteMode mode);
 
 }  // namespace srmds::cpu

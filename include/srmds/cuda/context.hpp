@@ -4,7 +4,10 @@
 //   - a caching device allocator (allocate(): no cudaMalloc/cudaFree in steady state);
 //   - a workspace arena for cuDNN, grown on demand and reused;
 //   - the cuDNN convolution algorithm cache (kernels/cudnn.hpp, internal);
-//   - the TF32 switch (on by default): cuDNN convolutions may use TF32 tensor cores.
+//   - the TF32 switch (on by default): cuDNN convolutions may use TF32 tensor cores;
+//   - the deterministic switch (off by default): on, cuDNN may only choose algorithms that give
+//     bitwise identical results run to run (some backward algorithms sum with atomics). The
+//     hand-written kernels are deterministic either way (fixed-order reductions, no float atomics).
 // Tensors allocated from a context must not be used after it is gone (their memory may still be
 // released safely, see cuda/allocator.hpp). Destructors never throw.
 //
@@ -49,6 +52,11 @@ public:
   void set_tf32(bool on) { m_tf32 = on; }
   bool tf32() const { return m_tf32; }
 
+  // Whether cuDNN is restricted to deterministic algorithms. Off by default (the fastest
+  // algorithm wins); the parity tests turn it on.
+  void set_deterministic(bool on) { m_deterministic = on; }
+  bool deterministic() const { return m_deterministic; }
+
   cudaStream_t stream() const { return m_stream; }
   cudnnContext* cudnn() const { return m_cudnn; }  // cudnnHandle_t
   int device() const { return m_device; }
@@ -71,6 +79,7 @@ private:
   int m_device = 0;
   int m_sm_count = 1;
   bool m_tf32 = true;
+  bool m_deterministic = false;
   cudaStream_t m_stream = nullptr;
   cudnnContext* m_cudnn = nullptr;
   cuda::CachingAllocator* m_allocator = nullptr;  // orphaned, not deleted, in the destructor

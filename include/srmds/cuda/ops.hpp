@@ -11,6 +11,7 @@
 
 #include "srmds/core/device.hpp"
 #include "srmds/core/tensor.hpp"
+#include "srmds/ops/attention_state.hpp"
 
 namespace srmds::cuda {
 
@@ -69,6 +70,21 @@ void se_backward(Ctx& ctx, const TF& x, const TF& dy, const TF& w1, const TF& w2
                  const TF& scale, TF& dx, WriteMode dx_mode, TF& dw1, TF& db1, TF& dw2, TF& db2,
                  WriteMode param_mode);
 
+// attention (SPEC §2): spatial group-wise enhance, CBAM, polarized self-attention; y may be x
+void sge_forward(Ctx& ctx, const TF& x, const TF& weight, const TF& bias, TF& y, TF& mean, TF& norm, TF& stdev);
+void sge_backward(Ctx& ctx, const TF& x, const TF& dy, const TF& weight, const TF& bias, const TF& mean,
+                  const TF& norm, const TF& stdev, TF& dx, WriteMode dx_mode, TF& dweight, TF& dbias,
+                  WriteMode param_mode);
+void cbam_forward(Ctx& ctx, const TF& x, const TF& w1, const TF& w2, const TF& ws, const TF& bs, TF& y,
+                  CbamSaved<float, Cuda>& saved);
+void cbam_backward(Ctx& ctx, const TF& x, const TF& dy, const TF& w1, const TF& w2, const TF& ws,
+                   const CbamSaved<float, Cuda>& saved, TF& dx, WriteMode dx_mode, TF& dw1, TF& dw2, TF& dws, TF& dbs,
+                   WriteMode param_mode);
+void psa_forward(Ctx& ctx, const TF& x, const PsaWeights<float, Cuda>& p, TF& y, PsaSaved<float, Cuda>& saved);
+void psa_backward(Ctx& ctx, const TF& x, const TF& dy, const PsaWeights<float, Cuda>& p,
+                  const PsaSaved<float, Cuda>& saved, TF& dx, WriteMode dx_mode, const PsaGrads<float, Cuda>& g,
+                  WriteMode param_mode);
+
 }  // namespace srmds::cuda
 
 namespace srmds {
@@ -80,7 +96,7 @@ namespace srmds::cuda {
 // BCE + soft-Dice loss of one scale (ops/math/bce_dice.hpp): one reduction pass (BCE sum and
 // the per-sample I, P, Y), one pass writing dz = weight * dL/dz (mode) when dz is not null.
 // Returns the unweighted loss value (synchronizes the stream to read it).
-double bce_dice_loss(Ctx& ctx, const TF& z, const TF& y, double weight, TF* dz, WriteMode mode);
+double bce_dice_loss(Ctx& ctx, const TF& z, const TF& y, double weight, double dice_weight, TF* dz, WriteMode mode);
 
 // Per-image confusion counts of prediction (z >= 0) against mask (>= 0.5): counts is (N, 4)
 // int64 on the device in the order TP, FP, TN, FN.

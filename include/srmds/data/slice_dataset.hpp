@@ -1,9 +1,12 @@
 // SliceDataset: 2-D training/evaluation slices from NIfTI image/mask pairs (SPEC §7).
 //
-// Loading, per pair: both volumes are read (sizes checked), the image is windowed over the whole
-// volume (apply_window: HU window or per-volume min-max), the mask's labels are selected
-// (select_lesions), and every slice k (H = nj, W = ni, see io/nifti.hpp) is resized to input_size
-// (bilinear for the image, nearest for the 0/1 mask) unless it already has that size.
+// Loading, per pair: the image (NIfTI, DICOM series or 2-D PNG/JPEG, data/input_volume.hpp) and
+// its mask are read (sizes checked, a flipped mask grid lined up), the image is windowed over the
+// whole volume (apply_window with input_window: HU window or per-volume min-max; 8-bit images
+// x / 255), the mask's labels are selected (select_lesions: lesion_labels for volumes,
+// image_mask_labels for mask images), and every slice k (H = nj, W = ni, see io/nifti.hpp) is
+// resized to input_size (bilinear for the image, nearest for the 0/1 mask) unless it already has
+// that size.
 // All slices are kept in memory at model size: 4 + 1 bytes per pixel (2792 slices of 512 x 512:
 // about 3.7 GB).
 //
@@ -23,6 +26,7 @@
 #include <vector>
 
 #include "srmds/core/tensor.hpp"
+#include "srmds/data/input_volume.hpp"
 #include "srmds/data/window.hpp"
 #include "srmds/nets/config.hpp"
 
@@ -32,8 +36,16 @@ struct SliceDataOptions {
   std::array<int, 2> input_size{512, 512};  // model (H, W)
   Window window = lung_window();             // nullopt: per-volume min-max
   std::vector<int> lesion_labels{1, 2};      // empty: any label > 0
+  InputOptions input{};                      // DICOM series to pick, 16-bit PNG in HU
+  std::vector<int> image_mask_labels{};      // lesion labels of 2-D mask images (empty: any > 0)
 
-  static SliceDataOptions from_config(const NetConfig& c) { return {c.input_size, c.window, c.lesion_labels}; }
+  static SliceDataOptions from_config(const NetConfig& c) {
+    SliceDataOptions o;
+    o.input_size = c.input_size;
+    o.window = c.window;
+    o.lesion_labels = c.lesion_labels;
+    return o;
+  }
 };
 
 struct SliceSampling {
@@ -69,6 +81,8 @@ public:
   const SliceDataOptions& options() const;
   const std::vector<std::string>& image_paths() const;
   const std::vector<std::string>& mask_paths() const;
+  // Warnings of the readers (uneven DICOM spacing, masks on another grid), one line each.
+  const std::vector<std::string>& warnings() const;
 
   // Slice i of this dataset (0 <= i < size()), at model size, unflipped.
   SliceSource source(int64_t i) const;
@@ -90,7 +104,7 @@ public:
 private:
   struct Store {
     SliceDataOptions options;
-    std::vector<std::string> image_paths, mask_paths;
+    std::vector<std::string> image_paths, mask_paths, warnings;
     std::vector<SliceSource> sources;
     std::vector<float> images;   // (slices, H, W)
     std::vector<uint8_t> masks;  // (slices, H, W)

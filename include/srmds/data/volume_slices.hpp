@@ -4,6 +4,7 @@
 // volume_to_input: windowing over the whole volume, then each slice k (H = nj, W = ni) resized
 // bilinearly to input_size unless it already has it -> (nk, 1, H, W).
 // labels_to_target: lesion selection, then nearest resizing -> (nk, 1, H, W) in {0, 1}.
+// input_to_model / mask_to_target: the same for any input kind (window and label set per input).
 // prediction_to_volume: p (nk, 1, H, W) at model size -> the volume's in-plane size:
 //     probability: bilinear;
 //     mask (MaskResize::Nearest, SPEC §8): nearest resizing of (p >= 0.5), so the mask is exactly
@@ -23,6 +24,11 @@ namespace srmds {
 
 Tensor<float, Cpu> volume_to_input(const io::NiftiVolume& volume, const SliceDataOptions& options);   // (nk, 1, H, W)
 Tensor<float, Cpu> labels_to_target(const io::NiftiVolume& labels, const SliceDataOptions& options);  // (nk, 1, H, W)
+
+// The same for any input (data/input_volume.hpp): the window is input_window(input, options.window)
+// (8-bit images x / 255, raw 16-bit PNG min-max), the lesion labels the mask's own set.
+Tensor<float, Cpu> input_to_model(const InputVolume& input, const SliceDataOptions& options);  // (nk, 1, H, W)
+Tensor<float, Cpu> mask_to_target(const MaskVolume& mask, const SliceDataOptions& options);    // (nk, 1, H, W)
 
 enum class MaskResize { Nearest, ThresholdResized };
 

@@ -7,6 +7,7 @@
 #include "srmds/data/slice_dataset.hpp"
 #include "srmds/metrics/accumulator.hpp"
 #include "srmds/metrics/confusion_counts.hpp"
+#include "srmds/infer/finite_logits.hpp"
 #include "srmds/nets/srmds_net.hpp"
 #include "srmds/ops/transfer.hpp"
 
@@ -22,6 +23,7 @@ MetricsAccumulator evaluate(Context<D>& ctx, SrmdsNet<T, D>& net, const SliceDat
     const Tensor<T, D> y = device_view_as<T>(ctx, hb.masks);
     Tensor<T, D> z(Shape{x.shape().n(), 1, x.shape().h(), x.shape().w()}, ctx);
     net.forward_eval(ctx, x, z);
+    check_finite_logits(ctx, z, b * batch);  // NaN logits would count as "no lesion"
     Tensor<int64_t, D> counts(Shape{x.shape().n(), 4}, ctx);
     confusion_counts(ctx, z, y, counts);
     acc.add(host_view(ctx, counts));

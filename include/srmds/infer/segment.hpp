@@ -16,6 +16,7 @@
 
 #include "srmds/data/volume_slices.hpp"
 #include "srmds/io/nifti.hpp"
+#include "srmds/infer/finite_logits.hpp"
 #include "srmds/nets/srmds_net.hpp"
 #include "srmds/ops/sigmoid.hpp"
 #include "srmds/ops/transfer.hpp"
@@ -35,6 +36,7 @@ Tensor<float, Cpu> predict_probability(Context<D>& ctx, SrmdsNet<T, D>& net, con
     const Tensor<T, D> dx = device_view_as<T>(ctx, hx);  // on the CPU: x itself
     Tensor<T, D> z(Shape{n, 1, s.h(), s.w()}, ctx), prob(Shape{n, 1, s.h(), s.w()}, ctx);
     net.forward_eval(ctx, dx, z);
+    check_finite_logits(ctx, z, first);  // NaN logits would become an empty mask
     sigmoid_forward(ctx, z, prob);
     Tensor<float, Cpu> hp = p.samples(first, n);
     copy_to_host_as(ctx, prob, hp);  // the one copy out

@@ -18,4 +18,7 @@ void write_overlay_png(const std::string& path, const float* image, int height, 
 // Gray-scale PNG of an (H, W) image in [0, 1].
 void write_gray_png(const std::string& path, const float* image, int height, int width, int scale = 1);
 
+// 8-bit grey PNG of (H, W) bytes as given (a mask as 0/255, SPEC §7).
+void write_gray8_png(const std::string& path, const uint8_t* pixels, int height, int width);
+
 }  // namespace srmds::io

@@ -6,7 +6,15 @@
 // `extra` arguments. Loading checks, before anything is copied, that every expected tensor is
 // present with the expected shape and a floating dtype, and that the file holds no unexpected
 // tensor (`*.num_batches_tracked` and names under `ignored_prefixes` excepted); the error names the
-// file and the first offending tensor, with expected and actual shapes.
+// file and the first offending tensor, with expected and actual shapes. A fused file may also hold
+// head1..head3 (PyTorch's state_dict() of a fused module keeps them, SPEC §6): they are checked
+// (shape [1, c_s, 1, 1] and [1], F32) and not used.
+// Values are checked too
+// (check_values): every value finite and of magnitude at most kMaxWeightMagnitude (1e30: larger
+// values overflow float in the first product, so no trained network holds them), and BN
+// `*.running_var` and Adam second moments `optimizer.v.*` non-negative. Before the network is
+// built, load_weights compares the number of values the file holds with the parameter count its
+// config implies, so a small file whose config asks for a huge network fails before allocating.
 //
 // Pieces usable on their own:
 //   weights_metadata / read_weights_info    the metadata contract
@@ -16,7 +24,9 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <map>
+#include <new>
 #include <string>
 #include <type_traits>
 #include <unordered_map>
@@ -26,6 +36,7 @@
 #include "srmds/core/named_tensor.hpp"
 #include "srmds/io/safetensors.hpp"
 #include "srmds/nets/config.hpp"
+#include "srmds/nets/model_stats.hpp"
 #include "srmds/nets/srmds_net.hpp"
 #include "srmds/ops/transfer.hpp"
 
@@ -87,7 +98,29 @@ inline bool is_ignored_name(const std::string& name, const std::vector<std::stri
     if (name.compare(0, p.size(), p) == 0) return true;
   return false;
 }
+inline bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
 }  // namespace detail
+
+// Values above this magnitude are rejected at load: any product with one overflows float.
+inline constexpr double kMaxWeightMagnitude = 1e30;
+
+// Throws unless every value of the tensor `r` is finite and |v| <= kMaxWeightMagnitude, and, for
+// BN running variances and Adam second moments, >= 0. The error names the file, tensor and index.
+inline void check_values(const TensorRecord& r, const std::string& file_name) {
+  const bool non_negative = detail::ends_with(r.name, "running_var") || r.name.compare(0, 12, "optimizer.v.") == 0;
+  for (size_t i = 0; i < r.data.size(); ++i) {
+    const float v = r.data[i];
+    const char* bad = nullptr;
+    if (!std::isfinite(v)) bad = "a non-finite value";
+    else if (std::fabs(static_cast<double>(v)) > kMaxWeightMagnitude) bad = "an absurd value (magnitude above 1e30)";
+    else if (non_negative && v < 0) bad = detail::ends_with(r.name, "running_var") ? "a negative variance" : "a negative second moment";
+    if (bad)
+      SRMDS_THROW("weights file '" << file_name << "': tensor '" << r.name << "' holds " << bad << " (" << v
+                                   << " at index " << i << "); the file is corrupt");
+  }
+}
 
 // Host F32 copies of the state's tensors (any device, float or double).
 template <class T, class D>
@@ -117,10 +150,29 @@ void save_state(Context<D>& ctx, const std::string& path, const StateList<T, D>&
   write_safetensors(path, f);
 }
 
+// A tensor a file may hold that is checked (name, shape, F32) and then not used.
+struct UnusedTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+
+// The tensors a fused file may hold besides the fused network's: heads 1..3 of the training form.
+inline std::vector<UnusedTensor> fused_unused_heads(const NetConfig& cfg) {
+  std::vector<UnusedTensor> out;
+  const auto hc = head_channels(cfg);
+  for (int s = 1; s < kNumScales; ++s) {
+    out.push_back({"head" + std::to_string(s) + ".weight", {1, hc[s], 1, 1}});
+    out.push_back({"head" + std::to_string(s) + ".bias", {1}});
+  }
+  return out;
+}
+
 // Copies the file's tensors into `into`, after checking names, dtypes and shapes of all of them.
+// Tensors named in `accepted_unused` may be present (with that shape, F32) and are not copied.
 template <class T, class D>
 void load_state(Context<D>& ctx, const SafetensorsFile& file, const StateList<T, D>& into, const std::string& file_name,
-                const std::vector<std::string>& ignored_prefixes = {}) {
+                const std::vector<std::string>& ignored_prefixes = {},
+                const std::vector<UnusedTensor>& accepted_unused = {}) {
   std::unordered_map<std::string, const TensorRecord*> by_name;
   for (const TensorRecord& r : file.tensors) by_name.emplace(r.name, &r);
   std::unordered_map<std::string, bool> expected;
@@ -139,7 +191,21 @@ void load_state(Context<D>& ctx, const SafetensorsFile& file, const StateList<T,
     if (!r.has_data())
       SRMDS_THROW("weights file '" << file_name << "': tensor '" << nt.name << "' has dtype " << r.dtype
                                    << ", expected F32");
+    check_values(r, file_name);
     source[i] = &r;
+  }
+  for (const UnusedTensor& u : accepted_unused) {
+    SRMDS_CHECK(!expected.count(u.name), "load_state: tensor '" << u.name << "' is both expected and unused");
+    const auto it = by_name.find(u.name);
+    if (it == by_name.end()) continue;
+    const TensorRecord& r = *it->second;
+    if (r.shape != u.shape)
+      SRMDS_THROW("weights file '" << file_name << "': tensor '" << u.name << "' has shape " << shape_string(r.shape)
+                                   << ", expected " << shape_string(u.shape) << " (accepted, not used)");
+    if (!r.has_data())
+      SRMDS_THROW("weights file '" << file_name << "': tensor '" << u.name << "' has dtype " << r.dtype
+                                   << ", expected F32");
+    expected.emplace(u.name, false);
   }
   for (const TensorRecord& r : file.tensors)
     if (!expected.count(r.name) && !detail::is_ignored_name(r.name, ignored_prefixes))
@@ -171,9 +237,27 @@ template <class T, class D>
 SrmdsNet<T, D> load_weights(Context<D>& ctx, const SafetensorsFile& file, const std::string& file_name,
                             const std::vector<std::string>& ignored_prefixes = {"optimizer."}) {
   const WeightsInfo info = read_weights_info(file, file_name);
-  SrmdsNet<T, D> net = SrmdsNet<T, D>::by_shape(ctx, info.config, info.form);
-  load_state(ctx, file, net.state(), file_name, ignored_prefixes);
-  return net;
+  // Cheap check before anything is allocated: a network of more than 64 MiB of parameters must
+  // find at least that many values in the file (smaller ones are built and then checked tensor by
+  // tensor, which names the first mismatch).
+  int64_t held = 0;
+  for (const TensorRecord& r : file.tensors)
+    if (!detail::is_ignored_name(r.name, ignored_prefixes)) held += static_cast<int64_t>(r.data.size());
+  const int64_t needed = model_stats(info.config, info.form, 16, 16).params;
+  if (needed * static_cast<int64_t>(sizeof(T)) > (int64_t{64} << 20) && held < needed)
+    SRMDS_THROW("weights file '" << file_name << "': holds " << held << " values but its config (base "
+                                 << info.config.base << ", " << form_name(info.form) << " form) needs " << needed
+                                 << " parameters; the file does not match its config");
+  try {
+    SrmdsNet<T, D> net = SrmdsNet<T, D>::by_shape(ctx, info.config, info.form);
+    const std::vector<UnusedTensor> unused =
+        info.form == NetForm::Fused ? fused_unused_heads(info.config) : std::vector<UnusedTensor>{};
+    load_state(ctx, file, net.state(), file_name, ignored_prefixes, unused);
+    return net;
+  } catch (const std::bad_alloc&) {
+    SRMDS_THROW("weights file '" << file_name << "': out of memory building its base-" << info.config.base << " "
+                                 << form_name(info.form) << "-form network (" << needed << " parameters)");
+  }
 }
 
 template <class T, class D>

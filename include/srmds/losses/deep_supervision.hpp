@@ -8,6 +8,7 @@
 //                        L_s = bce_dice(u_s, mask),  dz_s = upsample_bilinear_backward(dL_s / du_s)
 //   ds off:              L = L_0 (weight 1); z_1..z_3 are not read and may be empty
 //   L = sum_s w_s L_s,  w = [8, 4, 2, 1] / 15 by default;  dlogits[s] = w_s dL_s / dz_s.
+//   bce_dice uses the Dice weight dice_weight (SPEC §3, default 0.5) at every scale.
 // With ds off dlogits[1..3] are left empty (an empty tensor means "no gradient").
 // Targets, upsampled logits and their gradients live in buffers owned by the loss and reused.
 #pragma once
@@ -28,6 +29,7 @@ struct DeepSupervisionOptions {
   TargetMode target = TargetMode::Average;  // how y_s is made (ds native only)
   DsMode ds = DsMode::Native;
   std::array<double, 4> weights = {8.0 / 15, 4.0 / 15, 2.0 / 15, 1.0 / 15};  // w_0..w_3 (not with ds off)
+  double dice_weight = kDiceWeight;  // lambda in L_s = BCE + lambda (1 - Dice); 0: BCE alone
 };
 
 template <class T, class D>
@@ -43,6 +45,8 @@ public:
     for (int s = 0; s < kScales; ++s)
       SRMDS_CHECK(std::isfinite(options.weights[s]) && options.weights[s] >= 0,
                   "DeepSupervisionLoss: weight " << s << " = " << options.weights[s] << " is not finite and >= 0");
+    SRMDS_CHECK(std::isfinite(options.dice_weight) && options.dice_weight >= 0,
+                "DeepSupervisionLoss: dice_weight " << options.dice_weight << " is not finite and >= 0");
   }
 
   const DeepSupervisionOptions& options() const { return m_options; }
@@ -107,11 +111,11 @@ private:
       }
       double ls = 0;
       if (s == 0) {
-        ls = bce_dice_loss(ctx, logits[0], mask, w, dz, WriteMode::Overwrite);
+        ls = bce_dice_loss(ctx, logits[0], mask, w, dz, WriteMode::Overwrite, m_options.dice_weight);
       } else if (m_options.ds == DsMode::Native) {
         ensure_shape(ctx, m_targets[s], logits[s].shape());
         downsample_target(ctx, mask, m_targets[s], 1 << s, m_options.target);
-        ls = bce_dice_loss(ctx, logits[s], m_targets[s], w, dz, WriteMode::Overwrite);
+        ls = bce_dice_loss(ctx, logits[s], m_targets[s], w, dz, WriteMode::Overwrite, m_options.dice_weight);
       } else {  // Upsample
         ensure_shape(ctx, m_upsampled[s], ms);
         upsample_bilinear_forward(ctx, logits[s], m_upsampled[s], m_align_corners);
@@ -120,7 +124,7 @@ private:
           ensure_shape(ctx, m_dupsampled[s], ms);
           dup = &m_dupsampled[s];
         }
-        ls = bce_dice_loss(ctx, m_upsampled[s], mask, w, dup, WriteMode::Overwrite);
+        ls = bce_dice_loss(ctx, m_upsampled[s], mask, w, dup, WriteMode::Overwrite, m_options.dice_weight);
         if (dz) upsample_bilinear_backward(ctx, *dup, *dz, m_align_corners, WriteMode::Overwrite);
       }
       m_scale_losses[s] = ls;

@@ -12,7 +12,8 @@
 namespace srmds {
 
 enum class BnPlacement { Inner, External };  // "inner": one BN per branch; "external": one BN after the sum
-enum class Attention { Se, None };
+// The attention of every SRFV block (SPEC §2): "se", "sge", "cbam", "psa" or "none".
+enum class Attention { Se, Sge, Cbam, Psa, None };
 enum class NetForm { Train, Fused };  // multi-branch training form, or one 3x3 conv per block
 
 struct NetConfig {
@@ -26,7 +27,7 @@ struct NetConfig {
   bool align_corners = true;
   std::array<int, 2> input_size{512, 512};  // H, W
   std::optional<std::array<double, 2>> window = std::array<double, 2>{-1250.0, 250.0};  // nullopt: min-max
-  std::vector<int> lesion_labels{1, 2};  // empty: any label > 0 (JSON "any")
+  std::vector<int> lesion_labels{1, 2};  // empty: any label > 0 ("lesion_labels": "any" in JSON)
 
   bool has_branch(const std::string& b) const {
     for (const auto& x : branches)
@@ -38,6 +39,11 @@ struct NetConfig {
   // SE hidden width for a block with cout channels: max(cout / r, 4).
   int se_hidden(int cout) const { return cout / se_reduction > 4 ? cout / se_reduction : 4; }
 };
+
+// "se", "sge", "cbam", "psa", "none" <-> Attention (src/nets/config.cpp); parse_attention throws
+// srmds::Error listing the valid names.
+const char* attention_name(Attention a);
+Attention parse_attention(const std::string& name);
 
 // JSON text <-> NetConfig (src/nets/config.cpp). Parsing validates every key and value and throws
 // srmds::Error naming the bad key; unknown keys are rejected.

@@ -35,8 +35,9 @@ public:
     SRMDS_CHECK(std::isfinite(options.lr) && options.lr >= 0, "Adam: lr " << options.lr << " must be >= 0");
     SRMDS_CHECK(options.beta1 >= 0 && options.beta1 < 1, "Adam: beta1 " << options.beta1 << " not in [0, 1)");
     SRMDS_CHECK(options.beta2 >= 0 && options.beta2 < 1, "Adam: beta2 " << options.beta2 << " not in [0, 1)");
-    SRMDS_CHECK(options.eps > 0, "Adam: eps " << options.eps << " must be > 0");
-    SRMDS_CHECK(options.weight_decay >= 0, "Adam: weight_decay " << options.weight_decay << " must be >= 0");
+    SRMDS_CHECK(std::isfinite(options.eps) && options.eps > 0, "Adam: eps " << options.eps << " must be finite and > 0");
+    SRMDS_CHECK(std::isfinite(options.weight_decay) && options.weight_decay >= 0,
+                "Adam: weight decay " << options.weight_decay << " must be finite and >= 0");
     for (const auto& e : list) {
       if (!e.is_parameter()) continue;
       SRMDS_CHECK(e.value != nullptr, "Adam: parameter " << e.name << " has no value tensor");

@@ -2,6 +2,13 @@
 // validation each epoch with the best model kept, atomic checkpoints, exact resume, and a clear
 // error on a non-finite loss.
 //
+// "The last good checkpoint" holds: before validation, the checkpoint and the best file of an
+// epoch are written, every weight and BN statistic is checked to be finite; a non-finite update
+// stops training with an error naming the tensor and keeps the files of the previous epoch.
+// resume() validates the checkpoint's metadata (epoch and step integral and in range, best_dice
+// finite in [-1, 1]) and its tensors (finite, BN variances and Adam second moments >= 0), and
+// names the file and the key or tensor.
+//
 // Determinism: batches depend only on (seed, epoch), and a checkpoint holds everything else that
 // changes during training, so a run resumed from the checkpoint of epoch e continues exactly as the
 // uninterrupted run did (same batches, same losses on the CPU backend).
@@ -85,6 +92,10 @@ public:
     SRMDS_CHECK(std::isfinite(options.optimizer.lr) && options.optimizer.lr > 0,
                 "Trainer: learning rate " << options.optimizer.lr << " must be > 0");
     SRMDS_CHECK(options.log_every >= 0, "Trainer: log_every " << options.log_every << " must be >= 0");
+    SRMDS_CHECK(std::isfinite(options.warmup_epochs) && options.warmup_epochs >= 0 &&
+                    options.warmup_epochs <= kMaxEpochs,
+                "Trainer: warm-up epochs " << options.warmup_epochs << " must be in [0, " << kMaxEpochs << "]");
+    SRMDS_CHECK(options.epochs <= kMaxEpochs, "Trainer: epochs " << options.epochs << " must be at most " << kMaxEpochs);
   }
 
   std::function<void(const TrainProgress&)> on_progress;
@@ -94,6 +105,10 @@ public:
   // this trainer. The network's config must match the checkpoint's.
   void resume(const std::string& path) {
     const io::SafetensorsFile file = io::read_safetensors(path);
+    // Metadata first (cheap), each number checked before it is used.
+    const double epoch = metadata_number(file, "epoch", path, 0, kMaxEpochs, true);
+    const double step = metadata_number(file, "step", path, 0, kMaxSteps, true);
+    const double best = metadata_number(file, "best_dice", path, -1, 1, false);
     const auto form = file.metadata.find("form");
     SRMDS_CHECK(form != file.metadata.end() && form->second == "train",
                 "resume: " << path << " is not a training-form checkpoint");
@@ -104,9 +119,9 @@ public:
     StateList<T, D> all = m_net.state();
     for (auto& e : m_adam.state()) all.push_back(e);
     io::load_state(m_ctx, file, all, path);
-    m_epoch = static_cast<int>(metadata_number(file, "epoch", path));
-    m_adam.set_step_count(static_cast<int64_t>(metadata_number(file, "step", path)));
-    m_best_dice = metadata_number(file, "best_dice", path);
+    m_epoch = static_cast<int>(epoch);
+    m_adam.set_step_count(static_cast<int64_t>(step));
+    m_best_dice = best;
   }
 
   // Trains from the current epoch to options.epochs; `train` serves the batches (its sampling
@@ -167,6 +182,7 @@ public:
         }
       }
 
+      check_finite_weights();  // before anything is validated or saved from these weights
       EpochReport report;
       report.epoch = m_epoch;
       report.train_loss = epoch_loss / static_cast<double>(steps_per_epoch);
@@ -222,17 +238,51 @@ private:
     return loss;
   }
 
-  static double metadata_number(const io::SafetensorsFile& f, const std::string& key, const std::string& path) {
+  static constexpr int kMaxEpochs = 1000000;
+  static constexpr double kMaxSteps = 9007199254740992.0;  // 2^53: every step count is exact in double
+
+  // Throws naming the tensor if a weight or BN statistic of the network is not finite.
+  void check_finite_weights() {
+    for (const NamedTensor<T, D>& nt : m_net.state()) {
+      const Tensor<T, Cpu> h = to_host(m_ctx, *nt.value);
+      for (int64_t i = 0; i < h.numel(); ++i)
+        if (!std::isfinite(static_cast<double>(h[i])))
+          SRMDS_THROW("training stopped: the update at step " << m_adam.step_count() << " (epoch " << m_epoch + 1
+                                                              << ") made tensor '" << nt.name << "' non-finite ("
+                                                              << static_cast<double>(h[i]) << "); nothing of this epoch was saved"
+                                                              << (m_options.checkpoint_path.empty()
+                                                                      ? std::string()
+                                                                      : ", the last good checkpoint is kept in " +
+                                                                            m_options.checkpoint_path));
+    }
+  }
+
+  // A metadata number of a checkpoint: present, a finite number, integral if `integer`, in [lo, hi].
+  static double metadata_number(const io::SafetensorsFile& f, const std::string& key, const std::string& path,
+                                double lo, double hi, bool integer) {
     const auto it = f.metadata.find(key);
-    SRMDS_CHECK(it != f.metadata.end(), "resume: " << path << " has no '" << key << "' in its metadata");
+    if (it == f.metadata.end()) SRMDS_THROW("resume: checkpoint '" << path << "' has no '" << key << "' in its metadata");
+    const std::string& text = it->second;
+    const auto fail = [&](const std::string& why) {
+      SRMDS_THROW("resume: checkpoint '" << path << "': metadata '" << key << "' = '" << text << "' " << why);
+    };
+    double v = 0;
     try {
       size_t used = 0;
-      const double v = std::stod(it->second, &used);
-      SRMDS_CHECK(used == it->second.size(), "");
-      return v;
-    } catch (const std::exception&) {
-      SRMDS_THROW("resume: " << path << ": metadata '" << key << "' = '" << it->second << "' is not a number");
+      v = std::stod(text, &used);
+      if (used != text.size()) fail("is not a number");
+    } catch (const std::logic_error&) {  // invalid_argument, out_of_range ("1e999")
+      fail("is not a finite number");
     }
+    if (!std::isfinite(v)) fail("is not a finite number");
+    if (integer && std::floor(v) != v) fail("is not an integer");
+    if (v < lo || v > hi) {
+      std::ostringstream os;
+      os.precision(17);
+      os << "is outside [" << lo << ", " << hi << "]";
+      fail(os.str());
+    }
+    return v;
   }
 
   static std::string format_double(double v) {

@@ -48,9 +48,9 @@ void batchnorm_backward(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& dy, const
 SRMDS_CPU_INSTANTIATE(batchnorm_backward)
 
 template <class T>
-double bce_dice_loss(const Tensor<T, Cpu>& z, const Tensor<T, Cpu>& y, double weight, Tensor<T, Cpu>* dz,
-                     WriteMode mode) {
-  return kern<T>().bce_dice_loss(z, y, weight, dz, mode);
+double bce_dice_loss(const Tensor<T, Cpu>& z, const Tensor<T, Cpu>& y, double weight, double dice_weight,
+                     Tensor<T, Cpu>* dz, WriteMode mode) {
+  return kern<T>().bce_dice_loss(z, y, weight, dice_weight, dz, mode);
 }
 SRMDS_CPU_INSTANTIATE(bce_dice_loss)
 
@@ -175,6 +175,52 @@ void se_relu_forward(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w1, const Te
   kern<T>().se_relu_forward(x, w1, b1, w2, b2, y, mean, hidden, scale);
 }
 SRMDS_CPU_INSTANTIATE(se_relu_forward)
+
+template <class T>
+void sge_forward(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& weight, const Tensor<T, Cpu>& bias, Tensor<T, Cpu>& y,
+                 Tensor<T, Cpu>& mean, Tensor<T, Cpu>& norm, Tensor<T, Cpu>& stdev) {
+  kern<T>().sge_forward(x, weight, bias, y, mean, norm, stdev);
+}
+SRMDS_CPU_INSTANTIATE(sge_forward)
+
+template <class T>
+void sge_backward(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& dy, const Tensor<T, Cpu>& weight,
+                  const Tensor<T, Cpu>& bias, const Tensor<T, Cpu>& mean, const Tensor<T, Cpu>& norm,
+                  const Tensor<T, Cpu>& stdev, Tensor<T, Cpu>& dx, WriteMode dx_mode, Tensor<T, Cpu>& dweight,
+                  Tensor<T, Cpu>& dbias, WriteMode param_mode) {
+  kern<T>().sge_backward(x, dy, weight, bias, mean, norm, stdev, dx, dx_mode, dweight, dbias, param_mode);
+}
+SRMDS_CPU_INSTANTIATE(sge_backward)
+
+template <class T>
+void cbam_forward(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w1, const Tensor<T, Cpu>& w2,
+                  const Tensor<T, Cpu>& ws, const Tensor<T, Cpu>& bs, Tensor<T, Cpu>& y, CbamSaved<T, Cpu>& sv) {
+  kern<T>().cbam_forward(x, w1, w2, ws, bs, y, sv);
+}
+SRMDS_CPU_INSTANTIATE(cbam_forward)
+
+template <class T>
+void cbam_backward(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& dy, const Tensor<T, Cpu>& w1,
+                   const Tensor<T, Cpu>& w2, const Tensor<T, Cpu>& ws, const CbamSaved<T, Cpu>& sv,
+                   Tensor<T, Cpu>& dx, WriteMode dx_mode, Tensor<T, Cpu>& dw1, Tensor<T, Cpu>& dw2,
+                   Tensor<T, Cpu>& dws, Tensor<T, Cpu>& dbs, WriteMode param_mode) {
+  kern<T>().cbam_backward(x, dy, w1, w2, ws, sv, dx, dx_mode, dw1, dw2, dws, dbs, param_mode);
+}
+SRMDS_CPU_INSTANTIATE(cbam_backward)
+
+template <class T>
+void psa_forward(const Tensor<T, Cpu>& x, const PsaWeights<T, Cpu>& p, Tensor<T, Cpu>& y, PsaSaved<T, Cpu>& sv) {
+  kern<T>().psa_forward(x, p, y, sv);
+}
+SRMDS_CPU_INSTANTIATE(psa_forward)
+
+template <class T>
+void psa_backward(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& dy, const PsaWeights<T, Cpu>& p,
+                  const PsaSaved<T, Cpu>& sv, Tensor<T, Cpu>& dx, WriteMode dx_mode, const PsaGrads<T, Cpu>& g,
+                  WriteMode param_mode) {
+  kern<T>().psa_backward(x, dy, p, sv, dx, dx_mode, g, param_mode);
+}
+SRMDS_CPU_INSTANTIATE(psa_backward)
 
 template <class T>
 void sigmoid_forward(const Tensor<T, Cpu>& x, Tensor<T, Cpu>& y) {

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The real-data example: trains SR&MDS-Net on 40 of the 50 real CT slices of COVID-SemiSeg
+# (../shared/data/covid-semiseg/train: 8-bit JPEG slices, PNG infection masks), validates on the
+# other 10 (every fifth slice in name order) and prints sensitivity, specificity, precision and
+# Dice, micro and as the mean per slice, and writes overlays of the 10 (red: prediction, green:
+# radiologists' mask).
+#
+# Usage: scripts/run-covid-semiseg.sh [--data DIR] [--out DIR] [--quick] [--all] [train options...]
+#   --data DIR   the covid-semiseg folder (default: ../shared/data/covid-semiseg from the repository)
+#   --out DIR    results (default: build-release/covid-semiseg): split/ (links to the slices),
+#                model.safetensors (the last epoch's weights), eval.txt, overlays/
+#   --quick      2 epochs at 64 x 64, base 4 (the smoke test run by ctest)
+#   --all        then train once more, with the same settings, on all 50 slices: all.safetensors
+#                (a model for new slices; nothing is left to validate it on)
+#   --size S --base B --epochs E --batch N   override the defaults below
+#   anything else is passed to `srmds train` (e.g. --seed 2 --lr 1e-3)
+# Exit 77 when the data folder is absent. Uses $SRMDS_CLI when set, else builds srmds like
+# scripts/run-demo.sh. Defaults: 256 x 256, base 16, 120 epochs, batch 8, lr 5e-4, random
+# horizontal flips (about 20 minutes on two idle CPU cores; see README).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+data="$repo/../shared/data/covid-semiseg"
+out=""
+quick=0
+all=0
+size=256
+base=16
+epochs=120
+batch=8
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --data) data=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --quick) quick=1; shift ;;
+    --all) all=1; shift ;;
+    --size) size=$2; shift 2 ;;
+    --base) base=$2; shift 2 ;;
+    --epochs) epochs=$2; shift 2 ;;
+    --batch) batch=$2; shift 2 ;;
+    *) extra+=("$1"); shift ;;
+  esac
+done
+if [ ! -d "$data/train/images" ] || [ ! -d "$data/train/masks" ]; then
+  echo "skipped: no covid-semiseg data at $data (expected train/images/*.jpg and train/masks/*.png)"
+  exit 77
+fi
+data=$(cd "$data" && pwd)
+
+if [ -n "${SRMDS_CLI:-}" ]; then
+  cli=$SRMDS_CLI
+else
+  build=${SRMDS_BUILD_DIR:-$repo/build-release}
+  SRMDS_NO_PYTHON=1 bash "$repo/scripts/install-deps.sh"
+  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSRMDS_BUILD_TESTS=OFF -DSRMDS_BUILD_BENCH=OFF \
+    -DSRMDS_BUILD_EXAMPLES=OFF ${SRMDS_CMAKE_ARGS:-} >/dev/null
+  cmake --build "$build" -j "$(nproc)" --target srmds_cli
+  cli="$build/apps/srmds/srmds"
+fi
+[ -n "$out" ] || out="$repo/build-release/covid-semiseg"
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+# The split: every fifth slice (in name order) for validation, by links (the data is not copied).
+rm -rf "$out/split" "$out/overlays"
+for part in train val; do mkdir -p "$out/split/$part/images" "$out/split/$part/masks"; done
+i=0
+for img in "$data"/train/images/*.jpg; do
+  stem=$(basename "$img" .jpg)
+  part=train
+  [ $((i % 5)) -eq 4 ] && part=val
+  ln -s "$img" "$out/split/$part/images/$stem.jpg"
+  ln -s "$data/train/masks/$stem.png" "$out/split/$part/masks/$stem.png"
+  i=$((i + 1))
+done
+echo "covid-semiseg: $(ls "$out/split/train/images" | wc -l) training slices, $(ls "$out/split/val/images" | wc -l) validation slices ($(ls "$out/split/val/images" | tr '\n' ' '))"
+
+if [ $quick -eq 1 ]; then
+  settings=(--size 64 --base 4 --epochs 2 --batch 4)
+else
+  settings=(--size "$size" --base "$base" --epochs "$epochs" --batch "$batch")
+fi
+echo "covid-semiseg: ${settings[*]} ${extra[*]}"
+start=$(date +%s)
+"$cli" train --images "$out/split/train/images" --masks "$out/split/train/masks" --out "$out/model.safetensors" \
+  --val-fraction 0 --log-every 20 "${settings[@]}" "${extra[@]}"
+"$cli" eval --model "$out/model.safetensors" --images "$out/split/val/images" --masks "$out/split/val/masks" \
+  --per-image --png-dir "$out/overlays" | tee "$out/eval.txt"
+end=$(date +%s)
+echo "covid-semiseg: $((end - start)) s for training and validation; model $out/model.safetensors, overlays in $out/overlays"
+if [ $all -eq 1 ]; then
+  "$cli" train --images "$data/train/images" --masks "$data/train/masks" --out "$out/all.safetensors" \
+    --val-fraction 0 --log-every 20 "${settings[@]}" "${extra[@]}"
+  echo "covid-semiseg: model of all 50 slices: $out/all.safetensors"
+fi

@@ -1,0 +1,405 @@
+// DICOM series (SPEC §7, §9) on files written by tests/support/dicom_writer.hpp (independent of
+// GDCM): slices sorted along the normal whatever the file names and InstanceNumbers, HU per
+// slice, the NIfTI RAS geometry checked voxel by voxel against the DICOM formula, series choice,
+// and every kind of bad series or file rejected with a clear error; a mutation fuzz test.
+// (tests/test_dicom_dcm2niix.py checks pydicom's real files and dcm2niix's geometry.)
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "support/dicom_writer.hpp"
+#include "support/testing.hpp"
+
+#include "srmds/core/error.hpp"
+#include "srmds/core/rng.hpp"
+#include "srmds/io/dicom.hpp"
+
+using namespace srmds;
+using namespace srmds::io;
+using srmds::test::CtSlice;
+using srmds::test::fresh_seed;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& tag) {
+    path = fs::temp_directory_path() / ("srmds_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(fresh_seed()));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::array<double, 3> cross3(const std::array<double, 3>& a, const std::array<double, 3>& b) {
+  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
+}
+
+struct SeriesSpec {
+  int n = 5;
+  std::array<double, 6> orientation{1, 0, 0, 0, 1, 0};
+  std::array<double, 3> origin{-80.5, 12.25, -30};
+  double dz = 2.5;
+  std::string uid = "1.2.826.0.1.3680043.2.1125.7";
+};
+
+// Writes spec.n slices at origin + k dz n, named in a shuffled order, InstanceNumber running
+// against the position; stored value of pixel (y, x) of position k: 100 k + 10 y + x - 20.
+// Returns the file written for each position k.
+std::vector<std::string> write_series(const TempDir& dir, const SeriesSpec& spec, Rng& rng, CtSlice base = {}) {
+  std::array<double, 3> r{spec.orientation[0], spec.orientation[1], spec.orientation[2]};
+  std::array<double, 3> c{spec.orientation[3], spec.orientation[4], spec.orientation[5]};
+  const std::array<double, 3> n = cross3(r, c);
+  std::vector<int> names(static_cast<size_t>(spec.n));
+  for (int k = 0; k < spec.n; ++k) names[static_cast<size_t>(k)] = k;
+  for (size_t i = names.size(); i > 1; --i) std::swap(names[i - 1], names[static_cast<size_t>(rng.below(i))]);
+  std::vector<std::string> files;
+  for (int k = 0; k < spec.n; ++k) {
+    CtSlice s = base;
+    s.series_uid = spec.uid;
+    s.orientation = spec.orientation;
+    for (size_t a = 0; a < 3; ++a) s.position[a] = spec.origin[a] + k * spec.dz * n[a];
+    s.instance = spec.n - k;
+    s.sop_uid = spec.uid + "." + std::to_string(k + 1);
+    s.values.clear();
+    for (int y = 0; y < s.rows; ++y)
+      for (int x = 0; x < s.columns; ++x) s.values.push_back(100 * k + 10 * y + x - 20);
+    const std::string f = dir.file("IM" + std::to_string(1000 + names[static_cast<size_t>(k)]) + ".dcm");
+    write_bytes(f, srmds::test::ct_file(s));
+    files.push_back(f);
+  }
+  return files;
+}
+
+std::array<double, 3> apply(const Mat44& m, double i, double j, double k) {
+  return {m[0][0] * i + m[0][1] * j + m[0][2] * k + m[0][3], m[1][0] * i + m[1][1] * j + m[1][2] * k + m[1][3],
+          m[2][0] * i + m[2][1] * j + m[2][2] * k + m[2][3]};
+}
+
+void require_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  try {
+    f();
+    FAIL("no error thrown");
+  } catch (const srmds::Error& e) {
+    const std::string w = e.what();
+    INFO(w);
+    for (const std::string& p : parts) CHECK(w.find(p) != std::string::npos);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("DICOM series: sorted along the normal, HU per slice, geometry of each voxel", "[dicom]") {
+  Rng rng(fresh_seed());
+  const double s2 = std::sqrt(0.5);
+  struct Case {
+    const char* name;
+    std::array<double, 6> orientation;
+  } cases[] = {{"axial", {1, 0, 0, 0, 1, 0}},
+               {"oblique", {s2, s2, 0, -0.6 * s2, 0.6 * s2, -0.8}},
+               {"coronal", {1, 0, 0, 0, 0, -1}},
+               {"feet-first axial", {-1, 0, 0, 0, 1, 0}}};
+  for (const Case& cs : cases) {
+    DYNAMIC_SECTION(cs.name) {
+      TempDir dir("dicom_sort");
+      SeriesSpec spec;
+      spec.orientation = cs.orientation;
+      CtSlice base;
+      base.slope = 2;
+      base.intercept = -1000;
+      const std::vector<std::string> files = write_series(dir, spec, rng, base);
+      const DicomSeries s = read_dicom_series(dir.path.string());
+      REQUIRE(s.volume.ni() == base.columns);
+      REQUIRE(s.volume.nj() == base.rows);
+      REQUIRE(s.volume.nk() == spec.n);
+      CHECK(s.slice_files == files);
+      CHECK(s.warnings.empty());
+      CHECK(s.series_uid == spec.uid);
+      const NiftiGeometry& g = s.volume.geometry;
+      CHECK(g.sform_code == 1);
+      CHECK(g.qform_code == 1);
+      CHECK(g.pixdim[0] == Approx(base.spacing[1]));
+      CHECK(g.pixdim[1] == Approx(base.spacing[0]));
+      CHECK(g.pixdim[2] == Approx(spec.dz));
+      const std::array<double, 3> r{cs.orientation[0], cs.orientation[1], cs.orientation[2]};
+      const std::array<double, 3> c{cs.orientation[3], cs.orientation[4], cs.orientation[5]};
+      const std::array<double, 3> n = cross3(r, c);
+      for (int k = 0; k < spec.n; ++k)
+        for (int j = 0; j < base.rows; ++j)
+          for (int i = 0; i < base.columns; ++i) {
+            const float v = s.volume.data[static_cast<size_t>((k * base.rows + j) * base.columns + i)];
+            REQUIRE(v == 2.0f * static_cast<float>(100 * k + 10 * j + i - 20) - 1000.0f);
+            // DICOM: p = IPP_k + i dc r + j dr c (LPS); NIfTI RAS = (-x, -y, z).
+            std::array<double, 3> lps{};
+            for (size_t a = 0; a < 3; ++a)
+              lps[a] = spec.origin[a] + k * spec.dz * n[a] + i * base.spacing[1] * r[a] + j * base.spacing[0] * c[a];
+            const std::array<double, 3> ras{-lps[0], -lps[1], lps[2]};
+            const auto ws = apply(g.sform, i, j, k), wq = apply(g.qform, i, j, k);
+            for (size_t a = 0; a < 3; ++a) {
+              REQUIRE(ws[a] == Approx(ras[a]).margin(1e-4));
+              REQUIRE(wq[a] == Approx(ras[a]).margin(1e-4));
+            }
+          }
+    }
+  }
+}
+
+TEST_CASE("DICOM series: any file of the series reads the whole series; other series are left out", "[dicom]") {
+  Rng rng(fresh_seed());
+  TempDir dir("dicom_file");
+  SeriesSpec a, b;
+  b.uid = "1.2.826.0.1.3680043.2.1125.8";
+  b.n = 3;
+  const auto fa = write_series(dir, a, rng);
+  CtSlice other;
+  other.description = "scout";
+  other.rows = 4;
+  for (int k = 0; k < b.n; ++k) {
+    CtSlice s = other;
+    s.series_uid = b.uid;
+    s.position = {0, 0, 100.0 + k};
+    s.values.assign(static_cast<size_t>(s.rows * s.columns), k);
+    write_bytes(dir.file("scout" + std::to_string(k)), srmds::test::ct_file(s));
+  }
+  write_bytes(dir.file("README.txt"), {'h', 'e', 'l', 'l', 'o'});
+  SECTION("several series without a choice: an error listing them") {
+    require_error([&] { (void)read_dicom_series(dir.path.string()); },
+                  {"2 series", a.uid, b.uid, "\"test series\" 5 slices", "\"scout\" 3 slices", "--series"});
+    const auto list = list_dicom_series(dir.path.string());
+    REQUIRE(list.size() == 2);
+  }
+  SECTION("chosen by UID") {
+    DicomReadOptions o;
+    o.series_uid = b.uid;
+    const DicomSeries s = read_dicom_series(dir.path.string(), o);
+    CHECK(s.volume.nk() == 3);
+    CHECK(s.volume.nj() == 4);
+    o.series_uid = "9.9.9";
+    require_error([&] { (void)read_dicom_series(dir.path.string(), o); }, {"no series 9.9.9", a.uid});
+  }
+  SECTION("given one file") {
+    const DicomSeries s = read_dicom_series(fa[3]);
+    CHECK(s.volume.nk() == a.n);
+    CHECK(s.slice_files == fa);
+  }
+}
+
+TEST_CASE("DICOM pixels: int16, uint16, 8-bit, 12 bits stored with junk high bits, implicit VR, no preamble", "[dicom]") {
+  TempDir dir("dicom_px");
+  CtSlice s;
+  s.rows = 2;
+  s.columns = 3;
+  SECTION("int16") {
+    s.values = {-2000, -1, 0, 1, 32767, -32768};
+    const auto img = decode_dicom(srmds::test::ct_file(s).data(), srmds::test::ct_file(s).size(), "int16");
+    CHECK(img.hu == std::vector<float>{-3024, -1025, -1024, -1023, 31743, -33792});
+  }
+  SECTION("uint16 with slope and intercept") {
+    s.pixel_representation = 0;
+    s.slope = 0.5;
+    s.intercept = -1024;
+    s.values = {0, 1, 2048, 4095, 65535, 3};
+    const auto b = srmds::test::ct_file(s);
+    const auto img = decode_dicom(b.data(), b.size(), "uint16");
+    CHECK(img.hu == std::vector<float>{-1024, -1023.5f, 0, 1023.5f, 31743.5f, -1022.5f});
+  }
+  SECTION("12 bits stored, signed, junk in the upper 4 bits") {
+    s.bits_stored = 12;
+    s.intercept = 0;
+    s.values = {0xF000 | 0x7FF, 0xA000 | 0x800, 0x5000 | 0xFFF, 0x0001, 0x3000, 0x1000 | 0x123};
+    const auto b = srmds::test::ct_file(s);
+    const auto img = decode_dicom(b.data(), b.size(), "12bit");
+    CHECK(img.hu == std::vector<float>{2047, -2048, -1, 1, 0, 0x123});
+  }
+  SECTION("8-bit unsigned") {
+    s.bits_allocated = 8;
+    s.bits_stored = 8;
+    s.pixel_representation = 0;
+    s.intercept = -100;
+    s.values = {0, 1, 127, 128, 255, 7};
+    const auto b = srmds::test::ct_file(s);
+    const auto img = decode_dicom(b.data(), b.size(), "8bit");
+    CHECK(img.hu == std::vector<float>{-100, -99, 27, 28, 155, -93});
+  }
+  SECTION("implicit VR little endian, and no preamble") {
+    s.explicit_vr = false;
+    s.values = {5, 6, 7, 8, 9, 10};
+    const auto b = srmds::test::ct_builder(s).build(false, true);
+    CHECK(decode_dicom(b.data(), b.size(), "implicit").hu == std::vector<float>{-1019, -1018, -1017, -1016, -1015, -1014});
+    const auto c = srmds::test::ct_builder(s).build(true, false);
+    CHECK(looks_like_dicom(c.data(), c.size()));
+    CHECK(decode_dicom(c.data(), c.size(), "nopreamble").hu.size() == 6);
+  }
+}
+
+TEST_CASE("DICOM series: tilt, missing, duplicate, uneven slices and inconsistent series are errors naming the files",
+          "[dicom][bad]") {
+  Rng rng(fresh_seed());
+  TempDir dir("dicom_bad");
+  SeriesSpec spec;
+  spec.n = 6;
+  const auto files = write_series(dir, spec, rng);
+  const std::string folder = dir.path.string();
+  auto rewrite = [&](int k, auto edit) {
+    CtSlice s;
+    s.series_uid = spec.uid;
+    s.position = {spec.origin[0], spec.origin[1], spec.origin[2] + k * spec.dz};
+    s.values.assign(static_cast<size_t>(s.rows * s.columns), 0);
+    edit(s);
+    write_bytes(files[static_cast<size_t>(k)], srmds::test::ct_file(s));
+  };
+  SECTION("missing slice") {
+    fs::remove(files[3]);
+    require_error([&] { (void)read_dicom_series(folder); }, {"missing slice", files[2], files[4], "about 1 missing"});
+  }
+  SECTION("gantry tilt (positions sheared sideways)") {
+    for (int k = 0; k < spec.n; ++k)
+      rewrite(k, [&](CtSlice& s) { s.position[1] += 0.3 * k; });
+    require_error([&] { (void)read_dicom_series(folder); }, {"tilt", files[0], files[1]});
+  }
+  SECTION("duplicate position") {
+    rewrite(4, [&](CtSlice& s) { s.position[2] -= spec.dz; });
+    require_error([&] { (void)read_dicom_series(folder); }, {"same position", files[3], files[4]});
+  }
+  SECTION("uneven by more than 1 %: an error; within 1 %: a warning") {
+    rewrite(3, [&](CtSlice& s) { s.position[2] += 0.1; });  // gaps 2.6 and 2.4: 4 %
+    require_error([&] { (void)read_dicom_series(folder); }, {"uneven slice spacing", files[2], files[3]});
+    rewrite(3, [&](CtSlice& s) { s.position[2] += 0.015; });  // 0.6 %
+    const DicomSeries s = read_dicom_series(folder);
+    REQUIRE(s.warnings.size() == 1);
+    CHECK(s.warnings[0].find("uneven slice spacing") != std::string::npos);
+    CHECK(s.volume.geometry.pixdim[2] == Approx(2.5));
+  }
+  SECTION("different size, orientation, spacing") {
+    rewrite(2, [&](CtSlice& s) { s.rows = 7; });
+    require_error([&] { (void)read_dicom_series(folder); }, {"differ in size", files[2]});
+    rewrite(2, [&](CtSlice& s) { s.orientation = {1, 0, 0, 0, 0.8, 0.6}; });
+    require_error([&] { (void)read_dicom_series(folder); }, {"different orientations", files[2]});
+    rewrite(2, [&](CtSlice& s) { s.spacing = {0.75, 0.6}; });
+    require_error([&] { (void)read_dicom_series(folder); }, {"different PixelSpacing", files[2]});
+  }
+  SECTION("no position in a multi-slice series") {
+    CtSlice s;
+    s.series_uid = spec.uid;
+    auto bb = srmds::test::ct_builder(s);
+    bb.erase(0x0020, 0x0032);
+    write_bytes(files[1], bb.build());
+    require_error([&] { (void)read_dicom_series(folder); }, {files[1], "ImagePositionPatient"});
+  }
+}
+
+TEST_CASE("DICOM files: bad files and unsupported images are rejected with the file's name", "[dicom][bad]") {
+  TempDir dir("dicom_badfile");
+  CtSlice s;
+  s.values.assign(static_cast<size_t>(s.rows * s.columns), 1);
+  const auto good = srmds::test::ct_file(s);
+  auto check_bytes = [&](const std::vector<uint8_t>& b, const std::string& what) {
+    const std::string f = dir.file("x.dcm");
+    write_bytes(f, b);
+    require_error([&] { (void)decode_dicom(b.data(), b.size(), "mem.dcm"); }, {"mem.dcm", what});
+    require_error([&] { (void)read_dicom_series(f); }, {f, what});
+  };
+  SECTION("empty, garbage, truncated") {
+    check_bytes({}, "empty");
+    check_bytes(std::vector<uint8_t>(300, 'x'), "");
+    for (size_t cut : {size_t{10}, size_t{140}, good.size() / 2, good.size() - 2}) {
+      std::vector<uint8_t> t(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut));
+      INFO("cut at " << cut);
+      check_bytes(t, "");
+    }
+  }
+  SECTION("colour, multi-frame, no pixels, odd bit layouts") {
+    check_bytes(srmds::test::ct_builder(s).us(0x0028, 0x0002, 3).text(0x0028, 0x0004, "CS", "RGB").build(), "colour");
+    check_bytes(srmds::test::ct_builder(s).text(0x0028, 0x0008, "IS", "2").build(), "multi-frame");
+    check_bytes(srmds::test::ct_builder(s).erase(0x7FE0, 0x0010).build(), "no PixelData");
+    check_bytes(srmds::test::ct_builder(s).us(0x0028, 0x0100, 12).build(), "BitsAllocated 12");
+    check_bytes(srmds::test::ct_builder(s).us(0x0028, 0x0102, 11).build(), "HighBit");
+    check_bytes(srmds::test::ct_builder(s).bytes(0x7FE0, 0x0010, "OW", std::vector<uint8_t>(10, 0)).build(), "PixelData holds 10 bytes");
+    check_bytes(srmds::test::ct_builder(s).text(0x0028, 0x1053, "DS", "abc").build(), "not a list of finite numbers");
+    check_bytes(srmds::test::ct_builder(s).text(0x0028, 0x1053, "DS", "0").build(), "RescaleSlope");
+    check_bytes(srmds::test::ct_builder(s).text(0x0020, 0x0037, "DS", "1\\0\\0\\1\\0\\0").build(), "orthogonal");
+    check_bytes(srmds::test::ct_builder(s).text(0x0028, 0x0010, "CS", "abc").build(), "has VR CS, expected US");
+    check_bytes(srmds::test::ct_builder(s).text(0x0028, 0x0010, "US", "abcd").build(), "has 4 bytes, expected 2");
+  }
+  SECTION("empty folder, folder without DICOM") {
+    const std::string sub = dir.file("sub");
+    fs::create_directories(sub);
+    require_error([&] { (void)read_dicom_series(sub); }, {sub, "no DICOM image files"});
+    write_bytes(sub + "/notes.txt", {'a', 'b'});
+    require_error([&] { (void)read_dicom_series(sub); }, {sub, "no DICOM image files", "notes.txt"});
+    require_error([&] { (void)read_dicom_series(dir.file("nothing")); }, {"no such file"});
+  }
+}
+
+// Mutations of valid files through decode_dicom: each read succeeds or throws srmds::Error (a crash
+// or another exception fails the test). Includes pydicom's real CT slice when installed.
+TEST_CASE("DICOM reader: mutation fuzz: every decode succeeds or throws srmds::Error", "[dicom][bad][fuzz]") {
+  Rng rng(fresh_seed());
+  std::vector<std::vector<uint8_t>> seeds;
+  CtSlice s;
+  s.values.assign(static_cast<size_t>(s.rows * s.columns), 3);
+  seeds.push_back(srmds::test::ct_file(s));
+  seeds.push_back(srmds::test::ct_builder(s).build(false, true));
+  for (const char* real : {"/usr/lib/python3/dist-packages/pydicom/data/test_files/CT_small.dcm",
+                           "/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small_RLE.dcm",
+                           "/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small_jpeg_ls_lossless.dcm",
+                           "/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small_bigendian.dcm",
+                           "/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small_jp2klossless.dcm",
+                           "/usr/lib/python3/dist-packages/pydicom/data/test_files/JPEG2000.dcm",
+                           "/usr/lib/python3/dist-packages/pydicom/data/test_files/JPGExtended.dcm"}) {
+    if (fs::exists(real))
+      seeds.push_back(read_bytes(real));
+    else
+      WARN("not installed (python3-pydicom): " << real);
+  }
+  int ok = 0, rejected = 0;
+  const int iterations = 3000;
+  for (int it = 0; it < iterations; ++it) {
+    std::vector<uint8_t> b = seeds[static_cast<size_t>(it) % seeds.size()];
+    const int kind = static_cast<int>(rng.below(4));
+    const int edits = 1 + static_cast<int>(rng.below(4));
+    // Most edits hit the first kilobyte (meta group and attributes), where the structure is.
+    const size_t zone = kind == 0 ? b.size() : std::min<size_t>(b.size(), 1200);
+    for (int e = 0; e < edits; ++e) {
+      const size_t pos = static_cast<size_t>(rng.below(zone));
+      if (kind == 2)
+        b[pos] ^= static_cast<uint8_t>(1u << rng.below(8));
+      else
+        b[pos] = rng.below(4) == 0 ? 0xFF : static_cast<uint8_t>(rng.below(256));
+    }
+    if (kind == 3) b.resize(static_cast<size_t>(rng.below(b.size() + 1)));
+    try {
+      const DicomImage img = decode_dicom(b.data(), b.size(), "fuzz.dcm");
+      REQUIRE(img.hu.size() == static_cast<size_t>(img.header.rows) * static_cast<size_t>(img.header.columns));
+      ++ok;
+    } catch (const srmds::Error& e) {
+      REQUIRE(std::string(e.what()).find("fuzz.dcm") != std::string::npos);
+      ++rejected;
+    } catch (const std::exception& e) {
+      FAIL("iteration " << it << " threw a non-srmds exception: " << e.what());
+    }
+  }
+  INFO("accepted " << ok << ", rejected " << rejected);
+  CHECK(ok + rejected == iterations);
+  CHECK(ok > 50);
+  CHECK(rejected > 500);
+}
