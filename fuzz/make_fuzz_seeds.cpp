@@ -1,6 +1,8 @@
 // Writes the seed corpora of the fuzz targets into DIR/<target>/: small NIfTI volumes of every
 // written datatype (.nii and .nii.gz, as in tests/test_nifti.cpp), a safetensors file, network
-// configs (defaults, the tiny one, no window, one label) and a tiny training checkpoint.
+// configs (defaults, the tiny one, no window, one label), a tiny training checkpoint, DICOM CT
+// slices (explicit and implicit VR, int16 and uint16, 8-bit) and PNG/JPEG grey images (8- and
+// 16-bit PNG, baseline JPEG), written as in the tests (tests/support).
 // Usage: make_fuzz_seeds DIR
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +17,8 @@
 #include "srmds/nets/config.hpp"
 #include "srmds/nets/srmds_net.hpp"
 #include "srmds/train/trainer.hpp"
+#include "dicom_writer.hpp"
+#include "png_writer.hpp"
 #include "tiny_config.hpp"
 
 namespace fs = std::filesystem;
@@ -86,6 +90,37 @@ int main(int argc, char** argv) {
   const std::string ck = slurp(ckpt);
   put(out / "fuzz_checkpoint", "seed0", ck);
   put(out / "fuzz_safetensors", "seed1", ck);
+
+  // DICOM slices.
+  n = 0;
+  for (const bool explicit_vr : {true, false}) {
+    for (const int repr : {1, 0}) {
+      test::CtSlice s;
+      s.explicit_vr = explicit_vr;
+      s.pixel_representation = repr;
+      s.values.resize(static_cast<size_t>(s.rows * s.columns));
+      for (size_t i = 0; i < s.values.size(); ++i) s.values[i] = static_cast<int64_t>((i * 97) % 2000);
+      const std::vector<uint8_t> f = test::ct_file(s);
+      put(out / "fuzz_dicom", "seed" + std::to_string(n++), std::string(f.begin(), f.end()));
+    }
+  }
+  test::CtSlice eight;
+  eight.bits_allocated = eight.bits_stored = 8;
+  eight.pixel_representation = 0;
+  eight.values.assign(static_cast<size_t>(eight.rows * eight.columns), 7);
+  const std::vector<uint8_t> f8 = test::ct_file(eight);
+  put(out / "fuzz_dicom", "seed" + std::to_string(n++), std::string(f8.begin(), f8.end()));
+
+  // PNG and JPEG.
+  std::vector<uint32_t> grey(7 * 5);
+  for (size_t i = 0; i < grey.size(); ++i) grey[i] = static_cast<uint32_t>(i * 7);
+  const std::vector<uint8_t> p8 = test::encode_png(7, 5, 8, 0, grey);
+  for (uint32_t& v : grey) v *= 300;
+  const std::vector<uint8_t> p16 = test::encode_png(7, 5, 16, 0, grey);
+  const std::vector<uint8_t>& jpg = test::small_grey_jpeg();
+  put(out / "fuzz_image2d", "seed0", std::string(p8.begin(), p8.end()));
+  put(out / "fuzz_image2d", "seed1", std::string(p16.begin(), p16.end()));
+  put(out / "fuzz_image2d", "seed2", std::string(jpg.begin(), jpg.end()));
   fs::remove_all(scratch);
   std::printf("seeds in %s\n", out.string().c_str());
   return 0;

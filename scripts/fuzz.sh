@@ -17,10 +17,15 @@ fi
 mkdir -p "$build"
 cmake -S fuzz -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   ${SRMDS_FUZZ_CMAKE_ARGS:-} > "$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
-targets="fuzz_nifti fuzz_safetensors fuzz_config fuzz_checkpoint"
+targets="fuzz_nifti fuzz_safetensors fuzz_config fuzz_checkpoint fuzz_dicom fuzz_image2d"
 cmake --build "$build" -j "$jobs" --target $targets make_fuzz_seeds
 rm -rf "$build/seeds" "$build/corpus"
 "$build/make_fuzz_seeds" "$build/seeds" > /dev/null
+# Real CT from Debian's python3-pydicom, when installed, seeds the DICOM target too.
+for f in CT_small.dcm dicomdirtests/98892001/CT5N/IM1; do
+  src=$(/usr/bin/python3 -c "import pydicom.data, os; print(os.path.join(os.path.dirname(pydicom.data.__file__), 'test_files', '$f'))" 2>/dev/null || true)
+  if [ -n "$src" ] && [ -f "$src" ]; then cp "$src" "$build/seeds/fuzz_dicom/$(basename "$f").dcm"; fi
+done
 export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
