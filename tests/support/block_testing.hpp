@@ -41,15 +41,7 @@ void randomize_bn_and_biases(StateList<T, Cpu>& st, Rng& rng, bool running_stats
       } else if (ends_with(e.name, "weight")) {
         lo = 0.5, hi = 2.0;
       } else {
-        // BN bias (and running mean): |value| in [0.2, 1], either sign. Kept away from 0 for SGE:
-        // after a BN, a one-channel SGE group's mean g is the BN bias, and its normalisation
-        // e / std(e) with e = x g has a curvature ~ 1e-5 / |g|^3, which a difference step of 1e-6
-        // cannot resolve for |g| < 0.002 (the analytic gradient is right; the check is not).
-        for (int64_t i = 0; i < v.numel(); ++i) {
-          const double m = rng.uniform(0.2, 1.0);
-          v[i] = static_cast<T>(rng.uniform(0.0, 1.0) < 0.5 ? -m : m);
-        }
-        continue;
+        lo = -1.0, hi = 1.0;
       }
     }
     for (int64_t i = 0; i < v.numel(); ++i) v[i] = static_cast<T>(rng.uniform(lo, hi));
