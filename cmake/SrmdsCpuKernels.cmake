@@ -10,6 +10,12 @@ set(SRMDS_CPU_ISAS baseline)
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   list(APPEND SRMDS_CPU_ISAS avx2 avx512)
 endif()
+# SRMDS_CPU_BASELINE_ONLY=ON builds the baseline variant alone (a third of the kernel compile time;
+# the sanitizer and fuzz builds use it, the per-ISA variants are tested in the normal build).
+option(SRMDS_CPU_BASELINE_ONLY "Compile only the baseline x86-64 CPU kernels (no AVX2/AVX-512 variants)" OFF)
+if(SRMDS_CPU_BASELINE_ONLY)
+  set(SRMDS_CPU_ISAS baseline)
+endif()
 set(SRMDS_CPU_FLAGS_baseline "")
 set(SRMDS_CPU_FLAGS_avx2 -mavx2 -mfma)
 set(SRMDS_CPU_FLAGS_avx512 -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma)

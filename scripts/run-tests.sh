@@ -41,6 +41,7 @@ fi
 if [ "${SRMDS_SANITIZE_RUN:-1}" != "0" ]; then
   asan="$build-asan"
   cmake -S . -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSRMDS_SANITIZE=ON -DSRMDS_WITH_CUDA=OFF \
+    -DSRMDS_CPU_BASELINE_ONLY=ON "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" \
     -DSRMDS_BUILD_TESTS=ON -DSRMDS_BUILD_BENCH=OFF -DSRMDS_BUILD_EXAMPLES=OFF "${launchers[@]}"
   cmake --build "$asan" -j "$jobs"
   (cd "$asan" && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1 \

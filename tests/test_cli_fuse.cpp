@@ -1,6 +1,7 @@
 // The `srmds info` and `srmds fuse` commands, run as a user would (the binary named by SRMDS_CLI,
 // set by ctest): figures printed with separators, a fused file equal to the in-process fusion,
 // one-line errors with a non-zero exit status and no output file left behind.
+#include "support/temp_dir.hpp"
 #include "support/testing.hpp"
 
 #include <sys/wait.h>
@@ -41,17 +42,7 @@ Run run(const std::string& args, const fs::path& dir) {
   return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, ss.str()};
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("srmds_cli_fuse_" + std::to_string(srmds::test::fresh_seed()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using srmds::test::TempDir;
 
 }  // namespace
 

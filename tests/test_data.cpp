@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.hpp"
 #include "support/testing.hpp"
 
 #include "srmds/core/error.hpp"
@@ -29,19 +30,7 @@ using srmds::test::fresh_seed;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() /
-           ("srmds_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(fresh_seed()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using srmds::test::TempDir;
 
 // Naive bilinear (align_corners = false) at one output pixel, written from the formula.
 double naive_bilinear(const std::vector<float>& src, int sh, int sw, int dh, int dw, int y, int x) {

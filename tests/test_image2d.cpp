@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "support/png_writer.hpp"
+#include "support/temp_dir.hpp"
 #include "support/testing.hpp"
 
 #include "srmds/core/error.hpp"
@@ -27,28 +28,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("srmds_image2d_" + std::to_string(::getpid()) + "_" + std::to_string(fresh_seed()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using srmds::test::TempDir;
 
-void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
+using srmds::test::write_bytes;
 
-std::vector<uint8_t> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using srmds::test::read_bytes;
 
 void require_error(const std::vector<uint8_t>& b, const std::vector<std::string>& parts) {
   try {

@@ -14,6 +14,7 @@
 
 #include "support/dicom_writer.hpp"
 #include "support/png_writer.hpp"
+#include "support/temp_dir.hpp"
 #include "support/testing.hpp"
 
 #include "srmds/core/error.hpp"
@@ -35,23 +36,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("srmds_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(fresh_seed()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using srmds::test::TempDir;
 
-void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
+using srmds::test::write_bytes;
 
 std::string error_of(const std::function<void()>& f) {
   try {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.hpp"
 #include "support/testing.hpp"
 
 #include "srmds/core/error.hpp"
@@ -26,24 +27,7 @@ using srmds::test::fresh_seed;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("srmds_" + tag + "_" + std::to_string(::getpid()) + "_" +
-                                        std::to_string(fresh_seed()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  size_t count() const {
-    size_t n = 0;
-    for (auto it = fs::directory_iterator(path); it != fs::directory_iterator(); ++it) ++n;
-    return n;
-  }
-};
+using srmds::test::TempDir;
 
 std::vector<unsigned char> read_bytes(const std::string& path) {
   gzFile f = gzopen(path.c_str(), "rb");  // reads plain files as they are

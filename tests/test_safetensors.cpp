@@ -19,6 +19,7 @@
 #include "srmds/core/rng.hpp"
 #include "srmds/io/atomic_file.hpp"
 #include "srmds/io/safetensors.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace srmds;
 using namespace srmds::io;
@@ -28,36 +29,14 @@ namespace fs = std::filesystem;
 namespace {
 
 // A fresh directory, removed with its contents at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("srmds_test_st_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path)) out.push_back(e.path().filename().string());
-    return out;
-  }
-};
+using srmds::test::TempDir;
 
 std::vector<char> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::vector<char>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-void write_bytes(const std::string& path, const std::vector<char>& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using srmds::test::write_bytes;
 
 // A file from a header text (not padded) and a data section.
 std::vector<char> make_file(const std::string& header, const std::vector<char>& data) {

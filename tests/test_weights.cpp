@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "srmds/io/weights.hpp"
+#include "support/temp_dir.hpp"
 #include "support/testing.hpp"
 
 using namespace srmds;
@@ -21,20 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("srmds_test_w_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using srmds::test::TempDir;
 
 // A hand-made state: tensors owned here, listed with PyTorch-style names.
 template <class T>

@@ -20,6 +20,9 @@ const char* cpu_isa_name(CpuIsa isa);
 // The variant the kernels run (chosen at the first call).
 CpuIsa cpu_isa();
 
+// Whether that variant is compiled in (all three on x86-64 unless SRMDS_CPU_BASELINE_ONLY).
+bool cpu_isa_compiled(CpuIsa isa);
+
 // Whether that variant is compiled in and this processor (and its OS) supports it.
 bool cpu_isa_available(CpuIsa isa);
 

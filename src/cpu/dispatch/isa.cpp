@@ -156,6 +156,8 @@ CpuIsa cpu_isa() {
   return g_active_isa;
 }
 
+bool cpu_isa_compiled(CpuIsa isa) { return isa == CpuIsa::Baseline || SRMDS_CPU_X86_VARIANTS; }
+
 bool cpu_isa_available(CpuIsa isa) {
   const int i = static_cast<int>(isa);
   return i >= 0 && i < kIsaCount && registry().available[i];
