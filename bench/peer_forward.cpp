@@ -3,6 +3,7 @@
 // reads N x in x H x W float32 inputs (raw, C order), runs `warmup` untimed fused forward passes of
 // z_0 and then `iters` timed ones at the given precision, prints one JSON line
 //   {"ms": [...], "median_ms": m, "precision": "...", "kernel": "...", "threads": t}
+// (plus "peak_rss_mb": VmHWM of /proc/self/status, the peak resident set of this program alone)
 // and, with --out, writes the last pass's z_0 (float32, raw) for the agreement check.
 //   srmds_peer_forward --model M --input X.bin --shape N,C,H,W [--precision fp32|bf16]
 //                      [--warmup 1] [--iters 3] [--out Z.bin]
@@ -27,6 +28,15 @@
 using namespace srmds;
 
 namespace {
+
+// Peak resident set size of this process in MB (VmHWM; -1 where /proc is not available).
+double peak_rss_mb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
+  return -1;
+}
 
 [[noreturn]] void usage(const std::string& msg) {
   std::fprintf(stderr, "srmds_peer_forward: %s\n", msg.c_str());
@@ -98,8 +108,8 @@ int main(int argc, char** argv) {
                              : (cpu::bf16_dot_products_active() ? "avx512_bf16" : "bf16-fp32-fallback");
     std::printf("{\"ms\": [");
     for (size_t i = 0; i < ms.size(); ++i) std::printf("%s%.3f", i ? ", " : "", ms[i]);
-    std::printf("], \"median_ms\": %.3f, \"precision\": \"%s\", \"kernel\": \"%s\", \"threads\": %d}\n", median,
-                precision_name(precision), kernel, omp_get_max_threads());
+    std::printf("], \"median_ms\": %.3f, \"precision\": \"%s\", \"kernel\": \"%s\", \"threads\": %d, \"peak_rss_mb\": %.1f}\n",
+                median, precision_name(precision), kernel, omp_get_max_threads(), peak_rss_mb());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "srmds_peer_forward: %s\n", e.what());
     return 1;

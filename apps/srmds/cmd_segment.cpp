@@ -13,7 +13,8 @@
 // written as JSON. Every output is written to a hidden temporary file first and all are renamed
 // together once every one is complete (io::AtomicBatch), so a failing or interrupted run leaves the
 // user's files as they were (folders it created are removed again). Outputs must not name an input
-// or each other (same_file.hpp).
+// or each other (same_file.hpp). --precision bf16 (CPU) runs the fused form with its 3x3
+// convolutions in bf16 with fp32 accumulation (a training-form file is fused first; nets/precision.hpp).
 #include <cctype>
 #include <cmath>
 #include <cstdio>
