@@ -297,9 +297,10 @@ TEST_CASE("bf16 inference of a phantom model: probabilities and held-out Dice st
   INFO("held-out micro Dice fp32 " << d32 << ", bf16 " << d16 << "; max |p_bf16 - p_fp32| " << max_dp << ", mean " << mean_dp);
   // The model must have learnt something for the comparison to mean anything.
   REQUIRE(d32 > 0.5);
-  // Measured (seed-independent data and training): max 0.052, mean 7e-5, Dice change -0.0002. The
-  // largest differences sit on lesion borders, where p crosses 0.5 steeply (dp/dz = 1/4).
-  CHECK(max_dp < 0.1);
+  // Measured here: max 0.052, mean 7e-5, Dice change -0.0002 (the `srmds demo --quick` model on its
+  // held-out set: max 0.108, mean 7e-5, Dice -0.0012). The largest differences sit on lesion
+  // borders, where p crosses 0.5 steeply (dp/dz = 1/4 there); the mean and the Dice are the tight checks.
+  CHECK(max_dp < 0.2);
   CHECK(mean_dp < 1e-3);
   CHECK(std::abs(d16 - d32) < 0.003);  // 0.3 Dice points (issue 14)
   // Back to fp32: the fp32 result again, bit for bit.
