@@ -4,7 +4,8 @@
 //    error bound of fp32 summation, (K + 1) 2^-24 (|b| + sum |w x|), K = 9 Cin (the products of two
 //    bf16 values are exact in fp32, so this bound is all the kernels may miss by): odd and even
 //    channel counts, Cout not a multiple of the output block, widths giving every count of 16-pixel
-//    vectors (full and partial) in a row's last pixel run, N > 1, strided channel views in and out, with and without bias, enough work for the threaded path;
+//    vectors (full and partial) in a row's last pixel run, several row bands, a workspace of one
+//    band, N > 1, strided channel views in and out, with and without bias, enough work for the threaded path;
 //  - the AVX512_BF16 kernel and the fp32 one (detail::set_bf16_dot_products(false)) on the same
 //    inputs, where the processor has AVX512_BF16 (both within the bound, and within twice the bound
 //    of each other), and the run-time choice itself;
@@ -87,7 +88,7 @@ double require_within_bound(const Tensor<float, Cpu>& y, const NaiveResult& ref,
 void run_bf16(bool dot, const Tensor<float, Cpu>& x, const cpu::Bf16Conv3x3Weights& w, const Tensor<float, Cpu>* b,
               Tensor<float, Cpu>& y) {
   cpu::detail::set_bf16_dot_products(dot);
-  cpu::conv3x3_bf16_forward(x, w, b, y, nullptr);
+  cpu::conv3x3_bf16_forward(x, w, b, y, nullptr, 0);
   cpu::detail::set_bf16_dot_products(true);
 }
 
@@ -159,7 +160,7 @@ TEST_CASE("conv3x3_bf16_forward on strided channel views, threaded sizes and a w
     Tensor<float> yv = big_y.channels(5, 12);
     cpu::detail::set_bf16_dot_products(dot);
     Context<Cpu> ctx;
-    conv3x3_bf16_forward(ctx, xv, pw, &b, yv, work.data());
+    conv3x3_bf16_forward(ctx, xv, pw, &b, yv, work.data(), static_cast<int64_t>(work.size()));
     cpu::detail::set_bf16_dot_products(true);
     Tensor<float> y(Shape{2, 12, 64, 70});
     for (int64_t n = 0; n < 2; ++n)
@@ -174,6 +175,32 @@ TEST_CASE("conv3x3_bf16_forward on strided channel views, threaded sizes and a w
     INFO("dot " << dot);
     require_within_bound(y, ref, 1.0, "bf16 conv on views");
   }
+}
+
+TEST_CASE("conv3x3_bf16_forward over several row bands, with a one-band workspace", "[cpu][bf16]") {
+  // 64 channels of 1000 pixels: 128 KB of packed input per row, so bands of 6 rows (6, 6, 1 here).
+  const Shape s{1, 64, 13, 1000};
+  REQUIRE(cpu::bf16_band_rows(64, 13, 1000) == 6);
+  Rng rng(fresh_seed());
+  auto x = random_tensor<float>(s, rng);
+  auto w = random_tensor<float>(Shape{9, 64, 3, 3}, rng);
+  auto b = random_tensor<float>(Shape{9}, rng);
+  const cpu::Bf16Conv3x3Weights pw = cpu::pack_conv3x3_bf16(w);
+  const NaiveResult ref = naive_bf16_conv3x3(x, w, &b);
+  const int64_t one_band = cpu::bf16_band_words(64, 13, 1000);
+  std::vector<uint32_t> work(static_cast<size_t>(one_band));
+  for (const bool dot : kernel_choices()) {
+    INFO("dot " << dot);
+    Tensor<float> y(ref.y.shape()), y1(ref.y.shape());
+    run_bf16(dot, x, pw, &b, y);  // as many threads as there are bands and threads
+    require_within_bound(y, ref, 1.0, "bands");
+    cpu::detail::set_bf16_dot_products(dot);
+    cpu::conv3x3_bf16_forward(x, pw, &b, y1, work.data(), one_band);  // one band at a time
+    cpu::detail::set_bf16_dot_products(true);
+    for (int64_t i = 0; i < y.numel(); ++i) REQUIRE(y1[i] == y[i]);  // same sums in the same order
+  }
+  Tensor<float> y(ref.y.shape());
+  CHECK_THROWS_AS(cpu::conv3x3_bf16_forward(x, pw, &b, y, work.data(), one_band - 1), Error);
 }
 
 TEST_CASE("conv3x3_bf16: the AVX512_BF16 kernel and the fp32 one agree", "[cpu][bf16][isa]") {
@@ -220,10 +247,10 @@ TEST_CASE("conv3x3_bf16 rejects bad shapes", "[cpu][bf16]") {
   auto x = random_tensor<float>(Shape{1, 3, 8, 8}, rng);
   Tensor<float> y_bad(Shape{1, 5, 8, 8}), x_bad(Shape{1, 2, 8, 8}), y(Shape{1, 4, 8, 8});
   Tensor<float> b_bad(Shape{3});
-  CHECK_THROWS_AS(cpu::conv3x3_bf16_forward(x, pw, nullptr, y_bad, nullptr), Error);
-  CHECK_THROWS_AS(cpu::conv3x3_bf16_forward(x_bad, pw, nullptr, y, nullptr), Error);
-  CHECK_THROWS_AS(cpu::conv3x3_bf16_forward(x, pw, &b_bad, y, nullptr), Error);
-  CHECK_THROWS_AS(cpu::conv3x3_bf16_forward(x, cpu::Bf16Conv3x3Weights(), nullptr, y, nullptr), Error);
+  CHECK_THROWS_AS(cpu::conv3x3_bf16_forward(x, pw, nullptr, y_bad, nullptr, 0), Error);
+  CHECK_THROWS_AS(cpu::conv3x3_bf16_forward(x_bad, pw, nullptr, y, nullptr, 0), Error);
+  CHECK_THROWS_AS(cpu::conv3x3_bf16_forward(x, pw, &b_bad, y, nullptr, 0), Error);
+  CHECK_THROWS_AS(cpu::conv3x3_bf16_forward(x, cpu::Bf16Conv3x3Weights(), nullptr, y, nullptr, 0), Error);
   CHECK_THROWS_AS(cpu::pack_conv3x3_bf16(Tensor<float>(Shape{4, 3, 1, 1})), Error);
   CHECK_THROWS_AS(parse_precision("fp16"), Error);
   Context<Cpu> ctx;

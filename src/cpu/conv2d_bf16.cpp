@@ -1,7 +1,8 @@
 // The bf16 3x3 convolution kernels, one copy per ISA level (math and layout:
-// include/srmds/cpu/conv2d_bf16.hpp; variants: src/cpu/variant.hpp). Per sample: pack the input
-// into the zero-bordered word image, then, in parallel over output rows, for each block of
-// kBf16OutBlock output channels and run of kBf16Pixels pixels, accumulate the 9 * Cin2 steps
+// include/srmds/cpu/conv2d_bf16.hpp; variants: src/cpu/variant.hpp). In parallel over bands of
+// output rows (of every sample), each thread packs its band's input into its zero-bordered word
+// image, then for each row, block of kBf16OutBlock output channels and run of kBf16Pixels pixels
+// accumulates the 9 * Cin2 steps
 //   acc[o][j] += hi(w[o]) * hi(x[j]) ; acc[o][j] += lo(w[o]) * lo(x[j])
 // in fp32 registers, and store acc + bias. tile_fma does this with fp32 multiply-adds (every
 // variant); tile_dot with VDPBF16PS (the avx512 variant, compiled for AVX512_BF16 by a target
@@ -16,6 +17,7 @@
 #include <immintrin.h>
 #endif
 
+#include "conv2d_im2col.hpp"
 #include "srmds/core/tensor.hpp"
 #include "srmds/cpu/conv2d_bf16.hpp"
 
@@ -39,26 +41,29 @@ inline float word_lo(uint32_t u) {
   return v;
 }
 
-// x (C, H, W) one contiguous sample -> xp (C2, H + 2, W + 2) words, zero border.
-void pack_input(const float* x, int64_t C, int64_t H, int64_t W, uint32_t* xp) {
-  const int64_t C2 = (C + 1) / 2, Hp = H + 2, Wp = W + 2, HW = H * W;
-#pragma omp parallel for schedule(static) if (C2 * H * W > 32768)
-  for (int64_t r = 0; r < C2 * Hp; ++r) {
-    const int64_t c2 = r / Hp, i = r % Hp - 1;
-    uint32_t* d = xp + r * Wp;
-    if (i < 0 || i >= H) {
-      std::memset(d, 0, static_cast<size_t>(Wp) * sizeof(uint32_t));
-      continue;
-    }
-    d[0] = 0;
-    d[W + 1] = 0;
-    const float* lo = x + 2 * c2 * HW + i * W;
-    if (2 * c2 + 1 < C) {
-      const float* hi = lo + HW;
-      for (int64_t j = 0; j < W; ++j)
-        d[j + 1] = static_cast<uint32_t>(float_to_bf16(lo[j])) | (static_cast<uint32_t>(float_to_bf16(hi[j])) << 16);
-    } else {
-      for (int64_t j = 0; j < W; ++j) d[j + 1] = float_to_bf16(lo[j]);
+// Rows [r0 - 1, r1 + 1) of x (C, H, W), one contiguous sample -> band (C2, R + 2, W + 2) words, row k
+// of a channel pair holding image row r0 - 1 + k; zero outside the image (rows past r1 + 1 unused).
+void pack_band(const float* x, int64_t C, int64_t H, int64_t W, int64_t r0, int64_t r1, int64_t R, uint32_t* band) {
+  const int64_t C2 = (C + 1) / 2, Wp = W + 2, HW = H * W;
+  for (int64_t c2 = 0; c2 < C2; ++c2) {
+    for (int64_t k = 0; k < r1 - r0 + 2; ++k) {
+      const int64_t i = r0 - 1 + k;
+      uint32_t* d = band + (c2 * (R + 2) + k) * Wp;
+      if (i < 0 || i >= H) {
+        std::memset(d, 0, static_cast<size_t>(Wp) * sizeof(uint32_t));
+        continue;
+      }
+      d[0] = 0;
+      d[W + 1] = 0;
+      const float* lo = x + 2 * c2 * HW + i * W;
+      if (2 * c2 + 1 < C) {
+        const float* hi = lo + HW;
+        for (int64_t j = 0; j < W; ++j)
+          d[j + 1] =
+              static_cast<uint32_t>(float_to_bf16(lo[j])) | (static_cast<uint32_t>(float_to_bf16(hi[j])) << 16);
+      } else {
+        for (int64_t j = 0; j < W; ++j) d[j + 1] = float_to_bf16(lo[j]);
+      }
     }
   }
 }
@@ -184,21 +189,26 @@ void conv3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
                   const uint32_t* wpacked, int64_t Cout,
                   const float* bias,        // (Cout) or nullptr
                   Tensor<float, Cpu>& y,    // (N, Cout, H, W)
-                  uint32_t* work) {         // (C2, H + 2, W + 2)
+                  uint32_t* work, int64_t work_words) {  // bands of bf16_band_words words
   const Shape& xs = x.shape();
   const int64_t N = xs.n(), Cin = xs.c(), H = xs.h(), W = xs.w();
-  const int64_t C2 = (Cin + 1) / 2, Wp = W + 2, plane = (H + 2) * Wp, HW = H * W;
+  const int64_t C2 = (Cin + 1) / 2, Wp = W + 2, HW = H * W;
   const int64_t blocks = (Cout + kOB - 1) / kOB;
   if (N == 0 || HW == 0 || Cout == 0) return;
-  for (int64_t n = 0; n < N; ++n) {
-    pack_input(x.sample(n), Cin, H, W, work);
+  const int64_t R = bf16_band_rows(Cin, H, W), band_words = bf16_band_words(Cin, H, W);
+  const int64_t plane = (R + 2) * Wp;
+  const int64_t bands_per_sample = (H + R - 1) / R, units = N * bands_per_sample;
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>({detail::conv_max_threads(), units, work_words / band_words}));
+
+  auto run_band = [&](int64_t u, uint32_t* band) {
+    const int64_t n = u / bands_per_sample, r0 = (u % bands_per_sample) * R, r1 = std::min(H, r0 + R);
+    pack_band(x.sample(n), Cin, H, W, r0, r1, R, band);
     float* ys = y.sample(n);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < H; ++i) {
+    for (int64_t i = r0; i < r1; ++i) {
       for (int64_t b = 0; b < blocks; ++b) {
         for (int64_t j = 0; j < W; j += kPx) {
           Tile t;
-          t.x0 = work + i * Wp + j;
+          t.x0 = band + (i - r0) * Wp + j;
           t.plane = plane;
           t.Wp = Wp;
           t.C2 = C2;
@@ -212,6 +222,12 @@ void conv3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
         }
       }
     }
+  };
+  if (threads > 1) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(static_cast<int>(threads))
+    for (int64_t u = 0; u < units; ++u) run_band(u, work + detail::conv_thread_id() * band_words);
+  } else {
+    for (int64_t u = 0; u < units; ++u) run_band(u, work);
   }
 }
 

@@ -64,10 +64,11 @@ struct Kernels {
 };
 
 // The bf16 kernels (cpu/conv2d_bf16.hpp), float activations only: wpacked is
-// Bf16Conv3x3Weights::packed, work the caller's workspace. conv3x3_dot (VDPBF16PS) is set by the
+// Bf16Conv3x3Weights::packed, work the caller's workspace of work_words words (at least one band).
+// conv3x3_dot (VDPBF16PS) is set by the
 // avx512 variant only and may be called only where the processor has AVX512_BF16.
 using Conv3x3Bf16Fn = void (*)(const Tensor<float, Cpu>& x, const uint32_t* wpacked, int64_t cout, const float* bias,
-                               Tensor<float, Cpu>& y, uint32_t* work);
+                               Tensor<float, Cpu>& y, uint32_t* work, int64_t work_words);
 struct Bf16Kernels {
   Conv3x3Bf16Fn conv3x3_fma = nullptr;
   Conv3x3Bf16Fn conv3x3_dot = nullptr;

@@ -107,10 +107,10 @@ private:
     if constexpr (kBf16Capable) {
       if (m_precision == Precision::Bf16) {
         const Shape& s = x.shape();
-        Tensor<float, Cpu> work =
-            scratch.get(ctx, kSlotBf16, Shape{1, cpu::conv3x3_bf16_workspace(s.c(), s.h(), s.w()), 1, 1});
+        const int64_t words = cpu::conv3x3_bf16_workspace(s.c(), s.h(), s.w());
+        Tensor<float, Cpu> work = scratch.get(ctx, kSlotBf16, Shape{1, words, 1, 1});
         // The slot's float storage holds the packed 32-bit words (raw memory, only read as words).
-        conv3x3_bf16_forward(ctx, x, m_bf16, &m_bias.value, y, reinterpret_cast<uint32_t*>(work.data()));
+        conv3x3_bf16_forward(ctx, x, m_bf16, &m_bias.value, y, reinterpret_cast<uint32_t*>(work.data()), words);
         return;
       }
     }

@@ -8,11 +8,14 @@
 // one 32-bit word holds bf16(v[2 c2]) in its low half and bf16(v[2 c2 + 1]) in its high half, as
 // AVX512_BF16's VDPBF16PS expects (acc += lo * lo' + hi * hi', the high products first). The weights
 // are packed once (pack_conv3x3_bf16) as [Cout / kBf16OutBlock][Cin2][9 taps][kBf16OutBlock] words,
-// Cout padded with zero filters to a multiple of kBf16OutBlock. Each call packs the input of one
-// sample into a zero-bordered (Cin2, H + 2, W + 2) word image (the workspace), then every output row
-// and block of kBf16OutBlock output channels is a direct convolution over it in runs of
+// Cout padded with zero filters to a multiple of kBf16OutBlock. The output is computed in bands of
+// R rows (bf16_band_rows: about kBf16BandBytes of packed input per band), one band per thread at a
+// time: the thread packs input rows r0 - 1 .. r0 + R of every channel pair into its own
+// zero-bordered (Cin2, R + 2, W + 2) word image (its part of the workspace), then every output row
+// and block of kBf16OutBlock output channels of the band is a direct convolution over it in runs of
 // kBf16Pixels pixels (a row's last run only as many 16-pixel vectors as it needs): 9 * Cin2
-// dot-product steps per register tile, no im2col.
+// dot-product steps per register tile, no im2col. The packed band is used while it is in cache and
+// the workspace stays a few MB however large the image (two halo rows per band are packed twice).
 //
 // Kernels (chosen at run time like the others, cpu/isa.hpp): on processors with AVX512_BF16 the
 // avx512 variant uses _mm512_dpbf16_ps; everywhere else (and when switched off with
@@ -32,6 +35,19 @@ namespace srmds::cpu {
 
 inline constexpr int kBf16OutBlock = 8;  // output channels per register tile
 inline constexpr int kBf16Pixels = 48;   // pixels per register tile (3 vectors of 16)
+inline constexpr int64_t kBf16BandBytes = int64_t(1) << 20;  // packed input per band (aim)
+
+// Output rows per band for inputs (., Cin, H, W): the most whose packed band, (Cin2, R + 2, W + 2)
+// words, fits kBf16BandBytes, at least 1 and at most H; and the words of one band.
+inline int64_t bf16_band_rows(int64_t cin, int64_t h, int64_t w) {
+  const int64_t row_bytes = (cin + 1) / 2 * (w + 2) * 4;
+  int64_t r = row_bytes > 0 ? kBf16BandBytes / row_bytes - 2 : h;
+  if (r > h) r = h;
+  return r < 1 ? 1 : r;
+}
+inline int64_t bf16_band_words(int64_t cin, int64_t h, int64_t w) {
+  return (cin + 1) / 2 * (bf16_band_rows(cin, h, w) + 2) * (w + 2);
+}
 
 // fp32 -> bf16 bits, round to nearest even (NaN stays a quiet NaN); bf16 bits -> fp32 (exact).
 // Branch-free, so that packing loops vectorise.
@@ -61,16 +77,18 @@ struct Bf16Conv3x3Weights {
 // Rounds w (Cout, Cin, 3, 3) to bf16 and packs it.
 Bf16Conv3x3Weights pack_conv3x3_bf16(const Tensor<float, Cpu>& w);
 
-// 32-bit words of workspace conv3x3_bf16_forward needs for inputs (N, Cin, H, W).
+// 32-bit words of workspace conv3x3_bf16_forward uses for inputs (N, Cin, H, W) with every OpenMP
+// thread busy: one band per thread (omp_get_max_threads() x bf16_band_words).
 int64_t conv3x3_bf16_workspace(int64_t cin, int64_t h, int64_t w);
 
-// y = conv3x3(bf16(x), bf16(w)) + bias with fp32 accumulation. x and y may be strided channel views;
-// workspace holds conv3x3_bf16_workspace(Cin, H, W) words (nullptr: the call allocates it).
+// y = conv3x3(bf16(x), bf16(w)) + bias with fp32 accumulation. x and y may be strided channel views.
+// workspace: workspace_words 32-bit words, at least bf16_band_words(Cin, H, W) (one band: fewer
+// threads run when it holds fewer bands than threads); nullptr allocates conv3x3_bf16_workspace.
 void conv3x3_bf16_forward(const Tensor<float, Cpu>& x,     // (N, Cin, H, W)
                           const Bf16Conv3x3Weights& w,     // (Cout, Cin, 3, 3) packed
                           const Tensor<float, Cpu>* bias,  // (Cout) or nullptr
                           Tensor<float, Cpu>& y,           // (N, Cout, H, W)
-                          uint32_t* workspace);
+                          uint32_t* workspace, int64_t workspace_words);
 
 // Whether this processor and build have the AVX512_BF16 kernel, and whether it is the one in use
 // (available, not switched off, and the avx512 kernel variant is the one running).

@@ -12,9 +12,10 @@ inline void conv3x3_bf16_forward(Context<Cpu>& ctx, const Tensor<float, Cpu>& x,
                                  const cpu::Bf16Conv3x3Weights& w,              // (Cout, Cin, 3, 3) packed
                                  const Tensor<float, Cpu>* bias,                // (Cout) or nullptr
                                  Tensor<float, Cpu>& y,                         // (N, Cout, H, W)
-                                 uint32_t* workspace) {  // cpu::conv3x3_bf16_workspace words, or nullptr
+                                 uint32_t* workspace,    // workspace_words words, or nullptr
+                                 int64_t workspace_words) {  // see cpu::conv3x3_bf16_forward
   (void)ctx;
-  cpu::conv3x3_bf16_forward(x, w, bias, y, workspace);
+  cpu::conv3x3_bf16_forward(x, w, bias, y, workspace, workspace_words);
 }
 
 }  // namespace srmds

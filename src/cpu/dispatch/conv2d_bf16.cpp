@@ -8,6 +8,10 @@
 
 #include <atomic>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "../kernel_table.hpp"
 #include "srmds/core/buffer.hpp"
 #include "srmds/core/error.hpp"
@@ -58,10 +62,17 @@ Bf16Conv3x3Weights pack_conv3x3_bf16(const Tensor<float, Cpu>& w) {
   return out;
 }
 
-int64_t conv3x3_bf16_workspace(int64_t cin, int64_t h, int64_t w) { return (cin + 1) / 2 * (h + 2) * (w + 2); }
+int64_t conv3x3_bf16_workspace(int64_t cin, int64_t h, int64_t w) {
+#ifdef _OPENMP
+  const int64_t threads = omp_get_max_threads();
+#else
+  const int64_t threads = 1;
+#endif
+  return threads * bf16_band_words(cin, h, w);
+}
 
 void conv3x3_bf16_forward(const Tensor<float, Cpu>& x, const Bf16Conv3x3Weights& w, const Tensor<float, Cpu>* bias,
-                          Tensor<float, Cpu>& y, uint32_t* workspace) {
+                          Tensor<float, Cpu>& y, uint32_t* workspace, int64_t workspace_words) {
   SRMDS_CHECK(!w.empty(), "conv3x3_bf16_forward: the weights are not packed (pack_conv3x3_bf16)");
   SRMDS_CHECK(x.shape().rank() == 4 && x.shape().c() == w.cin,
               "conv3x3_bf16_forward: x " << x.shape() << " for a " << w.cin << " -> " << w.cout << " convolution");
@@ -71,15 +82,19 @@ void conv3x3_bf16_forward(const Tensor<float, Cpu>& x, const Bf16Conv3x3Weights&
   if (bias)
     SRMDS_CHECK(bias->shape() == Shape{w.cout} && bias->is_contiguous(),
                 "conv3x3_bf16_forward: bias " << bias->shape() << " expected (" << w.cout << ")");
+  const Shape& xs = x.shape();
   Buffer own;
   if (!workspace) {
-    own = host_buffer(static_cast<size_t>(conv3x3_bf16_workspace(w.cin, x.shape().h(), x.shape().w())) *
-                      sizeof(uint32_t));
+    workspace_words = conv3x3_bf16_workspace(w.cin, xs.h(), xs.w());
+    own = host_buffer(static_cast<size_t>(workspace_words) * sizeof(uint32_t));
     workspace = static_cast<uint32_t*>(own.get());
   }
+  SRMDS_CHECK(workspace_words >= bf16_band_words(w.cin, xs.h(), xs.w()),
+              "conv3x3_bf16_forward: workspace of " << workspace_words << " words for x " << xs << " is less than one band ("
+                                                    << bf16_band_words(w.cin, xs.h(), xs.w()) << " words)");
   const detail::Bf16Kernels& k = detail::active_bf16_kernels();
   const detail::Conv3x3Bf16Fn fn = bf16_dot_products_active() && k.conv3x3_dot ? k.conv3x3_dot : k.conv3x3_fma;
-  fn(x, w.packed.data(), w.cout, bias ? bias->data() : nullptr, y, workspace);
+  fn(x, w.packed.data(), w.cout, bias ? bias->data() : nullptr, y, workspace, workspace_words);
 }
 
 bool bf16_dot_products_available() {
