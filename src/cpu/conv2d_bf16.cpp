@@ -206,7 +206,10 @@ void conv3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
     float* ys = y.sample(n);
     for (int64_t i = r0; i < r1; ++i) {
       for (int64_t b = 0; b < blocks; ++b) {
-        for (int64_t j = 0; j < W; j += kPx) {
+        // Runs of kPx pixels; a remainder of 16 after a full run becomes two runs of 32 (fewer
+        // one-vector tiles, which broadcast each weight for a single dot product).
+        for (int64_t j = 0, len = 0; j < W; j += len) {
+          len = W - j == kPx + 16 ? 32 : std::min<int64_t>(kPx, W - j);
           Tile t;
           t.x0 = band + (i - r0) * Wp + j;
           t.plane = plane;
@@ -216,7 +219,7 @@ void conv3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
           t.y0 = ys + b * kOB * HW + i * W + j;
           t.HW = HW;
           t.nout = static_cast<int>(std::min<int64_t>(kOB, Cout - b * kOB));
-          t.npix = static_cast<int>(std::min<int64_t>(kPx, W - j));
+          t.npix = static_cast<int>(len);
           t.bias = bias ? bias + b * kOB : nullptr;
           run_tile<Dot>(t);
         }
