@@ -38,7 +38,9 @@ inline constexpr int kBf16Pixels = 48;   // pixels per register tile (3 vectors 
 inline constexpr int64_t kBf16BandBytes = int64_t(1) << 20;  // packed input per band (aim)
 
 // Output rows per band for inputs (., Cin, H, W): the most whose packed band, (Cin2, R + 2, W + 2)
-// words, fits kBf16BandBytes, at least 1 and at most H; and the words of one band.
+// words, fits kBf16BandBytes, at least 1 and at most H; and the words of one band (plus 16 words of
+// slack, so that a masked vector load at the end of the last row stays inside the buffer even for
+// tools that check the whole vector).
 inline int64_t bf16_band_rows(int64_t cin, int64_t h, int64_t w) {
   const int64_t row_bytes = (cin + 1) / 2 * (w + 2) * 4;
   int64_t r = row_bytes > 0 ? kBf16BandBytes / row_bytes - 2 : h;
@@ -46,7 +48,7 @@ inline int64_t bf16_band_rows(int64_t cin, int64_t h, int64_t w) {
   return r < 1 ? 1 : r;
 }
 inline int64_t bf16_band_words(int64_t cin, int64_t h, int64_t w) {
-  return (cin + 1) / 2 * (bf16_band_rows(cin, h, w) + 2) * (w + 2);
+  return (cin + 1) / 2 * (bf16_band_rows(cin, h, w) + 2) * (w + 2) + 16;
 }
 
 // fp32 -> bf16 bits, round to nearest even (NaN stays a quiet NaN); bf16 bits -> fp32 (exact).
