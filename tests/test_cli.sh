@@ -92,6 +92,14 @@ for f in mask.nii.gz prob.nii png/slice_0000.png png/slice_0001.png; do
 done
 ok "segment 32" "$cli" segment --model "$tmp/ck.safetensors" --input "$tmp/ph32/phantom_000_image.nii.gz" \
   --output "$seg/mask32.nii" --prob-out "$seg/prob32.nii.gz"
+ok "segment 32 --precision bf16" "$cli" segment --model "$tmp/ck.safetensors" \
+  --input "$tmp/ph32/phantom_000_image.nii.gz" --output "$seg/mask32_bf16.nii" --prob-out "$seg/prob32_bf16.nii" \
+  --precision bf16
+ok "eval --precision bf16" "$cli" eval --model "$tmp/ck.safetensors" --images "$tmp/ph32/phantom_000_image.nii.gz" \
+  --masks "$tmp/ph32/phantom_000_mask.nii.gz" --precision bf16
+grep -qE "^dice +[0-9.]+ %" "$tmp/ok.out" || fail "eval --precision bf16: no dice row: $(cat "$tmp/ok.out")"
+ok "bench --precision bf16" "$cli" bench --base 4 --size 32 --batch 1 --seconds 0 --precision bf16
+grep -q "^fused bf16 " "$tmp/ok.out" || fail "bench --precision bf16: no 'fused bf16' row: $(cat "$tmp/ok.out")"
 
 if /usr/bin/python3 -c "import nibabel, numpy" 2> /dev/null; then
   /usr/bin/python3 - "$ph/phantom_002_image.nii.gz" "$seg" "$tmp/ph32/phantom_000_image.nii.gz" << 'EOF' || fail "segment outputs (nibabel check)"
@@ -117,6 +125,13 @@ p32 = nib.load(f"{seg}/prob32.nii.gz")
 assert m32.shape == p32.shape == ref32.shape, (m32.shape, ref32.shape)
 assert np.allclose(m32.affine, ref32.affine)
 assert np.array_equal(np.asarray(m32.dataobj) == 1, np.asarray(p32.dataobj) >= 0.5)
+# bf16 inference: the same geometry, its mask is its p >= 0.5, and p stays close to fp32's.
+m16 = nib.load(f"{seg}/mask32_bf16.nii")
+p16 = nib.load(f"{seg}/prob32_bf16.nii")
+assert m16.shape == p16.shape == ref32.shape and np.allclose(p16.affine, ref32.affine)
+assert np.array_equal(np.asarray(m16.dataobj) == 1, np.asarray(p16.dataobj) >= 0.5)
+dp = np.abs(np.asarray(p16.dataobj, dtype=np.float64) - np.asarray(p32.dataobj, dtype=np.float64)).max()
+assert 0 < dp < 0.1, dp
 print("segment outputs: shapes, dtypes, affines and p >= 0.5 as expected")
 EOF
 else
@@ -202,6 +217,8 @@ bad "phantom: bad count" "count" "$o/20" -- phantom --out "$o/20/x" --count 0
 bad "train: unknown device" "device" "$o/21" -- train --images "$imgs" --masks "$msks" --out "$o/21/ck.safetensors" --device tpu
 bad "unknown subcommand" "." "$o/22" -- frobnicate
 bad "eval: missing option" "masks" "$o/23" -- eval --model "$model" --images "$img"
+bad "segment: unknown precision" "precision" "$o/26" -- segment --model "$model" --input "$img" --output "$o/26/m.nii.gz" --precision fp16
+bad "bench: bf16 on cuda" "precision|cuda" "$o/27" -- bench --base 4 --size 32 --device cuda --precision bf16
 if ! "$cli" --version | grep -q "cuda"; then
   bad "demo: cuda without the backend" "cuda" "$o/24" -- demo --quick --device cuda --out "$o/24/demo"
 fi

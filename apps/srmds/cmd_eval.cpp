@@ -1,14 +1,16 @@
 // srmds eval --model M --images A[,B..] --masks MA[,MB..] [--batch 8] [--device cpu] [--per-image]
-// [--png-dir D]: metrics of a weight file (either form, or a training checkpoint) on every slice of
+// [--png-dir D] [--precision fp32|bf16]: metrics of a weight file (either form, or a training checkpoint) on every slice of
 // the given pairs (SPEC §4): sensitivity, specificity, precision and Dice, micro and per-image.
 // Images are NIfTI volumes, DICOM series or PNG/JPEG slices (a folder of slices pairs by file stem
 // with a mask folder). --png-dir writes one overlay per slice at model size (red outline: the
-// prediction, green: the mask, yellow where they meet).
+// prediction, green: the mask, yellow where they meet). --precision bf16 (CPU) evaluates the fused
+// form with its 3x3 convolutions in bf16 (a training-form file is fused first; nets/precision.hpp).
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "usage_error.hpp"
@@ -27,7 +29,7 @@ namespace srmds::cli {
 namespace {
 
 struct EvalOptions {
-  std::string model, device = "cpu", series, labels, png_dir;
+  std::string model, device = "cpu", series, labels, png_dir, precision = "fp32";
   std::vector<std::string> images, masks;
   int batch = 8;
   bool per_image = false, png16_hu = false;
@@ -71,6 +73,9 @@ int64_t write_overlays(C& ctx, N& net, const SliceDataset& data, int batch, cons
 
 void run_eval(const EvalOptions& o) {
   if (o.batch < 1 || o.batch > 4096) SRMDS_USAGE("eval: --batch must be in [1, 4096], got " << o.batch);
+  const Precision precision = parse_precision(o.precision);
+  if (precision == Precision::Bf16 && o.device != "cpu")
+    SRMDS_USAGE("eval: --precision bf16 runs on the CPU only (--device cpu)");
   std::vector<std::string> images, masks;
   for (const InputPair& p : input_pairs(o.images, o.masks)) {
     images.push_back(p.image);
@@ -81,6 +86,12 @@ void run_eval(const EvalOptions& o) {
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
     SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model);
+    if constexpr (std::is_same_v<D, Cpu>) {
+      if (precision == Precision::Bf16) {  // bf16 runs the fused form (a training-form file is fused here)
+        if (net.form() == NetForm::Train) net = net.fused(ctx);
+        net.set_precision(precision);
+      }
+    }
     SliceDataOptions d = SliceDataOptions::from_config(net.config());
     d.input.dicom_series = o.series;
     d.input.png16_hu = o.png16_hu;
@@ -134,6 +145,10 @@ void add_eval_command(CLI::App& app) {
   sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   sub->add_flag("--per-image", o->per_image, "Also list each slice's Dice and sensitivity");
   sub->add_option("--png-dir", o->png_dir, "Folder for one overlay per slice (red: prediction, green: mask)");
+  sub->add_option("--precision", o->precision,
+                  "bf16: the fused network's 3x3 convolutions in bf16 with fp32 accumulation (CPU only)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   sub->callback([o] { run_eval(*o); });
 }
 

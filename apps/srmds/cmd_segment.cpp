@@ -13,13 +13,15 @@
 // written as JSON. Every output is written to a hidden temporary file first and all are renamed
 // together once every one is complete (io::AtomicBatch), so a failing or interrupted run leaves the
 // user's files as they were (folders it created are removed again). Outputs must not name an input
-// or each other (same_file.hpp).
+// or each other (same_file.hpp). --precision bf16 (CPU) runs the fused form with its 3x3
+// convolutions in bf16 with fp32 accumulation (a training-form file is fused first; nets/precision.hpp).
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -43,7 +45,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct SegmentOptions {
-  std::string model, input, output, prob_out, png_dir, report, series, device = "cpu";
+  std::string model, input, output, prob_out, png_dir, report, series, device = "cpu", precision = "fp32";
   int batch = 8;
   bool png16_hu = false;
 };
@@ -82,6 +84,9 @@ std::vector<uint8_t> to_bytes(const std::vector<float>& p) {
 
 void run_segment(const SegmentOptions& o) {
   if (o.batch < 1 || o.batch > 4096) SRMDS_USAGE("segment: --batch must be in [1, 4096], got " << o.batch);
+  const Precision precision = parse_precision(o.precision);
+  if (precision == Precision::Bf16 && o.device != "cpu")
+    SRMDS_USAGE("segment: --precision bf16 runs on the CPU only (--device cpu)");
   const bool folder = is_image_folder(o.input);
   InputKind kind = InputKind::Image2d;
   if (folder) {
@@ -113,6 +118,12 @@ void run_segment(const SegmentOptions& o) {
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
     SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model);
+    if constexpr (std::is_same_v<D, Cpu>) {
+      if (precision == Precision::Bf16) {  // bf16 runs the fused form (a training-form file is fused here)
+        if (net.form() == NetForm::Train) net = net.fused(ctx);
+        net.set_precision(precision);
+      }
+    }
     if (net.config().in_channels != 1)
       SRMDS_THROW("segment: the network takes " << net.config().in_channels << " input channels; CT has 1");
     const SliceDataOptions data_options = SliceDataOptions::from_config(net.config());
@@ -227,6 +238,10 @@ void add_segment_command(CLI::App& app) {
   sub->add_flag("--png16-hu", o->png16_hu, "16-bit PNG slices hold HU + 32768 (else min-max per slice)");
   sub->add_option("--batch", o->batch)->capture_default_str();
   sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  sub->add_option("--precision", o->precision,
+                  "bf16: the fused network's 3x3 convolutions in bf16 with fp32 accumulation (CPU only)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   sub->callback([o] { run_segment(*o); });
 }
 

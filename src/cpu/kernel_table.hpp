@@ -14,6 +14,7 @@
 #include "srmds/cpu/cbam.hpp"
 #include "srmds/cpu/confusion.hpp"
 #include "srmds/cpu/conv2d.hpp"
+#include "srmds/cpu/conv2d_bf16.hpp"
 #include "srmds/cpu/conv2d_winograd.hpp"
 #include "srmds/cpu/downsample_target.hpp"
 #include "srmds/cpu/maxpool.hpp"
@@ -62,9 +63,21 @@ struct Kernels {
   decltype(&cpu::upsample_bilinear_backward<T>) upsample_bilinear_backward = nullptr;
 };
 
+// The bf16 kernels (cpu/conv2d_bf16.hpp), float activations only: wpacked is
+// Bf16Conv3x3Weights::packed, work the caller's workspace of work_words words (at least one band).
+// conv3x3_dot (VDPBF16PS) is set by the
+// avx512 variant only and may be called only where the processor has AVX512_BF16.
+using Conv3x3Bf16Fn = void (*)(const Tensor<float, Cpu>& x, const uint32_t* wpacked, int64_t cout, const float* bias,
+                               Tensor<float, Cpu>& y, uint32_t* work, int64_t work_words);
+struct Bf16Kernels {
+  Conv3x3Bf16Fn conv3x3_fma = nullptr;
+  Conv3x3Bf16Fn conv3x3_dot = nullptr;
+};
+
 struct KernelTable {
   Kernels<float> f32;
   Kernels<double> f64;
+  Bf16Kernels bf16;
 };
 
 }  // namespace srmds::cpu::detail
@@ -84,4 +97,5 @@ namespace srmds::cpu::detail {
 // The kernels of the variant in use (src/cpu/dispatch/isa.cpp), for the entry points.
 template <class T>
 const Kernels<T>& active_kernels();
+const Bf16Kernels& active_bf16_kernels();
 }  // namespace srmds::cpu::detail

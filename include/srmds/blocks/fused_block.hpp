@@ -3,19 +3,24 @@
 // with K, B from reparam.hpp (SrfvBlock::fused) or loaded from a fused weight file. The attention A
 // (blocks/attention.hpp: se, sge, cbam, psa) is kept as it is (or absent with attention: none). On
 // the CPU the convolution is Winograd F(2x2, 3x3) for Cin >= 16 and H W >= 64 x 64
-// (cpu/conv2d_winograd.hpp), and the attention + ReLU run in place.
+// (cpu/conv2d_winograd.hpp), and the attention + ReLU run in place. With set_precision(Bf16)
+// (CPU, float) the convolution is the bf16 one (ops/conv2d_bf16.hpp: weights packed to bf16 once,
+// the input rounded to bf16, fp32 accumulation) and the attention + ReLU stay fp32.
 // State names (SPEC §6): fused.weight (Cout, Cin, 3, 3), fused.bias (Cout), se.fc1.*, se.fc2.* or
 // att.* (sge, cbam, psa).
 #pragma once
 
 #include <string>
+#include <type_traits>
 
 #include "srmds/blocks/params.hpp"
 #include "srmds/blocks/scratch.hpp"
 #include "srmds/blocks/attention.hpp"
 #include "srmds/cpu/conv2d_winograd.hpp"
 #include "srmds/nets/config.hpp"
+#include "srmds/nets/precision.hpp"
 #include "srmds/ops/conv2d.hpp"
+#include "srmds/ops/conv2d_bf16.hpp"
 #include "srmds/ops/relu.hpp"
 
 namespace srmds {
@@ -47,16 +52,33 @@ public:
   Attention attention() const { return m_att.kind(); }
   const Tensor<T, D>& weight() const { return m_weight.value; }  // (Cout, Cin, 3, 3)
   const Tensor<T, D>& bias() const { return m_bias.value; }      // (Cout)
+  Precision precision() const { return m_precision; }
+
+  // The convolution in bf16 (float blocks on the CPU only; elsewhere srmds::Error) or back in fp32.
+  // Bf16 packs the current weight: call it after the weights are final (loaded or fused), and again
+  // after any change to them.
+  void set_precision(Precision p) {
+    if (p == Precision::Bf16) {
+      if constexpr (kBf16Capable) {
+        m_bf16 = cpu::pack_conv3x3_bf16(m_weight.value);
+      } else {
+        SRMDS_THROW("FusedBlock: bf16 inference runs on the CPU with a float network only");
+      }
+    } else {
+      m_bf16 = cpu::Bf16Conv3x3Weights();
+    }
+    m_precision = p;
+  }
 
   // x (N, Cin, H, W) -> y (N, Cout, H, W); either may be a strided channel view. The convolution
   // writes y, then the attention and ReLU run in place on it (no temporary; `scratch` is not needed).
+  // In bf16 the convolution's packed input lives in slot kSlotBf16 of `scratch`.
   void forward_eval(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y, Scratch<T, D>& scratch) {
-    (void)scratch;
     SRMDS_CHECK(x.shape().rank() == 4 && y.shape() == Shape({x.shape().n(), cout(), x.shape().h(), x.shape().w()}) &&
                     x.shape().c() == cin(),
                 "FusedBlock::forward_eval: x " << x.shape() << " and y " << y.shape() << " for a block " << cin()
                                                << " -> " << cout());
-    conv(ctx, x, y);
+    conv(ctx, x, y, scratch);
     if (m_att.active())
       m_att.forward_relu(ctx, y, y);
     else
@@ -75,14 +97,31 @@ private:
   // the input or the per-call weight transform costs more than the multiplications it saves).
   static constexpr int64_t kWinogradMinCin = 16;
   static constexpr int64_t kWinogradMinPixels = 64 * 64;
+  static constexpr bool kBf16Capable = std::is_same_v<T, float> && std::is_same_v<D, Cpu>;
+  // Scratch slot of the bf16 workspace (the SRFV blocks use 0..2, SrmdsNet's eval mode 8).
+  static constexpr int kSlotBf16 = 3;
 
-  // y = Conv3x3(x; K, B): Winograd F(2x2, 3x3) on the CPU (cpu/conv2d_winograd.hpp), else conv2d.
-  void conv(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y) {
+  // y = Conv3x3(x; K, B): Winograd F(2x2, 3x3) on the CPU (cpu/conv2d_winograd.hpp), else conv2d;
+  // in bf16 the bf16 convolution.
+  void conv(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y, Scratch<T, D>& scratch) {
+    if constexpr (kBf16Capable) {
+      if (m_precision == Precision::Bf16) {
+        const Shape& s = x.shape();
+        const int64_t words = cpu::conv3x3_bf16_workspace(s.c(), s.h(), s.w());
+        Tensor<float, Cpu> work = scratch.get(ctx, kSlotBf16, Shape{1, words, 1, 1});
+        // The slot's float storage holds the packed 32-bit words (raw memory, only read as words).
+        conv3x3_bf16_forward(ctx, x, m_bf16, &m_bias.value, y, reinterpret_cast<uint32_t*>(work.data()), words);
+        return;
+      }
+    }
+    (void)scratch;
     conv2d_forward(ctx, x, m_weight.value, &m_bias.value, y);
   }
 
   Param<T, D> m_weight, m_bias;
   AttentionLayer<T, D> m_att;
+  Precision m_precision = Precision::Fp32;
+  cpu::Bf16Conv3x3Weights m_bf16;  // the packed bf16 weight while m_precision is Bf16
 };
 
 }  // namespace srmds

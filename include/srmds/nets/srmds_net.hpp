@@ -13,6 +13,8 @@
 // conv weights He-normal (fan_in), BN gamma 1 beta 0 running 0 / 1, SE and heads uniform
 // +-1/sqrt(fan_in) (weights and biases); a freshly built fused form has fused.bias 0.
 // SrmdsNet::by_shape builds the same tensors without drawing random numbers (for loading).
+// Inference precision (fused form): set_precision(Precision::Bf16) runs every fused block's 3x3
+// convolution in bf16 on the CPU (nets/precision.hpp); the 1x1 head stays fp32.
 #pragma once
 
 #include <array>
@@ -26,6 +28,7 @@
 #include "srmds/blocks/srfv_block.hpp"
 #include "srmds/nets/config.hpp"
 #include "srmds/nets/layout.hpp"
+#include "srmds/nets/precision.hpp"
 #include "srmds/ops/conv2d.hpp"
 #include "srmds/ops/maxpool.hpp"
 #include "srmds/ops/tensor_ops.hpp"
@@ -55,6 +58,16 @@ public:
 
   const NetConfig& config() const { return m_cfg; }
   NetForm form() const { return m_form; }
+  Precision precision() const { return m_precision; }
+
+  // Inference precision of the fused form (the training form is fp32 only; bf16 needs a float
+  // network on the CPU, else srmds::Error). Bf16 packs the current weights: call it after loading.
+  void set_precision(Precision p) {
+    SRMDS_CHECK(m_form == NetForm::Fused || p == Precision::Fp32,
+                "SrmdsNet::set_precision: " << precision_name(p) << " inference needs the fused form");
+    for (auto& b : m_fused) b.set_precision(p);
+    m_precision = p;
+  }
 
   // Training mode (batch statistics, running statistics updated), training form only.
   // x (N, in_channels, H, W), H and W multiples of 16; returns z_0..z_3, z_s (N, 1, H/2^s, W/2^s).
@@ -321,6 +334,7 @@ private:
 
   NetConfig m_cfg;
   NetForm m_form;
+  Precision m_precision = Precision::Fp32;
   std::array<StageSpec, kNumStages> m_specs;
   std::vector<SrfvBlock<T, D>> m_blocks;  // training form: stage i, block j at 2 i + j
   std::vector<FusedBlock<T, D>> m_fused;  // fused form, same indexing

@@ -196,6 +196,7 @@ template <>
 const Kernels<double>& active_kernels<double>() {
   return active_table().f64;
 }
+const Bf16Kernels& active_bf16_kernels() { return active_table().bf16; }
 
 }  // namespace detail
 
