@@ -172,6 +172,29 @@ TEST_CASE("images: colour, palette, garbage, truncated, corrupt and oversized fi
       }
     require_error(j, {"too large"});
   }
+  SECTION("corrupt Huffman tables (fuzz_image2d: stb's table builder wrote past its arrays)") {
+    std::vector<uint8_t> j = srmds::test::small_grey_jpeg();
+    size_t dht = 0;
+    for (size_t i = 0; i + 21 < j.size() && dht == 0; ++i)
+      if (j[i] == 0xFF && j[i + 1] == 0xC4) dht = i;
+    REQUIRE(dht > 0);
+    std::vector<uint8_t> over = j;  // 3 codes of length 1: over-subscribed
+    over[dht + 5] = 3;
+    require_error(over, {"Huffman", "length 1"});
+    std::vector<uint8_t> many = j;  // 16 x 255 code counts: more than 256 codes
+    for (int l = 8; l < 16; ++l) many[dht + 5 + static_cast<size_t>(l)] = 255;
+    require_error(many, {"Huffman"});
+    std::vector<uint8_t> bad_class = j;
+    bad_class[dht + 4] = 0x25;
+    require_error(bad_class, {"Huffman", "class 2"});
+    // The same over-subscribed table after the scan (where a progressive JPEG has its next tables).
+    std::vector<uint8_t> late(j.begin(), j.end() - 2);
+    late.insert(late.end(), over.begin() + static_cast<std::ptrdiff_t>(dht),
+                over.begin() + static_cast<std::ptrdiff_t>(dht + 2 + ((over[dht + 2] << 8) | over[dht + 3])));
+    late.push_back(0xFF);
+    late.push_back(0xD9);
+    require_error(late, {"Huffman"});
+  }
   SECTION("missing file") {
     CHECK_THROWS_WITH(read_grey_image("/nonexistent/x.png"), Catch::Contains("/nonexistent/x.png"));
   }

@@ -105,11 +105,42 @@ struct JpegHeader {
   int width = 0, height = 0, components = 0, precision = 0;
 };
 
-// Marker walk up to the first scan (SOF gives size and components), then an EOI after it.
+// A DHT segment's tables (class <= 1, id <= 3; at most 256 codes, the code lengths a prefix code
+// can have, values inside the segment): stb's Huffman builder trusts them and writes past its
+// tables otherwise (found by fuzz_image2d).
+void check_jpeg_huffman(const uint8_t* seg, size_t len, size_t at, const std::string& name) {
+  size_t q = 0;
+  while (q < len) {
+    if (len - q < 17) SRMDS_THROW("JPEG '" << name << "': corrupt Huffman table (truncated, at byte " << at + q << ")");
+    const int tc = seg[q] >> 4, th = seg[q] & 15;
+    if (tc > 1 || th > 3)
+      SRMDS_THROW("JPEG '" << name << "': corrupt Huffman table (class " << tc << ", id " << th << ", at byte " << at + q << ")");
+    size_t codes = 0;
+    uint32_t space = 1;  // codes still free at the current length, doubled per length
+    for (int l = 0; l < 16; ++l) {
+      space *= 2;
+      const unsigned c = seg[q + 1 + l];
+      if (c > space)
+        SRMDS_THROW("JPEG '" << name << "': corrupt Huffman table (" << c << " codes of length " << l + 1
+                             << " do not fit, at byte " << at + q << ")");
+      space -= c;
+      codes += c;
+    }
+    if (codes > 256)
+      SRMDS_THROW("JPEG '" << name << "': corrupt Huffman table (" << codes << " codes, at most 256, at byte " << at + q << ")");
+    if (len - q - 17 < codes)
+      SRMDS_THROW("JPEG '" << name << "': corrupt Huffman table (its values run past the segment, at byte " << at + q << ")");
+    q += 17 + codes;
+  }
+}
+
+// Marker walk over the whole file: every segment inside the file, Huffman tables checked, the
+// entropy-coded data after each scan skipped to the next marker, up to the end-of-image marker (SOF
+// gives size and components).
 JpegHeader check_jpeg(const uint8_t* p, size_t n, const std::string& name) {
   JpegHeader h;
   size_t pos = 2;
-  bool sof = false;
+  bool sof = false, scanned = false;
   while (true) {
     if (n - pos < 2) SRMDS_THROW("JPEG '" << name << "': truncated file (no scan after " << n << " bytes)");
     if (p[pos] != 0xFF) SRMDS_THROW("JPEG '" << name << "': corrupt file (no marker at byte " << pos << ")");
@@ -122,7 +153,10 @@ JpegHeader check_jpeg(const uint8_t* p, size_t n, const std::string& name) {
       pos += 2;
       continue;
     }
-    if (m == 0xD9) SRMDS_THROW("JPEG '" << name << "': no image data (end marker before any scan)");
+    if (m == 0xD9) {
+      if (scanned) break;
+      SRMDS_THROW("JPEG '" << name << "': no image data (end marker before any scan)");
+    }
     if (n - pos < 4) SRMDS_THROW("JPEG '" << name << "': truncated file (marker at byte " << pos << ")");
     const unsigned len = be16(p + pos + 2);
     if (len < 2 || len > n - pos - 2)
@@ -136,17 +170,16 @@ JpegHeader check_jpeg(const uint8_t* p, size_t n, const std::string& name) {
       h.components = p[pos + 9];
       sof = true;
     }
+    if (m == 0xC4) check_jpeg_huffman(p + pos + 4, len - 2, pos + 4, name);
     if (m == 0xDA) {
       if (!sof) SRMDS_THROW("JPEG '" << name << "': corrupt file (scan before the frame header)");
-      const size_t data = pos + 2 + len;
-      bool eoi = false;
-      for (size_t q = data; q + 1 < n; ++q)
-        if (p[q] == 0xFF && p[q + 1] == 0xD9) {
-          eoi = true;
-          break;
-        }
-      if (!eoi) SRMDS_THROW("JPEG '" << name << "': truncated file (no end-of-image marker after the image data)");
-      break;
+      // The entropy-coded data: up to the next marker (0xFF then neither 0x00 nor a restart marker).
+      size_t q = pos + 2 + len;
+      while (q + 1 < n && !(p[q] == 0xFF && p[q + 1] != 0x00 && !(p[q + 1] >= 0xD0 && p[q + 1] <= 0xD7))) ++q;
+      if (q + 1 >= n) SRMDS_THROW("JPEG '" << name << "': truncated file (no end-of-image marker after the image data)");
+      scanned = true;
+      pos = q;
+      continue;
     }
     pos += 2 + len;
   }
