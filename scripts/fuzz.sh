@@ -28,6 +28,7 @@ for f in CT_small.dcm dicomdirtests/98892001/CT5N/IM1; do
 done
 export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp"  # third-party leaks (GDCM)
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 status=0
 summary=""
