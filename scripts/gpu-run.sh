@@ -243,6 +243,7 @@ parity_groups=(
   "conv2d|[conv2d]|60"
   "batchnorm|[batchnorm]|30"
   "se|[se]|30"
+  "attention|[sge],[cbam],[psa]|45"
   "maxpool|[maxpool]|30"
   "upsample|[upsample]|30"
   "downsample_target|[targets]|20"
