@@ -8,6 +8,7 @@
 //   inside the fragment; each segment's PackBits runs decode to exactly rows x columns bytes.
 // Precision p of the codestream must need the declared BitsAllocated (p <= 8: 8, p <= 16: 16).
 #include <cstring>
+#include <ios>
 
 #include "dicom_detail.hpp"
 #include "srmds/core/error.hpp"
@@ -34,35 +35,46 @@ void check_frame(const DicomSliceHeader& h, const char* what, unsigned width, un
                           << "-bit samples, the header says BitsAllocated " << h.bits_allocated);
 }
 
+// Every segment up to the first scan must follow the previous one directly (0xFF fill bytes
+// aside), with exactly one frame header and a JFIF APP0 of major version 1: GDCM's JPEG codecs
+// abort (assert) on any warning libjpeg gives while reading the header, such as extraneous bytes
+// before a marker (found by test_dicom's mutation fuzz).
 void check_jpeg(const uint8_t* p, size_t n, const DicomSliceHeader& h, bool jpeg_ls) {
   const char* what = jpeg_ls ? "JPEG-LS" : "JPEG";
   if (n < 4 || p[0] != 0xFF || p[1] != 0xD8) SRMDS_THROW("DICOM '" << h.path << "': the " << what << " data does not start with SOI");
   size_t pos = 2;
-  while (pos + 4 <= n) {
+  bool frame = false;
+  while (true) {
+    if (pos + 4 > n) SRMDS_THROW("DICOM '" << h.path << "': no " << what << " scan in the first fragment");
     if (p[pos] != 0xFF) SRMDS_THROW("DICOM '" << h.path << "': corrupt " << what << " data (no marker at byte " << pos << ")");
     const uint8_t m = p[pos + 1];
     if (m == 0xFF) {
       ++pos;
       continue;
     }
-    if (m == 0x01 || (m >= 0xD0 && m <= 0xD8)) {
-      pos += 2;
-      continue;
-    }
+    if (m == 0x01 || (m >= 0xD0 && m <= 0xD9))
+      SRMDS_THROW("DICOM '" << h.path << "': corrupt " << what << " data (marker 0x" << std::hex << unsigned{m} << std::dec
+                            << " before the first scan, at byte " << pos << ")");
     const unsigned len = be16(p + pos + 2);
-    if (len < 2 || len > n - pos - 2) break;
+    if (len < 2 || len > n - pos - 2)
+      SRMDS_THROW("DICOM '" << h.path << "': corrupt " << what << " data (segment at byte " << pos << " runs past the fragment)");
     const bool sof = (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) || m == 0xF7;
     if (sof) {
-      if (len < 8) break;
+      if (frame) SRMDS_THROW("DICOM '" << h.path << "': the " << what << " data has two frame headers");
+      if (len < 8) SRMDS_THROW("DICOM '" << h.path << "': corrupt " << what << " frame header");
       if ((m == 0xF7) != jpeg_ls)
         SRMDS_THROW("DICOM '" << h.path << "': the frame header does not match the " << what << " transfer syntax");
       check_frame(h, what, be16(p + pos + 7), be16(p + pos + 5), p[pos + 9], p[pos + 4]);
+      frame = true;
+    }
+    if (m == 0xE0 && len >= 9 && std::memcmp(p + pos + 4, "JFIF\0", 5) == 0 && p[pos + 9] != 1)
+      SRMDS_THROW("DICOM '" << h.path << "': the " << what << " data has a JFIF header of version " << unsigned{p[pos + 9]});
+    if (m == 0xDA) {
+      if (!frame) SRMDS_THROW("DICOM '" << h.path << "': no " << what << " frame header before the scan");
       return;
     }
-    if (m == 0xDA || m == 0xD9) break;
     pos += 2 + len;
   }
-  SRMDS_THROW("DICOM '" << h.path << "': no " << what << " frame header in the first fragment");
 }
 
 void check_j2k(const uint8_t* p, size_t n, const DicomSliceHeader& h) {
