@@ -27,7 +27,7 @@ for f in CT_small.dcm dicomdirtests/98892001/CT5N/IM1; do
   if [ -n "$src" ] && [ -f "$src" ]; then cp "$src" "$build/seeds/fuzz_dicom/$(basename "$f").dcm"; fi
 done
 export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1
-export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions="$PWD/tests/ubsan.supp"
 export LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp"  # third-party leaks (GDCM)
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 status=0

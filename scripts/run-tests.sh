@@ -40,14 +40,14 @@ fi
 # The whole suite under AddressSanitizer + UBSan (CPU only): any report stops the test that hit it.
 if [ "${SRMDS_SANITIZE_RUN:-1}" != "0" ]; then
   asan="$build-asan"
-  supp="$PWD/tests/lsan.supp"
+  supp="$PWD/tests/lsan.supp" ubsupp="$PWD/tests/ubsan.supp"
   cmake -S . -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSRMDS_SANITIZE=ON -DSRMDS_WITH_CUDA=OFF \
     -DSRMDS_CPU_BASELINE_ONLY=ON "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" \
     -DSRMDS_BUILD_TESTS=ON -DSRMDS_BUILD_BENCH=OFF -DSRMDS_BUILD_EXAMPLES=OFF "${launchers[@]}"
   cmake --build "$asan" -j "$jobs"
   # Without SRMDS_REQUIRE_GPU_BUNDLE: the GPU bundle belongs to the CUDA build, its checks skip here.
   (cd "$asan" && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1 \
-     LSAN_OPTIONS=suppressions="$supp" UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+     LSAN_OPTIONS=suppressions="$supp" UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions="$ubsupp" \
      env -u SRMDS_REQUIRE_GPU_BUNDLE ctest --output-on-failure -j "$jobs" --timeout 1500)
 fi
 
