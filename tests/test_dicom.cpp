@@ -29,9 +29,7 @@ namespace fs = std::filesystem;
 namespace {
 
 using srmds::test::TempDir;
-
 using srmds::test::write_bytes;
-
 using srmds::test::read_bytes;
 
 std::array<double, 3> cross3(const std::array<double, 3>& a, const std::array<double, 3>& b) {
@@ -310,6 +308,16 @@ TEST_CASE("DICOM files: bad files and unsupported images are rejected with the f
       INFO("cut at " << cut);
       check_bytes(t, "");
     }
+  }
+  SECTION("a sequence in the file meta group") {
+    // (0002,0001) OB -> SQ, the same long header: GDCM's meta reader asserts on it (fuzz_dicom).
+    const uint8_t ob[] = {0x02, 0x00, 0x01, 0x00, 'O', 'B'};
+    auto b = good;
+    const auto at = std::search(b.begin(), b.end(), std::begin(ob), std::end(ob));
+    REQUIRE(at != b.end());
+    at[4] = 'S';
+    at[5] = 'Q';
+    check_bytes(b, "file meta element (0002,0001) is a sequence");
   }
   SECTION("colour, multi-frame, no pixels, odd bit layouts") {
     check_bytes(srmds::test::ct_builder(s).us(0x0028, 0x0002, 3).text(0x0028, 0x0004, "CS", "RGB").build(), "colour");

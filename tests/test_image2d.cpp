@@ -29,9 +29,7 @@ namespace fs = std::filesystem;
 namespace {
 
 using srmds::test::TempDir;
-
 using srmds::test::write_bytes;
-
 using srmds::test::read_bytes;
 
 void require_error(const std::vector<uint8_t>& b, const std::vector<std::string>& parts) {

@@ -37,7 +37,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using srmds::test::TempDir;
-
 using srmds::test::write_bytes;
 
 std::string error_of(const std::function<void()>& f) {

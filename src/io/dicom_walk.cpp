@@ -137,6 +137,8 @@ private:
       const uint32_t tag = uint32_t{h.group} << 16 | h.element;
       if (!first && tag <= prev) fail(pos, "file meta element " + tag_text(h.group, h.element) + " out of order");
       if (h.undefined()) fail(pos, "file meta element " + tag_text(h.group, h.element) + " has an undefined length");
+      // The file meta group holds no sequences (PS3.10 table 7.1-1); GDCM aborts on one.
+      if (std::strcmp(h.vr, "SQ") == 0) fail(pos, "file meta element " + tag_text(h.group, h.element) + " is a sequence");
       need(h.value, h.length, m_n, ("file meta element " + tag_text(h.group, h.element)).c_str());
       if (h.element == 0x0010) {
         std::string ts(reinterpret_cast<const char*>(m_p + h.value), h.length);
