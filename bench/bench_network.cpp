@@ -128,7 +128,7 @@ void block_args(benchmark::internal::Benchmark* b) {
 // ---- CPU ---------------------------------------------------------------------------------------
 BENCHMARK(bm_net_infer<Cpu, NetForm::Fused>)->Name("net_infer/cpu/form:fused")->Apply(net_args)->Args({64, 1, 512});
 BENCHMARK(bm_net_infer<Cpu, NetForm::Train>)->Name("net_infer/cpu/form:train")->Apply(net_args)->Args({64, 1, 512});
-BENCHMARK(bm_net_train_step<Cpu>)->Name("net_train_step/cpu")->Apply(net_args)->Args({16, 8, 128});
+BENCHMARK(bm_net_train_step<Cpu>)->Name("net_train_step/cpu")->Apply(net_args)->Args({16, 8, 128})->Args({16, 8, 256});
 BENCHMARK(bm_block<Cpu, BlockCase::EvalTrainForm>)->Name("block/cpu/eval_train_form")->Apply(block_args);
 BENCHMARK(bm_block<Cpu, BlockCase::EvalFused>)->Name("block/cpu/eval_fused")->Apply(block_args);
 BENCHMARK(bm_block<Cpu, BlockCase::TrainStep>)->Name("block/cpu/train_step")->Apply(block_args);

@@ -63,7 +63,8 @@ class Case:
 def cpu_cases():
     return [Case("infer_fused", "infer_fused", 64, 1, 512),
             Case("infer_train", "infer_train", 64, 1, 512),
-            Case("train_step", "train_step", 16, 8, 128)]
+            Case("train_step", "train_step", 16, 8, 128),
+            Case("train_step_256", "train_step", 16, 8, 256)]
 
 
 def cuda_cases():

@@ -10,9 +10,11 @@
 
 using namespace srmds;
 using srmds::test::check_gradient;
+using srmds::test::ChannelViews;
 using srmds::test::contiguous;
 using srmds::test::fresh_seed;
 using srmds::test::random_tensor;
+using srmds::test::require_accumulated;
 using srmds::test::require_close;
 using srmds::test::weighted_sum;
 
@@ -137,11 +139,7 @@ TEST_CASE("se backward matches finite differences for x, fc1 and fc2", "[ops][se
     for (auto* t : {&gx, &g1, &gb1, &g2, &gb2}) fill(ctx, *t, 0.25);
     se_backward(ctx, x, w, p.w1, p.b1, p.w2, p.b2, saved, gx, WriteMode::Accumulate, g1, gb1, g2, gb2,
                 WriteMode::Accumulate);
-    const std::vector<std::pair<Tensor<double>*, Tensor<double>*>> pairs = {
-        {&gx, &dx}, {&g1, &dw1}, {&gb1, &db1}, {&g2, &dw2}, {&gb2, &db2}};
-    for (auto& pr : pairs)
-      for (int64_t i = 0; i < pr.first->numel(); ++i)
-        REQUIRE((*pr.first)[i] == Approx((*pr.second)[i] + 0.25).epsilon(1e-13).margin(1e-13));
+    require_accumulated({{&gx, &dx}, {&g1, &dw1}, {&gb1, &db1}, {&g2, &dw2}, {&gb2, &db2}}, 0.25);
   }
 }
 
@@ -152,9 +150,8 @@ TEMPLATE_TEST_CASE("se backward on strided views matches the contiguous one", "[
   Rng rng(fresh_seed());
   const Shape s{3, 5, 4, 3};
   auto p = random_params<T>(5, 4, rng);
-  auto xbig = random_tensor<T>(Shape{3, 8, 4, 3}, rng), gbig = random_tensor<T>(Shape{3, 6, 4, 3}, rng),
-       dbig = random_tensor<T>(Shape{3, 7, 4, 3}, rng);
-  auto xv = xbig.channels(3, 5), gv = gbig.channels(1, 5), dv = dbig.channels(2, 5);
+  ChannelViews<T> v(s, rng);
+  auto &xv = v.x, &gv = v.g, &dv = v.d;
   auto saved = se_saved_for<T>(ctx, s, 4);
   Tensor<T> y(s);
   se_forward(ctx, xv, p.w1, p.b1, p.w2, p.b2, y, saved);

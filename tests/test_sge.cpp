@@ -11,9 +11,11 @@
 
 using namespace srmds;
 using srmds::test::check_gradient_report;
+using srmds::test::ChannelViews;
 using srmds::test::contiguous;
 using srmds::test::fresh_seed;
 using srmds::test::random_tensor;
+using srmds::test::require_accumulated;
 using srmds::test::require_close;
 using srmds::test::weighted_sum;
 
@@ -158,10 +160,7 @@ TEST_CASE("sge backward matches finite differences for x, weight and bias", "[op
     Tensor<double> gx(s), gw(weight.shape()), gb(bias.shape());
     for (auto* t : {&gx, &gw, &gb}) fill(ctx, *t, 0.25);
     sge_backward(ctx, x, w, weight, bias, saved, gx, WriteMode::Accumulate, gw, gb, WriteMode::Accumulate);
-    const std::vector<std::pair<Tensor<double>*, Tensor<double>*>> pairs = {{&gx, &dx}, {&gw, &dw}, {&gb, &db}};
-    for (auto& pr : pairs)
-      for (int64_t i = 0; i < pr.first->numel(); ++i)
-        REQUIRE((*pr.first)[i] == Approx((*pr.second)[i] + 0.25).epsilon(1e-13).margin(1e-13));
+    require_accumulated({{&gx, &dx}, {&gw, &dw}, {&gb, &db}}, 0.25);
   }
 }
 
@@ -173,9 +172,8 @@ TEMPLATE_TEST_CASE("sge backward on strided views matches the contiguous one", "
   const Shape s{3, 8, 4, 3};
   Tensor<T> weight, bias;
   random_gate_params(4, rng, weight, bias);
-  auto xbig = random_tensor<T>(Shape{3, 11, 4, 3}, rng), gbig = random_tensor<T>(Shape{3, 9, 4, 3}, rng),
-       dbig = random_tensor<T>(Shape{3, 10, 4, 3}, rng);
-  auto xv = xbig.channels(3, 8), gv = gbig.channels(1, 8), dv = dbig.channels(2, 8);
+  ChannelViews<T> v(s, rng);
+  auto &xv = v.x, &gv = v.g, &dv = v.d;
   auto saved = sge_saved_for<T>(ctx, s, 4);
   Tensor<T> y(s);
   sge_forward(ctx, xv, weight, bias, y, saved);

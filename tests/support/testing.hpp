@@ -153,6 +153,30 @@ inline void check_gradient(Tensor<double, Cpu>& param, const Tensor<double, Cpu>
   }
 }
 
+// Gradients written with WriteMode::Accumulate onto tensors filled with `base`: each must equal base
+// plus the gradient written with WriteMode::Overwrite (pairs: {accumulated, overwritten}).
+inline void require_accumulated(const std::vector<std::pair<const Tensor<double, Cpu>*, const Tensor<double, Cpu>*>>& pairs,
+                                double base) {
+  for (const auto& pr : pairs)
+    for (int64_t i = 0; i < pr.first->numel(); ++i)
+      REQUIRE((*pr.first)[i] == Approx((*pr.second)[i] + base).epsilon(1e-13).margin(1e-13));
+}
+
+// Random input, incoming gradient and output gradient of shape s as channel views (offsets 3, 1 and
+// 2) into larger tensors, for the "strided views match the contiguous case" tests.
+template <class T>
+struct ChannelViews {
+  Tensor<T, Cpu> xbig, gbig, dbig;
+  Tensor<T, Cpu> x, g, d;
+  ChannelViews(const Shape& s, Rng& rng)
+      : xbig(random_tensor<T>(Shape{s.n(), s.c() + 3, s.h(), s.w()}, rng)),
+        gbig(random_tensor<T>(Shape{s.n(), s.c() + 1, s.h(), s.w()}, rng)),
+        dbig(random_tensor<T>(Shape{s.n(), s.c() + 2, s.h(), s.w()}, rng)),
+        x(xbig.channels(3, s.c())),
+        g(gbig.channels(1, s.c())),
+        d(dbig.channels(2, s.c())) {}
+};
+
 // sum(w * t) for a fixed random weighting w: a scalar loss whose gradient w.r.t. t is w.
 template <class T>
 double weighted_sum(const Tensor<T, Cpu>& t, const Tensor<T, Cpu>& w) {
