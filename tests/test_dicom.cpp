@@ -222,6 +222,16 @@ TEST_CASE("DICOM pixels: int16, uint16, 8-bit, 12 bits stored with junk high bit
     const auto img = decode_dicom(b.data(), b.size(), "8bit");
     CHECK(img.hu == std::vector<float>{-100, -99, 27, 28, 155, -93});
   }
+  SECTION("8-bit, 7 bits stored, junk in the top bit (GDCM's raw codec asserts on this layout)") {
+    s.bits_allocated = 8;
+    s.bits_stored = 7;
+    s.pixel_representation = 0;
+    s.intercept = -100;
+    s.values = {0x80 | 5, 0x7F, 0x80, 1, 0, 0xFF};
+    const auto b = srmds::test::ct_file(s);
+    const auto img = decode_dicom(b.data(), b.size(), "7bit");
+    CHECK(img.hu == std::vector<float>{-95, 27, -100, -99, -100, 27});
+  }
   SECTION("implicit VR little endian, and no preamble") {
     s.explicit_vr = false;
     s.values = {5, 6, 7, 8, 9, 10};

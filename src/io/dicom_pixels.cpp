@@ -72,13 +72,17 @@ std::vector<float> decode_dicom_pixels(const uint8_t* bytes, size_t size, const 
                                                                      : pixel_data.GetByteValue() == nullptr))
     SRMDS_THROW("DICOM '" << name << "': GDCM read the pixel data differently (transfer syntax " << ts.GetString() << ")");
 
+  // rescale() keeps the low BitsStored bits itself. GDCM's codecs assert that 8-bit pixels store
+  // all 8 bits, so for them GDCM is told 8 (it then copies the bytes unchanged).
+  const int gdcm_stored = h.bits_allocated == 8 ? 8 : h.bits_stored;
+  const int gdcm_high = h.bits_allocated == 8 ? 7 : h.high_bit;
   gdcm::Image image;
   image.SetNumberOfDimensions(2);
   image.SetDimension(0, static_cast<unsigned int>(h.columns));
   image.SetDimension(1, static_cast<unsigned int>(h.rows));
   image.SetPixelFormat(gdcm::PixelFormat(1, static_cast<unsigned short>(h.bits_allocated),
-                                         static_cast<unsigned short>(h.bits_stored),
-                                         static_cast<unsigned short>(h.high_bit),
+                                         static_cast<unsigned short>(gdcm_stored),
+                                         static_cast<unsigned short>(gdcm_high),
                                          static_cast<unsigned short>(h.pixel_representation)));
   image.SetPhotometricInterpretation(h.photometric == "MONOCHROME1" ? gdcm::PhotometricInterpretation::MONOCHROME1
                                                                     : gdcm::PhotometricInterpretation::MONOCHROME2);
