@@ -9,6 +9,29 @@
 
 namespace srmds::cpu::SRMDS_CPU_ISA {
 
+namespace {
+
+// Per-plane reductions in double with kLanes independent partial sums (lane l takes elements
+// i = l mod kLanes), so the compiler can keep them in vector registers: one sequential double sum
+// is bound by the latency of its additions. The lanes are added in a fixed order, so the result
+// does not depend on threads or on the ISA level.
+constexpr int kLanes = 8;
+
+template <class T, class F>
+double lane_sum(int64_t n, F&& term) {
+  double a[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) a[l] += term(i + l);
+  double tail = 0;
+  for (; i < n; ++i) tail += term(i);
+  double s = 0;
+  for (int l = 0; l < kLanes; ++l) s += a[l];
+  return s + tail;
+}
+
+}  // namespace
+
 template <class T>
 void batchnorm_forward_train(const Tensor<T, Cpu>& x,                                           // (N, C, H, W)
                              const Tensor<T, Cpu>& gamma, const Tensor<T, Cpu>& beta,           // (C)
@@ -25,16 +48,16 @@ void batchnorm_forward_train(const Tensor<T, Cpu>& x,                           
         double sum = 0;
         for (int64_t n = 0; n < s.n(); ++n) {
           const T* p = x.sample(n) + c * hw;
-          for (int64_t i = 0; i < hw; ++i) sum += static_cast<double>(p[i]);
+          sum += lane_sum<T>(hw, [p](int64_t i) { return static_cast<double>(p[i]); });
         }
         const double mean = sum / m_count;
-        double sq = 0;
+        double sq = 0;  // second pass about the mean: no cancellation
         for (int64_t n = 0; n < s.n(); ++n) {
           const T* p = x.sample(n) + c * hw;
-          for (int64_t i = 0; i < hw; ++i) {
+          sq += lane_sum<T>(hw, [p, mean](int64_t i) {
             const double d = static_cast<double>(p[i]) - mean;
-            sq += d * d;
-          }
+            return d * d;
+          });
         }
         const double var = sq / m_count;
         const double invstd = 1.0 / std::sqrt(var + eps);
@@ -100,16 +123,16 @@ void batchnorm_backward(const Tensor<T, Cpu>& x,   // (N, C, H, W) forward input
       [&](int64_t c) {
         const double mean = static_cast<double>(save_mean[c]);
         const double invstd = static_cast<double>(save_invstd[c]);
-        double sum_dy = 0, sum_dy_xhat = 0;
+        double sum_dy = 0, sum_dy_dev = 0;  // sum(dy), sum(dy (x - mean))
         for (int64_t n = 0; n < s.n(); ++n) {
           const T* p = x.sample(n) + c * hw;
           const T* g = dy.sample(n) + c * hw;
-          for (int64_t i = 0; i < hw; ++i) {
-            const double gi = static_cast<double>(g[i]);
-            sum_dy += gi;
-            sum_dy_xhat += gi * (static_cast<double>(p[i]) - mean) * invstd;
-          }
+          sum_dy += lane_sum<T>(hw, [g](int64_t i) { return static_cast<double>(g[i]); });
+          sum_dy_dev += lane_sum<T>(hw, [p, g, mean](int64_t i) {
+            return static_cast<double>(g[i]) * (static_cast<double>(p[i]) - mean);
+          });
         }
+        const double sum_dy_xhat = sum_dy_dev * invstd;
         if (dgamma) write((*dgamma)[c], static_cast<T>(sum_dy_xhat), param_mode);
         if (dbeta) write((*dbeta)[c], static_cast<T>(sum_dy), param_mode);
         if (!dx) return;
