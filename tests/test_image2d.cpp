@@ -193,6 +193,27 @@ TEST_CASE("images: colour, palette, garbage, truncated, corrupt and oversized fi
     late.push_back(0xD9);
     require_error(late, {"Huffman"});
   }
+  SECTION("a scan using an undefined Huffman table (fuzz_image2d: stb decoded with uninitialised tables)") {
+    std::vector<uint8_t> j = srmds::test::small_grey_jpeg();
+    size_t sos = 0;
+    for (size_t i = 0; i + 8 < j.size() && sos == 0; ++i)
+      if (j[i] == 0xFF && j[i + 1] == 0xDA) sos = i;
+    REQUIRE(sos > 0);
+    std::vector<uint8_t> ac = j;
+    ac[sos + 6] = 0x01;  // DC table 0 (defined), AC table 1 (not)
+    require_error(ac, {"AC Huffman table 1", "not defined"});
+    std::vector<uint8_t> dc = j;
+    dc[sos + 6] = 0x20;
+    require_error(dc, {"DC Huffman table 2", "not defined"});
+    std::vector<uint8_t> progressive = ac;  // the same scan as a progressive one's first DC scan: AC table unused
+    for (size_t i = 0; i + 1 < progressive.size(); ++i)
+      if (progressive[i] == 0xFF && progressive[i + 1] == 0xC0) {
+        progressive[i + 1] = 0xC2;
+        break;
+      }
+    progressive[sos + 8] = 0;  // Se = 0: DC only
+    CHECK_NOTHROW(decode_grey_image(progressive.data(), progressive.size(), "progressive"));
+  }
   SECTION("missing file") {
     CHECK_THROWS_WITH(read_grey_image("/nonexistent/x.png"), Catch::Contains("/nonexistent/x.png"));
   }

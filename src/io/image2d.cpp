@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <tuple>
 
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_STATIC
@@ -108,7 +109,7 @@ struct JpegHeader {
 // A DHT segment's tables (class <= 1, id <= 3; at most 256 codes, the code lengths a prefix code
 // can have, values inside the segment): stb's Huffman builder trusts them and writes past its
 // tables otherwise (found by fuzz_image2d).
-void check_jpeg_huffman(const uint8_t* seg, size_t len, size_t at, const std::string& name) {
+void check_jpeg_huffman(const uint8_t* seg, size_t len, size_t at, const std::string& name, bool (&defined)[2][4]) {
   size_t q = 0;
   while (q < len) {
     if (len - q < 17) SRMDS_THROW("JPEG '" << name << "': corrupt Huffman table (truncated, at byte " << at + q << ")");
@@ -130,7 +131,28 @@ void check_jpeg_huffman(const uint8_t* seg, size_t len, size_t at, const std::st
       SRMDS_THROW("JPEG '" << name << "': corrupt Huffman table (" << codes << " codes, at most 256, at byte " << at + q << ")");
     if (len - q - 17 < codes)
       SRMDS_THROW("JPEG '" << name << "': corrupt Huffman table (its values run past the segment, at byte " << at + q << ")");
+    defined[tc][th] = true;
     q += 17 + codes;
+  }
+}
+
+// A scan header: the Huffman tables its decoder will use must have been defined before it (stb
+// decodes with whatever memory an undefined table holds; found by fuzz_image2d). A baseline scan
+// uses its DC and AC tables; a progressive one its DC table in a first DC scan (Ss = 0, Ah = 0)
+// and its AC table in an AC scan (Ss > 0).
+void check_jpeg_scan(const uint8_t* seg, size_t len, size_t at, bool progressive, const bool (&defined)[2][4],
+                     const std::string& name) {
+  const size_t ns = len > 0 ? seg[0] : 0;
+  if (ns == 0 || len != 4 + 2 * ns)
+    SRMDS_THROW("JPEG '" << name << "': corrupt scan header (" << ns << " components in " << len << " bytes, at byte " << at << ")");
+  const int ss = seg[1 + 2 * ns], ah = seg[3 + 2 * ns] >> 4;
+  const bool uses_dc = !progressive || (ss == 0 && ah == 0), uses_ac = !progressive || ss > 0;
+  for (size_t c = 0; c < ns; ++c) {
+    const int td = seg[2 + 2 * c] >> 4, ta = seg[2 + 2 * c] & 15;
+    for (const auto& [used, cls, id] : {std::tuple{uses_dc, 0, td}, std::tuple{uses_ac, 1, ta}})
+      if (used && (id > 3 || !defined[cls][id]))
+        SRMDS_THROW("JPEG '" << name << "': corrupt file (the scan at byte " << at << " uses " << (cls == 0 ? "DC" : "AC")
+                             << " Huffman table " << id << ", which is not defined before it)");
   }
 }
 
@@ -140,7 +162,8 @@ void check_jpeg_huffman(const uint8_t* seg, size_t len, size_t at, const std::st
 JpegHeader check_jpeg(const uint8_t* p, size_t n, const std::string& name) {
   JpegHeader h;
   size_t pos = 2;
-  bool sof = false, scanned = false;
+  bool sof = false, scanned = false, progressive = false;
+  bool huffman_defined[2][4] = {};
   while (true) {
     if (n - pos < 2) SRMDS_THROW("JPEG '" << name << "': truncated file (no scan after " << n << " bytes)");
     if (p[pos] != 0xFF) SRMDS_THROW("JPEG '" << name << "': corrupt file (no marker at byte " << pos << ")");
@@ -168,11 +191,13 @@ JpegHeader check_jpeg(const uint8_t* p, size_t n, const std::string& name) {
       h.height = static_cast<int>(be16(p + pos + 5));
       h.width = static_cast<int>(be16(p + pos + 7));
       h.components = p[pos + 9];
+      progressive = m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE;
       sof = true;
     }
-    if (m == 0xC4) check_jpeg_huffman(p + pos + 4, len - 2, pos + 4, name);
+    if (m == 0xC4) check_jpeg_huffman(p + pos + 4, len - 2, pos + 4, name, huffman_defined);
     if (m == 0xDA) {
       if (!sof) SRMDS_THROW("JPEG '" << name << "': corrupt file (scan before the frame header)");
+      check_jpeg_scan(p + pos + 4, len - 2, pos, progressive, huffman_defined, name);
       // The entropy-coded data: up to the next marker (0xFF then neither 0x00 nor a restart marker).
       size_t q = pos + 2 + len;
       while (q + 1 < n && !(p[q] == 0xFF && p[q + 1] != 0x00 && !(p[q + 1] >= 0xD0 && p[q + 1] <= 0xD7))) ++q;
