@@ -59,6 +59,32 @@ TEMPLATE_TEST_CASE("conv2d_winograd3x3 matches a naive loop", "[cpu][conv2d]", f
   }
 }
 
+TEMPLATE_TEST_CASE("conv2d_winograd3x3_f4x4 matches a naive loop", "[cpu][conv2d]", float, double) {
+  using T = TestType;
+  Rng rng(fresh_seed());
+  // Relative to the scale sqrt(9 Cin) of sum |w||x| for inputs in [-1, 1]. F(4x4) rounds more than
+  // F(2x2): B^T and A^T have entries up to 5 and 8, so the transformed input and the products reach
+  // up to ~100 and ~(8+8+1)^2 times the tile's values before the output transform cancels them; each
+  // rounding of unit u then costs up to ~1e2 u of the output scale. With u = 6e-8 (float) and 1e-16
+  // (double) that is ~1e-5 and ~1e-14; the bounds leave a factor of ~5 over the largest error seen.
+  const double rtol = std::is_same_v<T, float> ? 5e-5 : 1e-13;
+  for (Shape s : {Shape{1, 1, 1, 1}, Shape{2, 3, 5, 7}, Shape{1, 5, 8, 3}, Shape{3, 7, 6, 9}, Shape{2, 33, 40, 34},
+                  Shape{1, 16, 2, 64}, Shape{1, 4, 13, 11}, Shape{2, 6, 4, 4}, Shape{1, 17, 3, 2}}) {
+    for (const int64_t co : {int64_t(1), int64_t(6), int64_t(19)}) {
+      auto x = random_tensor<T>(s, rng);
+      auto w = random_tensor<T>(Shape{co, s.c(), 3, 3}, rng);
+      auto b = random_tensor<T>(Shape{co}, rng);
+      for (const bool with_bias : {false, true}) {
+        const auto ref = naive_conv3x3(x, w, with_bias ? &b : nullptr);
+        Tensor<T> y(ref.shape());
+        cpu::conv2d_winograd3x3_f4x4(x, w, with_bias ? &b : nullptr, y);
+        const double scale = std::sqrt(9.0 * static_cast<double>(s.c()));
+        test::require_close(y, ref, rtol, rtol * scale, "winograd f4x4");
+      }
+    }
+  }
+}
+
 TEST_CASE("conv2d_winograd3x3 on strided channel views", "[cpu][conv2d]") {
   Rng rng(fresh_seed());
   auto big_x = random_tensor<float>(Shape{2, 11, 9, 10}, rng);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "conv2d_im2col.hpp"
 #include "srmds/core/device.hpp"
@@ -20,6 +21,10 @@ namespace srmds::cpu::SRMDS_CPU_ISA {
 template <class T>
 void conv2d_winograd3x3(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w,
                         const srmds::detail::non_deduced_t<Tensor<T, Cpu>>* bias, Tensor<T, Cpu>& y);
+// In conv2d_winograd4.cpp (the same variant).
+template <class T>
+void conv2d_winograd3x3_f4x4(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w,
+                             const srmds::detail::non_deduced_t<Tensor<T, Cpu>>* bias, Tensor<T, Cpu>& y);
 
 namespace detail {
 
@@ -163,7 +168,10 @@ void conv2d_forward(const Tensor<T, Cpu>& x,     // (N, Cin, H, W)
                     Tensor<T, Cpu>& y) {         // (N, Cout, H, W)
   const Shape& xs = x.shape();
   if (w.shape()[2] == 3 && w.shape()[3] == 3 && xs.c() >= kWinogradMinCin && xs.h() * xs.w() >= kWinogradMinPixels) {
-    conv2d_winograd3x3(x, w, bias, y);
+    if constexpr (std::is_same_v<T, float>)
+      conv2d_winograd3x3_f4x4(x, w, bias, y);
+    else
+      conv2d_winograd3x3(x, w, bias, y);
     return;
   }
   const detail::WeightMatrix<T> wm(w);

@@ -26,4 +26,11 @@ void conv2d_winograd3x3(const Tensor<T, Cpu>& x,                                
                         const srmds::detail::non_deduced_t<Tensor<T, Cpu>>* bias,  // (Cout) or nullptr
                         Tensor<T, Cpu>& y);                                       // (N, Cout, H, W)
 
+// The same convolution by F(4x4, 3x3) (src/cpu/conv2d_winograd4.cpp). Checks its shapes.
+template <class T>
+void conv2d_winograd3x3_f4x4(const Tensor<T, Cpu>& x,                                  // (N, Cin, H, W)
+                             const Tensor<T, Cpu>& w,                                  // (Cout, Cin, 3, 3)
+                             const srmds::detail::non_deduced_t<Tensor<T, Cpu>>* bias,  // (Cout) or nullptr
+                             Tensor<T, Cpu>& y);                                       // (N, Cout, H, W)
+
 }  // namespace srmds::cpu
