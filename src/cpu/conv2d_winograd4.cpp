@@ -20,20 +20,22 @@ namespace srmds::cpu::SRMDS_CPU_ISA {
 
 namespace detail {
 
-// U (36, Cout, Cin) = G g G^T from w (Cout, Cin, 3, 3) (contiguous per output channel), in double.
+// U (36, Cout, C) = G g G^T from w (Cout, Cin, 3, 3) (contiguous per output channel) for C of the input
+// channels, in double.
 // G g for one column (g0, g1, g2) of the kernel: the quadratic g0 + g1 s + g2 s^2 at s = 0, 1, -1,
 // 2, -2 scaled by 1/4, -1/6, -1/6, 1/24, 1/24, and its leading coefficient g2 (the point at
 // infinity). Vectorised over blocks of kLanes input channels: the kernels of a block are gathered
 // into gd[9][kLanes], and each of the 36 outputs is one contiguous store of kLanes values.
 template <class T>
-void winograd4_weights(const Tensor<T, Cpu>& w, T* u) {
+void winograd4_weights(const Tensor<T, Cpu>& w, int64_t c_begin, int64_t c_end,
+                       T* u) {  // (36, Cout, c_end - c_begin): input channels [c_begin, c_end)
   constexpr int kLanes = 16;
-  const int64_t cout = w.shape()[0], cin = w.shape()[1], plane = cout * cin;
+  const int64_t cout = w.shape()[0], cin = c_end - c_begin, plane = cout * cin;
   const int64_t blocks = (cin + kLanes - 1) / kLanes;
 #pragma omp parallel for schedule(static) if (plane > 4096)
   for (int64_t ob = 0; ob < cout * blocks; ++ob) {
     const int64_t o = ob / blocks, c0 = (ob % blocks) * kLanes, lanes = std::min<int64_t>(kLanes, cin - c0);
-    const T* g = w.sample(o) + c0 * 9;
+    const T* g = w.sample(o) + (c_begin + c0) * 9;
     double gd[9][kLanes] = {};
     for (int64_t l = 0; l < lanes; ++l)
       for (int t = 0; t < 9; ++t) gd[t][l] = static_cast<double>(g[l * 9 + t]);
@@ -83,7 +85,142 @@ inline void winograd4_bt(T a0, T a1, T a2, T a3, T a4, T a5, T& o0, T& o1, T& o2
   o5 = T(4) * a1 - T(5) * a3 + a5;
 }
 
+// v (36, c_end - c_begin, nt) = B^T d B for the tiles of tile rows [tr0, tr1) (nt = (tr1 - tr0) tw)
+// and input channels [c_begin, c_end) of one sample; work: 12 (4 tw + 4) values.
+template <class T>
+void winograd4_input(const T* xn,  // (Cin, H, W), one sample
+                     int64_t H, int64_t W, int64_t c_begin, int64_t c_end, int64_t tr0, int64_t tr1, T* v,
+                     T* work) {
+  const int64_t HW = H * W, tw = (W + 3) / 4, tq = tw + 1, rowlen = 4 * tq, nt = (tr1 - tr0) * tw;
+  const int64_t cc = c_end - c_begin;
+  T* pad = work;               // 6 padded input rows, phase-split
+  T* e = pad + 6 * rowlen;     // B^T applied to them
+  for (int64_t c = c_begin; c < c_end; ++c) {
+    const T* xc = xn + c * HW;
+    for (int64_t tr = tr0; tr < tr1; ++tr) {
+      for (int i = 0; i < 6; ++i) {
+        T* row = pad + i * rowlen;
+        const int64_t r = 4 * tr - 1 + i;
+        if (r < 0 || r >= H) {
+          std::fill(row, row + rowlen, T(0));
+          continue;
+        }
+        const T* src = xc + r * W;
+        for (int ph = 0; ph < 4; ++ph) {  // P[ph][q] = src[4q + ph - 1] for 0 <= 4q + ph - 1 < W
+          T* dst = row + ph * tq;
+          const int64_t qlo = ph == 0 ? 1 : 0;
+          const int64_t qhi = std::min(tq, W - ph >= 0 ? (W - ph) / 4 + 1 : int64_t(0));
+          std::fill(dst, dst + std::min(qlo, tq), T(0));
+#pragma omp simd
+          for (int64_t q = qlo; q < qhi; ++q) dst[q] = src[4 * q + ph - 1];
+          std::fill(dst + std::max(qhi, qlo), dst + tq, T(0));
+        }
+      }
+      const T *d0 = pad, *d1 = pad + rowlen, *d2 = pad + 2 * rowlen, *d3 = pad + 3 * rowlen, *d4 = pad + 4 * rowlen,
+              *d5 = pad + 5 * rowlen;
+      T *e0 = e, *e1 = e + rowlen, *e2 = e + 2 * rowlen, *e3 = e + 3 * rowlen, *e4 = e + 4 * rowlen,
+        *e5 = e + 5 * rowlen;
+#pragma omp simd
+      for (int64_t j = 0; j < rowlen; ++j)
+        winograd4_bt(d0[j], d1[j], d2[j], d3[j], d4[j], d5[j], e0[j], e1[j], e2[j], e3[j], e4[j], e5[j]);
+      const int64_t t0 = (tr - tr0) * tw;
+      for (int i = 0; i < 6; ++i) {
+        const T* p0 = e + i * rowlen;
+        const T *p1 = p0 + tq, *p2 = p0 + 2 * tq, *p3 = p0 + 3 * tq;
+        T* vi[6];
+        for (int j = 0; j < 6; ++j) vi[j] = v + ((i * 6 + j) * cc + (c - c_begin)) * nt + t0;
+        T *v0 = vi[0], *v1 = vi[1], *v2 = vi[2], *v3 = vi[3], *v4 = vi[4], *v5 = vi[5];
+#pragma omp simd
+        for (int64_t tc = 0; tc < tw; ++tc)
+          winograd4_bt(p0[tc], p1[tc], p2[tc], p3[tc], p0[tc + 1], p1[tc + 1], v0[tc], v1[tc], v2[tc], v3[tc], v4[tc],
+                       v5[tc]);
+      }
+    }
+  }
+}
+
+// y[:, rows of tile rows tr0 .. tr1) = A^T M A + b: s = A^T M (6 -> 4 rows), then s A (6 -> 4
+// columns), vectorised along the tiles; A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+// m[(k Cout + o) ldm + t] holds M for the band's tile t; work: 16 tw values.
+template <class T>
+void winograd4_output(const T* m, int64_t ldm, int64_t Cout, int64_t H, int64_t W, int64_t tr0, int64_t tr1,
+                      const T* bias,  // (Cout) or nullptr
+                      T* yn,          // (Cout, H, W), one sample
+                      T* work) {
+  const int64_t HW = H * W, tw = (W + 3) / 4;
+  T* out = work;  // 4 output rows of 4 tw values
+  for (int64_t o = 0; o < Cout; ++o) {
+    const T bo = bias ? bias[o] : T(0);
+    T* yo = yn + o * HW;
+    for (int64_t tr = tr0; tr < tr1; ++tr) {
+      const int64_t t0 = (tr - tr0) * tw;
+      const T* mk[36];
+      for (int k = 0; k < 36; ++k) mk[k] = m + (k * Cout + o) * ldm + t0;
+      T *out0 = out, *out1 = out + 4 * tw, *out2 = out + 8 * tw, *out3 = out + 12 * tw;
+#pragma omp simd
+      for (int64_t tc = 0; tc < tw; ++tc) {
+        T s[4][6];
+        for (int j = 0; j < 6; ++j) {
+          const T m0 = mk[j][tc], m1 = mk[6 + j][tc], m2 = mk[12 + j][tc], m3 = mk[18 + j][tc], m4 = mk[24 + j][tc],
+                  m5 = mk[30 + j][tc];
+          const T a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+          s[0][j] = m0 + a + c;
+          s[1][j] = b + T(2) * d;
+          s[2][j] = a + T(4) * c;
+          s[3][j] = b + T(8) * d + m5;
+        }
+        T* outs[4] = {out0, out1, out2, out3};
+        for (int i = 0; i < 4; ++i) {
+          const T a = s[i][1] + s[i][2], b = s[i][1] - s[i][2], c = s[i][3] + s[i][4], d = s[i][3] - s[i][4];
+          outs[i][4 * tc] = s[i][0] + a + c + bo;
+          outs[i][4 * tc + 1] = b + T(2) * d + bo;
+          outs[i][4 * tc + 2] = a + T(4) * c + bo;
+          outs[i][4 * tc + 3] = b + T(8) * d + s[i][5] + bo;
+        }
+      }
+      for (int i = 0; i < 4 && 4 * tr + i < H; ++i)
+        std::copy(out + i * 4 * tw, out + i * 4 * tw + W, yo + (4 * tr + i) * W);
+    }
+  }
+}
+
+// Bands of tile rows for `samples` samples of th tile rows: about kTiles tiles each, but at least
+// one band per thread.
+struct Winograd4Bands {
+  int64_t rows = 1, per_sample = 1, units = 1, max_tiles = 1;
+  int threads = 1;
+  Winograd4Bands(int64_t samples, int64_t th, int64_t tw, int max_threads) {
+    constexpr int64_t kTiles = 128;
+    rows = std::min(th, std::max<int64_t>(1, (kTiles + tw - 1) / tw));
+    const int64_t want = (max_threads + samples - 1) / samples;  // bands per sample
+    rows = std::max<int64_t>(1, std::min(rows, (th + want - 1) / want));
+    per_sample = (th + rows - 1) / rows;
+    units = samples * per_sample;
+    max_tiles = rows * tw;
+    threads = static_cast<int>(std::min<int64_t>(units, max_threads));
+  }
+};
+
+// Runs body(unit, thread) for every unit, on `threads` threads (whole units each).
+template <class F>
+void winograd4_parallel(int64_t units, int threads, const F& body) {
+  if (threads > 1) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int64_t unit = 0; unit < units; ++unit) body(unit, conv_thread_id());
+  } else {
+    for (int64_t unit = 0; unit < units; ++unit) body(unit, 0);
+  }
+}
+
 }  // namespace detail
+
+// Bytes of U above which the kernel works sample by sample over chunks of input channels instead
+// of transforming the whole weight at once (when one sample's M fits kMaxSampleMBytes): U is then
+// 36 Cout kChunk values and nothing the size of U is allocated (every allocation above ~32 MB is
+// fresh pages from the system, and faulting them in cost ~30 % of the deep layers' time).
+constexpr int64_t kMaxFullWeightsBytes = int64_t(16) << 20;
+constexpr int64_t kMaxSampleMBytes = int64_t(24) << 20;
+constexpr int64_t kChunk = 128;
 
 template <class T>
 void conv2d_winograd3x3_f4x4(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
@@ -91,130 +228,73 @@ void conv2d_winograd3x3_f4x4(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
                              const srmds::detail::non_deduced_t<Tensor<T, Cpu>>* bias,  // (Cout) or nullptr
                              Tensor<T, Cpu>& y) {      // (N, Cout, H, W)
   using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using StridedMap = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
   const Shape& xs = x.shape();
   const int64_t N = xs.n(), Cin = xs.c(), H = xs.h(), W = xs.w(), Cout = w.shape()[0];
   if (N == 0 || H == 0 || W == 0 || Cout == 0) return;
-  const int64_t HW = H * W, th = (H + 3) / 4, tw = (W + 3) / 4;  // tiles per column and row
-  const int64_t tq = tw + 1;  // length of one column phase of a padded row (4 tq >= W + 2 columns)
-
-  Buffer ubuf = host_buffer(static_cast<size_t>(36 * Cout * Cin) * sizeof(T));
-  T* u = static_cast<T*>(ubuf.get());
-  detail::winograd4_weights(w, u);
-
-  // Bands of tile rows: about kTiles tiles per GEMM, but at least one band per thread. Threads work
-  // on whole bands (Eigen's own GEMM threading spins and collapses on a loaded machine).
-  constexpr int64_t kTiles = 128;
+  const int64_t th = (H + 3) / 4, tw = (W + 3) / 4, tiles = th * tw;  // tiles per column, row, sample
+  const int64_t io_work = 12 * (4 * tw + 4);  // the transforms' rows (>= 16 tw for the output)
+  const T* b = bias ? bias->data() : nullptr;
   const int max_threads = detail::conv_max_threads();
-  int64_t band_rows = std::min(th, std::max<int64_t>(1, (kTiles + tw - 1) / tw));
-  const int64_t want_bands = (max_threads + N - 1) / N;  // per sample
-  band_rows = std::max<int64_t>(1, std::min(band_rows, (th + want_bands - 1) / want_bands));
-  const int64_t bands_per_sample = (th + band_rows - 1) / band_rows, units = N * bands_per_sample;
-  const int64_t max_t = band_rows * tw;
-  const int threads = static_cast<int>(std::min<int64_t>(units, max_threads));
-  const int64_t rowlen = 4 * tq;  // one padded row, phase-split
-  detail::ThreadScratch<T> scratch(threads, 36 * (Cin + Cout) * max_t + 12 * rowlen);
+  const int64_t u_bytes = 36 * Cout * Cin * static_cast<int64_t>(sizeof(T));
+  const int64_t m_bytes = 36 * Cout * tiles * static_cast<int64_t>(sizeof(T));
 
-  auto run_band = [&](int64_t unit, T* buf) {
-    const int64_t n = unit / bands_per_sample, b = unit % bands_per_sample;
-    const int64_t tr0 = b * band_rows, tr1 = std::min(th, tr0 + band_rows), nt = (tr1 - tr0) * tw;
-    T* v = buf;                  // (36, Cin, nt)
-    T* m = v + 36 * Cin * nt;    // (36, Cout, nt)
-    T* pad = m + 36 * Cout * nt;  // 6 padded input rows, phase-split
-    T* e = pad + 6 * rowlen;      // B^T applied to them
-    const T* xn = x.sample(n);
-    // Input transform: e = B^T (6 padded rows), vectorised along the row; then per tile e_i B.
-    for (int64_t c = 0; c < Cin; ++c) {
-      const T* xc = xn + c * HW;
-      for (int64_t tr = tr0; tr < tr1; ++tr) {
-        for (int i = 0; i < 6; ++i) {
-          T* row = pad + i * rowlen;
-          const int64_t r = 4 * tr - 1 + i;
-          if (r < 0 || r >= H) {
-            std::fill(row, row + rowlen, T(0));
-            continue;
+  if (u_bytes > kMaxFullWeightsBytes && m_bytes <= kMaxSampleMBytes && Cin > kChunk) {
+    // Sample by sample: M (36, Cout, tiles) of the sample accumulates over chunks of input channels;
+    // per chunk, U of the chunk (shared), then per band V of the chunk and its 36 GEMMs.
+    const detail::Winograd4Bands bands(1, th, tw, max_threads);
+    Buffer mbuf = host_buffer(static_cast<size_t>(36 * Cout * tiles) * sizeof(T));
+    Buffer ubuf = host_buffer(static_cast<size_t>(36 * Cout * kChunk) * sizeof(T));
+    T* m = static_cast<T*>(mbuf.get());
+    T* u = static_cast<T*>(ubuf.get());
+    detail::ThreadScratch<T> scratch(bands.threads, 36 * kChunk * bands.max_tiles + io_work);
+    for (int64_t n = 0; n < N; ++n) {
+      const T* xn = x.sample(n);
+      for (int64_t c0 = 0; c0 < Cin; c0 += kChunk) {
+        const int64_t c1 = std::min(Cin, c0 + kChunk), cc = c1 - c0;
+        detail::winograd4_weights(w, c0, c1, u);
+        detail::winograd4_parallel(bands.units, bands.threads, [&](int64_t unit, int thread) {
+          T* v = scratch.get(thread);  // (36, cc, nt)
+          const int64_t tr0 = unit * bands.rows, tr1 = std::min(th, tr0 + bands.rows), nt = (tr1 - tr0) * tw;
+          detail::winograd4_input(xn, H, W, c0, c1, tr0, tr1, v, v + 36 * kChunk * bands.max_tiles);
+          for (int k = 0; k < 36; ++k) {
+            StridedMap mk(m + k * Cout * tiles + tr0 * tw, Cout, nt, Eigen::OuterStride<>(tiles));
+            const Eigen::Map<const RowMat> uk(u + k * Cout * cc, Cout, cc), vk(v + k * cc * nt, cc, nt);
+            if (c0 == 0)
+              mk.noalias() = uk * vk;
+            else
+              mk.noalias() += uk * vk;
           }
-          const T* src = xc + r * W;
-          for (int ph = 0; ph < 4; ++ph) {  // P[ph][q] = src[4q + ph - 1] for 0 <= 4q + ph - 1 < W
-            T* dst = row + ph * tq;
-            const int64_t qlo = ph == 0 ? 1 : 0;
-            const int64_t qhi = std::min(tq, W - ph >= 0 ? (W - ph) / 4 + 1 : int64_t(0));
-            std::fill(dst, dst + std::min(qlo, tq), T(0));
-#pragma omp simd
-            for (int64_t q = qlo; q < qhi; ++q) dst[q] = src[4 * q + ph - 1];
-            std::fill(dst + std::max(qhi, qlo), dst + tq, T(0));
-          }
-        }
-        const T *d0 = pad, *d1 = pad + rowlen, *d2 = pad + 2 * rowlen, *d3 = pad + 3 * rowlen,
-                *d4 = pad + 4 * rowlen, *d5 = pad + 5 * rowlen;
-        T *e0 = e, *e1 = e + rowlen, *e2 = e + 2 * rowlen, *e3 = e + 3 * rowlen, *e4 = e + 4 * rowlen,
-          *e5 = e + 5 * rowlen;
-#pragma omp simd
-        for (int64_t j = 0; j < rowlen; ++j)
-          detail::winograd4_bt(d0[j], d1[j], d2[j], d3[j], d4[j], d5[j], e0[j], e1[j], e2[j], e3[j], e4[j], e5[j]);
-        const int64_t t0 = (tr - tr0) * tw;
-        for (int i = 0; i < 6; ++i) {
-          const T* p0 = e + i * rowlen;
-          const T *p1 = p0 + tq, *p2 = p0 + 2 * tq, *p3 = p0 + 3 * tq;
-          T* vi[6];
-          for (int j = 0; j < 6; ++j) vi[j] = v + ((i * 6 + j) * Cin + c) * nt + t0;
-          T *v0 = vi[0], *v1 = vi[1], *v2 = vi[2], *v3 = vi[3], *v4 = vi[4], *v5 = vi[5];
-#pragma omp simd
-          for (int64_t tc = 0; tc < tw; ++tc)
-            detail::winograd4_bt(p0[tc], p1[tc], p2[tc], p3[tc], p0[tc + 1], p1[tc + 1], v0[tc], v1[tc], v2[tc], v3[tc],
-                                v4[tc], v5[tc]);
-        }
+        });
       }
+      detail::winograd4_parallel(bands.units, bands.threads, [&](int64_t unit, int thread) {
+        const int64_t tr0 = unit * bands.rows, tr1 = std::min(th, tr0 + bands.rows);
+        detail::winograd4_output(m + tr0 * tw, tiles, Cout, H, W, tr0, tr1, b, y.sample(n), scratch.get(thread));
+      });
     }
-    // One GEMM per position of the 6x6.
+    return;
+  }
+
+  // Whole weight at once, bands of all samples in parallel, each with its own V and M.
+  Buffer ubuf = host_buffer(static_cast<size_t>(u_bytes));
+  T* u = static_cast<T*>(ubuf.get());
+  detail::winograd4_weights(w, 0, Cin, u);
+  const detail::Winograd4Bands bands(N, th, tw, max_threads);
+  detail::ThreadScratch<T> scratch(bands.threads, 36 * (Cin + Cout) * bands.max_tiles + io_work);
+  detail::winograd4_parallel(bands.units, bands.threads, [&](int64_t unit, int thread) {
+    const int64_t n = unit / bands.per_sample, tr0 = (unit % bands.per_sample) * bands.rows;
+    const int64_t tr1 = std::min(th, tr0 + bands.rows), nt = (tr1 - tr0) * tw;
+    T* v = scratch.get(thread);  // (36, Cin, nt)
+    T* m = v + 36 * Cin * nt;    // (36, Cout, nt)
+    T* work = v + 36 * (Cin + Cout) * bands.max_tiles;
+    detail::winograd4_input(x.sample(n), H, W, 0, Cin, tr0, tr1, v, work);
     for (int k = 0; k < 36; ++k) {
       Eigen::Map<RowMat> mk(m + k * Cout * nt, Cout, nt);
       mk.noalias() = Eigen::Map<const RowMat>(u + k * Cout * Cin, Cout, Cin) *
                      Eigen::Map<const RowMat>(v + k * Cin * nt, Cin, nt);
     }
-    // Output transform: s = A^T M (6 -> 4 rows), then y = s A (6 -> 4 columns) + b, vectorised
-    // along the tiles; A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
-    T* yn = y.sample(n);
-    T* out = pad;  // 4 output rows of 4 tw values (fit in the 24 tq of pad)
-    for (int64_t o = 0; o < Cout; ++o) {
-      const T bo = bias ? (*bias)[o] : T(0);
-      T* yo = yn + o * HW;
-      for (int64_t tr = tr0; tr < tr1; ++tr) {
-        const int64_t t0 = (tr - tr0) * tw;
-        const T* mk[36];
-        for (int k = 0; k < 36; ++k) mk[k] = m + (k * Cout + o) * nt + t0;
-        T *out0 = out, *out1 = out + 4 * tw, *out2 = out + 8 * tw, *out3 = out + 12 * tw;
-#pragma omp simd
-        for (int64_t tc = 0; tc < tw; ++tc) {
-          T s[4][6];
-          for (int j = 0; j < 6; ++j) {
-            const T m0 = mk[j][tc], m1 = mk[6 + j][tc], m2 = mk[12 + j][tc], m3 = mk[18 + j][tc],
-                    m4 = mk[24 + j][tc], m5 = mk[30 + j][tc];
-            const T a = m1 + m2, bb = m1 - m2, cc = m3 + m4, dd = m3 - m4;
-            s[0][j] = m0 + a + cc;
-            s[1][j] = bb + T(2) * dd;
-            s[2][j] = a + T(4) * cc;
-            s[3][j] = bb + T(8) * dd + m5;
-          }
-          T* outs[4] = {out0, out1, out2, out3};
-          for (int i = 0; i < 4; ++i) {
-            const T a = s[i][1] + s[i][2], bb = s[i][1] - s[i][2], cc = s[i][3] + s[i][4], dd = s[i][3] - s[i][4];
-            outs[i][4 * tc] = s[i][0] + a + cc + bo;
-            outs[i][4 * tc + 1] = bb + T(2) * dd + bo;
-            outs[i][4 * tc + 2] = a + T(4) * cc + bo;
-            outs[i][4 * tc + 3] = bb + T(8) * dd + s[i][5] + bo;
-          }
-        }
-        for (int i = 0; i < 4 && 4 * tr + i < H; ++i) std::copy(out + i * 4 * tw, out + i * 4 * tw + W, yo + (4 * tr + i) * W);
-      }
-    }
-  };
-
-  if (threads > 1) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int64_t unit = 0; unit < units; ++unit) run_band(unit, scratch.get(detail::conv_thread_id()));
-  } else {
-    for (int64_t unit = 0; unit < units; ++unit) run_band(unit, scratch.get(0));
-  }
+    detail::winograd4_output(m, nt, Cout, H, W, tr0, tr1, b, y.sample(n), work);
+  });
 }
 
 SRMDS_CPU_INSTANTIATE(conv2d_winograd3x3_f4x4)
