@@ -3,6 +3,13 @@
 // by the entry point (src/cpu/dispatch/entries.cpp); conv2d_forward (conv2d.cpp) calls it directly.
 // Layout of one band (tile rows [tr0, tr1) of one sample, nt tiles, tile t = (tr - tr0) tw + tc):
 //   v (36, Cin, nt) = B^T d B,  m (36, Cout, nt) = U_k v_k (one GEMM per k),  y = A^T m A + b.
+// Two schedules (both with whole bands per thread):
+//   whole weight: U (36, Cout, Cin) once, then every band of every sample with its own v and m;
+//   chunked (U above 16 MB, one sample's M within 24 MB: the deep layers): per sample, M (36, Cout,
+//     tiles) accumulates over chunks of 128 input channels, U of a chunk shared by the bands. In the
+//     fused network at 2 threads every allocation then stays below glibc's mmap threshold (dynamic,
+//     at most 32 MB), so it reuses heap pages instead of faulting in fresh ones: a 75 MB U and 56 MB
+//     of band scratch per call had cost ~30 % of the 1024 -> 512 layer at 64 x 64.
 // The 6 padded input rows of a tile row are held split by column phase, P[r][q] = row[4q + r - 1]
 // (q < tw + 1), so that the 6 columns 4tc - 1 .. 4tc + 4 of tile tc are P[0..3][tc], P[0..1][tc + 1]:
 // contiguous loads along the tiles instead of stride-4 ones.
@@ -214,10 +221,9 @@ void winograd4_parallel(int64_t units, int threads, const F& body) {
 
 }  // namespace detail
 
-// Bytes of U above which the kernel works sample by sample over chunks of input channels instead
-// of transforming the whole weight at once (when one sample's M fits kMaxSampleMBytes): U is then
-// 36 Cout kChunk values and nothing the size of U is allocated (every allocation above ~32 MB is
-// fresh pages from the system, and faulting them in cost ~30 % of the deep layers' time).
+// Bytes of U above which the kernel works sample by sample over chunks of kChunk input channels
+// instead of transforming the whole weight at once (when one sample's M fits kMaxSampleMBytes); see
+// the top of this file.
 constexpr int64_t kMaxFullWeightsBytes = int64_t(16) << 20;
 constexpr int64_t kMaxSampleMBytes = int64_t(24) << 20;
 constexpr int64_t kChunk = 128;
