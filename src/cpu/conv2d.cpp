@@ -1,13 +1,16 @@
 // 2-D convolution kernels, one variant per ISA level (see include/srmds/cpu/conv2d.hpp for the
-// math, src/cpu/variant.hpp). conv2d_forward takes Winograd F(2x2, 3x3) (conv2d_winograd.cpp) for
-// 3x3 kernels with Cin >= 16 on images of at least 64 x 64 pixels: below that the input or the
-// per-call weight transform costs more than the multiplications it saves.
+// math, src/cpu/variant.hpp). conv2d_forward takes Winograd for 3x3 kernels with Cin >= 16: in float
+// F(4x4, 3x3) (conv2d_winograd4.cpp) on images of at least 32 x 32 pixels, in double F(2x2, 3x3)
+// (conv2d_winograd.cpp, which rounds less) on at least 64 x 64; below that the input or the
+// per-call weight transform costs more than the multiplications it saves (bench_conv2d
+// conv3x3_algo: at 16 x 16 with 512 channels F(4x4) takes 1.4x the im2col time, at 32 x 32 0.5x).
 #include "variant.hpp"
 
 #include <Eigen/Core>
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "conv2d_im2col.hpp"
 #include "srmds/core/device.hpp"
@@ -20,6 +23,10 @@ namespace srmds::cpu::SRMDS_CPU_ISA {
 template <class T>
 void conv2d_winograd3x3(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w,
                         const srmds::detail::non_deduced_t<Tensor<T, Cpu>>* bias, Tensor<T, Cpu>& y);
+// In conv2d_winograd4.cpp (the same variant).
+template <class T>
+void conv2d_winograd3x3_f4x4(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w,
+                             const srmds::detail::non_deduced_t<Tensor<T, Cpu>>* bias, Tensor<T, Cpu>& y);
 
 namespace detail {
 
@@ -154,7 +161,8 @@ void conv2d_filter_banded(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
 
 // Inputs with at least this many channels and pixels take the Winograd path (3x3 kernels).
 constexpr int64_t kWinogradMinCin = 16;
-constexpr int64_t kWinogradMinPixels = 64 * 64;
+constexpr int64_t kWinogradMinPixelsF4x4 = 32 * 32;  // float
+constexpr int64_t kWinogradMinPixelsF2x2 = 64 * 64;  // double
 
 template <class T>
 void conv2d_forward(const Tensor<T, Cpu>& x,     // (N, Cin, H, W)
@@ -162,9 +170,16 @@ void conv2d_forward(const Tensor<T, Cpu>& x,     // (N, Cin, H, W)
                     const Tensor<T, Cpu>* bias,  // (Cout) or nullptr
                     Tensor<T, Cpu>& y) {         // (N, Cout, H, W)
   const Shape& xs = x.shape();
-  if (w.shape()[2] == 3 && w.shape()[3] == 3 && xs.c() >= kWinogradMinCin && xs.h() * xs.w() >= kWinogradMinPixels) {
-    conv2d_winograd3x3(x, w, bias, y);
-    return;
+  if (w.shape()[2] == 3 && w.shape()[3] == 3 && xs.c() >= kWinogradMinCin) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (xs.h() * xs.w() >= kWinogradMinPixelsF4x4) {
+        conv2d_winograd3x3_f4x4(x, w, bias, y);
+        return;
+      }
+    } else if (xs.h() * xs.w() >= kWinogradMinPixelsF2x2) {
+      conv2d_winograd3x3(x, w, bias, y);
+      return;
+    }
   }
   const detail::WeightMatrix<T> wm(w);
   detail::conv2d_banded(x, wm.data(), static_cast<int>(w.shape()[2]), static_cast<int>(w.shape()[3]),

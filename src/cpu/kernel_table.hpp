@@ -45,6 +45,7 @@ struct Kernels {
   decltype(&cpu::detail::conv2d_banded<T>) conv2d_banded = nullptr;
   decltype(&cpu::detail::conv2d_filter_banded<T>) conv2d_filter_banded = nullptr;
   decltype(&cpu::conv2d_winograd3x3<T>) conv2d_winograd3x3 = nullptr;
+  decltype(&cpu::conv2d_winograd3x3_f4x4<T>) conv2d_winograd3x3_f4x4 = nullptr;
   decltype(&cpu::downsample_target<T>) downsample_target = nullptr;
   decltype(&cpu::maxpool2_forward<T>) maxpool2_forward = nullptr;
   decltype(&cpu::maxpool2_backward<T>) maxpool2_backward = nullptr;

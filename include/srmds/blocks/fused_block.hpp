@@ -2,10 +2,11 @@
 //     y = ReLU( A( Conv3x3(x; K, B) ) )
 // with K, B from reparam.hpp (SrfvBlock::fused) or loaded from a fused weight file. The attention A
 // (blocks/attention.hpp: se, sge, cbam, psa) is kept as it is (or absent with attention: none). On
-// the CPU the convolution is Winograd F(2x2, 3x3) for Cin >= 16 and H W >= 64 x 64
-// (cpu/conv2d_winograd.hpp), and the attention + ReLU run in place. With set_precision(Bf16)
-// (CPU, float) the convolution is the bf16 one (ops/conv2d_bf16.hpp: weights packed to bf16 once,
-// the input rounded to bf16, fp32 accumulation) and the attention + ReLU stay fp32.
+// the CPU the convolution is Winograd for Cin >= 16 (cpu/conv2d_winograd.hpp; float: F(4x4, 3x3)
+// for H W >= 32 x 32, double: F(2x2, 3x3) for H W >= 64 x 64), and the attention + ReLU run in
+// place. With set_precision(Bf16) (CPU, float) the convolution is the bf16 one (ops/conv2d_bf16.hpp:
+// weights packed to bf16 once, the input rounded to bf16, fp32 accumulation) and the attention +
+// ReLU stay fp32.
 // State names (SPEC §6): fused.weight (Cout, Cin, 3, 3), fused.bias (Cout), se.fc1.*, se.fc2.* or
 // att.* (sge, cbam, psa).
 #pragma once
@@ -93,15 +94,11 @@ public:
   }
 
 private:
-  // Inputs with at least this many channels and pixels take the Winograd path on the CPU (below,
-  // the input or the per-call weight transform costs more than the multiplications it saves).
-  static constexpr int64_t kWinogradMinCin = 16;
-  static constexpr int64_t kWinogradMinPixels = 64 * 64;
   static constexpr bool kBf16Capable = std::is_same_v<T, float> && std::is_same_v<D, Cpu>;
   // Scratch slot of the bf16 workspace (the SRFV blocks use 0..2, SrmdsNet's eval mode 8).
   static constexpr int kSlotBf16 = 3;
 
-  // y = Conv3x3(x; K, B): Winograd F(2x2, 3x3) on the CPU (cpu/conv2d_winograd.hpp), else conv2d;
+  // y = Conv3x3(x; K, B): conv2d (on the CPU Winograd where conv2d_forward takes it, cpu/conv2d.hpp);
   // in bf16 the bf16 convolution.
   void conv(Context<D>& ctx, const Tensor<T, D>& x, Tensor<T, D>& y, Scratch<T, D>& scratch) {
     if constexpr (kBf16Capable) {

@@ -2,8 +2,9 @@
 //   y[n, o, i, j] = b[o] + sum_{c, p, q} w[o, c, p, q] * x[n, c, i + p - kh/2, j + q - kw/2]
 // stride 1, zero "same" padding, kernels 1x1, 1x3, 3x1, 3x3.
 //
-// Forward: 3x3 kernels with Cin >= 16 on images of at least 64 x 64 pixels take Winograd
-// F(2x2, 3x3) (cpu/conv2d_winograd.hpp); the others, per band of image rows,
+// Forward: 3x3 kernels with Cin >= 16 take Winograd (cpu/conv2d_winograd.hpp): F(4x4, 3x3) in float
+// on images of at least 32 x 32 pixels, F(2x2, 3x3) in double on at least 64 x 64; the others, per
+// band of image rows,
 // y[:, band] = Wmat (Cout x Cin*kh*kw) * im2col(x)[:, band], an Eigen GEMM (1x1 kernels multiply x
 // directly, no im2col). Bands run in parallel (OpenMP), one im2col scratch per thread; when there
 // are fewer bands than threads, Eigen parallelises the GEMM.

@@ -1,7 +1,7 @@
 // The public CPU entry points (include/srmds/cpu/*.hpp) for float and double: each calls the kernel
-// of the ISA variant in use (isa.cpp). Compiled once, with the library's ordinary flags. The two
-// kernels that check their own shapes (conv2d_winograd3x3, se_relu_forward) check them here, so the
-// variants contain no error paths of their own.
+// of the ISA variant in use (isa.cpp). Compiled once, with the library's ordinary flags. The
+// kernels that check their own shapes (conv2d_winograd3x3, conv2d_winograd3x3_f4x4, se_relu_forward)
+// check them here, so the variants contain no error paths of their own.
 #include "../kernel_table.hpp"
 #include "srmds/core/error.hpp"
 
@@ -111,6 +111,19 @@ void conv2d_winograd3x3(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w,
   kern<T>().conv2d_winograd3x3(x, w, bias, y);
 }
 SRMDS_CPU_INSTANTIATE(conv2d_winograd3x3)
+
+template <class T>
+void conv2d_winograd3x3_f4x4(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w,
+                             const srmds::detail::non_deduced_t<Tensor<T, Cpu>>* bias, Tensor<T, Cpu>& y) {
+  const Shape& xs = x.shape();
+  const int64_t N = xs.n(), Cin = xs.c(), H = xs.h(), W = xs.w(), Cout = w.shape()[0];
+  SRMDS_CHECK(xs.rank() == 4 && w.shape() == Shape({Cout, Cin, 3, 3}) && y.shape() == Shape({N, Cout, H, W}) &&
+                  (!bias || bias->shape() == Shape{Cout}),
+              "conv2d_winograd3x3_f4x4: x " << xs << ", w " << w.shape() << ", y " << y.shape()
+                                            << " do not fit together");
+  kern<T>().conv2d_winograd3x3_f4x4(x, w, bias, y);
+}
+SRMDS_CPU_INSTANTIATE(conv2d_winograd3x3_f4x4)
 
 template <class T>
 void downsample_target(const Tensor<T, Cpu>& mask, Tensor<T, Cpu>& out, int factor, TargetMode mode) {
