@@ -3,7 +3,9 @@
 # with clang (CPU only, ASan + UBSan + libFuzzer), generates the seed corpora from the tests'
 # fixtures (fuzz/make_fuzz_seeds.cpp) and runs each target for SECONDS (default 30) on one core.
 # A crash, leak or UB report fails the script; the input is left as build-fuzz/crash-* (turn it
-# into a regression test). Prints the executions per target.
+# into a regression test). Prints the executions per target. SRMDS_FUZZ_SEED (default 0: libFuzzer
+# draws one) fixes the mutation sequence: the test command runs seed 1, so a CI run tries the first
+# inputs of a local run with that seed, and a longer local run of it has checked them.
 # Usage: scripts/fuzz.sh [SECONDS] [build-dir]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +38,7 @@ for t in $targets; do
   mkdir -p "$build/corpus/$t"
   log="$build/$t.log"
   if (cd "$build" && "./$t" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=25 -print_final_stats=1 \
+        -seed="${SRMDS_FUZZ_SEED:-0}" \
         "corpus/$t" "seeds/$t") > "$log" 2>&1; then
     result=ok
   else

@@ -3,7 +3,8 @@
 # exist, the CUDA backend and its tests, and the GPU bundle in <build-dir>/gpu-bundle), runs every
 # test with ctest, then builds the example consumer project against an install tree; then the whole
 # suite again in a CPU-only ASan + UBSan build (<build-dir>-asan; SRMDS_SANITIZE_RUN=0 skips it) and
-# each libFuzzer target for SRMDS_FUZZ_SECONDS (default 30; 0 skips them, scripts/fuzz.sh). ccache is
+# each libFuzzer target for SRMDS_FUZZ_SECONDS (default 30; 0 skips them, scripts/fuzz.sh) with
+# SRMDS_FUZZ_SEED (default 1: the same inputs in every run). ccache is
 # used when present. Usage: scripts/run-tests.sh [build-dir]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,5 +54,5 @@ fi
 
 # The readers under libFuzzer.
 if [ "${SRMDS_FUZZ_SECONDS:-30}" != "0" ]; then
-  bash scripts/fuzz.sh "${SRMDS_FUZZ_SECONDS:-30}" "$build-fuzz"
+  SRMDS_FUZZ_SEED=${SRMDS_FUZZ_SEED:-1} bash scripts/fuzz.sh "${SRMDS_FUZZ_SECONDS:-30}" "$build-fuzz"
 fi
