@@ -1,0 +1,261 @@
+// The bf16 Winograd F(2x2, 3x3) convolution kernels, one copy per ISA level (math and layout:
+// include/srmds/cpu/conv2d_winograd_bf16.hpp; variants: src/cpu/variant.hpp). In parallel over
+// bands of tile rows (of every sample), each thread
+//   1. transforms its band's input, channel pair by channel pair: e = B^T d on 4 padded rows, then
+//      V = e B per tile, in fp32, rounded to bf16 and paired into words V[k][c2][t];
+//   2. runs the 16 GEMMs M[k] = U[k] V[k] in register tiles of kOB output channels x up to 48 tiles,
+//      accumulating acc[o][t] += hi(U) hi(V) ; acc[o][t] += lo(U) lo(V) over the channel pairs in
+//      fp32 (gemm_tile_fma: fp32 multiply-adds, every variant; gemm_tile_dot: VDPBF16PS, the avx512
+//      variant, compiled for AVX512_BF16 by a target attribute and registered only where the
+//      dispatcher finds it, src/cpu/dispatch/conv2d_winograd_bf16.cpp);
+//   3. transforms the output, y = A^T M A + b, in fp32, and stores the band's rows.
+#include "variant.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "conv2d_im2col.hpp"
+#include "srmds/core/tensor.hpp"
+#include "srmds/cpu/conv2d_winograd_bf16.hpp"
+
+namespace srmds::cpu::SRMDS_CPU_ISA {
+
+namespace {
+
+constexpr int kOB = kBf16OutBlock;
+constexpr int kMaxVec = 3;  // 16-tile vectors per register tile
+
+inline float word_hi(uint32_t u) {
+  const uint32_t b = u & 0xffff0000u;
+  float v;
+  std::memcpy(&v, &b, sizeof v);
+  return v;
+}
+inline float word_lo(uint32_t u) {
+  const uint32_t b = u << 16;
+  float v;
+  std::memcpy(&v, &b, sizeof v);
+  return v;
+}
+
+// One register tile of position k's GEMM: ub = U[k] of the block, (C2, kOB) words; v0 = V[k] at
+// (c2 0, first tile), rows T16 words apart; m0 = M[k] at (the block's first channel, first tile),
+// rows T16 floats apart; nout <= kOB rows stored. NV vectors of 16 tiles.
+struct GemmTile {
+  const uint32_t* ub;
+  const uint32_t* v0;
+  float* m0;
+  int64_t C2, T16;
+  int nout;
+};
+
+template <int NV>
+void gemm_tile_fma(const GemmTile& t) {
+  constexpr int P = 16 * NV;
+  float acc[kOB][P] = {};
+  for (int64_t c2 = 0; c2 < t.C2; ++c2) {
+    const uint32_t* vr = t.v0 + c2 * t.T16;
+    float vh[P], vl[P];
+    for (int j = 0; j < P; ++j) {
+      vh[j] = word_hi(vr[j]);
+      vl[j] = word_lo(vr[j]);
+    }
+    const uint32_t* ur = t.ub + c2 * kOB;
+    for (int o = 0; o < kOB; ++o) {
+      const float uh = word_hi(ur[o]), ul = word_lo(ur[o]);
+      for (int j = 0; j < P; ++j) {
+        acc[o][j] += uh * vh[j];
+        acc[o][j] += ul * vl[j];
+      }
+    }
+  }
+  for (int o = 0; o < t.nout; ++o) std::copy(acc[o], acc[o] + P, t.m0 + o * t.T16);
+}
+
+#if defined(__AVX512F__)
+template <int NV>
+__attribute__((target("avx512bf16"))) void gemm_tile_dot(const GemmTile& t) {
+  __m512 acc[kOB][NV];
+  for (int o = 0; o < kOB; ++o)
+    for (int v = 0; v < NV; ++v) acc[o][v] = _mm512_setzero_ps();
+  for (int64_t c2 = 0; c2 < t.C2; ++c2) {
+    const uint32_t* vr = t.v0 + c2 * t.T16;
+    __m512i xv[NV];
+    for (int v = 0; v < NV; ++v) xv[v] = _mm512_loadu_si512(vr + 16 * v);
+    const uint32_t* ur = t.ub + c2 * kOB;
+    for (int o = 0; o < kOB; ++o) {
+      const __m512i wv = _mm512_set1_epi32(static_cast<int>(ur[o]));
+      for (int v = 0; v < NV; ++v) acc[o][v] = _mm512_dpbf16_ps(acc[o][v], (__m512bh)xv[v], (__m512bh)wv);
+    }
+  }
+  for (int o = 0; o < t.nout; ++o)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(t.m0 + o * t.T16 + 16 * v, acc[o][v]);
+}
+#endif
+
+template <bool Dot>
+void run_gemm_tile(const GemmTile& t, int nv) {
+#if defined(__AVX512F__)
+  if constexpr (Dot) {
+    switch (nv) {
+      case 1: gemm_tile_dot<1>(t); return;
+      case 2: gemm_tile_dot<2>(t); return;
+      default: gemm_tile_dot<3>(t); return;
+    }
+  }
+#endif
+  switch (nv) {
+    case 1: gemm_tile_fma<1>(t); return;
+    case 2: gemm_tile_fma<2>(t); return;
+    default: gemm_tile_fma<3>(t); return;
+  }
+}
+
+// Fills 4 padded rows (wp floats each; column j holds image column j - 1) with rows 2 tr - 1 ..
+// 2 tr + 2 of the channel plane xc (H, W), or zeros (xc nullptr: the zero channel of an odd Cin),
+// and e = B^T of them (4 rows of wp).
+void input_rows(const float* xc, int64_t H, int64_t W, int64_t tr, int64_t wp, float* pad, float* e) {
+  for (int i = 0; i < 4; ++i) {
+    float* row = pad + i * wp;
+    const int64_t r = 2 * tr - 1 + i;
+    std::fill(row, row + wp, 0.0f);
+    if (xc && r >= 0 && r < H) std::copy(xc + r * W, xc + r * W + W, row + 1);
+  }
+  const float *d0 = pad, *d1 = pad + wp, *d2 = pad + 2 * wp, *d3 = pad + 3 * wp;
+  float *e0 = e, *e1 = e + wp, *e2 = e + 2 * wp, *e3 = e + 3 * wp;
+#pragma omp simd
+  for (int64_t j = 0; j < wp; ++j) {
+    e0[j] = d0[j] - d2[j];
+    e1[j] = d1[j] + d2[j];
+    e2[j] = d2[j] - d1[j];
+    e3[j] = d1[j] - d3[j];
+  }
+}
+
+template <bool Dot>
+void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
+                      const uint32_t* upacked, int64_t Cout,
+                      const float* bias,                         // (Cout) or nullptr
+                      Tensor<float, Cpu>& y,                     // (N, Cout, H, W)
+                      uint32_t* work, int64_t work_words) {      // bands of winograd_bf16_band_words
+  const Shape& xs = x.shape();
+  const int64_t N = xs.n(), Cin = xs.c(), H = xs.h(), W = xs.w();
+  if (N == 0 || H == 0 || W == 0 || Cout == 0) return;
+  const int64_t C2 = (Cin + 1) / 2, HW = H * W, th = (H + 1) / 2, tw = (W + 1) / 2, wp = 2 * tw + 2;
+  const int64_t blocks = (Cout + kOB - 1) / kOB;
+  const int max_threads = detail::conv_max_threads();
+  const int64_t band_rows = winograd_bf16_band_rows(N, H, W, max_threads);
+  const int64_t band_words = winograd_bf16_band_words(Cin, Cout, N, H, W, max_threads);
+  const int64_t bands_per_sample = (th + band_rows - 1) / band_rows, units = N * bands_per_sample;
+  const int64_t T16 = (band_rows * tw + 15) / 16 * 16;
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>({max_threads, units, work_words / band_words}));
+
+  auto run_band = [&](int64_t unit, uint32_t* buf) {
+    const int64_t n = unit / bands_per_sample, tr0 = (unit % bands_per_sample) * band_rows;
+    const int64_t tr1 = std::min(th, tr0 + band_rows), nt = (tr1 - tr0) * tw;
+    const int64_t t16 = (nt + 15) / 16 * 16;  // <= T16; the layout keeps rows T16 apart
+    uint32_t* v = buf;                                                  // (16, C2, T16) words
+    float* m = reinterpret_cast<float*>(v + 16 * C2 * T16);             // (16, Cout, T16)
+    float* pad = m + 16 * Cout * T16;                                   // 4 rows of wp
+    float* elo = pad + 4 * (wp + 2);                                    // B^T rows, channel 2 c2
+    float* ehi = elo + 4 * (wp + 2);                                    // B^T rows, channel 2 c2 + 1
+    const float* xn = x.sample(n);
+    // 1. Input transform, pair by pair.
+    for (int64_t c2 = 0; c2 < C2; ++c2) {
+      const float* xlo = xn + 2 * c2 * HW;
+      const float* xhi = 2 * c2 + 1 < Cin ? xlo + HW : nullptr;
+      for (int64_t tr = tr0; tr < tr1; ++tr) {
+        input_rows(xlo, H, W, tr, wp + 2, pad, elo);
+        input_rows(xhi, H, W, tr, wp + 2, pad, ehi);
+        const int64_t t0 = (tr - tr0) * tw;
+        for (int i = 0; i < 4; ++i) {
+          const float* a = elo + i * (wp + 2);
+          const float* b = ehi + i * (wp + 2);
+          uint32_t* v0 = v + ((i * 4 + 0) * C2 + c2) * T16 + t0;
+          uint32_t* v1 = v + ((i * 4 + 1) * C2 + c2) * T16 + t0;
+          uint32_t* v2 = v + ((i * 4 + 2) * C2 + c2) * T16 + t0;
+          uint32_t* v3 = v + ((i * 4 + 3) * C2 + c2) * T16 + t0;
+#pragma omp simd
+          for (int64_t tc = 0; tc < tw; ++tc) {
+            const float a0 = a[2 * tc], a1 = a[2 * tc + 1], a2 = a[2 * tc + 2], a3 = a[2 * tc + 3];
+            const float b0 = b[2 * tc], b1 = b[2 * tc + 1], b2 = b[2 * tc + 2], b3 = b[2 * tc + 3];
+            v0[tc] = uint32_t(float_to_bf16(a0 - a2)) | (uint32_t(float_to_bf16(b0 - b2)) << 16);
+            v1[tc] = uint32_t(float_to_bf16(a1 + a2)) | (uint32_t(float_to_bf16(b1 + b2)) << 16);
+            v2[tc] = uint32_t(float_to_bf16(a2 - a1)) | (uint32_t(float_to_bf16(b2 - b1)) << 16);
+            v3[tc] = uint32_t(float_to_bf16(a1 - a3)) | (uint32_t(float_to_bf16(b1 - b3)) << 16);
+          }
+        }
+      }
+      if (t16 > nt)
+        for (int k = 0; k < 16; ++k) std::fill_n(v + (k * C2 + c2) * T16 + nt, t16 - nt, 0u);
+    }
+    // 2. The 16 GEMMs.
+    for (int k = 0; k < 16; ++k) {
+      const uint32_t* uk = upacked + k * blocks * C2 * kOB;
+      for (int64_t j = 0; j < t16; j += 16 * kMaxVec) {
+        const int nv = static_cast<int>(std::min<int64_t>(kMaxVec, (t16 - j) / 16));
+        for (int64_t bo = 0; bo < blocks; ++bo) {
+          GemmTile t;
+          t.ub = uk + bo * C2 * kOB;
+          t.v0 = v + k * C2 * T16 + j;
+          t.m0 = m + (k * Cout + bo * kOB) * T16 + j;
+          t.C2 = C2;
+          t.T16 = T16;
+          t.nout = static_cast<int>(std::min<int64_t>(kOB, Cout - bo * kOB));
+          run_gemm_tile<Dot>(t, nv);
+        }
+      }
+    }
+    // 3. Output transform: s = A^T M (rows), then y = s A (columns) + b, vectorised along tiles.
+    float* yn = y.sample(n);
+    float* out0 = pad;
+    float* out1 = pad + 2 * tw;
+    for (int64_t o = 0; o < Cout; ++o) {
+      const float bo = bias ? bias[o] : 0.0f;
+      float* yo = yn + o * HW;
+      for (int64_t tr = tr0; tr < tr1; ++tr) {
+        const int64_t t0 = (tr - tr0) * tw;
+        const float* mk[16];
+        for (int k = 0; k < 16; ++k) mk[k] = m + (k * Cout + o) * T16 + t0;
+#pragma omp simd
+        for (int64_t tc = 0; tc < tw; ++tc) {
+          float s0[4], s1[4];
+          for (int j = 0; j < 4; ++j) {
+            const float m0 = mk[j][tc], m1 = mk[4 + j][tc], m2 = mk[8 + j][tc], m3 = mk[12 + j][tc];
+            s0[j] = m0 + m1 + m2;
+            s1[j] = m1 - m2 - m3;
+          }
+          out0[2 * tc] = s0[0] + s0[1] + s0[2] + bo;
+          out0[2 * tc + 1] = s0[1] - s0[2] - s0[3] + bo;
+          out1[2 * tc] = s1[0] + s1[1] + s1[2] + bo;
+          out1[2 * tc + 1] = s1[1] - s1[2] - s1[3] + bo;
+        }
+        std::copy(out0, out0 + W, yo + 2 * tr * W);
+        if (2 * tr + 1 < H) std::copy(out1, out1 + W, yo + (2 * tr + 1) * W);
+      }
+    }
+  };
+
+  if (threads > 1) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(static_cast<int>(threads))
+    for (int64_t u = 0; u < units; ++u) run_band(u, work + detail::conv_thread_id() * band_words);
+  } else {
+    for (int64_t u = 0; u < units; ++u) run_band(u, work);
+  }
+}
+
+}  // namespace
+
+void register_conv2d_winograd_bf16(::srmds::cpu::detail::KernelTable& table) {
+  table.bf16.winograd3x3_fma = &winograd3x3_bf16<false>;
+#if defined(__AVX512F__)
+  table.bf16.winograd3x3_dot = &winograd3x3_bf16<true>;
+#endif
+}
+
+}  // namespace srmds::cpu::SRMDS_CPU_ISA
