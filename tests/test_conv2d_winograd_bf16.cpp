@@ -185,11 +185,26 @@ double require_within(const Tensor<float, Cpu>& y, const Tensor<double, Cpu>& re
   return worst;
 }
 
-void run_wino(bool dot, const Tensor<float, Cpu>& x, const cpu::Bf16Winograd3x3Weights& w,
+// The GEMM kernels: AMX tiles, VDPBF16PS, fp32 multiply-adds.
+enum class Kern { Amx, Dot, Fma };
+const char* kern_name(Kern k) { return k == Kern::Amx ? "amx" : k == Kern::Dot ? "dot" : "fma"; }
+
+// Switches the dispatcher to kernel k (for the current scope) and back to the default after.
+struct UseKernel {
+  explicit UseKernel(Kern k) {
+    cpu::detail::set_bf16_amx(k == Kern::Amx);
+    cpu::detail::set_bf16_dot_products(k != Kern::Fma);
+  }
+  ~UseKernel() {
+    cpu::detail::set_bf16_amx(true);
+    cpu::detail::set_bf16_dot_products(true);
+  }
+};
+
+void run_wino(Kern k, const Tensor<float, Cpu>& x, const cpu::Bf16Winograd3x3Weights& w,
               const Tensor<float, Cpu>* b, Tensor<float, Cpu>& y, uint32_t* work = nullptr, int64_t words = 0) {
-  cpu::detail::set_bf16_dot_products(dot);
+  UseKernel use(k);
   cpu::conv3x3_winograd_bf16_forward(x, w, b, y, work, words);
-  cpu::detail::set_bf16_dot_products(true);
 }
 
 int64_t detail_threads() {  // the thread count the kernel sizes its bands for
@@ -200,9 +215,13 @@ int64_t detail_threads() {  // the thread count the kernel sizes its bands for
 #endif
 }
 
-std::vector<bool> kernel_choices() {
-  if (cpu::bf16_dot_products_active()) return {true, false};
-  return {false};
+// The kernels this processor and variant can run (the fp32 one always).
+std::vector<Kern> kernel_choices() {
+  std::vector<Kern> out;
+  if (cpu::bf16_amx_active()) out.push_back(Kern::Amx);
+  if (cpu::bf16_dot_products_active()) out.push_back(Kern::Dot);
+  out.push_back(Kern::Fma);
+  return out;
 }
 
 }  // namespace
@@ -222,10 +241,10 @@ TEST_CASE("conv3x3_winograd_bf16_forward matches a naive loop on the bf16-rounde
       const cpu::Bf16Winograd3x3Weights pw = cpu::pack_winograd3x3_bf16(w);
       for (const bool with_bias : {false, true}) {
         const Ref ref = naive(x, w, with_bias ? &b : nullptr);
-        for (const bool dot : kernel_choices()) {
-          INFO("shape " << s << ", cout " << co << ", bias " << with_bias << ", dot " << dot);
+        for (const Kern kern : kernel_choices()) {
+          INFO("shape " << s << ", cout " << co << ", bias " << with_bias << ", kernel " << kern_name(kern));
           Tensor<float> y(ref.y.shape());
-          run_wino(dot, x, pw, with_bias ? &b : nullptr, y);
+          run_wino(kern, x, pw, with_bias ? &b : nullptr, y);
           require_within(y, ref.y, ref.bound, 1.0, "winograd bf16 vs naive");
           require_within(y, ref.exact, ref.round, 1.0, "winograd bf16 vs exact");
         }
@@ -249,15 +268,16 @@ TEST_CASE("conv3x3_winograd_bf16_forward on strided channel views, threaded size
   const cpu::Bf16Winograd3x3Weights pw = cpu::pack_winograd3x3_bf16(w);
   const Ref ref = naive(x, w, &b);
   std::vector<uint32_t> work(static_cast<size_t>(cpu::conv3x3_winograd_bf16_workspace(17, 12, 2, 30, 70)));
-  for (const bool dot : kernel_choices()) {
-    INFO("dot " << dot);
+  for (const Kern kern : kernel_choices()) {
+    INFO("kernel " << kern_name(kern));
     Tensor<float> big_y(Shape{2, 20, 30, 70});
     for (int64_t i = 0; i < big_y.numel(); ++i) big_y[i] = 7.0f;
     Tensor<float> yv = big_y.channels(5, 12);
-    cpu::detail::set_bf16_dot_products(dot);
-    Context<Cpu> ctx;
-    conv3x3_winograd_bf16_forward(ctx, xv, pw, &b, yv, work.data(), static_cast<int64_t>(work.size()));
-    cpu::detail::set_bf16_dot_products(true);
+    {
+      UseKernel use(kern);
+      Context<Cpu> ctx;
+      conv3x3_winograd_bf16_forward(ctx, xv, pw, &b, yv, work.data(), static_cast<int64_t>(work.size()));
+    }
     Tensor<float> y(Shape{2, 12, 30, 70});
     for (int64_t n = 0; n < 2; ++n)
       for (int64_t c = 0; c < 20; ++c)
@@ -272,16 +292,23 @@ TEST_CASE("conv3x3_winograd_bf16_forward on strided channel views, threaded size
     // One band at a time: the same sums in the same order.
     const int64_t one = cpu::winograd_bf16_band_words(17, 12, 2, 30, 70, detail_threads());
     Tensor<float> y1(Shape{2, 12, 30, 70});
-    run_wino(dot, x, pw, &b, y1, work.data(), one);
+    run_wino(kern, x, pw, &b, y1, work.data(), one);
     for (int64_t i = 0; i < y.numel(); ++i) REQUIRE(y1[i] == y[i]);
     CHECK_THROWS_AS(cpu::conv3x3_winograd_bf16_forward(x, pw, &b, y1, work.data(), one - 1), Error);
   }
 }
 
-TEST_CASE("conv3x3_winograd_bf16: the AVX512_BF16 kernel and the fp32 one agree", "[cpu][bf16][isa]") {
-  if (!cpu::bf16_dot_products_active()) {
-    WARN("no AVX512_BF16 kernel in use here (variant " << cpu::cpu_isa_name(cpu::cpu_isa())
-                                                        << "): only the fp32 kernel was tested");
+TEST_CASE("conv3x3_winograd_bf16: the AMX, AVX512_BF16 and fp32 kernels agree", "[cpu][bf16][isa]") {
+  // The run-time choice: AMX first, then VDPBF16PS, where processor and variant have them.
+  if (cpu::bf16_amx_available() && cpu::cpu_isa() == cpu::CpuIsa::Avx512) REQUIRE(cpu::bf16_amx_active());
+  if (!cpu::bf16_amx_available() || cpu::cpu_isa() != cpu::CpuIsa::Avx512) CHECK_FALSE(cpu::bf16_amx_active());
+  cpu::detail::set_bf16_amx(false);
+  CHECK_FALSE(cpu::bf16_amx_active());
+  cpu::detail::set_bf16_amx(true);
+  const std::vector<Kern> kerns = kernel_choices();
+  if (kerns.size() == 1) {
+    WARN("no AMX or AVX512_BF16 kernel in use here (variant " << cpu::cpu_isa_name(cpu::cpu_isa())
+                                                              << "): only the fp32 kernel was tested");
     return;
   }
   Rng rng(fresh_seed());
@@ -290,19 +317,24 @@ TEST_CASE("conv3x3_winograd_bf16: the AVX512_BF16 kernel and the fp32 one agree"
   auto b = random_tensor<float>(Shape{21}, rng);
   const cpu::Bf16Winograd3x3Weights pw = cpu::pack_winograd3x3_bf16(w);
   const Ref ref = naive(x, w, &b);
-  Tensor<float> y_dot(ref.y.shape()), y_fma(ref.y.shape());
-  run_wino(true, x, pw, &b, y_dot);
-  run_wino(false, x, pw, &b, y_fma);
-  require_within(y_dot, ref.y, ref.bound, 1.0, "dot");
+  Tensor<float> y_fma(ref.y.shape());
+  run_wino(Kern::Fma, x, pw, &b, y_fma);
   require_within(y_fma, ref.y, ref.bound, 1.0, "fma");
-  int64_t same = 0;
-  for (int64_t i = 0; i < y_dot.numel(); ++i) {
-    same += y_dot[i] == y_fma[i];
-    REQUIRE(std::abs(double(y_dot[i]) - double(y_fma[i])) <= 2.0 * ref.bound[i]);
+  for (const Kern kern : kerns) {
+    if (kern == Kern::Fma) continue;
+    Tensor<float> y_k(ref.y.shape());
+    run_wino(kern, x, pw, &b, y_k);
+    require_within(y_k, ref.y, ref.bound, 1.0, kern_name(kern));
+    int64_t same = 0;
+    for (int64_t i = 0; i < y_k.numel(); ++i) {
+      same += y_k[i] == y_fma[i];
+      REQUIRE(std::abs(double(y_k[i]) - double(y_fma[i])) <= 2.0 * ref.bound[i]);
+    }
+    // Both are within the bound of the exact sum, so within twice the bound of each other (checked
+    // above); how many agree bit for bit depends on the processor's rounding inside the instruction.
+    WARN("winograd bf16, " << kern_name(kern) << " vs fp32 kernel: " << same << " of " << y_k.numel()
+                           << " bit-identical");
   }
-  // Both are within the bound of the exact sum, so within twice the bound of each other (checked
-  // above); how many agree bit for bit depends on how the processor rounds inside VDPBF16PS.
-  WARN("winograd bf16, dot vs fp32 kernel: " << same << " of " << y_dot.numel() << " bit-identical");
 }
 
 TEST_CASE("conv3x3_winograd_bf16: the rounding error is about that of the direct bf16 convolution", "[cpu][bf16]") {

@@ -6,8 +6,9 @@
 //   2. runs the 16 GEMMs M[k] = U[k] V[k] in register tiles of kOB output channels x up to 48 tiles,
 //      accumulating acc[o][t] += hi(U) hi(V) ; acc[o][t] += lo(U) lo(V) over the channel pairs in
 //      fp32 (gemm_tile_fma: fp32 multiply-adds, every variant; gemm_tile_dot: VDPBF16PS, the avx512
-//      variant, compiled for AVX512_BF16 by a target attribute and registered only where the
-//      dispatcher finds it, src/cpu/dispatch/conv2d_winograd_bf16.cpp);
+//      variant, compiled for AVX512_BF16 by a target attribute), or on AMX tiles (amx_gemms, the
+//      avx512 variant, compiled for AMX-TILE and AMX-BF16); the dispatcher calls the last two only
+//      where the processor has them (src/cpu/dispatch/conv2d_winograd_bf16.cpp);
 //   3. transforms the output, y = A^T M A + b, in fp32, and stores the band's rows.
 #include "variant.hpp"
 
@@ -29,6 +30,7 @@ namespace {
 
 constexpr int kOB = kBf16OutBlock;
 constexpr int kMaxVec = 3;  // 16-tile vectors per register tile
+constexpr int kFma = 0, kDot = 1, kAmx = 2;  // the GEMM kernels
 
 inline float word_hi(uint32_t u) {
   const uint32_t b = u & 0xffff0000u;
@@ -98,6 +100,77 @@ __attribute__((target("avx512bf16"))) void gemm_tile_dot(const GemmTile& t) {
 }
 #endif
 
+#if defined(__AVX512F__)
+// The GEMMs on AMX (the avx512 variant; called only where the dispatcher has AMX-BF16 and the
+// kernel's permission for tile data): per position k, M[k] (Coutp, T16) = U[k] (Coutp, C2p words)
+// V[k] (C2p, T16 words) in blocks of up to 2 x 2 tiles of 16 x 16 fp32 (tiles 0-3), each the sum
+// over 32-channel steps of TDPBF16PS of a 16 x 16-pair U tile (4, 5) and a 16-pair x 16 V tile
+// (6, 7). Both operands are already in the pair layout TDPBF16PS takes (low half: even channel).
+struct alignas(64) AmxConfig {
+  uint8_t palette, start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+template <int NO, int NT>
+__attribute__((target("amx-tile,amx-bf16"))) void amx_block(const uint32_t* u, const uint32_t* v, float* m,
+                                                            int64_t C2p, int64_t T16) {
+  const size_t su = static_cast<size_t>(C2p) * 4, sv = static_cast<size_t>(T16) * 4;
+  _tile_zero(0);
+  if constexpr (NT > 1) _tile_zero(1);
+  if constexpr (NO > 1) _tile_zero(2);
+  if constexpr (NO > 1 && NT > 1) _tile_zero(3);
+  for (int64_t c2 = 0; c2 < C2p; c2 += 16) {
+    _tile_loadd(4, u + c2, su);
+    if constexpr (NO > 1) _tile_loadd(5, u + 16 * C2p + c2, su);
+    _tile_loadd(6, v + c2 * T16, sv);
+    if constexpr (NT > 1) _tile_loadd(7, v + c2 * T16 + 16, sv);
+    _tile_dpbf16ps(0, 4, 6);
+    if constexpr (NT > 1) _tile_dpbf16ps(1, 4, 7);
+    if constexpr (NO > 1) _tile_dpbf16ps(2, 5, 6);
+    if constexpr (NO > 1 && NT > 1) _tile_dpbf16ps(3, 5, 7);
+  }
+  _tile_stored(0, m, sv);
+  if constexpr (NT > 1) _tile_stored(1, m + 16, sv);
+  if constexpr (NO > 1) _tile_stored(2, m + 16 * T16, sv);
+  if constexpr (NO > 1 && NT > 1) _tile_stored(3, m + 16 * T16 + 16, sv);
+}
+
+__attribute__((target("amx-tile,amx-bf16"))) void amx_gemms(const uint32_t* upacked, const uint32_t* v, float* m,
+                                                            int64_t Coutp, int64_t C2p, int64_t T16, int64_t t16) {
+  AmxConfig cfg{};
+  cfg.palette = 1;
+  for (int i = 0; i < 8; ++i) {
+    cfg.rows[i] = 16;
+    cfg.colsb[i] = 64;
+  }
+  _tile_loadconfig(&cfg);
+  for (int k = 0; k < 16; ++k) {
+    const uint32_t* uk = upacked + k * Coutp * C2p;
+    const uint32_t* vk = v + k * C2p * T16;
+    float* mk = m + k * Coutp * T16;
+    for (int64_t j = 0; j < t16; j += 32) {
+      const bool two_t = t16 - j >= 32;
+      for (int64_t o = 0; o < Coutp; o += 32) {
+        const bool two_o = Coutp - o >= 32;
+        const uint32_t* u0 = uk + o * C2p;
+        float* m0 = mk + o * T16 + j;
+        if (two_o && two_t)
+          amx_block<2, 2>(u0, vk + j, m0, C2p, T16);
+        else if (two_o)
+          amx_block<2, 1>(u0, vk + j, m0, C2p, T16);
+        else if (two_t)
+          amx_block<1, 2>(u0, vk + j, m0, C2p, T16);
+        else
+          amx_block<1, 1>(u0, vk + j, m0, C2p, T16);
+      }
+    }
+  }
+  _tile_release();
+}
+#endif
+
 template <bool Dot>
 void run_gemm_tile(const GemmTile& t, int nv) {
 #if defined(__AVX512F__)
@@ -137,7 +210,7 @@ void input_rows(const float* xc, int64_t H, int64_t W, int64_t tr, int64_t wp, f
   }
 }
 
-template <bool Dot>
+template <int Kind>
 void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
                       const uint32_t* upacked, int64_t Cout,
                       const float* bias,                         // (Cout) or nullptr
@@ -147,7 +220,7 @@ void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
   const int64_t N = xs.n(), Cin = xs.c(), H = xs.h(), W = xs.w();
   if (N == 0 || H == 0 || W == 0 || Cout == 0) return;
   const int64_t C2 = (Cin + 1) / 2, HW = H * W, th = (H + 1) / 2, tw = (W + 1) / 2, wp = 2 * tw + 2;
-  const int64_t blocks = (Cout + kOB - 1) / kOB;
+  const int64_t blocks = (Cout + kOB - 1) / kOB, C2p = winograd_bf16_pad16(C2), Coutp = winograd_bf16_pad16(Cout);
   const int max_threads = detail::conv_max_threads();
   const int64_t band_rows = winograd_bf16_band_rows(N, H, W, max_threads);
   const int64_t band_words = winograd_bf16_band_words(Cin, Cout, N, H, W, max_threads);
@@ -159,9 +232,9 @@ void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
     const int64_t n = unit / bands_per_sample, tr0 = (unit % bands_per_sample) * band_rows;
     const int64_t tr1 = std::min(th, tr0 + band_rows), nt = (tr1 - tr0) * tw;
     const int64_t t16 = (nt + 15) / 16 * 16;  // <= T16; the layout keeps rows T16 apart
-    uint32_t* v = buf;                                                  // (16, C2, T16) words
-    float* m = reinterpret_cast<float*>(v + 16 * C2 * T16);             // (16, Cout, T16)
-    float* pad = m + 16 * Cout * T16;                                   // 4 rows of wp
+    uint32_t* v = buf;                                                  // (16, C2p, T16) words
+    float* m = reinterpret_cast<float*>(v + 16 * C2p * T16);            // (16, Coutp, T16)
+    float* pad = m + 16 * Coutp * T16;                                  // 4 rows of wp
     float* elo = pad + 4 * (wp + 2);                                    // B^T rows, channel 2 c2
     float* ehi = elo + 4 * (wp + 2);                                    // B^T rows, channel 2 c2 + 1
     const float* xn = x.sample(n);
@@ -176,10 +249,10 @@ void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
         for (int i = 0; i < 4; ++i) {
           const float* a = elo + i * (wp + 2);
           const float* b = ehi + i * (wp + 2);
-          uint32_t* v0 = v + ((i * 4 + 0) * C2 + c2) * T16 + t0;
-          uint32_t* v1 = v + ((i * 4 + 1) * C2 + c2) * T16 + t0;
-          uint32_t* v2 = v + ((i * 4 + 2) * C2 + c2) * T16 + t0;
-          uint32_t* v3 = v + ((i * 4 + 3) * C2 + c2) * T16 + t0;
+          uint32_t* v0 = v + ((i * 4 + 0) * C2p + c2) * T16 + t0;
+          uint32_t* v1 = v + ((i * 4 + 1) * C2p + c2) * T16 + t0;
+          uint32_t* v2 = v + ((i * 4 + 2) * C2p + c2) * T16 + t0;
+          uint32_t* v3 = v + ((i * 4 + 3) * C2p + c2) * T16 + t0;
 #pragma omp simd
           for (int64_t tc = 0; tc < tw; ++tc) {
             const float a0 = a[2 * tc], a1 = a[2 * tc + 1], a2 = a[2 * tc + 2], a3 = a[2 * tc + 3];
@@ -192,9 +265,16 @@ void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
         }
       }
       if (t16 > nt)
-        for (int k = 0; k < 16; ++k) std::fill_n(v + (k * C2 + c2) * T16 + nt, t16 - nt, 0u);
+        for (int k = 0; k < 16; ++k) std::fill_n(v + (k * C2p + c2) * T16 + nt, t16 - nt, 0u);
     }
     // 2. The 16 GEMMs.
+#if defined(__AVX512F__)
+    if constexpr (Kind == kAmx) {
+      for (int k = 0; k < 16; ++k)  // AMX sums over the zero channel pairs C2 .. C2p too
+        for (int64_t c2 = C2; c2 < C2p; ++c2) std::fill_n(v + (k * C2p + c2) * T16, t16, 0u);
+      amx_gemms(upacked, v, m, Coutp, C2p, T16, t16);
+    } else
+#endif
     for (int k = 0; k < 16; ++k) {
       const uint32_t* uk = upacked + k * blocks * C2 * kOB;
       for (int64_t j = 0; j < t16; j += 16 * kMaxVec) {
@@ -202,12 +282,12 @@ void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
         for (int64_t bo = 0; bo < blocks; ++bo) {
           GemmTile t;
           t.ub = uk + bo * C2 * kOB;
-          t.v0 = v + k * C2 * T16 + j;
-          t.m0 = m + (k * Cout + bo * kOB) * T16 + j;
+          t.v0 = v + k * C2p * T16 + j;
+          t.m0 = m + (k * Coutp + bo * kOB) * T16 + j;
           t.C2 = C2;
           t.T16 = T16;
           t.nout = static_cast<int>(std::min<int64_t>(kOB, Cout - bo * kOB));
-          run_gemm_tile<Dot>(t, nv);
+          run_gemm_tile<Kind == kDot>(t, nv);
         }
       }
     }
@@ -221,7 +301,7 @@ void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
       for (int64_t tr = tr0; tr < tr1; ++tr) {
         const int64_t t0 = (tr - tr0) * tw;
         const float* mk[16];
-        for (int k = 0; k < 16; ++k) mk[k] = m + (k * Cout + o) * T16 + t0;
+        for (int k = 0; k < 16; ++k) mk[k] = m + (k * Coutp + o) * T16 + t0;
 #pragma omp simd
         for (int64_t tc = 0; tc < tw; ++tc) {
           float s0[4], s1[4];
@@ -252,9 +332,10 @@ void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
 }  // namespace
 
 void register_conv2d_winograd_bf16(::srmds::cpu::detail::KernelTable& table) {
-  table.bf16.winograd3x3_fma = &winograd3x3_bf16<false>;
+  table.bf16.winograd3x3_fma = &winograd3x3_bf16<kFma>;
 #if defined(__AVX512F__)
-  table.bf16.winograd3x3_dot = &winograd3x3_bf16<true>;
+  table.bf16.winograd3x3_dot = &winograd3x3_bf16<kDot>;
+  table.bf16.winograd3x3_amx = &winograd3x3_bf16<kAmx>;
 #endif
 }
 

@@ -20,16 +20,22 @@
 // packed once (pack_winograd3x3_bf16) as [16 positions][Cout / kBf16OutBlock][Cin2][kBf16OutBlock]
 // words, Cout padded with zero filters. The output is computed in bands of tile rows
 // (winograd_bf16_band_rows: at least kWinoBf16BandTiles tiles, at least one band per thread), one
-// band per thread at a time, in its part of the workspace: V (16, Cin2, T16) words and M (16, Cout,
-// T16) floats, T16 = the band's tile count rounded up to a multiple of 16 (the padding tiles are
+// band per thread at a time, in its part of the workspace: V (16, Cin2p, T16) words and M (16,
+// Coutp, T16) floats (padded to 16 rows, see Kernels), T16 = the band's tile count rounded up to a multiple of 16 (the padding tiles are
 // zero and their M is never read), plus 12 rows of 2 ceil(W / 2) + 4 floats for the transforms. Per position k
 // the GEMM runs in register tiles of kBf16OutBlock output channels x 48 tiles (fewer 16-tile vectors
 // at the end of a band), Cin2 dot-product steps each.
 //
-// Kernels (chosen at run time like the direct bf16 one, cpu/conv2d_bf16.hpp): the avx512 variant's
-// _mm512_dpbf16_ps GEMM where the processor has AVX512_BF16 (bf16_dot_products_active()), else the
-// fp32 kernel of the variant in use, which widens each bf16 to fp32 and multiplies and adds in the
-// same order (the same result up to VDPBF16PS's flushing of denormals). Declarations only:
+// Kernels (chosen at run time, cpu/isa.hpp): the avx512 variant's AMX GEMM (TDPBF16PS on 16 x 16
+// fp32 tiles; U then also packed as (16, Coutp, Cin2p) words, Coutp and Cin2p = Cout and Cin2
+// rounded up to 16, zero padded: V's rows Cin2 .. Cin2p are zeroed for it) where the processor has
+// AMX-BF16 and the kernel grants tile data (bf16_amx_active()); else its _mm512_dpbf16_ps GEMM where
+// the processor has AVX512_BF16 (bf16_dot_products_active(), as for the direct bf16 convolution);
+// else the fp32 kernel of the variant in use, which widens each bf16 to fp32 and multiplies and adds
+// in the order VDPBF16PS does (the same result up to its flushing of denormals). All three sum each
+// M value's Cin products in fp32 with one rounding per product (the bound above); they differ in
+// the order. The workspace rows are laid out for all three: V (16, Cin2p, T16), M (16, Coutp, T16).
+// Declarations only:
 // src/cpu/conv2d_winograd_bf16.cpp (kernels, once per ISA level) and
 // src/cpu/dispatch/conv2d_winograd_bf16.cpp (packing, checks, workspace, the choice).
 #pragma once
@@ -56,18 +62,22 @@ inline int64_t winograd_bf16_band_rows(int64_t n, int64_t h, int64_t w, int64_t 
   rows = std::min(rows, (th + want_bands - 1) / want_bands);
   return std::max<int64_t>(1, std::min(rows, th));
 }
+// n rounded up to a multiple of 16 (the AMX kernel's tile size: channel pairs, output channels).
+inline int64_t winograd_bf16_pad16(int64_t n) { return (n + 15) / 16 * 16; }
+
 // 32-bit words of one band's workspace (layout above) for inputs (N, Cin, H, W) -> Cout channels.
 inline int64_t winograd_bf16_band_words(int64_t cin, int64_t cout, int64_t n, int64_t h, int64_t w,
                                         int64_t threads) {
   const int64_t tw = (w + 1) / 2, tiles = winograd_bf16_band_rows(n, h, w, threads) * tw;
   const int64_t t16 = (tiles + 15) / 16 * 16;
-  return 16 * ((cin + 1) / 2 + cout) * t16 + 12 * (2 * tw + 4);
+  return 16 * (winograd_bf16_pad16((cin + 1) / 2) + winograd_bf16_pad16(cout)) * t16 + 12 * (2 * tw + 4);
 }
 
 // The packed transformed bf16 weights of a (Cout, Cin, 3, 3) convolution (layout above).
 struct Bf16Winograd3x3Weights {
   int64_t cout = 0, cin = 0;
   std::vector<uint32_t> packed;  // (16, ceil(Cout / kBf16OutBlock), ceil(Cin / 2), kBf16OutBlock)
+  std::vector<uint32_t> amx;     // (16, Coutp, Cin2p): for the AMX kernel, where it is available
   bool empty() const { return packed.empty(); }
 };
 
@@ -87,5 +97,16 @@ void conv3x3_winograd_bf16_forward(const Tensor<float, Cpu>& x,         // (N, C
                                    const Tensor<float, Cpu>* bias,      // (Cout) or nullptr
                                    Tensor<float, Cpu>& y,               // (N, Cout, H, W)
                                    uint32_t* workspace, int64_t workspace_words);
+
+// Whether this processor, kernel and build have the AMX-BF16 GEMM (Linux grants the process tile
+// data, asked once), and whether it is the one in use (available, not switched off, the avx512
+// kernel variant running). Where it is, it is taken over the VDPBF16PS and fp32 ones.
+bool bf16_amx_available();
+bool bf16_amx_active();
+
+namespace detail {
+// For tests and benchmarks: use (true, the default) or avoid (false) the AMX kernel.
+void set_bf16_amx(bool use);
+}  // namespace detail
 
 }  // namespace srmds::cpu

@@ -1,17 +1,30 @@
 // The bf16 Winograd convolution's entry points (include/srmds/cpu/conv2d_winograd_bf16.hpp): weight
-// transform and packing, shape checks, workspace, and the run-time choice between the VDPBF16PS
-// kernel and the fp32 one, the same choice as the direct bf16 convolution's
-// (bf16_dot_products_active(), src/cpu/dispatch/conv2d_bf16.cpp). Compiled once, with the library's
-// ordinary flags.
+// transform and packing, shape checks, workspace, and the run-time choice of the GEMM kernel: AMX
+// where the avx512 variant runs, the processor reports AMX-BF16 (__builtin_cpu_supports) and Linux
+// grants this process the tile data state (arch_prctl ARCH_REQ_XCOMP_PERM, asked once), unless
+// switched off (detail::set_bf16_amx); else VDPBF16PS or fp32, the same choice as the direct bf16
+// convolution's (bf16_dot_products_active(), src/cpu/dispatch/conv2d_bf16.cpp). Compiled once,
+// with the library's ordinary flags.
 #include "srmds/cpu/conv2d_winograd_bf16.hpp"
+
+#include <atomic>
 
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 
 #include "../kernel_table.hpp"
 #include "srmds/core/buffer.hpp"
 #include "srmds/core/error.hpp"
+#include "srmds/cpu/isa.hpp"
+
+#ifndef SRMDS_CPU_X86_VARIANTS
+#define SRMDS_CPU_X86_VARIANTS 0
+#endif
 
 namespace srmds::cpu {
 
@@ -22,6 +35,19 @@ int64_t max_threads() {
   return omp_get_max_threads();
 #else
   return 1;
+#endif
+}
+
+std::atomic<bool> g_use_amx{true};
+
+bool processor_has_amx() {
+#if SRMDS_CPU_X86_VARIANTS && defined(__linux__) && defined(SYS_arch_prctl)
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("amx-bf16") || !cpu_isa_available(CpuIsa::Avx512)) return false;
+  constexpr int kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;  // <asm/prctl.h>, Linux 5.16
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
 #endif
 }
 
@@ -36,6 +62,9 @@ Bf16Winograd3x3Weights pack_winograd3x3_bf16(const Tensor<float, Cpu>& w) {
   out.cin = s[1];
   const int64_t blocks = (out.cout + kBf16OutBlock - 1) / kBf16OutBlock, c2n = (out.cin + 1) / 2;
   out.packed.assign(static_cast<size_t>(16 * blocks * c2n * kBf16OutBlock), 0u);
+  const bool amx = bf16_amx_available();
+  const int64_t c2p = winograd_bf16_pad16(c2n), coutp = winograd_bf16_pad16(out.cout);
+  if (amx) out.amx.assign(static_cast<size_t>(16 * coutp * c2p), 0u);
   for (int64_t o = 0; o < out.cout; ++o) {
     for (int64_t c = 0; c < out.cin; ++c) {
       const float* g = w.sample(o) + c * 9;
@@ -54,7 +83,9 @@ Bf16Winograd3x3Weights pack_winograd3x3_bf16(const Tensor<float, Cpu>& w) {
           const int k = i * 4 + j;
           const size_t at = static_cast<size_t>(((k * blocks + o / kBf16OutBlock) * c2n + c / 2) * kBf16OutBlock +
                                                 o % kBf16OutBlock);
-          out.packed[at] |= static_cast<uint32_t>(float_to_bf16(static_cast<float>(r[j]))) << (16 * (c % 2));
+          const uint32_t bits = static_cast<uint32_t>(float_to_bf16(static_cast<float>(r[j]))) << (16 * (c % 2));
+          out.packed[at] |= bits;
+          if (amx) out.amx[static_cast<size_t>((k * coutp + o) * c2p + c / 2)] |= bits;
         }
       }
     }
@@ -92,9 +123,28 @@ void conv3x3_winograd_bf16_forward(const Tensor<float, Cpu>& x, const Bf16Winogr
                                                << workspace_words << " words for x " << xs
                                                << " is less than one band (" << one_band << " words)");
   const detail::Bf16Kernels& k = detail::active_bf16_kernels();
+  const float* b = bias ? bias->data() : nullptr;
+  if (bf16_amx_active() && !w.amx.empty()) {
+    k.winograd3x3_amx(x, w.amx.data(), w.cout, b, y, workspace, workspace_words);
+    return;
+  }
   const detail::Conv3x3Bf16Fn fn =
       bf16_dot_products_active() && k.winograd3x3_dot ? k.winograd3x3_dot : k.winograd3x3_fma;
-  fn(x, w.packed.data(), w.cout, bias ? bias->data() : nullptr, y, workspace, workspace_words);
+  fn(x, w.packed.data(), w.cout, b, y, workspace, workspace_words);
 }
+
+bool bf16_amx_available() {
+  static const bool available = processor_has_amx();
+  return available;
+}
+
+bool bf16_amx_active() {
+  return bf16_amx_available() && g_use_amx.load(std::memory_order_relaxed) && cpu_isa() == CpuIsa::Avx512 &&
+         detail::active_bf16_kernels().winograd3x3_amx != nullptr;
+}
+
+namespace detail {
+void set_bf16_amx(bool use) { g_use_amx.store(use, std::memory_order_relaxed); }
+}  // namespace detail
 
 }  // namespace srmds::cpu
