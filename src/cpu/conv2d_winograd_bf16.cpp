@@ -189,24 +189,28 @@ void run_gemm_tile(const GemmTile& t, int nv) {
   }
 }
 
-// Fills 4 padded rows (wp floats each; column j holds image column j - 1) with rows 2 tr - 1 ..
-// 2 tr + 2 of the channel plane xc (H, W), or zeros (xc nullptr: the zero channel of an odd Cin),
-// and e = B^T of them (4 rows of wp).
-void input_rows(const float* xc, int64_t H, int64_t W, int64_t tr, int64_t wp, float* pad, float* e) {
+// e = B^T of rows 2 tr - 1 .. 2 tr + 2 of the channel plane xc (H, W) padded with zeros (xc
+// nullptr: the zero channel of an odd Cin): 4 rows of wp floats, column j for image column j - 1.
+// zero: W zero floats, read in place of the rows outside the image.
+void input_rows(const float* xc, int64_t H, int64_t W, int64_t tr, int64_t wp, const float* zero, float* e) {
+  const float* d[4];
   for (int i = 0; i < 4; ++i) {
-    float* row = pad + i * wp;
     const int64_t r = 2 * tr - 1 + i;
-    std::fill(row, row + wp, 0.0f);
-    if (xc && r >= 0 && r < H) std::copy(xc + r * W, xc + r * W + W, row + 1);
+    d[i] = xc && r >= 0 && r < H ? xc + r * W : zero;
   }
-  const float *d0 = pad, *d1 = pad + wp, *d2 = pad + 2 * wp, *d3 = pad + 3 * wp;
-  float *e0 = e, *e1 = e + wp, *e2 = e + 2 * wp, *e3 = e + 3 * wp;
+  const float *d0 = d[0], *d1 = d[1], *d2 = d[2], *d3 = d[3];
+  float *e0 = e + 1, *e1 = e + wp + 1, *e2 = e + 2 * wp + 1, *e3 = e + 3 * wp + 1;
 #pragma omp simd
-  for (int64_t j = 0; j < wp; ++j) {
+  for (int64_t j = 0; j < W; ++j) {
     e0[j] = d0[j] - d2[j];
     e1[j] = d1[j] + d2[j];
     e2[j] = d2[j] - d1[j];
     e3[j] = d1[j] - d3[j];
+  }
+  for (int i = 0; i < 4; ++i) {
+    float* row = e + i * wp;
+    row[0] = 0.0f;
+    std::fill(row + W + 1, row + wp, 0.0f);
   }
 }
 
@@ -238,6 +242,7 @@ void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
     float* elo = pad + 4 * (wp + 2);                                    // B^T rows, channel 2 c2
     float* ehi = elo + 4 * (wp + 2);                                    // B^T rows, channel 2 c2 + 1
     const float* xn = x.sample(n);
+    std::fill(pad, pad + W, 0.0f);  // the zero rows above and below the image
     // 1. Input transform, pair by pair.
     for (int64_t c2 = 0; c2 < C2; ++c2) {
       const float* xlo = xn + 2 * c2 * HW;
@@ -293,8 +298,9 @@ void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
     }
     // 3. Output transform: s = A^T M (rows), then y = s A (columns) + b, vectorised along tiles.
     float* yn = y.sample(n);
-    float* out0 = pad;
-    float* out1 = pad + 2 * tw;
+    // Even W: straight into y's rows (the second row of the last tile row of an odd H into scratch);
+    // odd W: into 2 scratch rows of 2 tw, then the W that exist are copied.
+    const bool direct = W % 2 == 0;
     for (int64_t o = 0; o < Cout; ++o) {
       const float bo = bias ? bias[o] : 0.0f;
       float* yo = yn + o * HW;
@@ -302,6 +308,9 @@ void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
         const int64_t t0 = (tr - tr0) * tw;
         const float* mk[16];
         for (int k = 0; k < 16; ++k) mk[k] = m + (k * Coutp + o) * T16 + t0;
+        const bool second = 2 * tr + 1 < H;
+        float* out0 = direct ? yo + 2 * tr * W : pad;
+        float* out1 = direct && second ? yo + (2 * tr + 1) * W : pad + 2 * tw;
 #pragma omp simd
         for (int64_t tc = 0; tc < tw; ++tc) {
           float s0[4], s1[4];
@@ -315,8 +324,10 @@ void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
           out1[2 * tc] = s1[0] + s1[1] + s1[2] + bo;
           out1[2 * tc + 1] = s1[1] - s1[2] - s1[3] + bo;
         }
-        std::copy(out0, out0 + W, yo + 2 * tr * W);
-        if (2 * tr + 1 < H) std::copy(out1, out1 + W, yo + (2 * tr + 1) * W);
+        if (!direct) {
+          std::copy(out0, out0 + W, yo + 2 * tr * W);
+          if (second) std::copy(out1, out1 + W, yo + (2 * tr + 1) * W);
+        }
       }
     }
   };
