@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "srmds/cpu/conv2d_bf16.hpp"
+#include "srmds/cpu/conv2d_winograd_bf16.hpp"
 #include "srmds/cpu/isa.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/nets/srmds_net.hpp"
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
     const double median = m % 2 ? sorted[m / 2] : 0.5 * (sorted[m / 2 - 1] + sorted[m / 2]);
     const char* kernel = precision == Precision::Fp32
                              ? cpu::cpu_isa_name(cpu::cpu_isa())
+                             : cpu::bf16_amx_active()          ? "amx_bf16+avx512_bf16"
                              : (cpu::bf16_dot_products_active() ? "avx512_bf16" : "bf16-fp32-fallback");
     std::printf("{\"ms\": [");
     for (size_t i = 0; i < ms.size(); ++i) std::printf("%s%.3f", i ? ", " : "", ms[i]);

@@ -14,6 +14,7 @@
   X(conv2d_bf16)         \
   X(conv2d_winograd)     \
   X(conv2d_winograd4)    \
+  X(conv2d_winograd_bf16) \
   X(downsample_target)   \
   X(maxpool)             \
   X(psa)                 \

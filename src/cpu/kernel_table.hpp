@@ -16,6 +16,7 @@
 #include "srmds/cpu/conv2d.hpp"
 #include "srmds/cpu/conv2d_bf16.hpp"
 #include "srmds/cpu/conv2d_winograd.hpp"
+#include "srmds/cpu/conv2d_winograd_bf16.hpp"
 #include "srmds/cpu/downsample_target.hpp"
 #include "srmds/cpu/maxpool.hpp"
 #include "srmds/cpu/psa.hpp"
@@ -64,15 +65,19 @@ struct Kernels {
   decltype(&cpu::upsample_bilinear_backward<T>) upsample_bilinear_backward = nullptr;
 };
 
-// The bf16 kernels (cpu/conv2d_bf16.hpp), float activations only: wpacked is
-// Bf16Conv3x3Weights::packed, work the caller's workspace of work_words words (at least one band).
-// conv3x3_dot (VDPBF16PS) is set by the
-// avx512 variant only and may be called only where the processor has AVX512_BF16.
+// The bf16 kernels (cpu/conv2d_bf16.hpp, cpu/conv2d_winograd_bf16.hpp), float activations only:
+// wpacked is Bf16Conv3x3Weights::packed (conv3x3_*) or Bf16Winograd3x3Weights::packed
+// (winograd3x3_*), work the caller's workspace of work_words words (at least one band). The *_dot
+// kernels (VDPBF16PS) and winograd3x3_amx (AMX-BF16 tiles) are set by the avx512 variant only and
+// may be called only where the processor has AVX512_BF16, or AMX-BF16 with tile data granted.
 using Conv3x3Bf16Fn = void (*)(const Tensor<float, Cpu>& x, const uint32_t* wpacked, int64_t cout, const float* bias,
                                Tensor<float, Cpu>& y, uint32_t* work, int64_t work_words);
 struct Bf16Kernels {
   Conv3x3Bf16Fn conv3x3_fma = nullptr;
   Conv3x3Bf16Fn conv3x3_dot = nullptr;
+  Conv3x3Bf16Fn winograd3x3_fma = nullptr;
+  Conv3x3Bf16Fn winograd3x3_dot = nullptr;
+  Conv3x3Bf16Fn winograd3x3_amx = nullptr;  // wpacked: Bf16Winograd3x3Weights::amx
 };
 
 struct KernelTable {

@@ -4,9 +4,10 @@
 // (blocks/attention.hpp: se, sge, cbam, psa) is kept as it is (or absent with attention: none). On
 // the CPU the convolution is Winograd for Cin >= 16 (cpu/conv2d_winograd.hpp; float: F(4x4, 3x3)
 // for H W >= 32 x 32, double: F(2x2, 3x3) for H W >= 64 x 64), and the attention + ReLU run in
-// place. With set_precision(Bf16) (CPU, float) the convolution is the bf16 one (ops/conv2d_bf16.hpp:
-// weights packed to bf16 once, the input rounded to bf16, fp32 accumulation) and the attention +
-// ReLU stay fp32.
+// place. With set_precision(Bf16) (CPU, float) the convolution is a bf16 one (ops/conv2d_bf16.hpp:
+// weights packed to bf16 once, fp32 accumulation): for Cin >= 16 the bf16 Winograd F(2x2, 3x3)
+// (cpu/conv2d_winograd_bf16.hpp: transformed weights and inputs rounded to bf16), else the direct
+// one (cpu/conv2d_bf16.hpp: weights and input rounded to bf16); the attention + ReLU stay fp32.
 // State names (SPEC §6): fused.weight (Cout, Cin, 3, 3), fused.bias (Cout), se.fc1.*, se.fc2.* or
 // att.* (sge, cbam, psa).
 #pragma once
@@ -61,12 +62,19 @@ public:
   void set_precision(Precision p) {
     if (p == Precision::Bf16) {
       if constexpr (kBf16Capable) {
-        m_bf16 = cpu::pack_conv3x3_bf16(m_weight.value);
+        if (cin() >= kWinogradMinCin) {
+          m_bf16w = cpu::pack_winograd3x3_bf16(m_weight.value);
+          m_bf16 = cpu::Bf16Conv3x3Weights();
+        } else {
+          m_bf16 = cpu::pack_conv3x3_bf16(m_weight.value);
+          m_bf16w = cpu::Bf16Winograd3x3Weights();
+        }
       } else {
         SRMDS_THROW("FusedBlock: bf16 inference runs on the CPU with a float network only");
       }
     } else {
       m_bf16 = cpu::Bf16Conv3x3Weights();
+      m_bf16w = cpu::Bf16Winograd3x3Weights();
     }
     m_precision = p;
   }
@@ -104,10 +112,16 @@ private:
     if constexpr (kBf16Capable) {
       if (m_precision == Precision::Bf16) {
         const Shape& s = x.shape();
-        const int64_t words = cpu::conv3x3_bf16_workspace(s.c(), s.h(), s.w());
+        const bool wino = !m_bf16w.empty();
+        const int64_t words = wino ? cpu::conv3x3_winograd_bf16_workspace(s.c(), cout(), s.n(), s.h(), s.w())
+                                   : cpu::conv3x3_bf16_workspace(s.c(), s.h(), s.w());
         Tensor<float, Cpu> work = scratch.get(ctx, kSlotBf16, Shape{1, words, 1, 1});
         // The slot's float storage holds the packed 32-bit words (raw memory, only read as words).
-        conv3x3_bf16_forward(ctx, x, m_bf16, &m_bias.value, y, reinterpret_cast<uint32_t*>(work.data()), words);
+        uint32_t* ws = reinterpret_cast<uint32_t*>(work.data());
+        if (wino)
+          conv3x3_winograd_bf16_forward(ctx, x, m_bf16w, &m_bias.value, y, ws, words);
+        else
+          conv3x3_bf16_forward(ctx, x, m_bf16, &m_bias.value, y, ws, words);
         return;
       }
     }
@@ -118,7 +132,8 @@ private:
   Param<T, D> m_weight, m_bias;
   AttentionLayer<T, D> m_att;
   Precision m_precision = Precision::Fp32;
-  cpu::Bf16Conv3x3Weights m_bf16;  // the packed bf16 weight while m_precision is Bf16
+  cpu::Bf16Conv3x3Weights m_bf16;        // while m_precision is Bf16 and Cin < kWinogradMinCin
+  cpu::Bf16Winograd3x3Weights m_bf16w;   // while m_precision is Bf16 and Cin >= kWinogradMinCin
 };
 
 }  // namespace srmds
