@@ -15,6 +15,7 @@
 #include "conv2d_im2col.hpp"
 #include "srmds/core/device.hpp"
 #include "srmds/core/tensor.hpp"
+#include "srmds/cpu/conv2d_winograd.hpp"
 #include "srmds/cpu/parallel.hpp"
 
 namespace srmds::cpu::SRMDS_CPU_ISA {
@@ -159,8 +160,7 @@ void conv2d_filter_banded(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
 
 }  // namespace detail
 
-// Inputs with at least this many channels and pixels take the Winograd path (3x3 kernels).
-constexpr int64_t kWinogradMinCin = 16;
+// Inputs with at least kWinogradMinCin channels and this many pixels take the Winograd path (3x3).
 constexpr int64_t kWinogradMinPixelsF4x4 = 32 * 32;  // float
 constexpr int64_t kWinogradMinPixelsF2x2 = 64 * 64;  // double
 

@@ -62,7 +62,7 @@ public:
   void set_precision(Precision p) {
     if (p == Precision::Bf16) {
       if constexpr (kBf16Capable) {
-        if (cin() >= kWinogradMinCin) {
+        if (cin() >= cpu::kWinogradMinCin) {
           m_bf16w = cpu::pack_winograd3x3_bf16(m_weight.value);
           m_bf16 = cpu::Bf16Conv3x3Weights();
         } else {
@@ -132,8 +132,8 @@ private:
   Param<T, D> m_weight, m_bias;
   AttentionLayer<T, D> m_att;
   Precision m_precision = Precision::Fp32;
-  cpu::Bf16Conv3x3Weights m_bf16;        // while m_precision is Bf16 and Cin < kWinogradMinCin
-  cpu::Bf16Winograd3x3Weights m_bf16w;   // while m_precision is Bf16 and Cin >= kWinogradMinCin
+  cpu::Bf16Conv3x3Weights m_bf16;        // while m_precision is Bf16 and Cin < cpu::kWinogradMinCin
+  cpu::Bf16Winograd3x3Weights m_bf16w;   // while m_precision is Bf16 and Cin >= cpu::kWinogradMinCin
 };
 
 }  // namespace srmds

@@ -32,6 +32,10 @@
 
 namespace srmds::cpu {
 
+// 3x3 convolutions of inputs with at least this many channels take a Winograd path (conv2d_forward;
+// the fused blocks' bf16 convolution, cpu/conv2d_winograd_bf16.hpp).
+inline constexpr int64_t kWinogradMinCin = 16;
+
 template <class T>
 void conv2d_winograd3x3(const Tensor<T, Cpu>& x,                                  // (N, Cin, H, W)
                         const Tensor<T, Cpu>& w,                                  // (Cout, Cin, 3, 3)
