@@ -1,13 +1,16 @@
 // conv2d on the CPU: forward against a naive 7-loop reference (all kernel shapes, bias or not,
 // odd shapes, strided channel views, forced row banding), backward data/filter/bias against finite
-// differences in double and against naive adjoint loops on larger shapes, write modes, shape errors.
+// differences in double and against naive adjoint loops on larger shapes (float 3x3 backward data
+// and filter by Winograd F(4x4) too), write modes, shape errors.
 #include "support/testing.hpp"
 
+#include <cmath>
 #include <sstream>
 #include <type_traits>
 #include <vector>
 
 #include "srmds/ops/conv2d.hpp"
+#include "support/naive_conv.hpp"
 
 using namespace srmds;
 using srmds::test::check_gradient;
@@ -16,6 +19,9 @@ using srmds::test::fresh_seed;
 using srmds::test::random_tensor;
 using srmds::test::require_close;
 using srmds::test::weighted_sum;
+using srmds::test::naive_backward_data;
+using srmds::test::naive_backward_filter;
+using srmds::test::naive_conv;
 
 namespace {
 
@@ -27,75 +33,6 @@ const Kernel kKernels[] = {{1, 1}, {1, 3}, {3, 1}, {3, 3}};
 struct ConvShape {
   int64_t n, cin, cout, h, w;
 };
-
-// y[n, o, i, j] = b[o] + sum_{c, p, q} w[o, c, p, q] x[n, c, i + p - kh/2, j + q - kw/2], in double.
-template <class T>
-Tensor<T> naive_conv(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>* b) {
-  const Shape& s = x.shape();
-  const int64_t kh = w.shape()[2], kw = w.shape()[3], cout = w.shape()[0];
-  Tensor<T> y(Shape{s.n(), cout, s.h(), s.w()});
-  for (int64_t n = 0; n < s.n(); ++n)
-    for (int64_t o = 0; o < cout; ++o)
-      for (int64_t i = 0; i < s.h(); ++i)
-        for (int64_t j = 0; j < s.w(); ++j) {
-          double acc = b ? static_cast<double>((*b)[o]) : 0.0;
-          for (int64_t c = 0; c < s.c(); ++c)
-            for (int64_t p = 0; p < kh; ++p)
-              for (int64_t q = 0; q < kw; ++q) {
-                const int64_t ii = i + p - kh / 2, jj = j + q - kw / 2;
-                if (ii < 0 || ii >= s.h() || jj < 0 || jj >= s.w()) continue;
-                acc += static_cast<double>(w.at(o, c, p, q)) * static_cast<double>(x.at(n, c, ii, jj));
-              }
-          y.at(n, o, i, j) = static_cast<T>(acc);
-        }
-  return y;
-}
-
-// The adjoints of naive_conv: dx = sum w * dy shifted back, dw = sum dy * x shifted.
-template <class T>
-Tensor<T> naive_backward_data(const Tensor<T>& dy, const Tensor<T>& w) {
-  const Shape& s = dy.shape();
-  const int64_t kh = w.shape()[2], kw = w.shape()[3], cin = w.shape()[1];
-  std::vector<double> acc(static_cast<size_t>(s.n() * cin * s.h() * s.w()), 0.0);
-  auto at = [&](int64_t n, int64_t c, int64_t i, int64_t j) -> double& {
-    return acc[static_cast<size_t>(((n * cin + c) * s.h() + i) * s.w() + j)];
-  };
-  for (int64_t n = 0; n < s.n(); ++n)
-    for (int64_t o = 0; o < s.c(); ++o)
-      for (int64_t i = 0; i < s.h(); ++i)
-        for (int64_t j = 0; j < s.w(); ++j)
-          for (int64_t c = 0; c < cin; ++c)
-            for (int64_t p = 0; p < kh; ++p)
-              for (int64_t q = 0; q < kw; ++q) {
-                const int64_t ii = i + p - kh / 2, jj = j + q - kw / 2;
-                if (ii < 0 || ii >= s.h() || jj < 0 || jj >= s.w()) continue;
-                at(n, c, ii, jj) += static_cast<double>(w.at(o, c, p, q)) * static_cast<double>(dy.at(n, o, i, j));
-              }
-  Tensor<T> dx(Shape{s.n(), cin, s.h(), s.w()});
-  for (int64_t k = 0; k < dx.numel(); ++k) dx[k] = static_cast<T>(acc[static_cast<size_t>(k)]);
-  return dx;
-}
-
-template <class T>
-Tensor<T> naive_backward_filter(const Tensor<T>& x, const Tensor<T>& dy, int64_t kh, int64_t kw) {
-  const Shape& s = x.shape();
-  Tensor<T> dw(Shape{dy.shape().c(), s.c(), kh, kw});
-  for (int64_t o = 0; o < dy.shape().c(); ++o)
-    for (int64_t c = 0; c < s.c(); ++c)
-      for (int64_t p = 0; p < kh; ++p)
-        for (int64_t q = 0; q < kw; ++q) {
-          double acc = 0;
-          for (int64_t n = 0; n < s.n(); ++n)
-            for (int64_t i = 0; i < s.h(); ++i)
-              for (int64_t j = 0; j < s.w(); ++j) {
-                const int64_t ii = i + p - kh / 2, jj = j + q - kw / 2;
-                if (ii < 0 || ii >= s.h() || jj < 0 || jj >= s.w()) continue;
-                acc += static_cast<double>(dy.at(n, o, i, j)) * static_cast<double>(x.at(n, c, ii, jj));
-              }
-          dw.at(o, c, p, q) = static_cast<T>(acc);
-        }
-  return dw;
-}
 
 // Rounding allowance for sums of `terms` products of values in [-1, 1].
 template <class T>
@@ -123,7 +60,7 @@ TEMPLATE_TEST_CASE("conv2d forward matches a naive loop for every kernel shape",
   INFO("seed " << seed);
   Rng rng(seed);
   const ConvShape shapes[] = {{1, 3, 5, 5, 7}, {2, 5, 3, 4, 6}, {3, 1, 2, 1, 9}, {2, 3, 4, 7, 1},
-                              {1, 4, 3, 2, 2}, {2, 2, 3, 1, 1}, {2, 16, 8, 33, 20}, {1, 7, 9, 3, 64}};
+                              {1, 4, 3, 2, 2}, {2, 2, 3, 1, 1}, {1, 16, 8, 33, 20}, {1, 7, 9, 3, 64}};  // 45 tiles: im2col
   for (const ConvShape& cs : shapes)
     for (const Kernel& k : kKernels)
       for (bool with_bias : {false, true}) {
@@ -215,6 +152,92 @@ TEMPLATE_TEST_CASE("conv2d backward data and filter match naive adjoints on larg
       require_close(dx, naive_backward_data(dy, w), rtol<T>(), sum_atol<T>(cs.cout * k.kh * k.kw), "dx");
       require_close(dw, naive_backward_filter(x, dy, k.kh, k.kw), rtol<T>(), sum_atol<T>(cs.n * cs.h * cs.w), "dw");
     }
+}
+
+// The float path of 3x3 backward data with dy of >= 16 channels on >= 32 x 32 pixels is Winograd
+// F(4x4, 3x3) (the transposed convolution as a forward one): bounded as the forward is in
+// test_conv2d_winograd.cpp, relative to sqrt(9 Cout) for values in [-1, 1].
+TEST_CASE("conv2d backward data by Winograd F(4x4) in float: both write modes, views, chunked weights",
+          "[ops][conv2d]") {
+  Context<Cpu> ctx;
+  const uint64_t seed = fresh_seed();
+  INFO("seed " << seed);
+  Rng rng(seed);
+  const ConvShape shapes[] = {{2, 5, 16, 33, 35}, {1, 7, 19, 32, 40}, {1, 3, 17, 37, 32}, {1, 4, 16, 32, 75}};
+  for (const ConvShape& cs : shapes) {
+    INFO(describe(cs, {3, 3}));
+    const double tol = 5e-5 * std::sqrt(9.0 * static_cast<double>(cs.cout));
+    auto dy = random_tensor<float>(Shape{cs.n, cs.cout, cs.h, cs.w}, rng);
+    auto w = random_tensor<float>(Shape{cs.cout, cs.cin, 3, 3}, rng);
+    const auto ref = naive_backward_data(dy, w);
+    auto dx = random_tensor<float>(ref.shape(), rng);
+    conv2d_backward_data(ctx, dy, w, dx, WriteMode::Overwrite);
+    require_close(dx, ref, tol, tol, "dx");
+    auto dx2 = random_tensor<float>(ref.shape(), rng);
+    Tensor<float> expected(ref.shape());
+    for (int64_t i = 0; i < ref.numel(); ++i) expected[i] = dx2[i] + ref[i];
+    conv2d_backward_data(ctx, dy, w, dx2, WriteMode::Accumulate);
+    require_close(dx2, expected, tol, tol, "dx accumulated");
+  }
+
+  // Strided channel views of dy and dx; the channels around dx's view stay as they were.
+  auto dybuf = random_tensor<float>(Shape{2, 20, 32, 33}, rng);
+  auto dxbuf = random_tensor<float>(Shape{2, 9, 32, 33}, rng);
+  const auto before = contiguous(dxbuf);
+  const Tensor<float> dy = dybuf.channels(2, 16);
+  Tensor<float> dx = dxbuf.channels(3, 4);
+  auto w = random_tensor<float>(Shape{16, 4, 3, 3}, rng);
+  conv2d_backward_data(ctx, dy, w, dx, WriteMode::Accumulate);
+  const auto ref = naive_backward_data(contiguous(dy), w);
+  Tensor<float> expected(ref.shape());
+  const auto old_view = contiguous(before.channels(3, 4));
+  for (int64_t i = 0; i < ref.numel(); ++i) expected[i] = old_view[i] + ref[i];
+  require_close(contiguous(dx), expected, 5e-5 * 12, 5e-5 * 12, "dx view accumulated");
+  const int64_t plane = 32 * 33;
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t c : {0, 1, 2, 7, 8})
+      for (int64_t i = 0; i < plane; ++i) REQUIRE(dxbuf.sample(n)[c * plane + i] == before.sample(n)[c * plane + i]);
+
+  // Weights of 36 Cout Cin floats above 16 MB: the Winograd kernel sums over chunks of dy's channels.
+  // Reference: the same gradient in double (im2col).
+  auto dyl = random_tensor<float>(Shape{1, 384, 32, 32}, rng);
+  auto wl = random_tensor<float>(Shape{384, 320, 3, 3}, rng);
+  auto dxl = random_tensor<float>(Shape{1, 320, 32, 32}, rng);
+  Tensor<double> dyd(dyl.shape()), wd(wl.shape()), dxd(dxl.shape());
+  for (int64_t i = 0; i < dyl.numel(); ++i) dyd[i] = dyl[i];
+  for (int64_t i = 0; i < wl.numel(); ++i) wd[i] = wl[i];
+  for (int64_t i = 0; i < dxl.numel(); ++i) dxd[i] = dxl[i];
+  conv2d_backward_data(ctx, dyl, wl, dxl, WriteMode::Accumulate);
+  conv2d_backward_data(ctx, dyd, wd, dxd, WriteMode::Accumulate);
+  const double tol = 5e-5 * std::sqrt(9.0 * 384);
+  require_close(dxl, dxd, tol, tol, "dx chunked, accumulated");
+}
+
+// Float 3x3 filter gradients with Cin, Cout >= 16 on >= 32 x 32 pixels take Winograd F(4x4): its
+// rounding grows with the transformed values (A up to 8, B^T up to 5), ~1e-6 of the sum over all
+// pixels of |dy| |x| here; the bound is relative to sqrt(N H W), the size of such a sum of random
+// products.
+TEST_CASE("conv2d backward filter by Winograd F(4x4) in float matches the naive adjoint", "[ops][conv2d]") {
+  Context<Cpu> ctx;
+  const uint64_t seed = fresh_seed();
+  INFO("seed " << seed);
+  Rng rng(seed);
+  const ConvShape shapes[] = {{2, 16, 16, 33, 35}, {1, 19, 17, 32, 40}, {3, 16, 20, 37, 32}, {1, 16, 16, 32, 75}};
+  for (const ConvShape& cs : shapes) {
+    INFO(describe(cs, {3, 3}));
+    auto x = random_tensor<float>(Shape{cs.n, cs.cin, cs.h, cs.w}, rng);
+    auto dy = random_tensor<float>(Shape{cs.n, cs.cout, cs.h, cs.w}, rng);
+    const auto ref = naive_backward_filter(x, dy, 3, 3);
+    const double tol = 5e-5 * std::sqrt(static_cast<double>(cs.n * cs.h * cs.w));
+    auto dw = random_tensor<float>(ref.shape(), rng);
+    conv2d_backward_filter(ctx, x, dy, dw, WriteMode::Overwrite);
+    require_close(dw, ref, tol, tol, "dw");
+    auto dw2 = random_tensor<float>(ref.shape(), rng);
+    Tensor<float> expected(ref.shape());
+    for (int64_t i = 0; i < ref.numel(); ++i) expected[i] = dw2[i] + ref[i];
+    conv2d_backward_filter(ctx, x, dy, dw2, WriteMode::Accumulate);
+    require_close(dw2, expected, tol, tol, "dw accumulated");
+  }
 }
 
 TEST_CASE("conv2d backward works on strided channel views", "[ops][conv2d]") {

@@ -18,6 +18,7 @@
 #include "srmds/ops/bce_dice.hpp"
 #include "srmds/ops/confusion_counts.hpp"
 #include "srmds/ops/conv2d.hpp"
+#include "srmds/ops/conv2d_branches.hpp"
 #include "srmds/ops/downsample_target.hpp"
 #include "srmds/ops/maxpool.hpp"
 #include "srmds/ops/relu.hpp"

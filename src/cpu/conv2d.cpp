@@ -1,9 +1,9 @@
 // 2-D convolution kernels, one variant per ISA level (see include/srmds/cpu/conv2d.hpp for the
 // math, src/cpu/variant.hpp). conv2d_forward takes Winograd for 3x3 kernels with Cin >= 16: in float
-// F(4x4, 3x3) (conv2d_winograd4.cpp) on images of at least 32 x 32 pixels, in double F(2x2, 3x3)
-// (conv2d_winograd.cpp, which rounds less) on at least 64 x 64; below that the input or the
-// per-call weight transform costs more than the multiplications it saves (bench_conv2d
-// conv3x3_algo: at 16 x 16 with 512 channels F(4x4) takes 1.4x the im2col time, at 32 x 32 0.5x).
+// F(4x4, 3x3) (conv2d_winograd4.cpp) from 64 4x4 tiles in the batch on, in double F(2x2, 3x3)
+// (conv2d_winograd.cpp, which rounds less) on images of at least 64 x 64; below that the input or
+// the per-call weight transform costs more than the multiplications it saves. The float backward
+// data and filter passes of 3x3 kernels take F(4x4) under the same rule.
 #include "variant.hpp"
 
 #include <Eigen/Core>
@@ -11,10 +11,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 #include "conv2d_im2col.hpp"
 #include "srmds/core/device.hpp"
 #include "srmds/core/tensor.hpp"
+#include "srmds/cpu/conv2d_branches.hpp"
 #include "srmds/cpu/conv2d_winograd.hpp"
 #include "srmds/cpu/parallel.hpp"
 
@@ -24,10 +26,14 @@ namespace srmds::cpu::SRMDS_CPU_ISA {
 template <class T>
 void conv2d_winograd3x3(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w,
                         const srmds::detail::non_deduced_t<Tensor<T, Cpu>>* bias, Tensor<T, Cpu>& y);
-// In conv2d_winograd4.cpp (the same variant).
+// In conv2d_winograd4.cpp (the same variant): y = conv(x, w) + b, or y += that with accumulate.
 template <class T>
-void conv2d_winograd3x3_f4x4(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w,
-                             const srmds::detail::non_deduced_t<Tensor<T, Cpu>>* bias, Tensor<T, Cpu>& y);
+void winograd4_conv(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w, const T* b, Tensor<T, Cpu>& y,
+                    bool accumulate);
+// In conv2d_branches.cpp (the same variant): dw_b (+)= the filter gradients, dw_b contiguous.
+template <class T>
+void conv2d_branches_winograd_backward_filter(const Tensor<T, Cpu>& x, const std::vector<const Tensor<T, Cpu>*>& dy,
+                                              const std::vector<Tensor<T, Cpu>*>& dw, bool accumulate);
 
 namespace detail {
 
@@ -160,9 +166,15 @@ void conv2d_filter_banded(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
 
 }  // namespace detail
 
-// Inputs with at least kWinogradMinCin channels and this many pixels take the Winograd path (3x3).
-constexpr int64_t kWinogradMinPixelsF4x4 = 32 * 32;  // float
-constexpr int64_t kWinogradMinPixelsF2x2 = 64 * 64;  // double
+// Float 3x3 convolutions with at least kWinogradMinCin input channels take Winograd F(4x4) from
+// kWinogradMinTiles 4x4 tiles in the batch on (the per-call weight transform is amortised over the
+// tiles: bench_conv2d conv3x3_algo, batch 1 with 512 channels: F(4x4) 1.4x the im2col time at
+// 16 x 16, 0.5x at 32 x 32); double takes F(2x2) from 64 x 64 pixels per image.
+constexpr int64_t kWinogradMinPixelsF2x2 = 64 * 64;
+
+inline bool winograd4_tiles(const Shape& s) {
+  return s.n() * ((s.h() + 3) / 4) * ((s.w() + 3) / 4) >= kWinogradMinTiles;
+}
 
 template <class T>
 void conv2d_forward(const Tensor<T, Cpu>& x,     // (N, Cin, H, W)
@@ -172,8 +184,8 @@ void conv2d_forward(const Tensor<T, Cpu>& x,     // (N, Cin, H, W)
   const Shape& xs = x.shape();
   if (w.shape()[2] == 3 && w.shape()[3] == 3 && xs.c() >= kWinogradMinCin) {
     if constexpr (std::is_same_v<T, float>) {
-      if (xs.h() * xs.w() >= kWinogradMinPixelsF4x4) {
-        conv2d_winograd3x3_f4x4(x, w, bias, y);
+      if (winograd4_tiles(xs)) {
+        winograd4_conv(x, w, bias ? bias->data() : nullptr, y, false);
         return;
       }
     } else if (xs.h() * xs.w() >= kWinogradMinPixelsF2x2) {
@@ -194,15 +206,36 @@ void conv2d_backward_data(const Tensor<T, Cpu>& dy,  // (N, Cout, H, W)
   const Shape& ws = w.shape();
   const int64_t Cout = ws[0], Cin = ws[1], kh = ws[2], kw = ws[3];
   // w'[c, o, p, q] = w[o, c, kh-1-p, kw-1-q]: dx = conv(dy, w').
-  Buffer flipped = host_buffer(static_cast<size_t>(w.numel()) * sizeof(T));
-  T* wt = static_cast<T*>(flipped.get());
+  Tensor<T, Cpu> wt(Shape{Cin, Cout, kh, kw});
   for (int64_t o = 0; o < Cout; ++o)
     for (int64_t c = 0; c < Cin; ++c)
       for (int64_t p = 0; p < kh; ++p)
         for (int64_t q = 0; q < kw; ++q)
-          wt[((c * Cout + o) * kh + (kh - 1 - p)) * kw + (kw - 1 - q)] = w.sample(o)[(c * kh + p) * kw + q];
-  detail::conv2d_banded(dy, wt, static_cast<int>(kh), static_cast<int>(kw), static_cast<const T*>(nullptr), dx,
-                        mode == WriteMode::Accumulate);
+          wt.sample(c)[(o * kh + (kh - 1 - p)) * kw + (kw - 1 - q)] = w.sample(o)[(c * kh + p) * kw + q];
+  const bool accumulate = mode == WriteMode::Accumulate;
+  // The same choice as conv2d_forward's for float (dy has Cout channels); double keeps im2col, which
+  // rounds least, for the finite-difference checks.
+  if constexpr (std::is_same_v<T, float>) {
+    if (kh == 3 && kw == 3 && Cout >= kWinogradMinCin && winograd4_tiles(dy.shape())) {
+      winograd4_conv(dy, wt, static_cast<const T*>(nullptr), dx, accumulate);
+      return;
+    }
+  }
+  detail::conv2d_banded(dy, wt.data(), static_cast<int>(kh), static_cast<int>(kw), static_cast<const T*>(nullptr), dx,
+                        accumulate);
+}
+
+// Float 3x3 filter gradients take Winograd F(4x4) when both channel counts reach kWinogradMinCin, the
+// batch has kWinogradMinTiles tiles and the 36 Cout Cin transformed sums of a thread stay within
+// cpu::kBranchesMaxStackBytes (beyond that, im2col: one such sum per thread is the cost).
+template <class T>
+bool filter_takes_winograd(const Shape& xs, int64_t cout, int kh, int kw) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    return kh == 3 && kw == 3 && xs.c() >= kWinogradMinCin && cout >= kWinogradMinCin && winograd4_tiles(xs) &&
+           36 * cout * xs.c() * static_cast<int64_t>(sizeof(T)) <= kBranchesMaxStackBytes;
+  }
 }
 
 template <class T>
@@ -211,13 +244,19 @@ void conv2d_backward_filter(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
                             Tensor<T, Cpu>& dw,        // (Cout, Cin, kh, kw)
                             WriteMode mode) {
   const int kh = static_cast<int>(dw.shape()[2]), kw = static_cast<int>(dw.shape()[3]);
-  if (dw.is_contiguous()) {
-    detail::conv2d_filter_banded(x, dy, kh, kw, dw.data(), mode == WriteMode::Accumulate);
-    return;
+  // A strided view of a weight gradient is computed contiguously, then written row by row.
+  Tensor<T, Cpu> tmp;
+  Tensor<T, Cpu>* out = &dw;
+  if (!dw.is_contiguous()) {
+    tmp = Tensor<T, Cpu>(dw.shape());
+    out = &tmp;
   }
-  // A strided view of a weight gradient: compute contiguously, then write row by row.
-  Tensor<T, Cpu> tmp(dw.shape());
-  detail::conv2d_filter_banded(x, dy, kh, kw, tmp.data(), false);
+  const bool accumulate = out == &dw && mode == WriteMode::Accumulate;
+  if (filter_takes_winograd<T>(x.shape(), dy.shape().c(), kh, kw))
+    conv2d_branches_winograd_backward_filter<T>(x, {&dy}, {out}, accumulate);
+  else
+    detail::conv2d_filter_banded(x, dy, kh, kw, out->data(), accumulate);
+  if (out == &dw) return;
   const int64_t len = dw.sample_numel();
   for (int64_t o = 0; o < dw.shape().n(); ++o)
     for (int64_t i = 0; i < len; ++i) write(dw.sample(o)[i], tmp.sample(o)[i], mode);

@@ -11,6 +11,7 @@
   X(cbam)                \
   X(confusion)           \
   X(conv2d)              \
+  X(conv2d_branches)     \
   X(conv2d_bf16)         \
   X(conv2d_winograd)     \
   X(conv2d_winograd4)    \

@@ -15,6 +15,7 @@
 #include "srmds/cpu/confusion.hpp"
 #include "srmds/cpu/conv2d.hpp"
 #include "srmds/cpu/conv2d_bf16.hpp"
+#include "srmds/cpu/conv2d_branches.hpp"
 #include "srmds/cpu/conv2d_winograd.hpp"
 #include "srmds/cpu/conv2d_winograd_bf16.hpp"
 #include "srmds/cpu/downsample_target.hpp"
@@ -28,6 +29,19 @@
 #include "srmds/cpu/upsample.hpp"
 
 namespace srmds::cpu::detail {
+
+// The conv-branch Winograd kernels (src/cpu/conv2d_branches.cpp; cpu/conv2d_branches.hpp chooses them):
+// no checks; the filter gradient needs contiguous dw.
+template <class T>
+using BranchesForwardFn = void (*)(const Tensor<T, Cpu>& x, const std::vector<const Tensor<T, Cpu>*>& w,
+                                   const std::vector<Tensor<T, Cpu>*>& y);
+template <class T>
+using BranchesBackwardDataFn = void (*)(const std::vector<const Tensor<T, Cpu>*>& dy,
+                                        const std::vector<const Tensor<T, Cpu>*>& w, Tensor<T, Cpu>& dx,
+                                        bool accumulate);
+template <class T>
+using BranchesBackwardFilterFn = void (*)(const Tensor<T, Cpu>& x, const std::vector<const Tensor<T, Cpu>*>& dy,
+                                          const std::vector<Tensor<T, Cpu>*>& dw, bool accumulate);
 
 template <class T>
 struct Kernels {
@@ -45,6 +59,9 @@ struct Kernels {
   decltype(&cpu::conv2d_backward_bias<T>) conv2d_backward_bias = nullptr;
   decltype(&cpu::detail::conv2d_banded<T>) conv2d_banded = nullptr;
   decltype(&cpu::detail::conv2d_filter_banded<T>) conv2d_filter_banded = nullptr;
+  BranchesForwardFn<T> conv2d_branches_winograd_forward = nullptr;
+  BranchesBackwardDataFn<T> conv2d_branches_winograd_backward_data = nullptr;
+  BranchesBackwardFilterFn<T> conv2d_branches_winograd_backward_filter = nullptr;
   decltype(&cpu::conv2d_winograd3x3<T>) conv2d_winograd3x3 = nullptr;
   decltype(&cpu::conv2d_winograd3x3_f4x4<T>) conv2d_winograd3x3_f4x4 = nullptr;
   decltype(&cpu::downsample_target<T>) downsample_target = nullptr;

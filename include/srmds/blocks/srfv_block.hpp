@@ -11,6 +11,8 @@
 // views (the network writes encoder outputs straight into the decoder's concat buffer).
 // Backward:  g = relu'(y) dy;  ds = A^T g;  per branch dc_k = BN_k^T ds,
 //            dW_k = conv_filter(x, dc_k), dx = sum_k conv_data(dc_k, W_k) [+ BN_id^T ds].
+// The branch convolutions run through ops/conv2d_branches.hpp (on the CPU in float one shared
+// Winograd pass for all branches where it is taken).
 // Temporaries come from a Scratch shared by the blocks of a network.
 //
 // State names (SPEC §6), after a prefix such as "enc0.b0.":
@@ -33,6 +35,7 @@
 #include "srmds/nets/config.hpp"
 #include "srmds/ops/batchnorm.hpp"
 #include "srmds/ops/conv2d.hpp"
+#include "srmds/ops/conv2d_branches.hpp"
 #include "srmds/ops/relu.hpp"
 #include "srmds/ops/tensor_ops.hpp"
 
@@ -90,10 +93,16 @@ public:
       pre = m_pre_att.view();
     }
     if (m_bn_place == BnPlacement::Inner) {
-      WriteMode mode = WriteMode::Overwrite;
+      std::vector<const Tensor<T, D>*> weights;
+      std::vector<Tensor<T, D>*> outs;
       for (auto& b : m_convs) {
         ensure_shape(ctx, b.out, ys);
-        conv2d_forward(ctx, x, b.weight.value, no_bias(), b.out);
+        weights.push_back(&b.weight.value);
+        outs.push_back(&b.out);
+      }
+      if (!m_convs.empty()) conv2d_branches_forward(ctx, x, weights, outs);
+      WriteMode mode = WriteMode::Overwrite;
+      for (auto& b : m_convs) {
         bn_train(ctx, b.bn, b.out, pre, mode);
         mode = WriteMode::Accumulate;
       }
@@ -158,13 +167,25 @@ public:
       next_dx = WriteMode::Accumulate;
       return m;
     };
-    Tensor<T, D> dc = scratch.get(ctx, kSlotGradConv, ys);
     if (m_bn_place == BnPlacement::Inner) {
-      for (auto& b : m_convs) {
-        batchnorm_backward(ctx, b.out, ds, b.bn.gamma.value, b.bn.save_mean, b.bn.save_invstd, &dc,
+      // Every branch's conv-output gradient first (one scratch slot each), then the convolutions'
+      // backward passes over all branches at once.
+      std::vector<Tensor<T, D>> dcs;
+      dcs.reserve(m_convs.size());
+      std::vector<const Tensor<T, D>*> dc_ptrs, weights;
+      std::vector<Tensor<T, D>*> grads;
+      for (size_t k = 0; k < m_convs.size(); ++k) {
+        auto& b = m_convs[k];
+        dcs.push_back(scratch.get(ctx, kSlotGradConv + static_cast<int>(k), ys));
+        batchnorm_backward(ctx, b.out, ds, b.bn.gamma.value, b.bn.save_mean, b.bn.save_invstd, &dcs.back(),
                            WriteMode::Overwrite, &b.bn.gamma.grad, &b.bn.beta.grad, param_mode);
-        conv2d_backward_filter(ctx, m_x, dc, b.weight.grad, param_mode);
-        if (dx) conv2d_backward_data(ctx, dc, b.weight.value, *dx, take_dx_mode());
+        dc_ptrs.push_back(&dcs.back());
+        weights.push_back(&b.weight.value);
+        grads.push_back(&b.weight.grad);
+      }
+      if (!m_convs.empty()) {
+        conv2d_branches_backward_filter(ctx, m_x, dc_ptrs, grads, param_mode);
+        if (dx) conv2d_branches_backward_data(ctx, dc_ptrs, weights, *dx, take_dx_mode());
       }
       if (m_has_id) {
         const WriteMode m = dx ? take_dx_mode() : WriteMode::Overwrite;
@@ -172,6 +193,7 @@ public:
                            &m_id_bn.gamma.grad, &m_id_bn.beta.grad, param_mode);
       }
     } else {
+      Tensor<T, D> dc = scratch.get(ctx, kSlotGradConv, ys);
       batchnorm_backward(ctx, m_sum, ds, m_bn.gamma.value, m_bn.save_mean, m_bn.save_invstd, &dc, WriteMode::Overwrite,
                          &m_bn.gamma.grad, &m_bn.beta.grad, param_mode);
       for (auto& b : m_convs) {
@@ -230,7 +252,8 @@ public:
 
 private:
   // Scratch slots. Forward: tmp (a branch output), sum (external, eval).
-  // Backward: grad of the ReLU input, of the pre-attention sum, of a branch conv output.
+  // Backward: grad of the ReLU input, of the pre-attention sum, of the branch conv outputs (inner BN:
+  // one slot per branch from kSlotGradConv on, so 2..5; external: one).
   static constexpr int kSlotTmp = 0, kSlotSum = 2;
   static constexpr int kSlotGradY = 0, kSlotGradSum = 1, kSlotGradConv = 2;
 

@@ -3,15 +3,21 @@
 // stride 1, zero "same" padding, kernels 1x1, 1x3, 3x1, 3x3.
 //
 // Forward: 3x3 kernels with Cin >= 16 take Winograd (cpu/conv2d_winograd.hpp): F(4x4, 3x3) in float
-// on images of at least 32 x 32 pixels, F(2x2, 3x3) in double on at least 64 x 64; the others, per
+// from 64 4x4 tiles per batch on (32 x 32 at batch 1), F(2x2, 3x3) in double on images of at least
+// 64 x 64; the others, per
 // band of image rows,
 // y[:, band] = Wmat (Cout x Cin*kh*kw) * im2col(x)[:, band], an Eigen GEMM (1x1 kernels multiply x
 // directly, no im2col). Bands run in parallel (OpenMP), one im2col scratch per thread; when there
 // are fewer bands than threads, Eigen parallelises the GEMM.
 // Backward data: dx = conv(dy, w') with w'[c, o, p, q] = w[o, c, kh-1-p, kw-1-q] (the transposed
-// convolution), through the same banded im2col forward, so bands write disjoint rows of dx.
-// Backward filter: dWmat = sum over samples and bands of dy[:, band] * im2col(x)[:, band]^T, with
-// one accumulator per thread summed in a fixed order (deterministic for a given thread count).
+// convolution): in float by F(4x4, 3x3) Winograd when the forward would take it for dy (3x3, Cout
+// >= 16, 64 tiles), otherwise (and always in double) through the same banded im2col
+// forward, so bands write disjoint rows of dx.
+// Backward filter: in float, 3x3 kernels with Cin and Cout >= 16 on 64 tiles (and the 36 Cout Cin
+// transformed sums of a thread within 32 MB) by Winograd F(4x4, 3x3) (G^T [(A dy A^T) . (B^T x B)] G
+// summed over the tiles, src/cpu/conv2d_branches.cpp); otherwise dWmat = sum
+// over samples and bands of dy[:, band] * im2col(x)[:, band]^T. Both keep one accumulator per thread
+// summed in a fixed order (deterministic for a given thread count).
 // Backward bias: db[o] = sum_{n, i, j} dy[n, o, i, j].
 // Inputs and outputs may be strided channel views: each sample is contiguous, at t.sample(n).
 // Declarations only: the kernels (src/cpu/conv2d.cpp) are compiled in the library for float and

@@ -1,6 +1,6 @@
 // CPU 3x3 convolution (stride 1, zero padding 1) by Winograd's minimal filtering F(m x m, 3x3),
-// which conv2d_forward takes for Cin >= 16 (cpu/conv2d.hpp): in float F(4x4, 3x3) on images of at
-// least 32 x 32 pixels, in double F(2x2, 3x3) on at least 64 x 64. (m + 2)^2 GEMMs of K = Cin instead
+// which conv2d_forward takes for Cin >= 16 (cpu/conv2d.hpp): in float F(4x4, 3x3) from 64 4x4 tiles
+// per batch (32 x 32 pixels at batch 1), in double F(2x2, 3x3) on images of at least 64 x 64. (m + 2)^2 GEMMs of K = Cin instead
 // of one of K = 9 Cin, 9 m^2 / (m + 2)^2 fewer multiply-accumulates (2.25x for m = 2, 4x for m = 4)
 // and no im2col.
 // For every m x m output tile with its (m+2) x (m+2) input patch d (rows and columns mt-1 .. mt+m,
@@ -35,6 +35,8 @@ namespace srmds::cpu {
 // 3x3 convolutions of inputs with at least this many channels take a Winograd path (conv2d_forward;
 // the fused blocks' bf16 convolution, cpu/conv2d_winograd_bf16.hpp).
 inline constexpr int64_t kWinogradMinCin = 16;
+// Float takes F(4x4, 3x3) from this many 4x4 tiles in the batch (N ceil(H/4) ceil(W/4)) on.
+inline constexpr int64_t kWinogradMinTiles = 64;
 
 template <class T>
 void conv2d_winograd3x3(const Tensor<T, Cpu>& x,                                  // (N, Cin, H, W)

@@ -1,0 +1,51 @@
+// CPU convolutions of one input with several kernels (the conv branches of an SRFV block: 3x3, 1x3,
+// 3x1, 1x1; stride 1, same padding), forward, backward data (summed over the branches) and filter.
+// See ops/conv2d_branches.hpp for the contract.
+// In float, when every branch has Cin and Cout of at least kWinogradMinCin, the batch has at least
+// kBranchesMinTiles 4x4 tiles and the stacked transformed kernels (100 Cout Cin values for all four
+// branches, at most 36 per branch) fit kBranchesMaxStackBytes, the branches share one Winograd
+// F(4x4, 3x3) pass (src/cpu/conv2d_branches.cpp: 1x3, 3x1, 1x1 as 3x3 kernels that are zero at 12,
+// 12 and 20 of the 36 transformed positions; 100 instead of 256 multiply-accumulates per tile and
+// unit of Cin Cout for all four). Otherwise, and in double (which the finite-difference checks use),
+// each branch runs through conv2d_forward / conv2d_backward_data / conv2d_backward_filter.
+// Declarations only: the kernels are compiled in the library for float and double, once per ISA
+// level, and chosen at run time (cpu/isa.hpp).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "srmds/core/tensor.hpp"
+
+namespace srmds::cpu {
+
+// Batches of fewer 4x4 tiles than this (N ceil(H/4) ceil(W/4)) take the per-branch path: the
+// per-call weight transform and the band overheads would outweigh the saved multiplications.
+inline constexpr int64_t kBranchesMinTiles = 64;
+// Largest stacked transformed weight (and, for the filter gradient, per-thread partial sum) in bytes.
+inline constexpr int64_t kBranchesMaxStackBytes = int64_t(32) << 20;
+
+// True where the Winograd pass is taken for these branch kernels on x of shape xs.
+template <class T>
+bool conv2d_branches_take_winograd(const Shape& xs, const std::vector<Shape>& kernels);
+
+template <class T>
+void conv2d_branches_forward(const Tensor<T, Cpu>& x,                      // (N, Cin, H, W)
+                             const std::vector<const Tensor<T, Cpu>*>& w,  // (Cout, Cin, kh_b, kw_b) each
+                             const std::vector<Tensor<T, Cpu>*>& y);       // (N, Cout, H, W) each
+
+// dx (+)= sum over branches b of the transposed convolution of dy_b with w_b.
+template <class T>
+void conv2d_branches_backward_data(const std::vector<const Tensor<T, Cpu>*>& dy,  // (N, Cout, H, W) each
+                                   const std::vector<const Tensor<T, Cpu>*>& w,   // (Cout, Cin, kh_b, kw_b) each
+                                   Tensor<T, Cpu>& dx,                            // (N, Cin, H, W)
+                                   WriteMode mode);
+
+// dw_b (+)= the filter gradient of branch b (its output gradient dy_b).
+template <class T>
+void conv2d_branches_backward_filter(const Tensor<T, Cpu>& x,                       // (N, Cin, H, W)
+                                     const std::vector<const Tensor<T, Cpu>*>& dy,  // (N, Cout, H, W) each
+                                     const std::vector<Tensor<T, Cpu>*>& dw,        // (Cout, Cin, kh_b, kw_b) each
+                                     WriteMode mode);
+
+}  // namespace srmds::cpu
