@@ -1,10 +1,10 @@
 // ops/conv2d_branches.hpp on the CPU: every branch set an SRFV block can have (3x3, 1x3, 3x1, 1x1 and
 // subsets, with or without the 3x3 that alone reaches the transform's corner positions) against the
 // naive loops of support/naive_conv.hpp, forward, backward data (summed over the branches, both write
-// modes) and filter (both write modes); in float on shapes that take the shared Winograd F(4x4) pass
-// (the test checks that they do: odd sizes, widths of more than 64 for the vectorised row split,
-// 12 x 12 images at batch 8) and on shapes that do not, in double always per branch; strided channel
-// views; bad shapes.
+// modes) and filter (both write modes); in float on shapes whose forward and filter gradient take the
+// shared Winograd F(4x4) pass (the test checks that they do: odd sizes, widths of more than 64 for the
+// vectorised row split) and on shapes that do not, in double always per branch; strided channel views;
+// bad shapes.
 #include "support/naive_conv.hpp"
 #include "support/testing.hpp"
 
@@ -127,8 +127,8 @@ TEMPLATE_TEST_CASE("conv2d branches match naive per-branch loops", "[ops][conv2d
   const Case cases[] = {
       {2, 16, 16, 33, 35, true},  // odd sizes: partial tiles at the bottom and right
       {1, 16, 24, 32, 75, true},  // more than 16 tiles per row: the vectorised row split
-      {8, 17, 16, 12, 12, true},  // 72 tiles from small images
-      {3, 20, 16, 16, 16, false},  // 48 tiles: per branch
+      {2, 17, 16, 32, 29, true},  // 64 tiles per image, W not a multiple of 4
+      {8, 20, 16, 16, 16, false},  // 16 tiles per image: per branch
       {2, 8, 16, 40, 40, false},   // Cin < 16: per branch
   };
   for (const Case& c : cases)

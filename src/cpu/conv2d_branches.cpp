@@ -1,5 +1,5 @@
 // Winograd F(4x4, 3x3) for the conv branches of an SRFV block: several kernels (3x3, 1x3, 3x1, 1x1;
-// stride 1, same padding) on one input, forward, backward data and filter, one variant per ISA level
+// stride 1, same padding) on one input, forward and filter gradient, one variant per ISA level
 // (src/cpu/variant.hpp; the entry points and when they are taken: cpu/conv2d_branches.hpp).
 // A 1x3, 3x1 or 1x1 kernel is the 3x3 kernel g with its taps in the middle row and/or column and
 // zeros elsewhere. Column 1 of G (include/srmds/cpu/conv2d_winograd.hpp) vanishes at the points 0
@@ -10,14 +10,14 @@
 // At each position the active branches are stacked (branch order, `slot`), so that one GEMM serves
 // all of them:
 //   forward    M_k (rows_k Cout, nt) = [U_b,k]_b (rows_k Cout, Cin) V_k (Cin, nt), then y_b = A^T M_b A
-//   data       M_k (Cin, nt) = [U'_b,k]_b (Cin, rows_k Cout) [V(dy_b)_k]_b, dx (+)= A^T M A
-//              (U' from the transposed kernels w'[c, o, p, q] = w[o, c, 2 - p, 2 - q])
 //   filter     P_k (rows_k Cout, Cin) += [A dy_b A^T]_k,b (rows_k Cout, nt) V_k (Cin, nt)^T over every
-//              band, dW_b = G^T P_b G at the kernel's taps (conv2d_winograd4_filter below).
+//              band, dW_b = G^T P_b G at the kernel's taps (winograd4_filter_output).
 // The filter gradient's derivation: sum(dy . y) = sum_k (A dy A^T)_k (G g G^T)_k (B^T d B)_k per tile,
 // so d/dg = G^T [(A dy A^T) . (B^T d B)] G, summed over tiles. Its bands are split statically between
 // threads, each summing into its own P; the partial sums are added in thread order (reproducible for
 // a thread count). Rounding is that of the forward F(4x4) (tests/test_conv2d_branches.cpp bounds it).
+// (A shared pass for the backward data, sum_b of transposed convolutions, measured 5-8 % slower than
+// one F(4x4) for the 3x3 and im2col GEMMs for the others: it needs one input transform per branch.)
 #include "variant.hpp"
 
 #include <Eigen/Core>
@@ -60,50 +60,33 @@ struct BranchPlan {
   }
 };
 
-// w (Cout, Cin, kh, kw) centred in a 3x3 kernel, or that kernel transposed and flipped,
-// w'[c, o, p, q] = w[o, c, 2 - p, 2 - q] (the backward data pass's kernel).
+// w (Cout, Cin, kh, kw) centred in a 3x3 kernel.
 template <class T>
-Tensor<T, Cpu> embed3x3(const Tensor<T, Cpu>& w, bool transposed) {
+Tensor<T, Cpu> embed3x3(const Tensor<T, Cpu>& w) {
   const Shape& s = w.shape();
   const int64_t cout = s[0], cin = s[1], kh = s[2], kw = s[3], ph = (3 - kh) / 2, pw = (3 - kw) / 2;
-  Tensor<T, Cpu> e(transposed ? Shape{cin, cout, 3, 3} : Shape{cout, cin, 3, 3});  // zeroed
+  Tensor<T, Cpu> e(Shape{cout, cin, 3, 3});  // zeroed
   for (int64_t o = 0; o < cout; ++o)
     for (int64_t c = 0; c < cin; ++c)
       for (int64_t p = 0; p < kh; ++p)
-        for (int64_t q = 0; q < kw; ++q) {
-          const T v = w.sample(o)[(c * kh + p) * kw + q];
-          if (transposed)
-            e.sample(c)[(o * 3 + 2 - (p + ph)) * 3 + 2 - (q + pw)] = v;
-          else
-            e.sample(o)[(c * 3 + p + ph) * 3 + q + pw] = v;
-        }
+        for (int64_t q = 0; q < kw; ++q) e.sample(o)[(c * 3 + p + ph) * 3 + q + pw] = w.sample(o)[(c * kh + p) * kw + q];
   return e;
 }
 
-// The stacked transformed kernels: for the forward, position k holds (rows_k Cout, Cin) at
-// u + first_k Cout Cin (branch slot s in rows [s Cout, (s + 1) Cout)); for the backward data pass
-// (transposed), (Cin, rows_k Cout) with branch slot s in columns [s Cout, (s + 1) Cout).
+// The stacked transformed kernels: position k holds (rows_k Cout, Cin) at u + first_k Cout Cin
+// (branch slot s in rows [s Cout, (s + 1) Cout)).
 template <class T>
-Buffer stacked_weights(const std::vector<const Tensor<T, Cpu>*>& w, const BranchPlan& plan, bool transposed) {
+Buffer stacked_weights(const std::vector<const Tensor<T, Cpu>*>& w, const BranchPlan& plan) {
   const int64_t cout = w[0]->shape()[0], cin = w[0]->shape()[1], plane = cout * cin;
   Buffer out = host_buffer(static_cast<size_t>(plan.total * plane) * sizeof(T));
   Buffer full = host_buffer(static_cast<size_t>(36 * plane) * sizeof(T));
   T* u = static_cast<T*>(out.get());
-  T* uf = static_cast<T*>(full.get());  // (36, Cout, Cin) or (36, Cin, Cout)
+  T* uf = static_cast<T*>(full.get());  // (36, Cout, Cin)
   for (size_t b = 0; b < w.size(); ++b) {
-    const Tensor<T, Cpu> e = embed3x3(*w[b], transposed);
-    winograd4_weights(e, 0, e.shape()[1], uf);
+    winograd4_weights(embed3x3(*w[b]), 0, cin, uf);
     for (int k = 0; k < 36; ++k) {
       const int s = plan.slot[b][static_cast<size_t>(k)];
-      if (s < 0) continue;
-      const T* src = uf + k * plane;
-      T* dst = u + plan.first[static_cast<size_t>(k)] * plane;
-      const int64_t rows = plan.rows[static_cast<size_t>(k)];
-      if (!transposed) {
-        std::copy(src, src + plane, dst + s * plane);
-      } else {
-        for (int64_t c = 0; c < cin; ++c) std::copy(src + c * cout, src + (c + 1) * cout, dst + c * rows * cout + s * cout);
-      }
+      if (s >= 0) std::copy(uf + k * plane, uf + (k + 1) * plane, u + (plan.first[static_cast<size_t>(k)] + s) * plane);
     }
   }
   return out;
@@ -179,11 +162,11 @@ void conv2d_branches_winograd_forward(const Tensor<T, Cpu>& x,                  
   const int64_t N = xs.n(), Cin = xs.c(), H = xs.h(), W = xs.w(), Cout = w[0]->shape()[0];
   const int64_t th = (H + 3) / 4, tw = (W + 3) / 4;
   const detail::BranchPlan plan(w);
-  const Buffer ubuf = detail::stacked_weights(w, plan, false);
+  const Buffer ubuf = detail::stacked_weights(w, plan);
   const T* u = static_cast<const T*>(ubuf.get());
   const detail::Winograd4Bands bands(N, th, tw, detail::conv_max_threads());
   const int64_t mt = bands.max_tiles;
-  detail::ThreadScratch<T> scratch(bands.threads, (36 * Cin + plan.total * Cout + 1) * mt + detail::winograd4_work(tw));
+  detail::ThreadScratch<T> scratch(bands.threads, (36 * Cin + plan.total * Cout + 1) * mt + detail::winograd4_work(tw, bands.max_tiles));
   detail::winograd4_parallel(bands.units, bands.threads, [&](int64_t unit, int thread) {
     const int64_t nt = bands.tiles(unit);
     T* v = scratch.get(thread);     // (36, Cin, nt)
@@ -213,53 +196,6 @@ void conv2d_branches_winograd_forward(const Tensor<T, Cpu>& x,                  
 }
 
 template <class T>
-void conv2d_branches_winograd_backward_data(const std::vector<const Tensor<T, Cpu>*>& dy,  // (N, Cout, H, W) each
-                                            const std::vector<const Tensor<T, Cpu>*>& w,   // (Cout, Cin, kh_b, kw_b)
-                                            Tensor<T, Cpu>& dx,                            // (N, Cin, H, W)
-                                            bool accumulate) {
-  using RowMat = detail::BranchRowMat<T>;
-  const Shape& xs = dx.shape();
-  const int64_t N = xs.n(), Cin = xs.c(), H = xs.h(), W = xs.w(), Cout = w[0]->shape()[0];
-  const int64_t th = (H + 3) / 4, tw = (W + 3) / 4;
-  const detail::BranchPlan plan(w);
-  const Buffer ubuf = detail::stacked_weights(w, plan, true);
-  const T* u = static_cast<const T*>(ubuf.get());
-  const detail::Winograd4Bands bands(N, th, tw, detail::conv_max_threads());
-  const int64_t mt = bands.max_tiles;
-  detail::ThreadScratch<T> scratch(bands.threads, (plan.total * Cout + 36 * Cin + 1) * mt + detail::winograd4_work(tw));
-  detail::winograd4_parallel(bands.units, bands.threads, [&](int64_t unit, int thread) {
-    const int64_t nt = bands.tiles(unit);
-    T* v = scratch.get(thread);             // (total, Cout, nt): the stacked transforms of the dy_b
-    T* m = v + plan.total * Cout * mt;      // (36, Cin, nt)
-    T* spare = m + 36 * Cin * mt;           // sink of the inactive positions, then zeros
-    T* work = spare + mt;
-    for (size_t b = 0; b < dy.size(); ++b) {
-      const auto vb = detail::branch_positions<T>(plan, b, v, Cout, nt, spare);
-      bands.for_each_piece(unit, [&](int64_t n, int64_t tr0, int64_t tr1, int64_t t0) {
-        detail::winograd4_input(dy[b]->sample(n), H, W, 0, Cout, tr0, tr1, vb.shifted(t0), work);
-      });
-    }
-    std::fill(spare, spare + nt, T(0));
-    auto mpos = detail::Winograd4Pos<const T>::contiguous(m, Cin, nt);
-    for (int k = 0; k < 36; ++k) {
-      const int64_t rows = plan.rows[static_cast<size_t>(k)] * Cout;
-      if (rows == 0) {  // no branch reaches this position: M is zero there
-        mpos.pos[k] = spare;
-        mpos.ld[k] = 0;
-        continue;
-      }
-      const int64_t f = plan.first[static_cast<size_t>(k)];
-      Eigen::Map<RowMat>(m + k * Cin * nt, Cin, nt).noalias() =
-          Eigen::Map<const RowMat>(u + f * Cout * Cin, Cin, rows) * Eigen::Map<const RowMat>(v + f * Cout * nt, rows, nt);
-    }
-    bands.for_each_piece(unit, [&](int64_t n, int64_t tr0, int64_t tr1, int64_t t0) {
-      detail::winograd4_output(mpos.shifted(t0), Cin, H, W, tr0, tr1, static_cast<const T*>(nullptr), dx.sample(n),
-                               accumulate, work);
-    });
-  });
-}
-
-template <class T>
 void conv2d_branches_winograd_backward_filter(const Tensor<T, Cpu>& x,                       // (N, Cin, H, W)
                                               const std::vector<const Tensor<T, Cpu>*>& dy,  // (N, Cout, H, W) each
                                               const std::vector<Tensor<T, Cpu>*>& dw,  // (Cout, Cin, kh_b, kw_b)
@@ -272,7 +208,7 @@ void conv2d_branches_winograd_backward_filter(const Tensor<T, Cpu>& x,          
   const detail::BranchPlan plan(shapes);
   const detail::Winograd4Bands bands(N, th, tw, detail::conv_max_threads());
   const int64_t mt = bands.max_tiles;
-  detail::ThreadScratch<T> scratch(bands.threads, (36 * Cin + plan.total * Cout + 1) * mt + detail::winograd4_work(tw));
+  detail::ThreadScratch<T> scratch(bands.threads, (36 * Cin + plan.total * Cout + 1) * mt + detail::winograd4_work(tw, bands.max_tiles));
   detail::ThreadScratch<T> partial(bands.threads, plan.total * plane);
 
   auto run_band = [&](int64_t unit, int thread) {
@@ -329,13 +265,11 @@ void conv2d_branches_winograd_backward_filter(const Tensor<T, Cpu>& x,          
 }
 
 SRMDS_CPU_INSTANTIATE(conv2d_branches_winograd_forward)
-SRMDS_CPU_INSTANTIATE(conv2d_branches_winograd_backward_data)
 SRMDS_CPU_INSTANTIATE(conv2d_branches_winograd_backward_filter)
 
 template <class T>
 void register_conv2d_branches(cpu::detail::Kernels<T>& k) {
   k.conv2d_branches_winograd_forward = &conv2d_branches_winograd_forward<T>;
-  k.conv2d_branches_winograd_backward_data = &conv2d_branches_winograd_backward_data<T>;
   k.conv2d_branches_winograd_backward_filter = &conv2d_branches_winograd_backward_filter<T>;
 }
 SRMDS_CPU_REGISTER(conv2d_branches)

@@ -45,7 +45,6 @@ void winograd4_conv(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
   const int64_t N = xs.n(), Cin = xs.c(), H = xs.h(), W = xs.w(), Cout = w.shape()[0];
   if (N == 0 || H == 0 || W == 0 || Cout == 0) return;
   const int64_t th = (H + 3) / 4, tw = (W + 3) / 4, tiles = th * tw;  // tiles per column, row, sample
-  const int64_t io_work = detail::winograd4_work(tw);  // the transforms' rows (>= 16 tw for the output)
   const int max_threads = detail::conv_max_threads();
   const int64_t u_bytes = 36 * Cout * Cin * static_cast<int64_t>(sizeof(T));
   const int64_t m_bytes = 36 * Cout * tiles * static_cast<int64_t>(sizeof(T));
@@ -58,7 +57,7 @@ void winograd4_conv(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
     Buffer ubuf = host_buffer(static_cast<size_t>(36 * Cout * kChunk) * sizeof(T));
     T* m = static_cast<T*>(mbuf.get());
     T* u = static_cast<T*>(ubuf.get());
-    detail::ThreadScratch<T> scratch(bands.threads, 36 * kChunk * bands.max_tiles + io_work);
+    detail::ThreadScratch<T> scratch(bands.threads, 36 * kChunk * bands.max_tiles + detail::winograd4_work(tw, bands.max_tiles));
     for (int64_t n = 0; n < N; ++n) {
       const T* xn = x.sample(n);
       for (int64_t c0 = 0; c0 < Cin; c0 += kChunk) {
@@ -93,7 +92,7 @@ void winograd4_conv(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
   T* u = static_cast<T*>(ubuf.get());
   detail::winograd4_weights(w, 0, Cin, u);
   const detail::Winograd4Bands bands(N, th, tw, max_threads);
-  detail::ThreadScratch<T> scratch(bands.threads, 36 * (Cin + Cout) * bands.max_tiles + io_work);
+  detail::ThreadScratch<T> scratch(bands.threads, 36 * (Cin + Cout) * bands.max_tiles + detail::winograd4_work(tw, bands.max_tiles));
   detail::winograd4_parallel(bands.units, bands.threads, [&](int64_t unit, int thread) {
     const int64_t nt = bands.tiles(unit);
     T* v = scratch.get(thread);  // (36, Cin, nt)

@@ -36,10 +36,6 @@ template <class T>
 using BranchesForwardFn = void (*)(const Tensor<T, Cpu>& x, const std::vector<const Tensor<T, Cpu>*>& w,
                                    const std::vector<Tensor<T, Cpu>*>& y);
 template <class T>
-using BranchesBackwardDataFn = void (*)(const std::vector<const Tensor<T, Cpu>*>& dy,
-                                        const std::vector<const Tensor<T, Cpu>*>& w, Tensor<T, Cpu>& dx,
-                                        bool accumulate);
-template <class T>
 using BranchesBackwardFilterFn = void (*)(const Tensor<T, Cpu>& x, const std::vector<const Tensor<T, Cpu>*>& dy,
                                           const std::vector<Tensor<T, Cpu>*>& dw, bool accumulate);
 
@@ -60,7 +56,6 @@ struct Kernels {
   decltype(&cpu::detail::conv2d_banded<T>) conv2d_banded = nullptr;
   decltype(&cpu::detail::conv2d_filter_banded<T>) conv2d_filter_banded = nullptr;
   BranchesForwardFn<T> conv2d_branches_winograd_forward = nullptr;
-  BranchesBackwardDataFn<T> conv2d_branches_winograd_backward_data = nullptr;
   BranchesBackwardFilterFn<T> conv2d_branches_winograd_backward_filter = nullptr;
   decltype(&cpu::conv2d_winograd3x3<T>) conv2d_winograd3x3 = nullptr;
   decltype(&cpu::conv2d_winograd3x3_f4x4<T>) conv2d_winograd3x3_f4x4 = nullptr;

@@ -24,46 +24,48 @@
 
 namespace srmds::cpu::SRMDS_CPU_ISA::detail {
 
-// Work values the transforms need per thread for images of tw tiles per row: 6 + 6 rows of 4 (tw + 1)
-// for the input, 4 + 6 rows of 4 tw for the gradient's, and one padded row of 4 (tw + 1).
-inline int64_t winograd4_work(int64_t tw) { return 13 * 4 * (tw + 1); }
+// Work values the transforms need per thread for images of tw tiles per row and bands of at most
+// max_tiles tiles: the input's rows of a band phase-split (4 (max_tiles / tw) + 4 rows of 4 (tw + 1))
+// and 6 transformed rows; the gradient's 4 + 6 rows of 4 tw; the output's 16 values per tile.
+inline int64_t winograd4_work(int64_t tw, int64_t max_tiles) {
+  const int64_t band_rows = 4 * ((max_tiles + tw - 1) / tw) + 4;
+  return std::max((band_rows + 6) * 4 * (tw + 1), 16 * max_tiles + 40 * tw);
+}
 
 // One image row split by column phase: dst[ph * stride + q] = row[4 q + ph - shift] for q < count
-// (zero outside the row's W values); tmp holds 4 count values. The row is first copied, shifted, into
-// tmp, which is then de-interleaved with contiguous loads (two rounds of even/odd permutes on
-// AVX-512: 8 permutes per 64 values instead of 64 gathered loads).
+// (shift 0 or 1; zero outside the row's W values; count >= ceil((W + shift) / 4)). Full runs of 64
+// values are de-interleaved with contiguous loads (two rounds of even/odd permutes on AVX-512: 8
+// permutes per 64 values instead of 64 gathered loads); phase s of the unshifted row is phase
+// s + shift of the result, phase 3 moving to phase 0 one tile on.
 template <class T>
-void winograd4_split_row(const T* row, int64_t W, int shift, int64_t count, int64_t stride, T* tmp, T* dst) {
-  const int64_t len = 4 * count;
-  std::fill(tmp, tmp + shift, T(0));
-  std::memcpy(tmp + shift, row, static_cast<size_t>(W) * sizeof(T));
-  std::fill(tmp + shift + W, tmp + len, T(0));
-  T *d0 = dst, *d1 = dst + stride, *d2 = dst + 2 * stride, *d3 = dst + 3 * stride;
+void winograd4_split_row(const T* row, int64_t W, int shift, int64_t count, int64_t stride, T* dst) {
+  T* d[4] = {dst, dst + stride, dst + 2 * stride, dst + 3 * stride};
   int64_t q = 0;
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    for (; q + 16 <= count; q += 16) {
-      const float* s = tmp + 4 * q;
-      const __m512 a = _mm512_loadu_ps(s), b = _mm512_loadu_ps(s + 16), c = _mm512_loadu_ps(s + 32),
-                   d = _mm512_loadu_ps(s + 48);
+    float* out[4] = {d[shift], d[(1 + shift) & 3], d[(2 + shift) & 3], d[(3 + shift) & 3] + shift};
+    for (; 4 * (q + 16) <= W; q += 16) {
+      const float* src = row + 4 * q;
+      const __m512 a = _mm512_loadu_ps(src), b = _mm512_loadu_ps(src + 16), c = _mm512_loadu_ps(src + 32),
+                   e = _mm512_loadu_ps(src + 48);
       // Values 4q + 2i (i < 16) and 4q + 2i + 1, then of those the even and odd ones: the 4 phases.
       const __m512 ab0 = _mm512_permutex2var_ps(a, even, b), ab1 = _mm512_permutex2var_ps(a, odd, b);
-      const __m512 cd0 = _mm512_permutex2var_ps(c, even, d), cd1 = _mm512_permutex2var_ps(c, odd, d);
-      _mm512_storeu_ps(d0 + q, _mm512_permutex2var_ps(ab0, even, cd0));
-      _mm512_storeu_ps(d2 + q, _mm512_permutex2var_ps(ab0, odd, cd0));
-      _mm512_storeu_ps(d1 + q, _mm512_permutex2var_ps(ab1, even, cd1));
-      _mm512_storeu_ps(d3 + q, _mm512_permutex2var_ps(ab1, odd, cd1));
+      const __m512 ce0 = _mm512_permutex2var_ps(c, even, e), ce1 = _mm512_permutex2var_ps(c, odd, e);
+      _mm512_storeu_ps(out[0] + q, _mm512_permutex2var_ps(ab0, even, ce0));
+      _mm512_storeu_ps(out[2] + q, _mm512_permutex2var_ps(ab0, odd, ce0));
+      _mm512_storeu_ps(out[1] + q, _mm512_permutex2var_ps(ab1, even, ce1));
+      _mm512_storeu_ps(out[3] + q, _mm512_permutex2var_ps(ab1, odd, ce1));
     }
+    if (q > 0 && shift) d[0][0] = 0.0f;  // row[-1]
   }
 #endif
-  for (; q < count; ++q) {
-    d0[q] = tmp[4 * q];
-    d1[q] = tmp[4 * q + 1];
-    d2[q] = tmp[4 * q + 2];
-    d3[q] = tmp[4 * q + 3];
-  }
+  for (; q < count; ++q)
+    for (int ph = 0; ph < 4; ++ph) {
+      const int64_t idx = 4 * q + ph - shift;
+      d[ph][q] = idx >= 0 && idx < W ? row[idx] : T(0);
+    }
 }
 
 // (o0..o5) = B^T (a0..a5), B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0;
@@ -105,26 +107,28 @@ struct Winograd4Pos {
 };
 
 // v = B^T d B for the tiles of tile rows [tr0, tr1) and input channels [c_begin, c_end) of one
-// sample (channel c at index c - c_begin of v); work: winograd4_work(tw) values.
+// sample (channel c at index c - c_begin of v); work: winograd4_work values. Per channel, the input
+// rows 4 tr0 - 1 .. 4 tr1 + 2 are split by phase once (neighbouring tile rows share two), then each
+// tile row's six are transformed down the columns and along the tiles.
 template <class T>
 void winograd4_input(const T* xn,  // (Cin, H, W), one sample
                      int64_t H, int64_t W, int64_t c_begin, int64_t c_end, int64_t tr0, int64_t tr1,
                      const Winograd4Pos<T>& v, T* work) {
-  const int64_t HW = H * W, tw = (W + 3) / 4, tq = tw + 1, rowlen = 4 * tq;
-  T* pad = work;               // 6 padded input rows, phase-split
-  T* e = pad + 6 * rowlen;     // B^T applied to them
-  T* tmp = e + 6 * rowlen;     // one shifted row
+  const int64_t HW = H * W, tw = (W + 3) / 4, tq = tw + 1, rowlen = 4 * tq, rows = 4 * (tr1 - tr0) + 2;
+  T* split = work;                 // rows 4 tr0 - 1 .. 4 tr1 + 2, phase-split
+  T* e = split + rows * rowlen;    // B^T applied to six of them
   for (int64_t c = c_begin; c < c_end; ++c) {
     const T* xc = xn + c * HW;
+    for (int64_t l = 0; l < rows; ++l) {
+      const int64_t r = 4 * tr0 - 1 + l;
+      T* row = split + l * rowlen;
+      if (r < 0 || r >= H)
+        std::fill(row, row + rowlen, T(0));
+      else  // P[ph][q] = x[r, 4q + ph - 1]
+        winograd4_split_row(xc + r * W, W, 1, tq, tq, row);
+    }
     for (int64_t tr = tr0; tr < tr1; ++tr) {
-      for (int i = 0; i < 6; ++i) {
-        T* row = pad + i * rowlen;
-        const int64_t r = 4 * tr - 1 + i;
-        if (r < 0 || r >= H)
-          std::fill(row, row + rowlen, T(0));
-        else  // P[ph][q] = x[r, 4q + ph - 1]
-          winograd4_split_row(xc + r * W, W, 1, tq, tq, tmp, row);
-      }
+      const T* pad = split + 4 * (tr - tr0) * rowlen;
       const T *d0 = pad, *d1 = pad + rowlen, *d2 = pad + 2 * rowlen, *d3 = pad + 3 * rowlen, *d4 = pad + 4 * rowlen,
               *d5 = pad + 5 * rowlen;
       T *e0 = e, *e1 = e + rowlen, *e2 = e + 2 * rowlen, *e3 = e + 3 * rowlen, *e4 = e + 4 * rowlen,
@@ -161,7 +165,7 @@ inline void winograd4_a(T a0, T a1, T a2, T a3, T& o0, T& o1, T& o2, T& o3, T& o
 }
 
 // g = A dy A^T for the 4x4 tiles of tile rows [tr0, tr1) and the C channels of one sample, dy zero
-// beyond the image; work: winograd4_work(tw) values. The 4 rows of a
+// beyond the image; work: winograd4_work values. The 4 rows of a
 // tile row are held split by column phase, q[r][ph tw + tc] = dy[4 tr + r, 4 tc + ph], so that A
 // along the rows of the tile reads contiguous runs along the tiles.
 template <class T>
@@ -171,7 +175,6 @@ void winograd4_grad_input(const T* dyn,  // (C, H, W), one sample
   const int64_t HW = H * W, tw = (W + 3) / 4, rowlen = 4 * tw;
   T* q = work;             // 4 rows, phase-split
   T* e = q + 4 * rowlen;   // A applied down the columns: 6 rows
-  T* tmp = e + 6 * rowlen; // one padded row
   for (int64_t c = 0; c < C; ++c) {
     const T* dc = dyn + c * HW;
     for (int64_t tr = tr0; tr < tr1; ++tr) {
@@ -181,7 +184,7 @@ void winograd4_grad_input(const T* dyn,  // (C, H, W), one sample
         if (i >= H)
           std::fill(row, row + rowlen, T(0));
         else
-          winograd4_split_row(dc + i * W, W, 0, tw, tw, tmp, row);
+          winograd4_split_row(dc + i * W, W, 0, tw, tw, row);
       }
       const T *q0 = q, *q1 = q + rowlen, *q2 = q + 2 * rowlen, *q3 = q + 3 * rowlen;
       T *e0 = e, *e1 = e + rowlen, *e2 = e + 2 * rowlen, *e3 = e + 3 * rowlen, *e4 = e + 4 * rowlen,
@@ -255,56 +258,81 @@ void winograd4_weights(const Tensor<T, Cpu>& w, int64_t c_begin, int64_t c_end,
   }
 }
 
-// y[:, rows of tile rows tr0 .. tr1) = A^T M A + b: s = A^T M (6 -> 4 rows), then s A (6 -> 4
-// columns), vectorised along the tiles; A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
-// m: M of output channel o at m.pos[k] + o m.ld[k]; work: 16 tw values. accumulate: y += instead of
-// y = (the backward data pass adds the transposed convolution to what dx holds).
+// dst[4 tc + j] = s_j[tc] (or += with accumulate) for the W values of one output row: the inverse of
+// winograd4_split_row (unshifted), with the same permutes on AVX-512.
+template <class T>
+void winograd4_merge_row(const T* s0, const T* s1, const T* s2, const T* s3, int64_t W, T* dst, bool accumulate) {
+  int64_t tc = 0;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (; 4 * (tc + 16) <= W; tc += 16) {
+      const __m512 a = _mm512_loadu_ps(s0 + tc), b = _mm512_loadu_ps(s1 + tc), c = _mm512_loadu_ps(s2 + tc),
+                   d = _mm512_loadu_ps(s3 + tc);
+      const __m512 ac0 = _mm512_permutex2var_ps(a, lo, c), ac1 = _mm512_permutex2var_ps(a, hi, c);
+      const __m512 bd0 = _mm512_permutex2var_ps(b, lo, d), bd1 = _mm512_permutex2var_ps(b, hi, d);
+      __m512 out[4] = {_mm512_permutex2var_ps(ac0, lo, bd0), _mm512_permutex2var_ps(ac0, hi, bd0),
+                       _mm512_permutex2var_ps(ac1, lo, bd1), _mm512_permutex2var_ps(ac1, hi, bd1)};
+      float* p = dst + 4 * tc;
+      for (int r = 0; r < 4; ++r) {
+        if (accumulate) out[r] = _mm512_add_ps(out[r], _mm512_loadu_ps(p + 16 * r));
+        _mm512_storeu_ps(p + 16 * r, out[r]);
+      }
+    }
+  }
+#endif
+  const T* src[4] = {s0, s1, s2, s3};
+  for (int64_t i = 4 * tc; i < W; ++i) {
+    const T v = src[i & 3][i >> 2];
+    dst[i] = accumulate ? dst[i] + v : v;
+  }
+}
+
+// y[:, rows of tile rows tr0 .. tr1) = A^T M A + b: per output channel, the 4 x 4 outputs of every
+// tile of the piece (s = A^T M: 6 -> 4 rows, then s A: 6 -> 4 columns; vectorised over all the
+// piece's tiles, so small images fill the vectors too), then merged into the image rows.
+// A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+// m: M of output channel o at m.pos[k] + o m.ld[k]; work: 16 (tr1 - tr0) tw values. accumulate:
+// y += instead of y = (the backward data pass adds the transposed convolution to what dx holds).
 template <class T>
 void winograd4_output(const Winograd4Pos<const T>& m, int64_t Cout, int64_t H, int64_t W, int64_t tr0, int64_t tr1,
                       const T* bias,  // (Cout) or nullptr
                       T* yn,          // (Cout, H, W), one sample
                       bool accumulate, T* work) {
-  const int64_t HW = H * W, tw = (W + 3) / 4;
-  T* out = work;  // 4 output rows of 4 tw values
+  const int64_t HW = H * W, tw = (W + 3) / 4, nt = (tr1 - tr0) * tw;
+  T* sp[16];  // sp[4 i + j][t]: output (i, j) of tile t
+  for (int q = 0; q < 16; ++q) sp[q] = work + q * nt;
   for (int64_t o = 0; o < Cout; ++o) {
     const T bo = bias ? bias[o] : T(0);
+    const T* mk[36];
+    for (int k = 0; k < 36; ++k) mk[k] = m.pos[k] + o * m.ld[k];
+#pragma omp simd
+    for (int64_t t = 0; t < nt; ++t) {
+      T s[4][6];
+      for (int j = 0; j < 6; ++j) {
+        const T m0 = mk[j][t], m1 = mk[6 + j][t], m2 = mk[12 + j][t], m3 = mk[18 + j][t], m4 = mk[24 + j][t],
+                m5 = mk[30 + j][t];
+        const T a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+        s[0][j] = m0 + a + c;
+        s[1][j] = b + T(2) * d;
+        s[2][j] = a + T(4) * c;
+        s[3][j] = b + T(8) * d + m5;
+      }
+      for (int i = 0; i < 4; ++i) {
+        const T a = s[i][1] + s[i][2], b = s[i][1] - s[i][2], c = s[i][3] + s[i][4], d = s[i][3] - s[i][4];
+        sp[4 * i][t] = s[i][0] + a + c + bo;
+        sp[4 * i + 1][t] = b + T(2) * d + bo;
+        sp[4 * i + 2][t] = a + T(4) * c + bo;
+        sp[4 * i + 3][t] = b + T(8) * d + s[i][5] + bo;
+      }
+    }
     T* yo = yn + o * HW;
     for (int64_t tr = tr0; tr < tr1; ++tr) {
       const int64_t t0 = (tr - tr0) * tw;
-      const T* mk[36];
-      for (int k = 0; k < 36; ++k) mk[k] = m.pos[k] + o * m.ld[k] + t0;
-      T *out0 = out, *out1 = out + 4 * tw, *out2 = out + 8 * tw, *out3 = out + 12 * tw;
-#pragma omp simd
-      for (int64_t tc = 0; tc < tw; ++tc) {
-        T s[4][6];
-        for (int j = 0; j < 6; ++j) {
-          const T m0 = mk[j][tc], m1 = mk[6 + j][tc], m2 = mk[12 + j][tc], m3 = mk[18 + j][tc], m4 = mk[24 + j][tc],
-                  m5 = mk[30 + j][tc];
-          const T a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
-          s[0][j] = m0 + a + c;
-          s[1][j] = b + T(2) * d;
-          s[2][j] = a + T(4) * c;
-          s[3][j] = b + T(8) * d + m5;
-        }
-        T* outs[4] = {out0, out1, out2, out3};
-        for (int i = 0; i < 4; ++i) {
-          const T a = s[i][1] + s[i][2], b = s[i][1] - s[i][2], c = s[i][3] + s[i][4], d = s[i][3] - s[i][4];
-          outs[i][4 * tc] = s[i][0] + a + c + bo;
-          outs[i][4 * tc + 1] = b + T(2) * d + bo;
-          outs[i][4 * tc + 2] = a + T(4) * c + bo;
-          outs[i][4 * tc + 3] = b + T(8) * d + s[i][5] + bo;
-        }
-      }
-      for (int i = 0; i < 4 && 4 * tr + i < H; ++i) {
-        const T* src = out + i * 4 * tw;
-        T* dst = yo + (4 * tr + i) * W;
-        if (accumulate) {
-#pragma omp simd
-          for (int64_t j = 0; j < W; ++j) dst[j] += src[j];
-        } else {
-          std::copy(src, src + W, dst);
-        }
-      }
+      for (int i = 0; i < 4 && 4 * tr + i < H; ++i)
+        winograd4_merge_row(sp[4 * i] + t0, sp[4 * i + 1] + t0, sp[4 * i + 2] + t0, sp[4 * i + 3] + t0, W,
+                            yo + (4 * tr + i) * W, accumulate);
     }
   }
 }

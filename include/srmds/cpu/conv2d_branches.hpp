@@ -1,13 +1,16 @@
 // CPU convolutions of one input with several kernels (the conv branches of an SRFV block: 3x3, 1x3,
 // 3x1, 1x1; stride 1, same padding), forward, backward data (summed over the branches) and filter.
 // See ops/conv2d_branches.hpp for the contract.
-// In float, when every branch has Cin and Cout of at least kWinogradMinCin, the batch has at least
-// kBranchesMinTiles 4x4 tiles and the stacked transformed kernels (100 Cout Cin values for all four
-// branches, at most 36 per branch) fit kBranchesMaxStackBytes, the branches share one Winograd
-// F(4x4, 3x3) pass (src/cpu/conv2d_branches.cpp: 1x3, 3x1, 1x1 as 3x3 kernels that are zero at 12,
-// 12 and 20 of the 36 transformed positions; 100 instead of 256 multiply-accumulates per tile and
-// unit of Cin Cout for all four). Otherwise, and in double (which the finite-difference checks use),
-// each branch runs through conv2d_forward / conv2d_backward_data / conv2d_backward_filter.
+// Forward and filter gradient in float, when every branch has Cin and Cout of at least
+// kWinogradMinCin, every image has at least kBranchesMinTiles 4x4 tiles and the stacked transformed
+// kernels (100 Cout Cin values for all four branches, at most 36 per branch) fit
+// kBranchesMaxStackBytes: one Winograd F(4x4, 3x3) pass shared by the branches
+// (src/cpu/conv2d_branches.cpp: 1x3, 3x1, 1x1 as 3x3 kernels that are zero at 12, 12 and 20 of the
+// 36 transformed positions; 100 instead of 256 multiply-accumulates per tile and unit of Cin Cout
+// for all four). Otherwise, in double (which the finite-difference checks use) and for the backward
+// data pass, each branch runs through conv2d_forward / conv2d_backward_data / conv2d_backward_filter
+// (whose float 3x3 kernels take F(4x4) themselves, cpu/conv2d.hpp). On smaller images the transforms
+// of the four branches cost more than they save (measured at 16 x 16: 1.3x the per-branch time).
 // Declarations only: the kernels are compiled in the library for float and double, once per ISA
 // level, and chosen at run time (cpu/isa.hpp).
 #pragma once
@@ -19,8 +22,8 @@
 
 namespace srmds::cpu {
 
-// Batches of fewer 4x4 tiles than this (N ceil(H/4) ceil(W/4)) take the per-branch path: the
-// per-call weight transform and the band overheads would outweigh the saved multiplications.
+// Images of fewer 4x4 tiles than this (ceil(H/4) ceil(W/4), e.g. below 32 x 32) take the per-branch
+// path.
 inline constexpr int64_t kBranchesMinTiles = 64;
 // Largest stacked transformed weight (and, for the filter gradient, per-thread partial sum) in bytes.
 inline constexpr int64_t kBranchesMaxStackBytes = int64_t(32) << 20;

@@ -1,5 +1,6 @@
 // The conv-branch entry points (include/srmds/cpu/conv2d_branches.hpp): the shared Winograd pass of
-// the ISA variant in use where it is taken, otherwise one convolution per branch. Shapes are checked
+// the ISA variant in use where it is taken (forward, filter gradient), otherwise one convolution per
+// branch (always for the backward data pass). Shapes are checked
 // by the op (ops/conv2d_branches.hpp). Compiled once, with the library's ordinary flags.
 #include "srmds/cpu/conv2d_branches.hpp"
 
@@ -36,7 +37,7 @@ bool conv2d_branches_take_winograd(const Shape& xs, const std::vector<Shape>& ke
     if (kernels.empty()) return false;
     const int64_t cout = kernels[0][0], cin = kernels[0][1];
     if (cin < kWinogradMinCin || cout < kWinogradMinCin) return false;
-    if (xs.n() * ((xs.h() + 3) / 4) * ((xs.w() + 3) / 4) < kBranchesMinTiles) return false;
+    if (((xs.h() + 3) / 4) * ((xs.w() + 3) / 4) < kBranchesMinTiles) return false;
     int64_t positions = 0;  // stacked (Cout, Cin) planes: 36, 24, 24, 16 for 3x3, 1x3, 3x1, 1x1
     for (const Shape& k : kernels) {
       if (k[0] != cout || k[1] != cin) return false;
@@ -61,10 +62,6 @@ SRMDS_CPU_INSTANTIATE(conv2d_branches_forward)
 template <class T>
 void conv2d_branches_backward_data(const std::vector<const Tensor<T, Cpu>*>& dy,
                                    const std::vector<const Tensor<T, Cpu>*>& w, Tensor<T, Cpu>& dx, WriteMode mode) {
-  if (conv2d_branches_take_winograd<T>(dx.shape(), shapes_of(w))) {
-    kern<T>().conv2d_branches_winograd_backward_data(dy, w, dx, mode == WriteMode::Accumulate);
-    return;
-  }
   for (size_t b = 0; b < w.size(); ++b)
     conv2d_backward_data(*dy[b], *w[b], dx, b == 0 ? mode : WriteMode::Accumulate);
 }
