@@ -1,5 +1,5 @@
-// BatchNorm2d: training and eval forward against a naive double loop, running statistics against
-// PyTorch's formula, backward against finite differences, write modes and strided views.
+// BatchNorm2d: training and eval forward against a naive double loop (also far from zero), running
+// statistics against PyTorch's formula, backward against finite differences, write modes and strided views.
 #include <cmath>
 #include <vector>
 
@@ -132,6 +132,30 @@ TEMPLATE_TEST_CASE("batchnorm training forward and running statistics match PyTo
       for (int64_t i = 0; i < acc_ref.numel(); ++i) acc_ref[i] += base[i];
       require_close(acc, acc_ref, tol<T>(), tol<T>(), "y accumulated");
     }
+  }
+}
+
+// The statistics are one pass over memory (blockwise mean and squares merged pairwise): far from zero
+// they must stay as accurate as the naive two-pass sum about the mean.
+TEMPLATE_TEST_CASE("batchnorm statistics stay accurate for a mean 1e4 times the spread", "[ops][batchnorm]", float,
+                   double) {
+  using T = TestType;
+  Context<Cpu> ctx;
+  Rng rng(fresh_seed());
+  const Shape s{2, 3, 40, 61};  // planes of 2440 values: several blocks and a partial one
+  auto x = random_tensor<T>(s, rng, 1e4 - 1.0, 1e4 + 1.0);
+  Tensor<T> y(s), gamma(Shape{3}), beta(Shape{3}), rm(Shape{3}), rv(Shape{3}), save_mean(Shape{3}),
+      save_invstd(Shape{3});
+  for (int64_t c = 0; c < 3; ++c) gamma[c] = 1;
+  batchnorm_forward_train(ctx, x, gamma, beta, rm, rv, kMomentum, kEps, y, WriteMode::Overwrite, save_mean,
+                          save_invstd);
+  std::vector<double> mean, var;
+  naive_stats(x, mean, var);
+  for (int64_t c = 0; c < 3; ++c) {
+    INFO("channel " << c << ": var " << var[static_cast<size_t>(c)]);
+    REQUIRE(std::abs(save_mean[c] - mean[static_cast<size_t>(c)]) <= (std::is_same_v<T, float> ? 2e-3 : 1e-10));
+    const double invstd = 1 / std::sqrt(var[static_cast<size_t>(c)] + kEps);
+    REQUIRE(std::abs(save_invstd[c] - invstd) <= tol<T>() * invstd);
   }
 }
 

@@ -1,6 +1,7 @@
 // batchnorm kernels, one variant per ISA level (see include/srmds/cpu/batchnorm.hpp, src/cpu/variant.hpp).
 #include "variant.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "srmds/ops/math/batchnorm.hpp"
@@ -32,6 +33,37 @@ double lane_sum(int64_t n, F&& term) {
 
 }  // namespace
 
+// Mean and sum of squared deviations of one channel over the N planes of hw values at x.sample(n) +
+// c hw, in one pass over memory: per block of kStatBlock values (in L1 after the first read) the
+// block's mean and its squares about that mean, merged by Chan et al.'s pairwise update
+//   n = na + nb, d = mean_b - mean_a, mean = mean_a + d nb / n, M2 = M2a + M2b + d^2 na nb / n,
+// which is as stable as a two-pass sum about the global mean and reads the data from memory once.
+constexpr int64_t kStatBlock = 1024;
+
+template <class T>
+void channel_moments(const Tensor<T, Cpu>& x, int64_t c, int64_t hw, double& mean, double& m2) {
+  double n = 0;
+  mean = 0;
+  m2 = 0;
+  for (int64_t s = 0; s < x.shape().n(); ++s) {
+    const T* plane = x.sample(s) + c * hw;
+    for (int64_t b0 = 0; b0 < hw; b0 += kStatBlock) {
+      const T* p = plane + b0;
+      const int64_t len = std::min(kStatBlock, hw - b0);
+      const double nb = static_cast<double>(len);
+      const double mb = lane_sum<T>(len, [p](int64_t i) { return static_cast<double>(p[i]); }) / nb;
+      const double m2b = lane_sum<T>(len, [p, mb](int64_t i) {
+        const double d = static_cast<double>(p[i]) - mb;
+        return d * d;
+      });
+      const double total = n + nb, d = mb - mean;
+      mean += d * nb / total;
+      m2 += m2b + d * d * n * nb / total;
+      n = total;
+    }
+  }
+}
+
 template <class T>
 void batchnorm_forward_train(const Tensor<T, Cpu>& x,                                           // (N, C, H, W)
                              const Tensor<T, Cpu>& gamma, const Tensor<T, Cpu>& beta,           // (C)
@@ -45,20 +77,8 @@ void batchnorm_forward_train(const Tensor<T, Cpu>& x,                           
   parallel_for(
       s.c(),
       [&](int64_t c) {
-        double sum = 0;
-        for (int64_t n = 0; n < s.n(); ++n) {
-          const T* p = x.sample(n) + c * hw;
-          sum += lane_sum<T>(hw, [p](int64_t i) { return static_cast<double>(p[i]); });
-        }
-        const double mean = sum / m_count;
-        double sq = 0;  // second pass about the mean: no cancellation
-        for (int64_t n = 0; n < s.n(); ++n) {
-          const T* p = x.sample(n) + c * hw;
-          sq += lane_sum<T>(hw, [p, mean](int64_t i) {
-            const double d = static_cast<double>(p[i]) - mean;
-            return d * d;
-          });
-        }
+        double mean = 0, sq = 0;
+        channel_moments(x, c, hw, mean, sq);
         const double var = sq / m_count;
         const double invstd = 1.0 / std::sqrt(var + eps);
         const double unbiased = m_count > 1 ? var * m_count / (m_count - 1) : var;
@@ -72,8 +92,10 @@ void batchnorm_forward_train(const Tensor<T, Cpu>& x,                           
           const T* p = x.sample(n) + c * hw;
           T* q = y.sample(n) + c * hw;
           if (acc) {
+#pragma omp simd
             for (int64_t i = 0; i < hw; ++i) q[i] += k * p[i] + b;
           } else {
+#pragma omp simd
             for (int64_t i = 0; i < hw; ++i) q[i] = k * p[i] + b;
           }
         }
@@ -123,14 +145,18 @@ void batchnorm_backward(const Tensor<T, Cpu>& x,   // (N, C, H, W) forward input
       [&](int64_t c) {
         const double mean = static_cast<double>(save_mean[c]);
         const double invstd = static_cast<double>(save_invstd[c]);
-        double sum_dy = 0, sum_dy_dev = 0;  // sum(dy), sum(dy (x - mean))
+        double sum_dy = 0, sum_dy_dev = 0;  // sum(dy), sum(dy (x - mean)), per block (in L1 for the second)
         for (int64_t n = 0; n < s.n(); ++n) {
-          const T* p = x.sample(n) + c * hw;
-          const T* g = dy.sample(n) + c * hw;
-          sum_dy += lane_sum<T>(hw, [g](int64_t i) { return static_cast<double>(g[i]); });
-          sum_dy_dev += lane_sum<T>(hw, [p, g, mean](int64_t i) {
-            return static_cast<double>(g[i]) * (static_cast<double>(p[i]) - mean);
-          });
+          const T* pn = x.sample(n) + c * hw;
+          const T* gn = dy.sample(n) + c * hw;
+          for (int64_t b0 = 0; b0 < hw; b0 += kStatBlock) {
+            const T *p = pn + b0, *g = gn + b0;
+            const int64_t len = std::min(kStatBlock, hw - b0);
+            sum_dy += lane_sum<T>(len, [g](int64_t i) { return static_cast<double>(g[i]); });
+            sum_dy_dev += lane_sum<T>(len, [p, g, mean](int64_t i) {
+              return static_cast<double>(g[i]) * (static_cast<double>(p[i]) - mean);
+            });
+          }
         }
         const double sum_dy_xhat = sum_dy_dev * invstd;
         if (dgamma) write((*dgamma)[c], static_cast<T>(sum_dy_xhat), param_mode);
@@ -144,9 +170,12 @@ void batchnorm_backward(const Tensor<T, Cpu>& x,   // (N, C, H, W) forward input
           const T* p = x.sample(n) + c * hw;
           const T* g = dy.sample(n) + c * hw;
           T* d = dx->sample(n) + c * hw;
-          for (int64_t i = 0; i < hw; ++i) {
-            const T v = batchnorm_input_grad(g[i], (p[i] - tm) * ti, k, mean_dy, mean_dy_xhat);
-            d[i] = acc_dx ? d[i] + v : v;
+          if (acc_dx) {
+#pragma omp simd
+            for (int64_t i = 0; i < hw; ++i) d[i] += batchnorm_input_grad(g[i], (p[i] - tm) * ti, k, mean_dy, mean_dy_xhat);
+          } else {
+#pragma omp simd
+            for (int64_t i = 0; i < hw; ++i) d[i] = batchnorm_input_grad(g[i], (p[i] - tm) * ti, k, mean_dy, mean_dy_xhat);
           }
         }
       },

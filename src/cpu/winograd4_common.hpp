@@ -33,35 +33,38 @@ inline int64_t winograd4_work(int64_t tw, int64_t max_tiles) {
 }
 
 // One image row split by column phase: dst[ph * stride + q] = row[4 q + ph - shift] for q < count
-// (shift 0 or 1; zero outside the row's W values; count >= ceil((W + shift) / 4)). Full runs of 64
-// values are de-interleaved with contiguous loads (two rounds of even/odd permutes on AVX-512: 8
-// permutes per 64 values instead of 64 gathered loads); phase s of the unshifted row is phase
-// s + shift of the result, phase 3 moving to phase 0 one tile on.
+// (shift 0 or 1; zero outside the row's W values; count >= ceil((W + shift) / 4)). On AVX-512 the
+// row is read 64 values at a time (masked at its end) and de-interleaved by two rounds of even/odd
+// permutes (8 permutes per 64 values instead of 64 gathered loads): phase s of the unshifted row is
+// phase s + shift of the result, phase 3 moving to phase 0 one tile on.
 template <class T>
 void winograd4_split_row(const T* row, int64_t W, int shift, int64_t count, int64_t stride, T* dst) {
   T* d[4] = {dst, dst + stride, dst + 2 * stride, dst + 3 * stride};
-  int64_t q = 0;
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     float* out[4] = {d[shift], d[(1 + shift) & 3], d[(2 + shift) & 3], d[(3 + shift) & 3] + shift};
-    for (; 4 * (q + 16) <= W; q += 16) {
+    const int64_t limit[4] = {count, count, count, count - shift};  // entries of out[s]
+    auto mask = [](int64_t n) {
+      return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << std::max<int64_t>(n, 0)) - 1u);
+    };
+    if (shift) d[0][0] = 0.0f;  // row[-1]
+    for (int64_t q = 0; q < count; q += 16) {
       const float* src = row + 4 * q;
-      const __m512 a = _mm512_loadu_ps(src), b = _mm512_loadu_ps(src + 16), c = _mm512_loadu_ps(src + 32),
-                   e = _mm512_loadu_ps(src + 48);
+      __m512 v[4];
+      for (int r = 0; r < 4; ++r) v[r] = _mm512_maskz_loadu_ps(mask(W - 4 * q - 16 * r), src + 16 * r);
       // Values 4q + 2i (i < 16) and 4q + 2i + 1, then of those the even and odd ones: the 4 phases.
-      const __m512 ab0 = _mm512_permutex2var_ps(a, even, b), ab1 = _mm512_permutex2var_ps(a, odd, b);
-      const __m512 ce0 = _mm512_permutex2var_ps(c, even, e), ce1 = _mm512_permutex2var_ps(c, odd, e);
-      _mm512_storeu_ps(out[0] + q, _mm512_permutex2var_ps(ab0, even, ce0));
-      _mm512_storeu_ps(out[2] + q, _mm512_permutex2var_ps(ab0, odd, ce0));
-      _mm512_storeu_ps(out[1] + q, _mm512_permutex2var_ps(ab1, even, ce1));
-      _mm512_storeu_ps(out[3] + q, _mm512_permutex2var_ps(ab1, odd, ce1));
+      const __m512 ab0 = _mm512_permutex2var_ps(v[0], even, v[1]), ab1 = _mm512_permutex2var_ps(v[0], odd, v[1]);
+      const __m512 ce0 = _mm512_permutex2var_ps(v[2], even, v[3]), ce1 = _mm512_permutex2var_ps(v[2], odd, v[3]);
+      const __m512 ph[4] = {_mm512_permutex2var_ps(ab0, even, ce0), _mm512_permutex2var_ps(ab1, even, ce1),
+                            _mm512_permutex2var_ps(ab0, odd, ce0), _mm512_permutex2var_ps(ab1, odd, ce1)};
+      for (int p = 0; p < 4; ++p) _mm512_mask_storeu_ps(out[p] + q, mask(limit[p] - q), ph[p]);
     }
-    if (q > 0 && shift) d[0][0] = 0.0f;  // row[-1]
+    return;
   }
 #endif
-  for (; q < count; ++q)
+  for (int64_t q = 0; q < count; ++q)
     for (int ph = 0; ph < 4; ++ph) {
       const int64_t idx = 4 * q + ph - shift;
       d[ph][q] = idx >= 0 && idx < W ? row[idx] : T(0);
@@ -259,31 +262,39 @@ void winograd4_weights(const Tensor<T, Cpu>& w, int64_t c_begin, int64_t c_end,
 }
 
 // dst[4 tc + j] = s_j[tc] (or += with accumulate) for the W values of one output row: the inverse of
-// winograd4_split_row (unshifted), with the same permutes on AVX-512.
+// winograd4_split_row (unshifted), with the same permutes (and masks at the row's end) on AVX-512.
 template <class T>
 void winograd4_merge_row(const T* s0, const T* s1, const T* s2, const T* s3, int64_t W, T* dst, bool accumulate) {
-  int64_t tc = 0;
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    for (; 4 * (tc + 16) <= W; tc += 16) {
-      const __m512 a = _mm512_loadu_ps(s0 + tc), b = _mm512_loadu_ps(s1 + tc), c = _mm512_loadu_ps(s2 + tc),
-                   d = _mm512_loadu_ps(s3 + tc);
+    auto mask = [](int64_t n) {
+      return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << std::max<int64_t>(n, 0)) - 1u);
+    };
+    const int64_t tw = (W + 3) / 4;
+    for (int64_t tc = 0; tc < tw; tc += 16) {
+      const __mmask16 m = mask(tw - tc);
+      const __m512 a = _mm512_maskz_loadu_ps(m, s0 + tc), b = _mm512_maskz_loadu_ps(m, s1 + tc),
+                   c = _mm512_maskz_loadu_ps(m, s2 + tc), d = _mm512_maskz_loadu_ps(m, s3 + tc);
       const __m512 ac0 = _mm512_permutex2var_ps(a, lo, c), ac1 = _mm512_permutex2var_ps(a, hi, c);
       const __m512 bd0 = _mm512_permutex2var_ps(b, lo, d), bd1 = _mm512_permutex2var_ps(b, hi, d);
-      __m512 out[4] = {_mm512_permutex2var_ps(ac0, lo, bd0), _mm512_permutex2var_ps(ac0, hi, bd0),
-                       _mm512_permutex2var_ps(ac1, lo, bd1), _mm512_permutex2var_ps(ac1, hi, bd1)};
+      const __m512 out[4] = {_mm512_permutex2var_ps(ac0, lo, bd0), _mm512_permutex2var_ps(ac0, hi, bd0),
+                             _mm512_permutex2var_ps(ac1, lo, bd1), _mm512_permutex2var_ps(ac1, hi, bd1)};
       float* p = dst + 4 * tc;
       for (int r = 0; r < 4; ++r) {
-        if (accumulate) out[r] = _mm512_add_ps(out[r], _mm512_loadu_ps(p + 16 * r));
-        _mm512_storeu_ps(p + 16 * r, out[r]);
+        const __mmask16 mr = mask(W - 4 * tc - 16 * r);
+        if (!mr) break;
+        __m512 v = out[r];
+        if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mr, p + 16 * r));
+        _mm512_mask_storeu_ps(p + 16 * r, mr, v);
       }
     }
+    return;
   }
 #endif
   const T* src[4] = {s0, s1, s2, s3};
-  for (int64_t i = 4 * tc; i < W; ++i) {
+  for (int64_t i = 0; i < W; ++i) {
     const T v = src[i & 3][i >> 2];
     dst[i] = accumulate ? dst[i] + v : v;
   }
