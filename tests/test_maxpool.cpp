@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "srmds/ops/maxpool.hpp"
+#include "srmds/ops/math/maxpool.hpp"
 #include "srmds/ops/tensor_ops.hpp"
 #include "support/testing.hpp"
 
@@ -85,6 +86,33 @@ TEST_CASE("maxpool2 ties go to the first maximum and NaN propagates", "[ops][max
   maxpool2_forward(ctx, x, y, arg);
   REQUIRE(std::isnan(y[1]));
   REQUIRE(arg[1] == 6);
+}
+
+// The same rules on rows wide enough for the vectorised kernel (16 outputs at a time): every window
+// pattern of ties, NaNs and a single maximum, against maxpool2_window_argmax (shared with CUDA).
+TEST_CASE("maxpool2 ties and NaN on wide rows match the shared window rule", "[ops][maxpool]") {
+  Context<Cpu> ctx;
+  Rng rng(fresh_seed());
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const Shape s{2, 3, 4, 70};  // 35 outputs per row: two vectors and a scalar tail
+  Tensor<float> x(s), y(pooled(s));
+  Tensor<int32_t> arg(pooled(s));
+  const float choices[5] = {1.0f, 2.0f, 2.0f, -3.0f, nan};  // repeated values give ties
+  for (int64_t i = 0; i < x.numel(); ++i) x[i] = choices[static_cast<int>(rng.uniform(0.0, 5.0)) % 5];
+  maxpool2_forward(ctx, x, y, arg);
+  for (int64_t n = 0; n < s.n(); ++n)
+    for (int64_t c = 0; c < s.c(); ++c) {
+      const float* plane = x.sample(n) + c * s.h() * s.w();
+      for (int oh = 0; oh < 2; ++oh)
+        for (int ow = 0; ow < 35; ++ow) {
+          float v = 0;
+          const int32_t a = maxpool2_window_argmax(plane, static_cast<int>(s.w()), oh, ow, &v);
+          const int64_t o = (c * 2 + oh) * 35 + ow;
+          INFO("n " << n << " c " << c << " output " << oh << ", " << ow);
+          REQUIRE(arg.sample(n)[o] == a);
+          REQUIRE((std::isnan(v) ? std::isnan(y.sample(n)[o]) : y.sample(n)[o] == v));
+        }
+    }
 }
 
 TEMPLATE_TEST_CASE("maxpool2 reads and writes strided channel views", "[ops][maxpool]", float, double) {
