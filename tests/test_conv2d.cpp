@@ -18,6 +18,7 @@ using srmds::test::contiguous;
 using srmds::test::fresh_seed;
 using srmds::test::random_tensor;
 using srmds::test::require_close;
+using srmds::test::require_write_modes;
 using srmds::test::weighted_sum;
 using srmds::test::naive_backward_data;
 using srmds::test::naive_backward_filter;
@@ -169,15 +170,8 @@ TEST_CASE("conv2d backward data by Winograd F(4x4) in float: both write modes, v
     const double tol = 5e-5 * std::sqrt(9.0 * static_cast<double>(cs.cout));
     auto dy = random_tensor<float>(Shape{cs.n, cs.cout, cs.h, cs.w}, rng);
     auto w = random_tensor<float>(Shape{cs.cout, cs.cin, 3, 3}, rng);
-    const auto ref = naive_backward_data(dy, w);
-    auto dx = random_tensor<float>(ref.shape(), rng);
-    conv2d_backward_data(ctx, dy, w, dx, WriteMode::Overwrite);
-    require_close(dx, ref, tol, tol, "dx");
-    auto dx2 = random_tensor<float>(ref.shape(), rng);
-    Tensor<float> expected(ref.shape());
-    for (int64_t i = 0; i < ref.numel(); ++i) expected[i] = dx2[i] + ref[i];
-    conv2d_backward_data(ctx, dy, w, dx2, WriteMode::Accumulate);
-    require_close(dx2, expected, tol, tol, "dx accumulated");
+    require_write_modes<float>(naive_backward_data(dy, w), tol, tol, rng,
+                               [&](Tensor<float>& dx, WriteMode m) { conv2d_backward_data(ctx, dy, w, dx, m); }, "dx");
   }
 
   // Strided channel views of dy and dx; the channels around dx's view stay as they were.
@@ -227,16 +221,9 @@ TEST_CASE("conv2d backward filter by Winograd F(4x4) in float matches the naive 
     INFO(describe(cs, {3, 3}));
     auto x = random_tensor<float>(Shape{cs.n, cs.cin, cs.h, cs.w}, rng);
     auto dy = random_tensor<float>(Shape{cs.n, cs.cout, cs.h, cs.w}, rng);
-    const auto ref = naive_backward_filter(x, dy, 3, 3);
     const double tol = 5e-5 * std::sqrt(static_cast<double>(cs.n * cs.h * cs.w));
-    auto dw = random_tensor<float>(ref.shape(), rng);
-    conv2d_backward_filter(ctx, x, dy, dw, WriteMode::Overwrite);
-    require_close(dw, ref, tol, tol, "dw");
-    auto dw2 = random_tensor<float>(ref.shape(), rng);
-    Tensor<float> expected(ref.shape());
-    for (int64_t i = 0; i < ref.numel(); ++i) expected[i] = dw2[i] + ref[i];
-    conv2d_backward_filter(ctx, x, dy, dw2, WriteMode::Accumulate);
-    require_close(dw2, expected, tol, tol, "dw accumulated");
+    require_write_modes<float>(naive_backward_filter(x, dy, 3, 3), tol, tol, rng,
+                               [&](Tensor<float>& dw, WriteMode m) { conv2d_backward_filter(ctx, x, dy, dw, m); }, "dw");
   }
 }
 

@@ -162,6 +162,21 @@ inline void require_accumulated(const std::vector<std::pair<const Tensor<double,
       REQUIRE((*pr.first)[i] == Approx((*pr.second)[i] + base).epsilon(1e-13).margin(1e-13));
 }
 
+// write(out, mode) writes ref's values into out (WriteMode::Overwrite) or adds them to it
+// (Accumulate): both checked against ref within rtol/atol (require_close), on random contents of out.
+template <class T, class U, class F>
+void require_write_modes(const Tensor<U, Cpu>& ref, double rtol, double atol, Rng& rng, F&& write,
+                         const std::string& what) {
+  auto out = random_tensor<T>(ref.shape(), rng);
+  write(out, WriteMode::Overwrite);
+  require_close(out, ref, rtol, atol, what);
+  auto acc = random_tensor<T>(ref.shape(), rng);
+  Tensor<double, Cpu> expected(ref.shape());
+  for (int64_t i = 0; i < ref.numel(); ++i) expected[i] = static_cast<double>(acc[i]) + static_cast<double>(ref[i]);
+  write(acc, WriteMode::Accumulate);
+  require_close(acc, expected, rtol, atol, what + " accumulated");
+}
+
 // Random input, incoming gradient and output gradient of shape s as channel views (offsets 3, 1 and
 // 2) into larger tensors, for the "strided views match the contiguous case" tests.
 template <class T>
