@@ -61,7 +61,8 @@ TEMPLATE_TEST_CASE("conv2d forward matches a naive loop for every kernel shape",
   INFO("seed " << seed);
   Rng rng(seed);
   const ConvShape shapes[] = {{1, 3, 5, 5, 7}, {2, 5, 3, 4, 6}, {3, 1, 2, 1, 9}, {2, 3, 4, 7, 1},
-                              {1, 4, 3, 2, 2}, {2, 2, 3, 1, 1}, {1, 16, 8, 33, 20}, {1, 7, 9, 3, 64}};  // 45 tiles: im2col
+                              {1, 4, 3, 2, 2}, {2, 2, 3, 1, 1}, {1, 16, 8, 33, 20},  // 45 tiles: im2col
+                              {1, 7, 9, 3, 64}};
   for (const ConvShape& cs : shapes)
     for (const Kernel& k : kKernels)
       for (bool with_bias : {false, true}) {
@@ -223,7 +224,8 @@ TEST_CASE("conv2d backward filter by Winograd F(4x4) in float matches the naive 
     auto dy = random_tensor<float>(Shape{cs.n, cs.cout, cs.h, cs.w}, rng);
     const double tol = 5e-5 * std::sqrt(static_cast<double>(cs.n * cs.h * cs.w));
     require_write_modes<float>(naive_backward_filter(x, dy, 3, 3), tol, tol, rng,
-                               [&](Tensor<float>& dw, WriteMode m) { conv2d_backward_filter(ctx, x, dy, dw, m); }, "dw");
+                               [&](Tensor<float>& dw, WriteMode m) { conv2d_backward_filter(ctx, x, dy, dw, m); },
+                               "dw");
   }
 }
 

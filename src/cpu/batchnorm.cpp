@@ -172,10 +172,12 @@ void batchnorm_backward(const Tensor<T, Cpu>& x,   // (N, C, H, W) forward input
           T* d = dx->sample(n) + c * hw;
           if (acc_dx) {
 #pragma omp simd
-            for (int64_t i = 0; i < hw; ++i) d[i] += batchnorm_input_grad(g[i], (p[i] - tm) * ti, k, mean_dy, mean_dy_xhat);
+            for (int64_t i = 0; i < hw; ++i)
+              d[i] += batchnorm_input_grad(g[i], (p[i] - tm) * ti, k, mean_dy, mean_dy_xhat);
           } else {
 #pragma omp simd
-            for (int64_t i = 0; i < hw; ++i) d[i] = batchnorm_input_grad(g[i], (p[i] - tm) * ti, k, mean_dy, mean_dy_xhat);
+            for (int64_t i = 0; i < hw; ++i)
+              d[i] = batchnorm_input_grad(g[i], (p[i] - tm) * ti, k, mean_dy, mean_dy_xhat);
           }
         }
       },

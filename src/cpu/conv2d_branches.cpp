@@ -69,7 +69,8 @@ Tensor<T, Cpu> embed3x3(const Tensor<T, Cpu>& w) {
   for (int64_t o = 0; o < cout; ++o)
     for (int64_t c = 0; c < cin; ++c)
       for (int64_t p = 0; p < kh; ++p)
-        for (int64_t q = 0; q < kw; ++q) e.sample(o)[(c * 3 + p + ph) * 3 + q + pw] = w.sample(o)[(c * kh + p) * kw + q];
+        for (int64_t q = 0; q < kw; ++q)
+          e.sample(o)[(c * 3 + p + ph) * 3 + q + pw] = w.sample(o)[(c * kh + p) * kw + q];
   return e;
 }
 
@@ -166,7 +167,8 @@ void conv2d_branches_winograd_forward(const Tensor<T, Cpu>& x,                  
   const T* u = static_cast<const T*>(ubuf.get());
   const detail::Winograd4Bands bands(N, th, tw, detail::conv_max_threads());
   const int64_t mt = bands.max_tiles;
-  detail::ThreadScratch<T> scratch(bands.threads, (36 * Cin + plan.total * Cout + 1) * mt + detail::winograd4_work(tw, bands.max_tiles));
+  detail::ThreadScratch<T> scratch(bands.threads,
+                                   (36 * Cin + plan.total * Cout + 1) * mt + detail::winograd4_work(tw, mt));
   detail::winograd4_parallel(bands.units, bands.threads, [&](int64_t unit, int thread) {
     const int64_t nt = bands.tiles(unit);
     T* v = scratch.get(thread);     // (36, Cin, nt)
@@ -208,7 +210,8 @@ void conv2d_branches_winograd_backward_filter(const Tensor<T, Cpu>& x,          
   const detail::BranchPlan plan(shapes);
   const detail::Winograd4Bands bands(N, th, tw, detail::conv_max_threads());
   const int64_t mt = bands.max_tiles;
-  detail::ThreadScratch<T> scratch(bands.threads, (36 * Cin + plan.total * Cout + 1) * mt + detail::winograd4_work(tw, bands.max_tiles));
+  detail::ThreadScratch<T> scratch(bands.threads,
+                                   (36 * Cin + plan.total * Cout + 1) * mt + detail::winograd4_work(tw, mt));
   detail::ThreadScratch<T> partial(bands.threads, plan.total * plane);
 
   auto run_band = [&](int64_t unit, int thread) {

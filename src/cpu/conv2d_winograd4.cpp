@@ -1,7 +1,8 @@
 // Winograd F(4x4, 3x3) convolution with one kernel (several kernels on one input: conv2d_branches.cpp),
-// one variant per ISA level (see include/srmds/cpu/conv2d_winograd.hpp for the math, src/cpu/variant.hpp). The shapes are checked
-// by the entry point (src/cpu/dispatch/entries.cpp); conv2d_forward (conv2d.cpp) calls it directly.
-// Layout of one band (tile rows [tr0, tr1) of one sample, nt tiles, tile t = (tr - tr0) tw + tc):
+// one variant per ISA level (see include/srmds/cpu/conv2d_winograd.hpp for the math,
+// src/cpu/variant.hpp). The shapes are checked by the entry point (src/cpu/dispatch/entries.cpp);
+// conv2d_forward and conv2d_backward_data (conv2d.cpp) call it directly.
+// Layout of one band (tile rows of one or more samples, nt tiles in all; winograd4_common.hpp):
 //   v (36, Cin, nt) = B^T d B,  m (36, Cout, nt) = U_k v_k (one GEMM per k),  y = A^T m A + b.
 // Two schedules (both with whole bands per thread):
 //   whole weight: U (36, Cout, Cin) once, then every band (tile rows of one or more samples) with its
@@ -57,7 +58,8 @@ void winograd4_conv(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
     Buffer ubuf = host_buffer(static_cast<size_t>(36 * Cout * kChunk) * sizeof(T));
     T* m = static_cast<T*>(mbuf.get());
     T* u = static_cast<T*>(ubuf.get());
-    detail::ThreadScratch<T> scratch(bands.threads, 36 * kChunk * bands.max_tiles + detail::winograd4_work(tw, bands.max_tiles));
+    detail::ThreadScratch<T> scratch(bands.threads,
+                                     36 * kChunk * bands.max_tiles + detail::winograd4_work(tw, bands.max_tiles));
     for (int64_t n = 0; n < N; ++n) {
       const T* xn = x.sample(n);
       for (int64_t c0 = 0; c0 < Cin; c0 += kChunk) {
@@ -92,7 +94,8 @@ void winograd4_conv(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
   T* u = static_cast<T*>(ubuf.get());
   detail::winograd4_weights(w, 0, Cin, u);
   const detail::Winograd4Bands bands(N, th, tw, max_threads);
-  detail::ThreadScratch<T> scratch(bands.threads, 36 * (Cin + Cout) * bands.max_tiles + detail::winograd4_work(tw, bands.max_tiles));
+  detail::ThreadScratch<T> scratch(bands.threads,
+                                   36 * (Cin + Cout) * bands.max_tiles + detail::winograd4_work(tw, bands.max_tiles));
   detail::winograd4_parallel(bands.units, bands.threads, [&](int64_t unit, int thread) {
     const int64_t nt = bands.tiles(unit);
     T* v = scratch.get(thread);  // (36, Cin, nt)

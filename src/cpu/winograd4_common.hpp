@@ -193,7 +193,8 @@ void winograd4_grad_input(const T* dyn,  // (C, H, W), one sample
       T *e0 = e, *e1 = e + rowlen, *e2 = e + 2 * rowlen, *e3 = e + 3 * rowlen, *e4 = e + 4 * rowlen,
         *e5 = e + 5 * rowlen;
 #pragma omp simd
-      for (int64_t j = 0; j < rowlen; ++j) winograd4_a(q0[j], q1[j], q2[j], q3[j], e0[j], e1[j], e2[j], e3[j], e4[j], e5[j]);
+      for (int64_t j = 0; j < rowlen; ++j)
+        winograd4_a(q0[j], q1[j], q2[j], q3[j], e0[j], e1[j], e2[j], e3[j], e4[j], e5[j]);
       const int64_t t0 = (tr - tr0) * tw;
       for (int i = 0; i < 6; ++i) {
         const T* p0 = e + i * rowlen;

@@ -3,7 +3,8 @@
 // with K, B from reparam.hpp (SrfvBlock::fused) or loaded from a fused weight file. The attention A
 // (blocks/attention.hpp: se, sge, cbam, psa) is kept as it is (or absent with attention: none). On
 // the CPU the convolution is Winograd for Cin >= 16 (cpu/conv2d_winograd.hpp; float: F(4x4, 3x3)
-// from 64 4x4 tiles per batch, e.g. 32 x 32 at batch 1; double: F(2x2, 3x3) for H W >= 64 x 64), and the attention + ReLU run in
+// from 64 4x4 tiles per batch, e.g. 32 x 32 at batch 1; double: F(2x2, 3x3) for H W >= 64 x 64),
+// and the attention + ReLU run in
 // place. With set_precision(Bf16) (CPU, float) the convolution is a bf16 one (ops/conv2d_bf16.hpp:
 // weights packed to bf16 once, fp32 accumulation): for Cin >= 16 the bf16 Winograd F(2x2, 3x3)
 // (cpu/conv2d_winograd_bf16.hpp: transformed weights and inputs rounded to bf16), else the direct

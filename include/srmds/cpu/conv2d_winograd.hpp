@@ -1,8 +1,8 @@
 // CPU 3x3 convolution (stride 1, zero padding 1) by Winograd's minimal filtering F(m x m, 3x3),
 // which conv2d_forward takes for Cin >= 16 (cpu/conv2d.hpp): in float F(4x4, 3x3) from 64 4x4 tiles
-// per batch (32 x 32 pixels at batch 1), in double F(2x2, 3x3) on images of at least 64 x 64. (m + 2)^2 GEMMs of K = Cin instead
-// of one of K = 9 Cin, 9 m^2 / (m + 2)^2 fewer multiply-accumulates (2.25x for m = 2, 4x for m = 4)
-// and no im2col.
+// per batch (32 x 32 pixels at batch 1), in double F(2x2, 3x3) on images of at least 64 x 64.
+// (m + 2)^2 GEMMs of K = Cin instead of one of K = 9 Cin, 9 m^2 / (m + 2)^2 fewer multiply-accumulates
+// (2.25x for m = 2, 4x for m = 4) and no im2col.
 // For every m x m output tile with its (m+2) x (m+2) input patch d (rows and columns mt-1 .. mt+m,
 // zero outside):
 //   U[o, c] = G g[o, c] G^T            (from the 3x3 kernel g, computed in double)
