@@ -11,12 +11,11 @@
 //    of each other), and the run-time choice itself;
 //  - rounding to bf16 (ties to even, NaN stays NaN);
 //  - a small phantom model trained here: max |p_bf16 - p_fp32| and the held-out Dice change bounded.
+#include "support/temp_dir.hpp"
 #include "support/testing.hpp"
 
 #include <cmath>
-#include <filesystem>
 #include <limits>
-#include <unistd.h>
 
 #include "srmds/cpu/conv2d_bf16.hpp"
 #include "srmds/cpu/isa.hpp"
@@ -260,25 +259,8 @@ TEST_CASE("conv3x3_bf16 rejects bad shapes", "[cpu][bf16]") {
   CHECK_THROWS_AS(train.set_precision(Precision::Bf16), Error);
 }
 
-namespace {
-
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() /
-           ("srmds_bf16_" + std::to_string(::getpid()) + "_" + std::to_string(fresh_seed()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
-}  // namespace
-
 TEST_CASE("bf16 inference of a phantom model: probabilities and held-out Dice stay close to fp32", "[bf16][net]") {
-  TempDir dir;
+  srmds::test::TempDir dir("bf16");
   // A small `srmds demo --quick`-style model (base 8, 64 px phantoms, batch 4, lr 5e-3), fewer
   // volumes and epochs (20 x 4 slices, 10 epochs; the demo: 32, 18).
   std::vector<std::string> tr_img, tr_mask, te_img, te_mask;
