@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <type_traits>
 
 #if defined(__AVX512F__)
@@ -168,9 +167,9 @@ inline void winograd4_a(T a0, T a1, T a2, T a3, T& o0, T& o1, T& o2, T& o3, T& o
 }
 
 // g = A dy A^T for the 4x4 tiles of tile rows [tr0, tr1) and the C channels of one sample, dy zero
-// beyond the image; work: winograd4_work values. The 4 rows of a
-// tile row are held split by column phase, q[r][ph tw + tc] = dy[4 tr + r, 4 tc + ph], so that A
-// along the rows of the tile reads contiguous runs along the tiles.
+// beyond the image; work: winograd4_work values. The 4 rows of a tile row are held split by column
+// phase, q[r][ph tw + tc] = dy[4 tr + r, 4 tc + ph], so that A along the rows of the tile reads
+// contiguous runs along the tiles.
 template <class T>
 void winograd4_grad_input(const T* dyn,  // (C, H, W), one sample
                           int64_t H, int64_t W, int64_t C, int64_t tr0, int64_t tr1, const Winograd4Pos<T>& g,
