@@ -26,9 +26,7 @@ using srmds::test::naive_conv;
 
 namespace {
 
-struct Kernel {
-  int64_t kh, kw;
-};
+using srmds::test::Kernel;
 const Kernel kKernels[] = {{1, 1}, {1, 3}, {3, 1}, {3, 3}};
 
 struct ConvShape {

@@ -27,9 +27,7 @@ using srmds::test::require_write_modes;
 
 namespace {
 
-struct Kernel {
-  int64_t kh, kw;
-};
+using srmds::test::Kernel;
 
 struct Case {
   int64_t n, cin, cout, h, w;

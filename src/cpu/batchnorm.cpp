@@ -40,28 +40,32 @@ double lane_sum(int64_t n, F&& term) {
 // which is as stable as a two-pass sum about the global mean and reads the data from memory once.
 constexpr int64_t kStatBlock = 1024;
 
+// f(offset, len) for the blocks of at most kStatBlock values of channel c's planes in every sample of
+// an (N, C, H, W) tensor (offset: from a sample's start), in order.
+template <class F>
+void for_each_stat_block(int64_t samples, int64_t c, int64_t hw, F&& f) {
+  for (int64_t s = 0; s < samples; ++s)
+    for (int64_t b0 = 0; b0 < hw; b0 += kStatBlock) f(s, c * hw + b0, std::min(kStatBlock, hw - b0));
+}
+
 template <class T>
 void channel_moments(const Tensor<T, Cpu>& x, int64_t c, int64_t hw, double& mean, double& m2) {
   double n = 0;
   mean = 0;
   m2 = 0;
-  for (int64_t s = 0; s < x.shape().n(); ++s) {
-    const T* plane = x.sample(s) + c * hw;
-    for (int64_t b0 = 0; b0 < hw; b0 += kStatBlock) {
-      const T* p = plane + b0;
-      const int64_t len = std::min(kStatBlock, hw - b0);
-      const double nb = static_cast<double>(len);
-      const double mb = lane_sum<T>(len, [p](int64_t i) { return static_cast<double>(p[i]); }) / nb;
-      const double m2b = lane_sum<T>(len, [p, mb](int64_t i) {
-        const double d = static_cast<double>(p[i]) - mb;
-        return d * d;
-      });
-      const double total = n + nb, d = mb - mean;
-      mean += d * nb / total;
-      m2 += m2b + d * d * n * nb / total;
-      n = total;
-    }
-  }
+  for_each_stat_block(x.shape().n(), c, hw, [&](int64_t s, int64_t off, int64_t len) {
+    const T* p = x.sample(s) + off;
+    const double nb = static_cast<double>(len);
+    const double mb = lane_sum<T>(len, [p](int64_t i) { return static_cast<double>(p[i]); }) / nb;
+    const double m2b = lane_sum<T>(len, [p, mb](int64_t i) {
+      const double d = static_cast<double>(p[i]) - mb;
+      return d * d;
+    });
+    const double total = n + nb, d = mb - mean;
+    mean += d * nb / total;
+    m2 += m2b + d * d * n * nb / total;
+    n = total;
+  });
 }
 
 template <class T>
@@ -146,18 +150,13 @@ void batchnorm_backward(const Tensor<T, Cpu>& x,   // (N, C, H, W) forward input
         const double mean = static_cast<double>(save_mean[c]);
         const double invstd = static_cast<double>(save_invstd[c]);
         double sum_dy = 0, sum_dy_dev = 0;  // sum(dy), sum(dy (x - mean)), per block (in L1 for the second)
-        for (int64_t n = 0; n < s.n(); ++n) {
-          const T* pn = x.sample(n) + c * hw;
-          const T* gn = dy.sample(n) + c * hw;
-          for (int64_t b0 = 0; b0 < hw; b0 += kStatBlock) {
-            const T *p = pn + b0, *g = gn + b0;
-            const int64_t len = std::min(kStatBlock, hw - b0);
-            sum_dy += lane_sum<T>(len, [g](int64_t i) { return static_cast<double>(g[i]); });
-            sum_dy_dev += lane_sum<T>(len, [p, g, mean](int64_t i) {
-              return static_cast<double>(g[i]) * (static_cast<double>(p[i]) - mean);
-            });
-          }
-        }
+        for_each_stat_block(s.n(), c, hw, [&](int64_t n, int64_t off, int64_t len) {
+          const T *p = x.sample(n) + off, *g = dy.sample(n) + off;
+          sum_dy += lane_sum<T>(len, [g](int64_t i) { return static_cast<double>(g[i]); });
+          sum_dy_dev += lane_sum<T>(len, [p, g, mean](int64_t i) {
+            return static_cast<double>(g[i]) * (static_cast<double>(p[i]) - mean);
+          });
+        });
         const double sum_dy_xhat = sum_dy_dev * invstd;
         if (dgamma) write((*dgamma)[c], static_cast<T>(sum_dy_xhat), param_mode);
         if (dbeta) write((*dbeta)[c], static_cast<T>(sum_dy), param_mode);

@@ -132,10 +132,8 @@ void conv2d_filter_banded(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
   const RowTiling tiling = plan_row_tiles(N, H, W, K * W * static_cast<int64_t>(sizeof(T)), tile_bytes,
                                           min_band_cols, conv_max_threads());
   ThreadScratch<T> scratch(direct ? 0 : tiling.threads, direct ? 0 : tiling.rows * W * K);
-  // Thread 0 accumulates straight into dw; the others into their own (Cout, K) partial sums.
-  ThreadScratch<T> partial(tiling.threads - 1, Cout * K);
-
-  auto run_band = [&](int64_t u, T* col, Eigen::Map<RowMat<T>>& acc) {
+  sum_over_units(tiling.units, tiling.threads, Cout * K, dwmat, [&](int64_t u, int thread, T* acc_data) {
+    Eigen::Map<RowMat<T>> acc(acc_data, Cout, K);
     int64_t n, r0, r1;
     tiling.band(u, H, n, r0, r1);
     const int64_t cols = (r1 - r0) * W;
@@ -143,25 +141,11 @@ void conv2d_filter_banded(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
     if (direct) {
       acc.noalias() += dyb * ConstStridedMap<T>(x.sample(n) + r0 * W, Cin, cols, Eigen::OuterStride<>(HW)).transpose();
     } else {
+      T* col = scratch.get(thread);
       im2col_rows(x.sample(n), Cin, H, W, kh, kw, r0, r1, col);
       acc.noalias() += dyb * Eigen::Map<const RowMat<T>>(col, K, cols).transpose();
     }
-  };
-
-  if (tiling.threads > 1) {
-    // Static schedule: which bands each thread sums is fixed, so the result is reproducible.
-#pragma omp parallel num_threads(tiling.threads)
-    {
-      const int tid = conv_thread_id();
-      Eigen::Map<RowMat<T>> acc(tid == 0 ? dwmat : partial.get(tid - 1), Cout, K);
-      if (tid != 0) acc.setZero();
-#pragma omp for schedule(static)
-      for (int64_t u = 0; u < tiling.units; ++u) run_band(u, scratch.get(tid), acc);
-    }
-    for (int t = 1; t < tiling.threads; ++t) dw += Eigen::Map<const RowMat<T>>(partial.get(t - 1), Cout, K);
-  } else {
-    for (int64_t u = 0; u < tiling.units; ++u) run_band(u, scratch.get(0), dw);
-  }
+  });
 }
 
 }  // namespace detail

@@ -45,8 +45,9 @@ struct BranchPlan {
   std::array<int64_t, 36> first{};       // stack entries before position k (sum of rows)
   int64_t total = 0;                      // stack entries over all positions
 
-  template <class T>
-  explicit BranchPlan(const std::vector<const Tensor<T, Cpu>*>& w) : slot(w.size()) {
+  // w: the branches' kernels (or their gradients), pointers to (Cout, Cin, kh_b, kw_b) tensors.
+  template <class Ptr>
+  explicit BranchPlan(const std::vector<Ptr>& w) : slot(w.size()) {
     for (int k = 0; k < 36; ++k) {
       const int i = k / 6, j = k % 6;
       first[static_cast<size_t>(k)] = total;
@@ -176,10 +177,7 @@ void conv2d_branches_winograd_forward(const Tensor<T, Cpu>& x,                  
     T* zero = m + plan.total * Cout * mt;
     T* work = zero + mt;
     std::fill(zero, zero + nt, T(0));
-    const auto vpos = detail::Winograd4Pos<T>::contiguous(v, Cin, nt);
-    bands.for_each_piece(unit, [&](int64_t n, int64_t tr0, int64_t tr1, int64_t t0) {
-      detail::winograd4_input(x.sample(n), H, W, 0, Cin, tr0, tr1, vpos.shifted(t0), work);
-    });
+    detail::winograd4_input_unit(bands, unit, x, detail::Winograd4Pos<T>::contiguous(v, Cin, nt), work);
     for (int k = 0; k < 36; ++k) {
       const int64_t rows = plan.rows[static_cast<size_t>(k)] * Cout;
       if (rows == 0) continue;
@@ -187,13 +185,9 @@ void conv2d_branches_winograd_forward(const Tensor<T, Cpu>& x,                  
       Eigen::Map<RowMat>(m + f * Cout * nt, rows, nt).noalias() =
           Eigen::Map<const RowMat>(u + f * Cout * Cin, rows, Cin) * Eigen::Map<const RowMat>(v + k * Cin * nt, Cin, nt);
     }
-    for (size_t b = 0; b < w.size(); ++b) {
-      const auto mb = detail::branch_positions<const T>(plan, b, m, Cout, nt, zero);
-      bands.for_each_piece(unit, [&](int64_t n, int64_t tr0, int64_t tr1, int64_t t0) {
-        detail::winograd4_output(mb.shifted(t0), Cout, H, W, tr0, tr1, static_cast<const T*>(nullptr),
-                                 y[b]->sample(n), false, work);
-      });
-    }
+    for (size_t b = 0; b < w.size(); ++b)
+      detail::winograd4_output_unit(bands, unit, detail::branch_positions<const T>(plan, b, m, Cout, nt, zero),
+                                    static_cast<const T*>(nullptr), *y[b], false, work);
   });
 }
 
@@ -206,31 +200,24 @@ void conv2d_branches_winograd_backward_filter(const Tensor<T, Cpu>& x,          
   const Shape& xs = x.shape();
   const int64_t N = xs.n(), Cin = xs.c(), H = xs.h(), W = xs.w(), Cout = dw[0]->shape()[0];
   const int64_t th = (H + 3) / 4, tw = (W + 3) / 4, plane = Cout * Cin;
-  std::vector<const Tensor<T, Cpu>*> shapes(dw.begin(), dw.end());
-  const detail::BranchPlan plan(shapes);
+  const detail::BranchPlan plan(dw);
   const detail::Winograd4Bands bands(N, th, tw, detail::conv_max_threads());
-  const int64_t mt = bands.max_tiles;
+  const int64_t mt = bands.max_tiles, psize = plan.total * plane;
   detail::ThreadScratch<T> scratch(bands.threads,
                                    (36 * Cin + plan.total * Cout + 1) * mt + detail::winograd4_work(tw, mt));
-  detail::ThreadScratch<T> partial(bands.threads, plan.total * plane);
-
-  auto run_band = [&](int64_t unit, int thread) {
+  Buffer sums = host_buffer(static_cast<size_t>(psize) * sizeof(T));  // P, summed over the threads
+  T* p_all = static_cast<T*>(sums.get());
+  std::fill(p_all, p_all + psize, T(0));
+  detail::sum_over_units(bands.units, bands.threads, psize, p_all, [&](int64_t unit, int thread, T* p) {
     const int64_t nt = bands.tiles(unit);
     T* v = scratch.get(thread);       // (36, Cin, nt)
     T* g = v + 36 * Cin * mt;         // (total, Cout, nt): the stacked A dy_b A^T
     T* sink = g + plan.total * Cout * mt;
     T* work = sink + mt;
-    const auto vpos = detail::Winograd4Pos<T>::contiguous(v, Cin, nt);
-    bands.for_each_piece(unit, [&](int64_t n, int64_t tr0, int64_t tr1, int64_t t0) {
-      detail::winograd4_input(x.sample(n), H, W, 0, Cin, tr0, tr1, vpos.shifted(t0), work);
-    });
-    for (size_t b = 0; b < dy.size(); ++b) {
-      const auto gb = detail::branch_positions<T>(plan, b, g, Cout, nt, sink);
-      bands.for_each_piece(unit, [&](int64_t n, int64_t tr0, int64_t tr1, int64_t t0) {
-        detail::winograd4_grad_input(dy[b]->sample(n), H, W, Cout, tr0, tr1, gb.shifted(t0), work);
-      });
-    }
-    T* p = partial.get(thread);
+    detail::winograd4_input_unit(bands, unit, x, detail::Winograd4Pos<T>::contiguous(v, Cin, nt), work);
+    for (size_t b = 0; b < dy.size(); ++b)
+      detail::winograd4_grad_input_unit(bands, unit, *dy[b], detail::branch_positions<T>(plan, b, g, Cout, nt, sink),
+                                        work);
     for (int k = 0; k < 36; ++k) {
       const int64_t rows = plan.rows[static_cast<size_t>(k)] * Cout;
       if (rows == 0) continue;
@@ -239,30 +226,10 @@ void conv2d_branches_winograd_backward_filter(const Tensor<T, Cpu>& x,          
           Eigen::Map<const RowMat>(g + f * Cout * nt, rows, nt) *
           Eigen::Map<const RowMat>(v + k * Cin * nt, Cin, nt).transpose();
     }
-  };
-
-  const int64_t psize = plan.total * plane;
-  if (bands.threads > 1) {
-#pragma omp parallel num_threads(bands.threads)
-    {
-      const int tid = detail::conv_thread_id();
-      std::fill(partial.get(tid), partial.get(tid) + psize, T(0));
-#pragma omp for schedule(static)
-      for (int64_t unit = 0; unit < bands.units; ++unit) run_band(unit, tid);
-    }
-    T* p0 = partial.get(0);
-    for (int t = 1; t < bands.threads; ++t) {
-      const T* pt = partial.get(t);
-#pragma omp simd
-      for (int64_t i = 0; i < psize; ++i) p0[i] += pt[i];
-    }
-  } else {
-    std::fill(partial.get(0), partial.get(0) + psize, T(0));
-    for (int64_t unit = 0; unit < bands.units; ++unit) run_band(unit, 0);
-  }
+  });
   for (size_t b = 0; b < dw.size(); ++b) {
     const Shape& ws = dw[b]->shape();
-    detail::winograd4_filter_output(plan, b, partial.get(0), plane, static_cast<int>(ws[2]), static_cast<int>(ws[3]),
+    detail::winograd4_filter_output(plan, b, p_all, plane, static_cast<int>(ws[2]), static_cast<int>(ws[3]),
                                     dw[b]->data(), accumulate);
   }
 }

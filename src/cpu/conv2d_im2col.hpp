@@ -1,5 +1,5 @@
 // Building blocks of the CPU convolution: im2col over a band of image rows, the row-band tiling
-// plan, and the per-thread scratch that holds one band.
+// plan, the per-thread scratch that holds one band, and per-thread sums over bands.
 //
 // For a stride-1 "same" convolution with kernel kh x kw (kh, kw in {1, 3}, padding kh/2, kw/2), the
 // band of output rows [r0, r1) of one sample needs
@@ -130,5 +130,31 @@ private:
   int64_t m_per_thread;
   Buffer m_buffer;
 };
+
+// Runs body(unit, thread, acc) for units [0, units) on `threads` threads, each thread adding into an
+// accumulator of `size` values: thread 0 into acc0, the others into zeroed ones of their own, added
+// to acc0 in thread order at the end. The schedule is static (which units a thread sums is fixed),
+// so the result is reproducible for a thread count. The filter gradients use it.
+template <class T, class F>
+void sum_over_units(int64_t units, int threads, int64_t size, T* acc0, const F& body) {
+  if (threads <= 1) {
+    for (int64_t u = 0; u < units; ++u) body(u, 0, acc0);
+    return;
+  }
+  ThreadScratch<T> partial(threads - 1, size);
+#pragma omp parallel num_threads(threads)
+  {
+    const int tid = conv_thread_id();
+    T* acc = tid == 0 ? acc0 : partial.get(tid - 1);
+    if (tid != 0) std::fill(acc, acc + size, T(0));
+#pragma omp for schedule(static)
+    for (int64_t u = 0; u < units; ++u) body(u, tid, acc);
+  }
+  for (int t = 1; t < threads; ++t) {
+    const T* p = partial.get(t - 1);
+#pragma omp simd
+    for (int64_t i = 0; i < size; ++i) acc0[i] += p[i];
+  }
+}
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA::detail

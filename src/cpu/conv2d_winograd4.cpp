@@ -101,19 +101,14 @@ void winograd4_conv(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
     T* v = scratch.get(thread);  // (36, Cin, nt)
     T* m = v + 36 * Cin * nt;    // (36, Cout, nt)
     T* work = v + 36 * (Cin + Cout) * bands.max_tiles;
-    const auto vpos = detail::Winograd4Pos<T>::contiguous(v, Cin, nt);
-    const auto mpos = detail::Winograd4Pos<const T>::contiguous(m, Cout, nt);
-    bands.for_each_piece(unit, [&](int64_t n, int64_t tr0, int64_t tr1, int64_t t0) {
-      detail::winograd4_input(x.sample(n), H, W, 0, Cin, tr0, tr1, vpos.shifted(t0), work);
-    });
+    detail::winograd4_input_unit(bands, unit, x, detail::Winograd4Pos<T>::contiguous(v, Cin, nt), work);
     for (int k = 0; k < 36; ++k) {
       Eigen::Map<RowMat> mk(m + k * Cout * nt, Cout, nt);
       mk.noalias() = Eigen::Map<const RowMat>(u + k * Cout * Cin, Cout, Cin) *
                      Eigen::Map<const RowMat>(v + k * Cin * nt, Cin, nt);
     }
-    bands.for_each_piece(unit, [&](int64_t n, int64_t tr0, int64_t tr1, int64_t t0) {
-      detail::winograd4_output(mpos.shifted(t0), Cout, H, W, tr0, tr1, b, y.sample(n), accumulate, work);
-    });
+    detail::winograd4_output_unit(bands, unit, detail::Winograd4Pos<const T>::contiguous(m, Cout, nt), b, y, accumulate,
+                                  work);
   });
 }
 

@@ -30,15 +30,6 @@
 
 namespace srmds::cpu::detail {
 
-// The conv-branch Winograd kernels (src/cpu/conv2d_branches.cpp; cpu/conv2d_branches.hpp chooses them):
-// no checks; the filter gradient needs contiguous dw.
-template <class T>
-using BranchesForwardFn = void (*)(const Tensor<T, Cpu>& x, const std::vector<const Tensor<T, Cpu>*>& w,
-                                   const std::vector<Tensor<T, Cpu>*>& y);
-template <class T>
-using BranchesBackwardFilterFn = void (*)(const Tensor<T, Cpu>& x, const std::vector<const Tensor<T, Cpu>*>& dy,
-                                          const std::vector<Tensor<T, Cpu>*>& dw, bool accumulate);
-
 template <class T>
 struct Kernels {
   decltype(&cpu::adam_step<T>) adam_step = nullptr;
@@ -55,8 +46,8 @@ struct Kernels {
   decltype(&cpu::conv2d_backward_bias<T>) conv2d_backward_bias = nullptr;
   decltype(&cpu::detail::conv2d_banded<T>) conv2d_banded = nullptr;
   decltype(&cpu::detail::conv2d_filter_banded<T>) conv2d_filter_banded = nullptr;
-  BranchesForwardFn<T> conv2d_branches_winograd_forward = nullptr;
-  BranchesBackwardFilterFn<T> conv2d_branches_winograd_backward_filter = nullptr;
+  decltype(&cpu::conv2d_branches_winograd_forward<T>) conv2d_branches_winograd_forward = nullptr;
+  decltype(&cpu::conv2d_branches_winograd_backward_filter<T>) conv2d_branches_winograd_backward_filter = nullptr;
   decltype(&cpu::conv2d_winograd3x3<T>) conv2d_winograd3x3 = nullptr;
   decltype(&cpu::conv2d_winograd3x3_f4x4<T>) conv2d_winograd3x3_f4x4 = nullptr;
   decltype(&cpu::downsample_target<T>) downsample_target = nullptr;

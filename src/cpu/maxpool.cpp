@@ -14,17 +14,19 @@
 
 namespace srmds::cpu::SRMDS_CPU_ISA {
 
-// One output row from input rows r0, r1: yr[ow] and ar[ow] = base + the winner's offset, the same
-// choice as maxpool2_window_argmax (ops/math/maxpool.hpp: the first of equal maxima, NaN wins), which
-// the CUDA kernel uses. On AVX-512 16 outputs at a time (GCC leaves the scalar loop unvectorised).
+// Output row oh of the plane xp (width w): yr[ow] and its argmax ar[ow] by maxpool2_window_argmax
+// (ops/math/maxpool.hpp: the first of equal maxima, NaN wins; the CUDA kernel's rule too). On
+// AVX-512 the same choice 16 outputs at a time (GCC leaves the window loop unvectorised).
 template <class T>
-void maxpool2_row(const T* r0, const T* r1, int32_t w, int32_t base, int32_t ow_n, T* yr, int32_t* ar) {
+void maxpool2_row(const T* xp, int32_t w, int32_t oh, int32_t ow_n, T* yr, int32_t* ar) {
   int32_t ow = 0;
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
+    const int32_t base = 2 * oh * w;
+    const float *r0 = xp + base, *r1 = r0 + w;
+    // even: the lanes 0, 2, .., 30 of two vectors (also each output's column offset 2 ow in its row).
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    const __m512i lane2 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i offs[3] = {_mm512_set1_epi32(1), _mm512_set1_epi32(w), _mm512_set1_epi32(w + 1)};
     for (; ow + 16 <= ow_n; ow += 16) {
       const __m512 p0 = _mm512_loadu_ps(r0 + 2 * ow), p1 = _mm512_loadu_ps(r0 + 2 * ow + 16);
@@ -41,24 +43,12 @@ void maxpool2_row(const T* r0, const T* r1, int32_t w, int32_t base, int32_t ow_
         at = _mm512_mask_blend_epi32(take, at, offs[k]);
       }
       _mm512_storeu_ps(yr + ow, best);
-      const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(base + 2 * ow), _mm512_add_epi32(lane2, at));
+      const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(base + 2 * ow), _mm512_add_epi32(even, at));
       _mm512_storeu_si512(ar + ow, idx);
     }
   }
 #endif
-  for (; ow < ow_n; ++ow) {
-    const T cand[3] = {r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
-    const int32_t off[3] = {1, w, w + 1};
-    T best = r0[2 * ow];
-    int32_t at = 0;
-    for (int k = 0; k < 3; ++k)
-      if (cand[k] > best || (cand[k] != cand[k] && best == best)) {
-        best = cand[k];
-        at = off[k];
-      }
-    yr[ow] = best;
-    ar[ow] = base + 2 * ow + at;
-  }
+  for (; ow < ow_n; ++ow) ar[ow] = maxpool2_window_argmax(xp, w, oh, ow, &yr[ow]);
 }
 
 template <class T>
@@ -75,11 +65,8 @@ void maxpool2_forward(const Tensor<T, Cpu>& x,         // (N, C, H, W)
         const T* xp = x.sample(n) + c * in_hw;
         T* yp = y.sample(n) + c * out_hw;
         int32_t* ap = argmax.sample(n) + c * out_hw;
-        for (int32_t oh = 0; oh < static_cast<int32_t>(s.h()); ++oh) {
-          const int32_t base = 2 * oh * w;
-          maxpool2_row(xp + base, xp + base + w, w, base, ow_n, yp + static_cast<int64_t>(oh) * ow_n,
-                       ap + static_cast<int64_t>(oh) * ow_n);
-        }
+        for (int32_t oh = 0; oh < static_cast<int32_t>(s.h()); ++oh)
+          maxpool2_row(xp, w, oh, ow_n, yp + static_cast<int64_t>(oh) * ow_n, ap + static_cast<int64_t>(oh) * ow_n);
       },
       in_hw);
 }

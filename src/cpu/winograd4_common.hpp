@@ -4,9 +4,6 @@
 // U = G g G^T, the output transform A^T M A; the bands of tile rows and how they run in parallel.
 // The matrices: include/srmds/cpu/conv2d_winograd.hpp. Internal to the kernels: one copy per ISA
 // variant.
-// The 6 padded input rows of a tile row are held split by column phase, P[r][q] = row[4q + r - 1]
-// (q < tw + 1), so that the 6 columns 4tc - 1 .. 4tc + 4 of tile tc are P[0..3][tc], P[0..1][tc + 1]:
-// contiguous loads along the tiles instead of stride-4 ones.
 #pragma once
 
 #include <algorithm>
@@ -83,10 +80,10 @@ inline void winograd4_bt(T a0, T a1, T a2, T a3, T a4, T a5, T& o0, T& o1, T& o2
   o5 = T(4) * a1 - T(5) * a3 + a5;
 }
 
-// Where the transforms of a band (tile rows [tr0, tr1) of one sample, nt = (tr1 - tr0) tw tiles,
-// tile t = (tr - tr0) tw + tc) are read or written: position k = 6 i + j of channel c, tile t at
-// pos[k] + c ld[k] + t. A position nobody needs gets a scratch row with ld 0 (written: a sink; read:
-// zeros).
+// Where the transforms of a band of nt tiles (Winograd4Bands: tile rows of one or more samples, tile
+// t = (tr - tr0) tw + tc within a piece, pieces one after another) are read or written: position
+// k = 6 i + j of channel c, tile t at pos[k] + c ld[k] + t. A position nobody needs gets a scratch
+// row with ld 0 (written: a sink; read: zeros).
 template <class T>
 struct Winograd4Pos {
   T* pos[36];
@@ -110,8 +107,10 @@ struct Winograd4Pos {
 
 // v = B^T d B for the tiles of tile rows [tr0, tr1) and input channels [c_begin, c_end) of one
 // sample (channel c at index c - c_begin of v); work: winograd4_work values. Per channel, the input
-// rows 4 tr0 - 1 .. 4 tr1 + 2 are split by phase once (neighbouring tile rows share two), then each
-// tile row's six are transformed down the columns and along the tiles.
+// rows 4 tr0 - 1 .. 4 tr1 + 2 are split by column phase once (neighbouring tile rows share two),
+// P[ph][q] = row[4q + ph - 1] (q < tw + 1), so that the 6 columns 4tc - 1 .. 4tc + 4 of tile tc are
+// P[0..3][tc], P[0..1][tc + 1]: each tile row's six rows are transformed down the columns, then along
+// the tiles with contiguous loads.
 template <class T>
 void winograd4_input(const T* xn,  // (Cin, H, W), one sample
                      int64_t H, int64_t W, int64_t c_begin, int64_t c_end, int64_t tr0, int64_t tr1,
@@ -377,6 +376,33 @@ struct Winograd4Bands {
     }
   }
 };
+
+// The transforms over the pieces of one unit (winograd4_input, winograd4_grad_input of every channel,
+// winograd4_output into y): the unit's tiles are those of v, g and m.
+template <class T>
+void winograd4_input_unit(const Winograd4Bands& bands, int64_t unit, const Tensor<T, Cpu>& x,
+                          const Winograd4Pos<T>& v, T* work) {
+  const Shape& s = x.shape();
+  bands.for_each_piece(unit, [&](int64_t n, int64_t tr0, int64_t tr1, int64_t t0) {
+    winograd4_input(x.sample(n), s.h(), s.w(), 0, s.c(), tr0, tr1, v.shifted(t0), work);
+  });
+}
+template <class T>
+void winograd4_grad_input_unit(const Winograd4Bands& bands, int64_t unit, const Tensor<T, Cpu>& dy,
+                               const Winograd4Pos<T>& g, T* work) {
+  const Shape& s = dy.shape();
+  bands.for_each_piece(unit, [&](int64_t n, int64_t tr0, int64_t tr1, int64_t t0) {
+    winograd4_grad_input(dy.sample(n), s.h(), s.w(), s.c(), tr0, tr1, g.shifted(t0), work);
+  });
+}
+template <class T>
+void winograd4_output_unit(const Winograd4Bands& bands, int64_t unit, const Winograd4Pos<const T>& m,
+                           const T* bias, Tensor<T, Cpu>& y, bool accumulate, T* work) {
+  const Shape& s = y.shape();
+  bands.for_each_piece(unit, [&](int64_t n, int64_t tr0, int64_t tr1, int64_t t0) {
+    winograd4_output(m.shifted(t0), s.c(), s.h(), s.w(), tr0, tr1, bias, y.sample(n), accumulate, work);
+  });
+}
 
 // Runs body(unit, thread) for every unit, on `threads` threads (whole units each).
 template <class F>

@@ -8,6 +8,11 @@
 
 namespace srmds::test {
 
+// A convolution kernel's height and width.
+struct Kernel {
+  int64_t kh, kw;
+};
+
 // y[n, o, i, j] = b[o] + sum_{c, p, q} w[o, c, p, q] x[n, c, i + p - kh/2, j + q - kw/2], in double.
 template <class T>
 Tensor<T, Cpu> naive_conv(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w, const Tensor<T, Cpu>* b) {

@@ -8,17 +8,20 @@
 // (src/cpu/conv2d_branches.cpp: 1x3, 3x1, 1x1 as 3x3 kernels that are zero at 12, 12 and 20 of the
 // 36 transformed positions; 100 instead of 256 multiply-accumulates per tile and unit of Cin Cout
 // for all four). Otherwise, in double (which the finite-difference checks use) and for the backward
-// data pass, each branch runs through conv2d_forward / conv2d_backward_data / conv2d_backward_filter
-// (whose float 3x3 kernels take F(4x4) themselves, cpu/conv2d.hpp). On smaller images the transforms
-// of the four branches cost more than they save (measured at 16 x 16: 1.3x the per-branch time).
-// Declarations only: the kernels are compiled in the library for float and double, once per ISA
-// level, and chosen at run time (cpu/isa.hpp).
+// data pass, the op runs each branch through conv2d_forward / conv2d_backward_data /
+// conv2d_backward_filter (whose float 3x3 kernels take F(4x4) themselves, cpu/conv2d.hpp). On
+// smaller images the transforms of the four branches cost more than they save (measured at
+// 16 x 16: 1.3x the per-branch time).
+// The kernels are compiled in the library for float and double, once per ISA level, and chosen at
+// run time (cpu/isa.hpp; entry points in src/cpu/dispatch/entries.cpp).
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "srmds/core/tensor.hpp"
+#include "srmds/cpu/conv2d_winograd.hpp"
 
 namespace srmds::cpu {
 
@@ -28,27 +31,38 @@ inline constexpr int64_t kBranchesMinTiles = 64;
 // Largest stacked transformed weight (and, for the filter gradient, per-thread partial sum) in bytes.
 inline constexpr int64_t kBranchesMaxStackBytes = int64_t(32) << 20;
 
-// True where the Winograd pass is taken for these branch kernels on x of shape xs.
+// True where the shared Winograd pass is taken for these branch kernels on x of shape xs (the op
+// takes it for the forward and, with contiguous gradients, the filter gradient).
 template <class T>
-bool conv2d_branches_take_winograd(const Shape& xs, const std::vector<Shape>& kernels);
+inline bool conv2d_branches_take_winograd(const Shape& xs, const std::vector<Shape>& kernels) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    if (kernels.empty()) return false;
+    const int64_t cout = kernels[0][0], cin = kernels[0][1];
+    if (cin < kWinogradMinCin || cout < kWinogradMinCin) return false;
+    if (((xs.h() + 3) / 4) * ((xs.w() + 3) / 4) < kBranchesMinTiles) return false;
+    int64_t positions = 0;  // stacked (Cout, Cin) planes: 36, 24, 24, 16 for 3x3, 1x3, 3x1, 1x1
+    for (const Shape& k : kernels) {
+      if (k[0] != cout || k[1] != cin) return false;
+      positions += (k[2] == 3 ? 6 : 4) * (k[3] == 3 ? 6 : 4);
+    }
+    return positions * cout * cin * static_cast<int64_t>(sizeof(T)) <= kBranchesMaxStackBytes;
+  }
+}
 
+// The shared pass (src/cpu/conv2d_branches.cpp), where conv2d_branches_take_winograd says so; no
+// shape checks (ops/conv2d_branches.hpp makes them).
 template <class T>
-void conv2d_branches_forward(const Tensor<T, Cpu>& x,                      // (N, Cin, H, W)
-                             const std::vector<const Tensor<T, Cpu>*>& w,  // (Cout, Cin, kh_b, kw_b) each
-                             const std::vector<Tensor<T, Cpu>*>& y);       // (N, Cout, H, W) each
+void conv2d_branches_winograd_forward(const Tensor<T, Cpu>& x,                      // (N, Cin, H, W)
+                                      const std::vector<const Tensor<T, Cpu>*>& w,  // (Cout, Cin, kh_b, kw_b) each
+                                      const std::vector<Tensor<T, Cpu>*>& y);       // (N, Cout, H, W) each
 
-// dx (+)= sum over branches b of the transposed convolution of dy_b with w_b.
+// dw_b (+)= the filter gradient of branch b (its output gradient dy_b); every dw_b contiguous.
 template <class T>
-void conv2d_branches_backward_data(const std::vector<const Tensor<T, Cpu>*>& dy,  // (N, Cout, H, W) each
-                                   const std::vector<const Tensor<T, Cpu>*>& w,   // (Cout, Cin, kh_b, kw_b) each
-                                   Tensor<T, Cpu>& dx,                            // (N, Cin, H, W)
-                                   WriteMode mode);
-
-// dw_b (+)= the filter gradient of branch b (its output gradient dy_b).
-template <class T>
-void conv2d_branches_backward_filter(const Tensor<T, Cpu>& x,                       // (N, Cin, H, W)
-                                     const std::vector<const Tensor<T, Cpu>*>& dy,  // (N, Cout, H, W) each
-                                     const std::vector<Tensor<T, Cpu>*>& dw,        // (Cout, Cin, kh_b, kw_b) each
-                                     WriteMode mode);
+void conv2d_branches_winograd_backward_filter(const Tensor<T, Cpu>& x,                       // (N, Cin, H, W)
+                                              const std::vector<const Tensor<T, Cpu>*>& dy,  // (N, Cout, H, W) each
+                                              const std::vector<Tensor<T, Cpu>*>& dw,  // (Cout, Cin, kh_b, kw_b)
+                                              bool accumulate);
 
 }  // namespace srmds::cpu

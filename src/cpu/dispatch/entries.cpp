@@ -79,6 +79,20 @@ void conv2d_backward_filter(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& dy, T
 SRMDS_CPU_INSTANTIATE(conv2d_backward_filter)
 
 template <class T>
+void conv2d_branches_winograd_forward(const Tensor<T, Cpu>& x, const std::vector<const Tensor<T, Cpu>*>& w,
+                                      const std::vector<Tensor<T, Cpu>*>& y) {
+  kern<T>().conv2d_branches_winograd_forward(x, w, y);
+}
+SRMDS_CPU_INSTANTIATE(conv2d_branches_winograd_forward)
+
+template <class T>
+void conv2d_branches_winograd_backward_filter(const Tensor<T, Cpu>& x, const std::vector<const Tensor<T, Cpu>*>& dy,
+                                              const std::vector<Tensor<T, Cpu>*>& dw, bool accumulate) {
+  kern<T>().conv2d_branches_winograd_backward_filter(x, dy, dw, accumulate);
+}
+SRMDS_CPU_INSTANTIATE(conv2d_branches_winograd_backward_filter)
+
+template <class T>
 void conv2d_backward_bias(const Tensor<T, Cpu>& dy, Tensor<T, Cpu>& db, WriteMode mode) {
   kern<T>().conv2d_backward_bias(dy, db, mode);
 }
