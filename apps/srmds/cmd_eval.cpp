@@ -1,6 +1,8 @@
 // srmds eval --model M --images A[,B..] --masks MA[,MB..] [--batch 8] [--device cpu] [--per-image]
 // [--png-dir D] [--precision fp32|bf16]: metrics of a weight file (either form, or a training checkpoint) on every slice of
-// the given pairs (SPEC §4): sensitivity, specificity, precision and Dice, micro and per-image.
+// the given pairs (SPEC §4): sensitivity, specificity, precision and Dice, micro and per-image, and
+// the Inf-Net metrics of the literature (Dice@0.5, meanDic, maxDic, meanSen, meanSpe, meanPre; per
+// slice at model size, metrics/inf_net.hpp); --json FILE writes all of them.
 // Images are NIfTI volumes, DICOM series or PNG/JPEG slices (a folder of slices pairs by file stem
 // with a mask folder). --png-dir writes one overlay per slice at model size (red outline: the
 // prediction, green: the mask, yellow where they meet). --precision bf16 (CPU) evaluates the fused
@@ -13,10 +15,13 @@
 #include <type_traits>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "usage_error.hpp"
 #include "cli_util.hpp"
 #include "commands.hpp"
 #include "inference_errors.hpp"
+#include "same_file.hpp"
 #include "srmds/infer/evaluate.hpp"
 #include "srmds/infer/segment.hpp"
 #include "srmds/io/atomic_file.hpp"
@@ -29,7 +34,7 @@ namespace srmds::cli {
 namespace {
 
 struct EvalOptions {
-  std::string model, device = "cpu", series, labels, png_dir, precision = "fp32";
+  std::string model, device = "cpu", series, labels, png_dir, precision = "fp32", json;
   std::vector<std::string> images, masks;
   int batch = 8;
   bool per_image = false, png16_hu = false;
@@ -71,6 +76,30 @@ int64_t write_overlays(C& ctx, N& net, const SliceDataset& data, int batch, cons
   return written;
 }
 
+nlohmann::json values_json(const MetricValues& v) {
+  return {{"sensitivity", v.sensitivity}, {"specificity", v.specificity}, {"precision", v.precision}, {"dice", v.dice}};
+}
+
+// Every figure of the tables, as fractions (NaN, for an empty set, as null).
+std::string metrics_json(const MetricsAccumulator& acc, const InfNetValues& v) {
+  const Confusion& c = acc.pooled();
+  nlohmann::json j = {{"slices", acc.images()},
+                      {"micro", values_json(acc.micro())},
+                      {"per_image", values_json(acc.per_image_mean())},
+                      {"counts", {{"tp", c.tp}, {"fp", c.fp}, {"tn", c.tn}, {"fn", c.fn}}},
+                      {"inf_net",
+                       {{"dice_at_half", v.dice_at_half},
+                        {"mean_dice", v.mean_dice},
+                        {"max_dice", v.max_dice},
+                        {"mean_sensitivity", v.mean_sensitivity},
+                        {"max_sensitivity", v.max_sensitivity},
+                        {"mean_specificity", v.mean_specificity},
+                        {"max_specificity", v.max_specificity},
+                        {"mean_precision", v.mean_precision},
+                        {"max_precision", v.max_precision}}}};
+  return j.dump(2);
+}
+
 void run_eval(const EvalOptions& o) {
   if (o.batch < 1 || o.batch > 4096) SRMDS_USAGE("eval: --batch must be in [1, 4096], got " << o.batch);
   const Precision precision = parse_precision(o.precision);
@@ -83,6 +112,15 @@ void run_eval(const EvalOptions& o) {
   }
   if (!o.png_dir.empty() && std::filesystem::exists(o.png_dir) && !std::filesystem::is_directory(o.png_dir))
     SRMDS_USAGE("--png-dir: '" << o.png_dir << "' is not a folder");
+  if (!o.json.empty()) {
+    require_output_path(o.json, "--json");
+    std::vector<NamedFile> inputs{{"--model", o.model}};
+    for (const std::string& in : images) inputs.push_back({"--images", in});
+    for (const std::string& in : masks) inputs.push_back({"--masks", in});
+    refuse_same_files(inputs, {{"--json", o.json}, {"--png-dir", o.png_dir}},
+                      [](const std::string& m) { SRMDS_USAGE("eval: " << m); });
+    io::require_replaceable_file(o.json);
+  }
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
     SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model);
@@ -99,8 +137,9 @@ void run_eval(const EvalOptions& o) {
     const SliceDataset data(images, masks, d);
     print_warnings(data.warnings());
     const std::string hint = "try a smaller --batch than " + std::to_string(o.batch);
+    InfNetMetrics literature;
     const MetricsAccumulator acc = naming_inputs(o.model, "eval: evaluating '" + o.model + "'", hint,
-                                                 [&] { return evaluate(ctx, net, data, o.batch); });
+                                                 [&] { return evaluate(ctx, net, data, o.batch, &literature); });
     CreatedFolders folders;
     io::AtomicBatch outputs;  // the overlays appear together, or not at all
     const int64_t pngs = o.png_dir.empty() ? 0
@@ -122,7 +161,13 @@ void run_eval(const EvalOptions& o) {
       }
     }
     std::printf("%s", format_metrics_table(acc).c_str());
+    std::printf("%s", format_inf_net_table(literature.values()).c_str());
     if (pngs > 0) std::printf("overlays: %lld PNG files in %s\n", static_cast<long long>(pngs), o.png_dir.c_str());
+    if (!o.json.empty()) {
+      const std::string text = metrics_json(acc, literature.values()) + "\n";
+      io::write_bytes_atomic(o.json, text.data(), text.size());
+      std::printf("metrics: %s\n", o.json.c_str());
+    }
   });
 }
 
@@ -145,6 +190,7 @@ void add_eval_command(CLI::App& app) {
   sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   sub->add_flag("--per-image", o->per_image, "Also list each slice's Dice and sensitivity");
   sub->add_option("--png-dir", o->png_dir, "Folder for one overlay per slice (red: prediction, green: mask)");
+  sub->add_option("--json", o->json, "Write every metric (micro, per-image, Inf-Net) to this JSON file");
   sub->add_option("--precision", o->precision,
                   "bf16: the fused network's 3x3 convolutions in bf16 with fp32 accumulation (CPU only)")
       ->check(CLI::IsMember({"fp32", "bf16"}))

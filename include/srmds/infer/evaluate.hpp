@@ -1,5 +1,6 @@
 // Evaluation of a network on a slice dataset (SPEC §4): eval-mode forward of z_0 in batches,
-// per-image confusion counts, micro and per-image metrics. The dataset serves its slices in its
+// per-image confusion counts, micro and per-image metrics, and (when `literature` is given) the
+// Inf-Net metrics of every slice (metrics/inf_net.hpp; p = sigmoid(z_0) is copied to the host). The dataset serves its slices in its
 // own order (use one without shuffling or flips). On the CPU the network reads each batch where the
 // dataset assembled it (ops/transfer.hpp device_view_as), so no batch is copied again.
 #pragma once
@@ -7,14 +8,17 @@
 #include "srmds/data/slice_dataset.hpp"
 #include "srmds/metrics/accumulator.hpp"
 #include "srmds/metrics/confusion_counts.hpp"
+#include "srmds/metrics/inf_net.hpp"
 #include "srmds/infer/finite_logits.hpp"
 #include "srmds/nets/srmds_net.hpp"
+#include "srmds/ops/sigmoid.hpp"
 #include "srmds/ops/transfer.hpp"
 
 namespace srmds {
 
 template <class T, class D>
-MetricsAccumulator evaluate(Context<D>& ctx, SrmdsNet<T, D>& net, const SliceDataset& data, int batch) {
+MetricsAccumulator evaluate(Context<D>& ctx, SrmdsNet<T, D>& net, const SliceDataset& data, int batch,
+                            InfNetMetrics* literature = nullptr) {
   SRMDS_CHECK(batch > 0, "evaluate: batch " << batch << " must be positive");
   MetricsAccumulator acc;
   for (int64_t b = 0; b < data.num_batches(batch); ++b) {
@@ -27,6 +31,13 @@ MetricsAccumulator evaluate(Context<D>& ctx, SrmdsNet<T, D>& net, const SliceDat
     Tensor<int64_t, D> counts(Shape{x.shape().n(), 4}, ctx);
     confusion_counts(ctx, z, y, counts);
     acc.add(host_view(ctx, counts));
+    if (literature) {
+      Tensor<T, D> p(z.shape(), ctx);
+      sigmoid_forward(ctx, z, p);
+      const Tensor<T, Cpu> hp = host_view(ctx, p);
+      const int64_t hw = z.shape().h() * z.shape().w();
+      for (int64_t s = 0; s < z.shape().n(); ++s) literature->add_slice(hp.data() + s * hw, hb.masks.data() + s * hw, hw);
+    }
   }
   return acc;
 }

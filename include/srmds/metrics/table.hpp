@@ -13,6 +13,7 @@
 #include <string>
 
 #include "srmds/metrics/accumulator.hpp"
+#include "srmds/metrics/inf_net.hpp"
 
 namespace srmds {
 
@@ -46,6 +47,22 @@ inline std::string format_metrics_table(const MetricsAccumulator& acc, int digit
                 static_cast<long long>(c.fp), static_cast<long long>(c.tn), static_cast<long long>(c.fn));
   out += buf;
   return out;
+}
+
+// The Inf-Net metrics (metrics/inf_net.hpp) as fractions, the way the COVID-SemiSeg papers print them:
+//
+//   Inf-Net metrics over 48 slices (per slice, then averaged; mean/max over 256 thresholds):
+//     Dice@0.5 0.7380   meanDic 0.6820   maxDic 0.7460
+//     meanSen  0.6920   meanSpe 0.9430   meanPre 0.7250
+inline std::string format_inf_net_table(const InfNetValues& v) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "Inf-Net metrics over %lld slices (per slice, then averaged; mean/max over 256 thresholds):\n"
+                "  Dice@0.5 %.4f   meanDic %.4f   maxDic %.4f\n"
+                "  meanSen  %.4f   meanSpe %.4f   meanPre %.4f\n",
+                static_cast<long long>(v.slices), v.dice_at_half, v.mean_dice, v.max_dice, v.mean_sensitivity,
+                v.mean_specificity, v.mean_precision);
+  return buf;
 }
 
 }  // namespace srmds
