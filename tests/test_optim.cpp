@@ -1,11 +1,15 @@
 // Adam / AdamW against a naive reimplementation of PyTorch's update rule, the optimizer state and
-// its names, zero_grad, and the warm-up + cosine learning-rate schedule (SPEC §5).
+// its names, zero_grad, the warm-up + cosine learning-rate schedule (SPEC §5), and the moving
+// average of the weights against a naive loop.
 #include "support/testing.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "srmds/optim/adam.hpp"
+#include "srmds/optim/ema.hpp"
 #include "srmds/optim/schedule.hpp"
 
 using namespace srmds;
@@ -219,4 +223,44 @@ TEST_CASE("warm-up + cosine schedule values", "[optim][schedule]") {
   REQUIRE(e.lr(70 + (10500 - 70) / 2) == Approx(base / 2));
   REQUIRE_THROWS_WITH(WarmupCosineSchedule(base, 20, 10), Catch::Contains("warmup_steps"));
   REQUIRE_THROWS_WITH(s.lr(-1), Catch::Contains("step -1"));
+}
+
+TEMPLATE_TEST_CASE("WeightAverage follows a naive moving average; swap exchanges in place", "[optim][ema]", float,
+                   double) {
+  using T = TestType;
+  Context<Cpu> ctx;
+  const uint64_t seed = fresh_seed();
+  INFO("seed " << seed);
+  Rng rng(seed);
+  Tensor<T> w = random_tensor<T>(Shape{3, 5}, rng), b = random_tensor<T>(Shape{4}, rng), gw(Shape{3, 5});
+  StateList<T, Cpu> list{{"layer.weight", &w, &gw}, {"bn.running_mean", &b, nullptr}};
+  const double decay = 0.9;
+  WeightAverage<T, Cpu> ema(ctx, list, decay);
+  std::vector<double> aw(w.data(), w.data() + w.numel()), ab(b.data(), b.data() + b.numel());
+  for (int t = 1; t <= 30; ++t) {
+    for (int64_t i = 0; i < w.numel(); ++i) w[i] = static_cast<T>(rng.uniform(-1, 1));
+    for (int64_t i = 0; i < b.numel(); ++i) b[i] = static_cast<T>(rng.uniform(-1, 1));
+    const double d = std::min(decay, (1.0 + t) / (10.0 + t));
+    CHECK(ema.decay_at(t) == d);
+    ema.update(ctx, t);
+    for (size_t i = 0; i < aw.size(); ++i) aw[i] = d * aw[i] + (1 - d) * static_cast<double>(w[static_cast<int64_t>(i)]);
+    for (size_t i = 0; i < ab.size(); ++i) ab[i] = d * ab[i] + (1 - d) * static_cast<double>(b[static_cast<int64_t>(i)]);
+  }
+  // 30 steps of two roundings each: a few eps of the type over values of size 1.
+  const double tol = 30 * 4 * std::numeric_limits<T>::epsilon();
+  const StateList<T, Cpu> avg = ema.state();
+  REQUIRE(avg.size() == 2);
+  CHECK(avg[0].name == "ema.layer.weight");
+  CHECK(avg[1].name == "ema.bn.running_mean");
+  CHECK_FALSE(avg[0].is_parameter());
+  for (size_t i = 0; i < aw.size(); ++i) CHECK(std::abs(static_cast<double>((*avg[0].value)[static_cast<int64_t>(i)]) - aw[i]) <= tol);
+  for (size_t i = 0; i < ab.size(); ++i) CHECK(std::abs(static_cast<double>((*avg[1].value)[static_cast<int64_t>(i)]) - ab[i]) <= tol);
+
+  const std::vector<T> live(w.data(), w.data() + w.numel());
+  const std::vector<T> averaged(avg[0].value->data(), avg[0].value->data() + w.numel());
+  ema.swap(ctx);
+  for (int64_t i = 0; i < w.numel(); ++i) CHECK(w[i] == averaged[static_cast<size_t>(i)]);
+  ema.swap(ctx);
+  for (int64_t i = 0; i < w.numel(); ++i) CHECK(w[i] == live[static_cast<size_t>(i)]);
+  CHECK_THROWS_WITH((WeightAverage<T, Cpu>(ctx, list, 1.0)), Catch::Contains("decay"));
 }

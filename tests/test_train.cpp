@@ -82,6 +82,8 @@ TEST_CASE("train: a resumed run continues exactly as the uninterrupted one", "[t
   to.batch = 4;  // 2 steps per epoch, the last one partial
   to.optimizer.lr = 2e-3;
   to.warmup_epochs = 1;
+  to.ema_decay = GENERATE(0.0, 0.9);  // with EMA the checkpoint also holds the averages
+  INFO("ema decay " << to.ema_decay);
   Context<Cpu> ctx;
 
   // Uninterrupted: 2 epochs.
@@ -125,12 +127,15 @@ TEST_CASE("train: a resumed run continues exactly as the uninterrupted one", "[t
     CHECK(a.tensors[i].name == b.tensors[i].name);
     CHECK(same_bits(a.tensors[i].data, b.tensors[i].data));
   }
-  // The checkpoint loads as a model (its optimizer state is skipped by default), and a strict load
-  // that ignores nothing names the optimizer tensors.
+  // The checkpoint loads as a model (its optimizer state and averages are skipped by default), and
+  // a strict load that ignores nothing names the optimizer tensors (or the averages).
   SrmdsNet<float, Cpu> model = io::load_weights<float, Cpu>(ctx, dir.file("full.safetensors"));
   CHECK(same_bits(state_values(ctx, model), state_values(ctx, full)));
-  CHECK_THROWS_WITH((io::load_weights<float, Cpu>(ctx, dir.file("full.safetensors"), {})),
+  CHECK_THROWS_WITH((io::load_weights<float, Cpu>(ctx, dir.file("full.safetensors"), {"ema."})),
                     Catch::Contains("optimizer."));
+  if (to.ema_decay > 0)
+    CHECK_THROWS_WITH((io::load_weights<float, Cpu>(ctx, dir.file("full.safetensors"), {"optimizer."})),
+                      Catch::Contains("'ema."));
 
   // A checkpoint of another configuration is refused.
   SrmdsNet<float, Cpu> other(ctx, tiny_config(8, 32), NetForm::Train, 3);

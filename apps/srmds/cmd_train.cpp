@@ -106,6 +106,7 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
   if (!(t.loss.dice_weight >= 0) || !std::isfinite(t.loss.dice_weight))
     SRMDS_USAGE("train: --dice-weight must be finite and >= 0, got " << t.loss.dice_weight);
   if (t.log_every < 1) SRMDS_USAGE("train: --log-every must be positive, got " << t.log_every);
+  if (!(t.ema_decay >= 0 && t.ema_decay < 1)) SRMDS_USAGE("train: --ema must be in [0, 1), got " << t.ema_decay);
   require_output_path(o.out, "--out");
   std::vector<std::string> images, masks;
   for (const InputPair& p : input_pairs(o.images, o.masks)) {
@@ -209,6 +210,9 @@ void add_train_command(CLI::App& app) {
                   "Lesion labels, comma-separated, or any (mask images: any pixel > 0 unless given)")
       ->capture_default_str();
   sub->add_option("--log-every", o->train.log_every, "Progress line every this many steps")->capture_default_str();
+  sub->add_option("--ema", o->train.ema_decay,
+                  "Decay of the moving average of the weights that validation and the best file use (0: off)")
+      ->capture_default_str();
   sub->callback([o, sub] { run_train(*o, *sub); });
 }
 

@@ -232,10 +232,11 @@ void save_weights(Context<D>& ctx, const std::string& path, SrmdsNet<T, D>& net,
 
 // Builds the network a weight file describes, by shape (no random initialisation), and loads its
 // tensors. Tensors whose names start with one of `ignored_prefixes` are skipped: by default a
-// training checkpoint's optimizer state, so a checkpoint loads as a model.
+// training checkpoint's optimizer state and weight averages, so a checkpoint loads as a model (its
+// live weights).
 template <class T, class D>
 SrmdsNet<T, D> load_weights(Context<D>& ctx, const SafetensorsFile& file, const std::string& file_name,
-                            const std::vector<std::string>& ignored_prefixes = {"optimizer."}) {
+                            const std::vector<std::string>& ignored_prefixes = {"optimizer.", "ema."}) {
   const WeightsInfo info = read_weights_info(file, file_name);
   // Cheap check before anything is allocated: a network of more than 64 MiB of parameters must
   // find at least that many values in the file (smaller ones are built and then checked tensor by
@@ -262,7 +263,7 @@ SrmdsNet<T, D> load_weights(Context<D>& ctx, const SafetensorsFile& file, const 
 
 template <class T, class D>
 SrmdsNet<T, D> load_weights(Context<D>& ctx, const std::string& path,
-                            const std::vector<std::string>& ignored_prefixes = {"optimizer."}) {
+                            const std::vector<std::string>& ignored_prefixes = {"optimizer.", "ema."}) {
   return load_weights<T, D>(ctx, read_safetensors(path), path, ignored_prefixes);
 }
 

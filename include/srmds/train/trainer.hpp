@@ -1,6 +1,8 @@
 // Training loop (SPEC §5): Adam, linear warm-up then cosine decay, seeded shuffling and flips,
 // validation each epoch with the best model kept, atomic checkpoints, exact resume, and a clear
-// error on a non-finite loss.
+// error on a non-finite loss. With ema_decay > 0 (optim/ema.hpp) validation, the best file and the
+// best-epoch choice see the moving average of the weights; training continues on the live weights
+// and checkpoints hold both.
 //
 // "The last good checkpoint" holds: before validation, the checkpoint and the best file of an
 // epoch are written, every weight and BN statistic is checked to be finite; a non-finite update
@@ -23,6 +25,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -36,6 +39,7 @@
 #include "srmds/nets/srmds_net.hpp"
 #include "srmds/ops/transfer.hpp"
 #include "srmds/optim/adam.hpp"
+#include "srmds/optim/ema.hpp"
 #include "srmds/optim/schedule.hpp"
 
 namespace srmds {
@@ -53,6 +57,7 @@ struct TrainOptions {
   std::string best_path;        // weights of the best validation epoch ("" = none)
   int log_every = 10;           // progress callback every this many steps and at each epoch end (0: epoch end only)
   int stop_after_epochs = -1;   // stop early after this many epochs of this run (tests; -1 = no)
+  double ema_decay = 0;         // > 0: validate and save the moving average of the weights (optim/ema.hpp)
 };
 
 struct TrainProgress {
@@ -86,6 +91,9 @@ public:
         m_options(options),
         m_loss(net.config(), options.loss),
         m_adam(ctx, net.state(), options.optimizer) {
+    SRMDS_CHECK(std::isfinite(options.ema_decay) && options.ema_decay >= 0 && options.ema_decay < 1,
+                "Trainer: EMA decay " << options.ema_decay << " must be in [0, 1)");
+    if (options.ema_decay > 0) m_ema = std::make_unique<WeightAverage<T, D>>(ctx, net.state(), options.ema_decay);
     SRMDS_CHECK(net.form() == NetForm::Train, "Trainer: the network is in fused form; train the training form");
     SRMDS_CHECK(options.epochs > 0 && options.batch > 0, "Trainer: epochs " << options.epochs << " and batch "
                                                                              << options.batch << " must be positive");
@@ -117,7 +125,7 @@ public:
                                                   config_to_json(m_net.config()),
                 "resume: the config stored in " << path << " differs from the network's");
     StateList<T, D> all = m_net.state();
-    for (auto& e : m_adam.state()) all.push_back(e);
+    for (auto& e : optimizer_state()) all.push_back(e);
     io::load_state(m_ctx, file, all, path);
     m_epoch = static_cast<int>(epoch);
     m_adam.set_step_count(static_cast<int64_t>(step));
@@ -158,6 +166,7 @@ public:
         window_images += count;
         images_this_run += count;
         m_loss_history.push_back(loss);
+        m_lr_history.push_back(lr);
         const bool last = b + 1 == steps_per_epoch;
         const bool log_step = m_options.log_every > 0 && m_adam.step_count() % m_options.log_every == 0;
         if (on_progress && (log_step || last)) {
@@ -183,6 +192,7 @@ public:
       }
 
       check_finite_weights();  // before anything is validated or saved from these weights
+      if (m_ema) m_ema->swap(m_ctx);  // validation and the best file see the average
       EpochReport report;
       report.epoch = m_epoch;
       report.train_loss = epoch_loss / static_cast<double>(steps_per_epoch);
@@ -199,6 +209,7 @@ public:
       } else if (!m_options.best_path.empty()) {
         io::save_weights(m_ctx, m_options.best_path, m_net);  // no validation set: keep the latest
       }
+      if (m_ema) m_ema->swap(m_ctx);
       report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
       if (!m_options.checkpoint_path.empty()) save_checkpoint(m_options.checkpoint_path, m_epoch + 1);
       reports.push_back(report);
@@ -213,13 +224,22 @@ public:
     std::map<std::string, std::string> meta{{"epoch", std::to_string(next_epoch)},
                                             {"step", std::to_string(m_adam.step_count())},
                                             {"best_dice", format_double(m_best_dice)}};
-    io::save_weights(m_ctx, path, m_net, m_adam.state(), meta);
+    io::save_weights(m_ctx, path, m_net, optimizer_state(), meta);
   }
 
   int epoch() const { return m_epoch; }
   int64_t step() const { return m_adam.step_count(); }
   double best_dice() const { return m_best_dice; }
   const std::vector<double>& loss_history() const { return m_loss_history; }
+  const std::vector<double>& lr_history() const { return m_lr_history; }  // the lr of each step of this run
+  // What a checkpoint holds besides the network: the optimizer's moments ("optimizer.m.<name>",
+  // "optimizer.v.<name>") and, with EMA, the averages ("ema.<name>").
+  StateList<T, D> optimizer_state() {
+    StateList<T, D> out = m_adam.state();
+    if (m_ema)
+      for (auto& e : m_ema->state()) out.push_back(e);
+    return out;
+  }
 
 private:
   double train_step(const SliceBatch& batch, double lr) {
@@ -235,6 +255,7 @@ private:
                                                                : " in " + m_options.checkpoint_path));
     m_net.backward(m_ctx, m_dlogits, WriteMode::Overwrite);
     m_adam.step(m_ctx, lr);
+    if (m_ema) m_ema->update(m_ctx, m_adam.step_count());
     return loss;
   }
 
@@ -298,10 +319,11 @@ private:
   TrainOptions m_options;
   DeepSupervisionLoss<T, D> m_loss;
   Adam<T, D> m_adam;
+  std::unique_ptr<WeightAverage<T, D>> m_ema;  // null without EMA
   typename DeepSupervisionLoss<T, D>::Logits m_dlogits;
   int m_epoch = 0;
   double m_best_dice = -1;
-  std::vector<double> m_loss_history;
+  std::vector<double> m_loss_history, m_lr_history;
 };
 
 }  // namespace srmds
