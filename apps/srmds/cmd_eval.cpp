@@ -37,7 +37,7 @@ struct EvalOptions {
   std::string model, device = "cpu", series, labels, png_dir, precision = "fp32", json;
   std::vector<std::string> images, masks;
   int batch = 8;
-  bool per_image = false, png16_hu = false;
+  bool per_image = false, png16_hu = false, tta = false;
 };
 
 // Overlays of every slice: the prediction (p >= 0.5) and the mask, at model size.
@@ -139,7 +139,7 @@ void run_eval(const EvalOptions& o) {
     const std::string hint = "try a smaller --batch than " + std::to_string(o.batch);
     InfNetMetrics literature;
     const MetricsAccumulator acc = naming_inputs(o.model, "eval: evaluating '" + o.model + "'", hint,
-                                                 [&] { return evaluate(ctx, net, data, o.batch, &literature); });
+                                                 [&] { return evaluate(ctx, net, data, o.batch, &literature, o.tta); });
     CreatedFolders folders;
     io::AtomicBatch outputs;  // the overlays appear together, or not at all
     const int64_t pngs = o.png_dir.empty() ? 0
@@ -189,6 +189,7 @@ void add_eval_command(CLI::App& app) {
   sub->add_option("--batch", o->batch)->capture_default_str();
   sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   sub->add_flag("--per-image", o->per_image, "Also list each slice's Dice and sensitivity");
+  sub->add_flag("--tta", o->tta, "Test-time augmentation: average the probabilities of each slice and its mirror image");
   sub->add_option("--png-dir", o->png_dir, "Folder for one overlay per slice (red: prediction, green: mask)");
   sub->add_option("--json", o->json, "Write every metric (micro, per-image, Inf-Net) to this JSON file");
   sub->add_option("--precision", o->precision,

@@ -47,7 +47,7 @@ namespace fs = std::filesystem;
 struct SegmentOptions {
   std::string model, input, output, prob_out, png_dir, report, series, device = "cpu", precision = "fp32";
   int batch = 8;
-  bool png16_hu = false;
+  bool png16_hu = false, tta = false;
 };
 
 bool ends_with_ci(const std::string& s, const std::string& ext) {
@@ -143,7 +143,7 @@ void run_segment(const SegmentOptions& o) {
       const Tensor<float, Cpu> x = input_to_model(in, data_options);
       const Tensor<float, Cpu> p = naming_inputs(
           o.model, "segment: segmenting '" + path + "' with '" + o.model + "'",
-          "try a smaller --batch than " + std::to_string(o.batch), [&] { return predict_probability(ctx, net, x, o.batch); });
+          "try a smaller --batch than " + std::to_string(o.batch), [&] { return predict_probability(ctx, net, x, o.batch, o.tta); });
       const VolumePrediction pred = prediction_to_volume(p, in.volume.geometry);
       const io::NiftiGeometry& g = in.volume.geometry;
       const std::string stem = fs::path(path).stem().string();
@@ -236,6 +236,7 @@ void add_segment_command(CLI::App& app) {
   sub->add_option("--report", o->report, "Lesion burden as JSON (volume in mL, per-slice area and fraction)");
   sub->add_option("--series", o->series, "SeriesInstanceUID to read from a DICOM folder holding several series");
   sub->add_flag("--png16-hu", o->png16_hu, "16-bit PNG slices hold HU + 32768 (else min-max per slice)");
+  sub->add_flag("--tta", o->tta, "Test-time augmentation: average the probabilities of each slice and its mirror image");
   sub->add_option("--batch", o->batch)->capture_default_str();
   sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   sub->add_option("--precision", o->precision,

@@ -43,7 +43,7 @@ struct TrainCliOptions {
   bool no_flip = false, png16_hu = false;
   std::string series;
   std::string size = "512", ds = "native", target = "avg", branches = "3x3,1x3,3x1,1x1,id", bn = "inner",
-              attention = "se", window = "-1250,250", labels = "1,2";
+              attention = "se", window = "-1250,250", labels = "1,2", augment = "none";
 };
 
 // "<dir>/ckpt.safetensors" -> "<dir>/ckpt.best.safetensors".
@@ -107,6 +107,12 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
     SRMDS_USAGE("train: --dice-weight must be finite and >= 0, got " << t.loss.dice_weight);
   if (t.log_every < 1) SRMDS_USAGE("train: --log-every must be positive, got " << t.log_every);
   if (!(t.ema_decay >= 0 && t.ema_decay < 1)) SRMDS_USAGE("train: --ema must be in [0, 1), got " << t.ema_decay);
+  Augmentation augment;
+  try {
+    augment = parse_augmentation(o.augment);
+  } catch (const Error& e) {
+    SRMDS_USAGE("train: --augment: " << e.what());
+  }
   require_output_path(o.out, "--out");
   std::vector<std::string> images, masks;
   for (const InputPair& p : input_pairs(o.images, o.masks)) {
@@ -130,7 +136,7 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
 
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
-    TrainData data = load_train_data(images, masks, data_options, o.val_fraction, o.seed, !o.no_flip);
+    TrainData data = load_train_data(images, masks, data_options, o.val_fraction, o.seed, !o.no_flip, augment);
     print_warnings(data.train.warnings());
     SrmdsNet<float, D> net(ctx, cfg, NetForm::Train, o.seed);
     TrainOptions to = o.train;
@@ -148,6 +154,8 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
                 with_thousands(st.params).c_str(), static_cast<long long>(data.train.size()),
                 static_cast<long long>(data.val.size()), cfg.input_size[0], cfg.input_size[1], to.batch, to.epochs,
                 D::name);
+    if (augment.any()) std::printf("augmentation: %s\n", augmentation_to_string(augment).c_str());
+    if (to.ema_decay > 0) std::printf("weight average (EMA) decay %g for validation and the best file\n", to.ema_decay);
     std::fflush(stdout);
     trainer.on_progress = [](const TrainProgress& p) {
       std::printf("%s\n", format_progress(p).c_str());
@@ -210,6 +218,10 @@ void add_train_command(CLI::App& app) {
                   "Lesion labels, comma-separated, or any (mask images: any pixel > 0 unless given)")
       ->capture_default_str();
   sub->add_option("--log-every", o->train.log_every, "Progress line every this many steps")->capture_default_str();
+  sub->add_option("--augment", o->augment,
+                  "none, default, or key=value,... of rotate, scale, deform, spatial_p, gamma, contrast, brightness, "
+                  "intensity_p (data/augment.hpp)")
+      ->capture_default_str();
   sub->add_option("--ema", o->train.ema_decay,
                   "Decay of the moving average of the weights that validation and the best file use (0: off)")
       ->capture_default_str();

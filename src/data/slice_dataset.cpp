@@ -128,6 +128,7 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> SliceDataset::split_by_vol
 }
 
 void SliceDataset::set_epoch(uint64_t epoch) {
+  m_epoch = epoch;
   const size_t n = m_indices.size();
   m_order.resize(n);
   std::iota(m_order.begin(), m_order.end(), int64_t{0});
@@ -163,6 +164,16 @@ SliceBatch SliceDataset::batch(int64_t b, int64_t batch_size) const {
     const uint8_t* msk = mask(idx);
     float* di = out.images.sample(s);
     float* dm = out.masks.sample(s);
+    if (m_sampling.augment.any()) {
+      Rng rng(m_sampling.seed * 0x9E3779B97F4A7C15ull + m_epoch * 0xD1B54A32D192ED03ull + pos * 0x94D049BB133111EBull + 2);
+      augment_slice(m_sampling.augment, rng, img, msk, H, W, di, dm);
+      if (flip)
+        for (int y = 0; y < H; ++y) {
+          std::reverse(di + static_cast<int64_t>(y) * W, di + static_cast<int64_t>(y + 1) * W);
+          std::reverse(dm + static_cast<int64_t>(y) * W, dm + static_cast<int64_t>(y + 1) * W);
+        }
+      continue;
+    }
     for (int y = 0; y < H; ++y)
       for (int x = 0; x < W; ++x) {
         const int64_t src = static_cast<int64_t>(y) * W + (flip ? W - 1 - x : x);

@@ -18,12 +18,12 @@
 // the first step's loss.
 //
 //   train_parity_tool slices --config JSON --images A[,B..] --masks MA[,MB..] --out FILE
-//                            [--seed S --batch B --labels L1,L2]
+//                            [--seed S --batch B --labels L1,L2 --augment SPEC]
 // The tensors a dataset makes of the inputs (tests/test_slice_tensors.py): F64 "image.I" and
 // "mask.I" (H, W) of every slice I in load order (windowed, resized, unflipped), "source.I" =
 // [volume, k]; and the batches of epoch 0 served with shuffle and flips from seed S (default 0,
-// batch B default 4): "served.images.J", "served.masks.J" (n, 1, H, W), "served.indices.J" and
-// "served.flipped.J" (n).
+// batch B default 4; augmented as --augment says, data/augment.hpp): "served.images.J",
+// "served.masks.J" (n, 1, H, W), "served.indices.J" and "served.flipped.J" (n).
 // Errors print one line to stderr and exit 1.
 #include <algorithm>
 #include <cstdint>
@@ -212,7 +212,8 @@ int dump_slices(const Args& a) {
     for (const std::string& l : split_list(a.get("labels"))) labels.push_back(std::stoi(l));
     options.lesion_labels = options.image_mask_labels = labels;
   }
-  const srmds::SliceSampling sampling{true, true, static_cast<uint64_t>(a.integer("seed", "0"))};
+  const srmds::SliceSampling sampling{true, true, static_cast<uint64_t>(a.integer("seed", "0")),
+                                      srmds::parse_augmentation(a.get("augment", "none"))};
   const srmds::SliceDataset data(split_list(a.get("images")), split_list(a.get("masks")), options, sampling);
   F64File f;
   const int h = data.height(), w = data.width();

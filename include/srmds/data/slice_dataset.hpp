@@ -13,7 +13,9 @@
 // Serving: batch b of the current epoch order holds slices order[b * B .. min((b + 1) B, size)),
 // as images (n, 1, H, W) in [0, 1] and masks (n, 1, H, W) in {0, 1}. With `shuffle`, the order is a
 // permutation drawn from Rng(seed, epoch); with `random_flip`, each served slice is mirrored along W
-// (w -> W - 1 - w, image and mask together) with probability 1/2, drawn from the same stream.
+// (w -> W - 1 - w, image and mask together) with probability 1/2, drawn from the same stream; with
+// `augment` (data/augment.hpp), each served slice is first augmented from an Rng of its own
+// (seed, epoch, serving position).
 // Same seed and epoch -> same batches. Without shuffle the order is the load order (volume by
 // volume, k ascending).
 #pragma once
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "srmds/core/tensor.hpp"
+#include "srmds/data/augment.hpp"
 #include "srmds/data/input_volume.hpp"
 #include "srmds/data/window.hpp"
 #include "srmds/nets/config.hpp"
@@ -52,6 +55,7 @@ struct SliceSampling {
   bool shuffle = false;
   bool random_flip = false;
   uint64_t seed = 0;
+  Augmentation augment{};  // none by default (data/augment.hpp)
 };
 
 // Where a slice came from.
@@ -116,6 +120,7 @@ private:
   SliceSampling m_sampling;
   std::vector<int64_t> m_order;    // dataset indices in serving order
   std::vector<uint8_t> m_flip;     // per serving position
+  uint64_t m_epoch = 0;
 };
 
 }  // namespace srmds

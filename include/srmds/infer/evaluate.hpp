@@ -1,6 +1,7 @@
 // Evaluation of a network on a slice dataset (SPEC §4): eval-mode forward of z_0 in batches,
 // per-image confusion counts, micro and per-image metrics, and (when `literature` is given) the
-// Inf-Net metrics of every slice (metrics/inf_net.hpp; p = sigmoid(z_0) is copied to the host). The dataset serves its slices in its
+// Inf-Net metrics of every slice (metrics/inf_net.hpp; p = sigmoid(z_0) is copied to the host).
+// With `tta` every figure is of the flip-averaged probabilities (infer/segment.hpp). The dataset serves its slices in its
 // own order (use one without shuffling or flips). On the CPU the network reads each batch where the
 // dataset assembled it (ops/transfer.hpp device_view_as), so no batch is copied again.
 #pragma once
@@ -10,6 +11,7 @@
 #include "srmds/metrics/confusion_counts.hpp"
 #include "srmds/metrics/inf_net.hpp"
 #include "srmds/infer/finite_logits.hpp"
+#include "srmds/infer/segment.hpp"
 #include "srmds/nets/srmds_net.hpp"
 #include "srmds/ops/sigmoid.hpp"
 #include "srmds/ops/transfer.hpp"
@@ -18,11 +20,24 @@ namespace srmds {
 
 template <class T, class D>
 MetricsAccumulator evaluate(Context<D>& ctx, SrmdsNet<T, D>& net, const SliceDataset& data, int batch,
-                            InfNetMetrics* literature = nullptr) {
+                            InfNetMetrics* literature = nullptr, bool tta = false) {
   SRMDS_CHECK(batch > 0, "evaluate: batch " << batch << " must be positive");
   MetricsAccumulator acc;
   for (int64_t b = 0; b < data.num_batches(batch); ++b) {
     const SliceBatch hb = data.batch(b, batch);
+    if (tta) {  // the averaged probabilities, on the host
+      const Tensor<float, Cpu> p = predict_probability(ctx, net, hb.images, batch, true);
+      Tensor<float, Cpu> decision(p.shape());  // p - 1/2: the sign of the logit of p
+      for (int64_t i = 0; i < p.numel(); ++i) decision[i] = p[i] - 0.5f;
+      Context<Cpu> host;
+      Tensor<int64_t, Cpu> counts(Shape{p.shape().n(), 4});
+      confusion_counts(host, decision, hb.masks, counts);
+      acc.add(counts);
+      const int64_t hw = p.shape().h() * p.shape().w();
+      if (literature)
+        for (int64_t s = 0; s < p.shape().n(); ++s) literature->add_slice(p.data() + s * hw, hb.masks.data() + s * hw, hw);
+      continue;
+    }
     const Tensor<T, D> x = device_view_as<T>(ctx, hb.images);  // on the CPU: the batch itself
     const Tensor<T, D> y = device_view_as<T>(ctx, hb.masks);
     Tensor<T, D> z(Shape{x.shape().n(), 1, x.shape().h(), x.shape().w()}, ctx);
