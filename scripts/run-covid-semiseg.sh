@@ -12,21 +12,17 @@
 #   --quick      2 epochs at 64 x 64, base 4 (the smoke test run by ctest)
 #   --all        then train once more, with the same settings, on all 50 slices: all.safetensors
 #                (a model for new slices; nothing is left to validate it on)
-#   --size S --base B --epochs E --batch N   override the defaults below
-#   anything else is passed to `srmds train` (e.g. --seed 2 --lr 1e-3)
+#   anything else is passed to `srmds train` (e.g. --seed 2 --lr 1e-3), replacing the recipe's
+#   value of an option the recipe sets (--size, --base, --epochs, --batch, ...)
 # Exit 77 when the data folder is absent. Uses $SRMDS_CLI when set, else builds srmds like
-# scripts/run-demo.sh. Defaults: 256 x 256, base 16, 120 epochs, batch 8, lr 5e-4, random
-# horizontal flips (about 20 minutes on two idle CPU cores; see README).
+# scripts/run-demo.sh. The recipe is scripts/recipe.sh's (scripts/cv.sh cross-validates it; see
+# README for its figures and time).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 data="$repo/../shared/data/covid-semiseg"
 out=""
 quick=0
 all=0
-size=256
-base=16
-epochs=120
-batch=8
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -34,10 +30,6 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --quick) quick=1; shift ;;
     --all) all=1; shift ;;
-    --size) size=$2; shift 2 ;;
-    --base) base=$2; shift 2 ;;
-    --epochs) epochs=$2; shift 2 ;;
-    --batch) batch=$2; shift 2 ;;
     *) extra+=("$1"); shift ;;
   esac
 done
@@ -75,21 +67,20 @@ for img in "$data"/train/images/*.jpg; do
 done
 echo "covid-semiseg: $(ls "$out/split/train/images" | wc -l) training slices, $(ls "$out/split/val/images" | wc -l) validation slices ($(ls "$out/split/val/images" | tr '\n' ' '))"
 
-if [ $quick -eq 1 ]; then
-  settings=(--size 64 --base 4 --epochs 2 --batch 4)
-else
-  settings=(--size "$size" --base "$base" --epochs "$epochs" --batch "$batch")
-fi
-echo "covid-semiseg: ${settings[*]} ${extra[*]}"
+source "$repo/scripts/recipe.sh"
+[ $quick -eq 1 ] && recipe=(--size 64 --base 4 --epochs 2 --batch 4)
+train_options "${extra[@]}"
+settings=("${options[@]}")
+echo "covid-semiseg: ${settings[*]}"
 start=$(date +%s)
 "$cli" train --images "$out/split/train/images" --masks "$out/split/train/masks" --out "$out/model.safetensors" \
-  --val-fraction 0 --log-every 20 "${settings[@]}" "${extra[@]}"
+  --val-fraction 0 --log-every 20 "${settings[@]}"
 "$cli" eval --model "$out/model.safetensors" --images "$out/split/val/images" --masks "$out/split/val/masks" \
   --per-image --png-dir "$out/overlays" | tee "$out/eval.txt"
 end=$(date +%s)
 echo "covid-semiseg: $((end - start)) s for training and validation; model $out/model.safetensors, overlays in $out/overlays"
 if [ $all -eq 1 ]; then
   "$cli" train --images "$data/train/images" --masks "$data/train/masks" --out "$out/all.safetensors" \
-    --val-fraction 0 --log-every 20 "${settings[@]}" "${extra[@]}"
+    --val-fraction 0 --log-every 20 "${settings[@]}"
   echo "covid-semiseg: model of all 50 slices: $out/all.safetensors"
 fi
