@@ -79,6 +79,16 @@ grep -q "per-image" "$tmp/ok.out" || fail "eval: no per-image column"
 grep -q "images 2," "$tmp/ok.out" || fail "eval: expected 2 images"
 ok "eval checkpoint" "$cli" eval --model "$tmp/ck.safetensors" --images "$ph/phantom_002_image.nii.gz" \
   --masks "$ph/phantom_002_mask.nii.gz"
+ok "eval --tta --json" "$cli" eval --model "$tmp/ck.safetensors" --images "$ph/phantom_002_image.nii.gz" \
+  --masks "$ph/phantom_002_mask.nii.gz" --tta --json "$tmp/metrics.json"
+grep -qE "Dice@0.5 [0-9.]+ +meanDic [0-9.]+ +maxDic [0-9.]+" "$tmp/ok.out" || fail "eval: no Inf-Net row: $(cat "$tmp/ok.out")"
+/usr/bin/python3 -c "import json,sys; m=json.load(open(sys.argv[1])); assert m['slices'] == 2 and 0 <= m['inf_net']['mean_dice'] <= 1 and 'micro' in m" \
+  "$tmp/metrics.json" || fail "eval --json: bad file: $(cat "$tmp/metrics.json")"
+ok "train --augment --ema" "$cli" train --images "$imgs" --masks "$msks" --out "$tmp/aug.safetensors" --epochs 1 \
+  --batch 2 --base 4 --size 32 --val-fraction 0.5 --augment "rotate=10,gamma=0.2" --ema 0.9
+grep -q "augmentation: rotate=10" "$tmp/ok.out" || fail "train --augment: not reported: $(cat "$tmp/ok.out")"
+ok "segment --tta" "$cli" segment --model "$tmp/aug.best.safetensors" --input "$ph/phantom_002_image.nii.gz" \
+  --output "$tmp/tta_mask.nii.gz" --tta
 
 ok "fuse" "$cli" fuse --model "$tmp/ck.best.safetensors" --out "$tmp/fused.safetensors"
 [ -f "$tmp/fused.safetensors" ] || fail "fuse: no output"
@@ -217,6 +227,9 @@ bad "phantom: bad count" "count" "$o/20" -- phantom --out "$o/20/x" --count 0
 bad "train: unknown device" "device" "$o/21" -- train --images "$imgs" --masks "$msks" --out "$o/21/ck.safetensors" --device tpu
 bad "unknown subcommand" "." "$o/22" -- frobnicate
 bad "eval: missing option" "masks" "$o/23" -- eval --model "$model" --images "$img"
+bad "eval: --json over an input" "same file" "$o/29" -- eval --model "$model" --images "$img" --masks "$ph/phantom_002_mask.nii.gz" --json "$img"
+bad "train: unknown --augment key" "spin" "$o/30" -- train --images "$imgs" --masks "$msks" --out "$o/30/ck.safetensors" --epochs 1 --base 4 --size 32 --augment spin=3
+bad "train: --ema out of range" "ema" "$o/31" -- train --images "$imgs" --masks "$msks" --out "$o/31/ck.safetensors" --epochs 1 --base 4 --size 32 --ema 1
 bad "segment: unknown precision" "precision" "$o/26" -- segment --model "$model" --input "$img" --output "$o/26/m.nii.gz" --precision fp16
 bad "bench: bf16 on cuda" "precision|cuda" "$o/27" -- bench --base 4 --size 32 --device cuda --precision bf16
 if ! "$cli" --version | grep -q "cuda"; then
