@@ -4,17 +4,17 @@
 # in name order, are cut into k contiguous folds (neighbouring names tend to come from one patient,
 # so contiguous folds keep a patient's slices together more often than interleaved ones would); each
 # fold is held out once while `srmds train` trains on the others (no inner validation split: the
-# last epoch's weights), then `srmds eval --json` scores the held-out fold. Prints one row per fold
-# and the mean and sample standard deviation in Inf-Net's metrics (Dice@0.5, meanDic, maxDic,
-# meanSen, meanSpe, meanPre; SPEC §4) beside the micro Dice, and writes them to OUT/cv.tsv.
+# last epoch's weights), then `srmds eval --json` scores the held-out fold, once as it is and once
+# with flip test-time augmentation (--tta). Prints, for both, one row per fold and the mean and
+# sample standard deviation in Inf-Net's metrics (Dice@0.5, meanDic, maxDic, meanSen, meanSpe,
+# meanPre; SPEC §4) beside the micro Dice, and writes them to OUT/cv.tsv and OUT/cv_tta.tsv.
 #
-# Usage: scripts/cv.sh [--data DIR] [--out DIR] [--folds K] [--quick] [--tta] [train options...]
+# Usage: scripts/cv.sh [--data DIR] [--out DIR] [--folds K] [--quick] [train options...]
 #   --folds K    number of folds (default 5)
 #   --quick      2 epochs at 64 x 64, base 4 (the smoke test run by ctest)
-#   --tta        evaluate with flip test-time augmentation (srmds eval --tta)
 #   anything else is passed to `srmds train` (e.g. --augment default --ema 0.99 --seed 2),
 #   replacing the recipe's value of an option the recipe sets (--size, --epochs, ...)
-# Defaults: the recipe of scripts/recipe.sh (run-covid-semiseg.sh's). Exit 77 when the data folder
+# Defaults: the recipe of scripts/covid-common.sh (run-covid-semiseg.sh's). Exit 77 when the data folder
 # is absent.
 # Uses $SRMDS_CLI when set, else builds srmds like scripts/run-demo.sh.
 set -euo pipefail
@@ -23,7 +23,6 @@ data="$repo/../shared/data/covid-semiseg"
 out=""
 folds=5
 quick=0
-tta=()
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,29 +30,14 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --folds) folds=$2; shift 2 ;;
     --quick) quick=1; shift ;;
-    --tta) tta=(--tta); shift ;;
     *) extra+=("$1"); shift ;;
   esac
 done
-if [ ! -d "$data/train/images" ] || [ ! -d "$data/train/masks" ]; then
-  echo "skipped: no covid-semiseg data at $data (expected train/images/*.jpg and train/masks/*.png)"
-  exit 77
-fi
-data=$(cd "$data" && pwd)
-if [ -n "${SRMDS_CLI:-}" ]; then
-  cli=$SRMDS_CLI
-else
-  build=${SRMDS_BUILD_DIR:-$repo/build-release}
-  SRMDS_NO_PYTHON=1 bash "$repo/scripts/install-deps.sh"
-  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSRMDS_BUILD_TESTS=OFF -DSRMDS_BUILD_BENCH=OFF \
-    -DSRMDS_BUILD_EXAMPLES=OFF ${SRMDS_CMAKE_ARGS:-} >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target srmds_cli
-  cli="$build/apps/srmds/srmds"
-fi
+source "$repo/scripts/covid-common.sh"
+covid_setup "$data"
 [ -n "$out" ] || out="$repo/build-release/cv"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-source "$repo/scripts/recipe.sh"
 [ $quick -eq 1 ] && recipe=(--size 64 --base 4 --epochs 2 --batch 4)
 train_options "${extra[@]}"
 settings=("${options[@]}")
@@ -65,8 +49,10 @@ if ! [ "$folds" -ge 2 ] 2>/dev/null || [ "$folds" -gt "$n" ]; then
   echo "cv.sh: --folds must be in [2, $n], got $folds" >&2
   exit 2
 fi
-echo "cv: $n slices, $folds folds; train ${settings[*]}; eval ${tta[*]:-}"
-printf "fold\tslices\tdice@0.5\tmeanDic\tmaxDic\tmeanSen\tmeanSpe\tmeanPre\tmicroDice\n" > "$out/cv.tsv"
+echo "cv: $n slices, $folds folds; train ${settings[*]}"
+for t in cv cv_tta; do
+  printf "fold\tslices\tdice@0.5\tmeanDic\tmaxDic\tmeanSen\tmeanSpe\tmeanPre\tmicroDice\n" > "$out/$t.tsv"
+done
 start=$(date +%s)
 for ((f = 0; f < folds; f++)); do
   lo=$((f * n / folds)) hi=$(((f + 1) * n / folds))
@@ -81,9 +67,12 @@ for ((f = 0; f < folds; f++)); do
   done
   "$cli" train --images "$dir/train/images" --masks "$dir/train/masks" --out "$dir/model.safetensors" \
     --val-fraction 0 --log-every 100000 "${settings[@]}" > "$dir/train.log"
-  "$cli" eval --model "$dir/model.best.safetensors" --images "$dir/test/images" --masks "$dir/test/masks" \
-    --json "$dir/eval.json" "${tta[@]}" > "$dir/eval.txt"
-  /usr/bin/python3 - "$dir/eval.json" "$f" "$((hi - lo))" >> "$out/cv.tsv" <<'EOF'
+  for t in cv cv_tta; do
+    tta=()
+    [ $t = cv_tta ] && tta=(--tta)
+    "$cli" eval --model "$dir/model.best.safetensors" --images "$dir/test/images" --masks "$dir/test/masks" \
+      --json "$dir/$t.json" "${tta[@]}" > "$dir/$t.txt"
+    /usr/bin/python3 - "$dir/$t.json" "$f" "$((hi - lo))" >> "$out/$t.tsv" <<'EOF'
 import json, sys
 m = json.load(open(sys.argv[1]))
 v = m["inf_net"]
@@ -91,9 +80,12 @@ print("\t".join([sys.argv[2], sys.argv[3]] + ["%.4f" % x for x in (
     v["dice_at_half"], v["mean_dice"], v["max_dice"], v["mean_sensitivity"], v["mean_specificity"],
     v["mean_precision"], m["micro"]["dice"])]))
 EOF
-  tail -1 "$out/cv.tsv"
+  done
+  echo "fold $f: Dice@0.5, meanDic $(tail -1 "$out/cv.tsv" | cut -f3-4 | tr '\t' ' '); with TTA $(tail -1 "$out/cv_tta.tsv" | cut -f3-4 | tr '\t' ' ')"
 done
-/usr/bin/python3 - "$out/cv.tsv" <<'EOF'
+for t in cv cv_tta; do
+  [ $t = cv ] && echo "held-out folds:" || echo "held-out folds, flip TTA:"
+  /usr/bin/python3 - "$out/$t.tsv" <<'EOF'
 import statistics, sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
 head, body = rows[0], rows[1:]
@@ -105,4 +97,5 @@ print("%-8s %6s " % ("mean", "") + " ".join("%9.4f" % statistics.mean(c) for c i
 if len(body) > 1:
     print("%-8s %6s " % ("sd", "") + " ".join("%9.4f" % statistics.stdev(c) for c in cols))
 EOF
-echo "cv: $(($(date +%s) - start)) s; folds in $out (cv.tsv, fold*/eval.txt)"
+done
+echo "cv: $(($(date +%s) - start)) s; folds in $out (cv.tsv, cv_tta.tsv, fold*/)"

@@ -15,7 +15,7 @@
 #   anything else is passed to `srmds train` (e.g. --seed 2 --lr 1e-3), replacing the recipe's
 #   value of an option the recipe sets (--size, --base, --epochs, --batch, ...)
 # Exit 77 when the data folder is absent. Uses $SRMDS_CLI when set, else builds srmds like
-# scripts/run-demo.sh. The recipe is scripts/recipe.sh's (scripts/cv.sh cross-validates it; see
+# scripts/run-demo.sh. The recipe is scripts/covid-common.sh's (scripts/cv.sh cross-validates it; see
 # README for its figures and time).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,22 +33,8 @@ while [ $# -gt 0 ]; do
     *) extra+=("$1"); shift ;;
   esac
 done
-if [ ! -d "$data/train/images" ] || [ ! -d "$data/train/masks" ]; then
-  echo "skipped: no covid-semiseg data at $data (expected train/images/*.jpg and train/masks/*.png)"
-  exit 77
-fi
-data=$(cd "$data" && pwd)
-
-if [ -n "${SRMDS_CLI:-}" ]; then
-  cli=$SRMDS_CLI
-else
-  build=${SRMDS_BUILD_DIR:-$repo/build-release}
-  SRMDS_NO_PYTHON=1 bash "$repo/scripts/install-deps.sh"
-  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSRMDS_BUILD_TESTS=OFF -DSRMDS_BUILD_BENCH=OFF \
-    -DSRMDS_BUILD_EXAMPLES=OFF ${SRMDS_CMAKE_ARGS:-} >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target srmds_cli
-  cli="$build/apps/srmds/srmds"
-fi
+source "$repo/scripts/covid-common.sh"
+covid_setup "$data"
 [ -n "$out" ] || out="$repo/build-release/covid-semiseg"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -67,7 +53,6 @@ for img in "$data"/train/images/*.jpg; do
 done
 echo "covid-semiseg: $(ls "$out/split/train/images" | wc -l) training slices, $(ls "$out/split/val/images" | wc -l) validation slices ($(ls "$out/split/val/images" | tr '\n' ' '))"
 
-source "$repo/scripts/recipe.sh"
 [ $quick -eq 1 ] && recipe=(--size 64 --base 4 --epochs 2 --batch 4)
 train_options "${extra[@]}"
 settings=("${options[@]}")

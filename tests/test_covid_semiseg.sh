@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The real-data example in short (SPEC §7, README "Real CT"): scripts/run-covid-semiseg.sh --quick
-# (2 epochs at 64 x 64, base 4) on ../shared/data/covid-semiseg: 40 training and 10 validation
-# slices, a metrics table and 10 overlays. Skipped (exit 77) with a message when the data folder or
-# the binary is absent.
+# The real-data scripts in short (SPEC §7, README "Real data"), on ../shared/data/covid-semiseg:
+# scripts/run-covid-semiseg.sh --quick (2 epochs at 64 x 64, base 4): 40 training and 10 validation
+# slices, a metrics table and 10 overlays; scripts/cv.sh --quick --folds 3: three folds of 16-17
+# held-out slices, each evaluated in Inf-Net's metrics with and without TTA, and the mean and
+# standard deviation rows. Skipped (exit 77) with a message when the data folder or the binary is
+# absent.
 set -u
 cli=${SRMDS_CLI:-}
 if [ -z "$cli" ] || [ ! -x "$cli" ]; then
@@ -27,5 +29,20 @@ grep -qE "^dice +[0-9.]+ %" "$tmp/log.txt" || { echo "FAIL: no Dice row"; failur
 grep -qE "^sensitivity" "$tmp/log.txt" || { echo "FAIL: no sensitivity row"; failures=$((failures + 1)); }
 [ "$(ls "$tmp/overlays" | wc -l)" -eq 10 ] || { echo "FAIL: expected 10 overlays"; failures=$((failures + 1)); }
 [ -f "$tmp/model.safetensors" ] || { echo "FAIL: no model"; failures=$((failures + 1)); }
+
+SRMDS_CLI=$cli bash "$src/scripts/cv.sh" --data "$data" --out "$tmp/cv" --quick --folds 3 > "$tmp/cv.txt" 2>&1
+rc=$?
+tail -16 "$tmp/cv.txt"
+[ $rc -eq 0 ] || { echo "FAIL: cv.sh exited $rc"; exit 1; }
+for t in cv cv_tta; do
+  [ "$(grep -cE '^[0-2]	1[67]	' "$tmp/cv/$t.tsv")" -eq 3 ] || { echo "FAIL: expected 3 folds of 16-17 slices in $t.tsv"; failures=$((failures + 1)); }
+done
+[ "$(grep -cE '^(mean|sd) +' "$tmp/cv.txt")" -eq 4 ] || { echo "FAIL: expected mean and sd rows, with and without TTA"; failures=$((failures + 1)); }
+for f in 0 1 2; do
+  grep -q "Inf-Net metrics over 1[67] slices" "$tmp/cv/fold$f/cv_tta.txt" || { echo "FAIL: fold $f eval"; failures=$((failures + 1)); }
+  for img in "$tmp/cv/fold$f/test/images/"*; do  # held-out slices are not trained on
+    [ ! -e "$tmp/cv/fold$f/train/images/$(basename "$img")" ] || { echo "FAIL: $(basename "$img") in both"; failures=$((failures + 1)); }
+  done
+done
 [ $failures -eq 0 ] || exit 1
-echo "covid-semiseg quick run: ok"
+echo "covid-semiseg quick runs: ok"

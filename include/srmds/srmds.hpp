@@ -43,8 +43,10 @@
 // training
 #include "srmds/losses/deep_supervision.hpp"
 #include "srmds/metrics/accumulator.hpp"
+#include "srmds/metrics/inf_net.hpp"
 #include "srmds/metrics/table.hpp"
 #include "srmds/optim/adam.hpp"
+#include "srmds/optim/ema.hpp"
 #include "srmds/optim/schedule.hpp"
 #include "srmds/train/train_data.hpp"
 #include "srmds/train/trainer.hpp"
@@ -55,6 +57,7 @@
 #include "srmds/infer/throughput.hpp"
 
 // files and data
+#include "srmds/data/augment.hpp"
 #include "srmds/data/image_pairs.hpp"
 #include "srmds/data/input_volume.hpp"
 #include "srmds/data/phantom.hpp"

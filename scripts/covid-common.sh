@@ -1,0 +1,41 @@
+# What run-covid-semiseg.sh and cv.sh share (sourced by both, after they set `repo`): the training
+# recipe for small real 2-D CT sets, so both train the same way (chosen by cross-validation on the
+# 50 shared slices, README "Real data", never on a test set), the data check and the srmds binary.
+recipe=(--size 256 --base 16 --epochs 120 --batch 8)
+
+# train_options USER_OPTION...: the recipe with the user's options added; a recipe option the user
+# gives again takes the user's value (srmds train refuses an option given twice). Sets `options`.
+train_options() {
+  options=()
+  local i arg skip
+  for ((i = 0; i < ${#recipe[@]}; i += 2)); do
+    skip=0
+    for arg in "$@"; do
+      [ "$arg" = "${recipe[i]}" ] && skip=1
+    done
+    [ $skip -eq 1 ] || options+=("${recipe[i]}" "${recipe[i + 1]}")
+  done
+  options+=("$@")
+}
+
+# covid_setup DATA_DIR: exits 77 with a message when DATA_DIR lacks train/images and train/masks;
+# sets `data` to its absolute path and `cli` to $SRMDS_CLI or a release build of srmds (built here
+# like scripts/run-demo.sh builds it).
+covid_setup() {
+  data=$1
+  if [ ! -d "$data/train/images" ] || [ ! -d "$data/train/masks" ]; then
+    echo "skipped: no covid-semiseg data at $data (expected train/images/*.jpg and train/masks/*.png)"
+    exit 77
+  fi
+  data=$(cd "$data" && pwd)
+  if [ -n "${SRMDS_CLI:-}" ]; then
+    cli=$SRMDS_CLI
+  else
+    local build=${SRMDS_BUILD_DIR:-$repo/build-release}
+    SRMDS_NO_PYTHON=1 bash "$repo/scripts/install-deps.sh"
+    cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSRMDS_BUILD_TESTS=OFF -DSRMDS_BUILD_BENCH=OFF \
+      -DSRMDS_BUILD_EXAMPLES=OFF ${SRMDS_CMAKE_ARGS:-} >/dev/null
+    cmake --build "$build" -j "$(nproc)" --target srmds_cli
+    cli="$build/apps/srmds/srmds"
+  fi
+}
