@@ -84,6 +84,7 @@ def main(argv):
     seeds = [int(s) for s in a.seeds.split(",")]
     variants = [v.split(":", 1) for v in (a.variant or ([] if a.twin else ["default:"]))]
     work = a.workdir or tempfile.mkdtemp(prefix="srmds-seeds-")
+    os.makedirs(work, exist_ok=True)
     log = os.path.join(work, "log.txt")
     train_images, train_masks = phantom_pairs(a.cli, os.path.join(work, "train"), a.train_count, a.size, a.data_seed, log)
     test_images, test_masks = phantom_pairs(a.cli, os.path.join(work, "test"), a.test_count, a.size, a.data_seed + 1, log)
