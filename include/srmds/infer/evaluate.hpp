@@ -1,8 +1,8 @@
 // Evaluation of a network on a slice dataset (SPEC §4): eval-mode forward of z_0 in batches,
 // per-image confusion counts, micro and per-image metrics, and (when `literature` is given) the
 // Inf-Net metrics of every slice (metrics/inf_net.hpp; p = sigmoid(z_0) is copied to the host).
-// With `tta` every figure is of the flip-averaged probabilities (infer/segment.hpp). The dataset serves its slices in its
-// own order (use one without shuffling or flips). On the CPU the network reads each batch where the
+// With `tta` every figure is of the flip-averaged probabilities (infer/segment.hpp). The dataset
+// serves its slices in its own order (use one without shuffling or flips). On the CPU the network reads each batch where the
 // dataset assembled it (ops/transfer.hpp device_view_as), so no batch is copied again.
 #pragma once
 
@@ -33,9 +33,7 @@ MetricsAccumulator evaluate(Context<D>& ctx, SrmdsNet<T, D>& net, const SliceDat
       Tensor<int64_t, Cpu> counts(Shape{p.shape().n(), 4});
       confusion_counts(host, decision, hb.masks, counts);
       acc.add(counts);
-      const int64_t hw = p.shape().h() * p.shape().w();
-      if (literature)
-        for (int64_t s = 0; s < p.shape().n(); ++s) literature->add_slice(p.data() + s * hw, hb.masks.data() + s * hw, hw);
+      if (literature) literature->add_slices(p.data(), hb.masks.data(), p.shape().n(), p.shape().h() * p.shape().w());
       continue;
     }
     const Tensor<T, D> x = device_view_as<T>(ctx, hb.images);  // on the CPU: the batch itself
@@ -50,8 +48,7 @@ MetricsAccumulator evaluate(Context<D>& ctx, SrmdsNet<T, D>& net, const SliceDat
       Tensor<T, D> p(z.shape(), ctx);
       sigmoid_forward(ctx, z, p);
       const Tensor<T, Cpu> hp = host_view(ctx, p);
-      const int64_t hw = z.shape().h() * z.shape().w();
-      for (int64_t s = 0; s < z.shape().n(); ++s) literature->add_slice(hp.data() + s * hw, hb.masks.data() + s * hw, hw);
+      literature->add_slices(hp.data(), hb.masks.data(), z.shape().n(), z.shape().h() * z.shape().w());
     }
   }
   return acc;

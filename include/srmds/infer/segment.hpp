@@ -39,8 +39,7 @@ Tensor<float, Cpu> predict_probability(Context<D>& ctx, SrmdsNet<T, D>& net, con
                                        bool tta = false) {
   if (tta) {  // p = (p(x) + mirror(p(mirror(x)))) / 2, mirrored along W
     Tensor<float, Cpu> p = predict_probability(ctx, net, x, batch, false);
-    Tensor<float, Cpu> xm = mirror_w(x);
-    const Tensor<float, Cpu> pm = mirror_w(predict_probability(ctx, net, xm, batch, false));
+    const Tensor<float, Cpu> pm = mirror_w(predict_probability(ctx, net, mirror_w(x), batch, false));
     for (int64_t i = 0; i < p.numel(); ++i) p[i] = 0.5f * (p[i] + pm[i]);
     return p;
   }

@@ -91,6 +91,12 @@ public:
     ++m_slices;
   }
 
+  // n slices of hw pixels each, stored one after the other (a batch (n, 1, H, W) of p and of masks).
+  template <class P, class M>
+  void add_slices(const P* p, const M* mask, int64_t n, int64_t hw) {
+    for (int64_t s = 0; s < n; ++s) add_slice(p + s * hw, mask + s * hw, hw);
+  }
+
   int64_t slices() const { return m_slices; }
 
   InfNetValues values() const {
