@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/temp_dir.hpp"
@@ -210,4 +211,58 @@ TEST_CASE("phantom: a failing run removes the files and folders it created", "[i
   for (const auto& e : fs::directory_iterator(out)) left.push_back(e.path().filename().string());
   std::sort(left.begin(), left.end());
   CHECK(left == (std::vector<std::string>{"mine.txt", "phantom_001_image.nii.gz"}));
+}
+
+TEST_CASE("cleanup registry: folders are removed after their files, newest first, only when empty", "[io][atomic]") {
+  TempDir dir;
+  fs::create_directories(dir.file("a/b"));
+  fs::create_directories(dir.file("keep"));
+  std::ofstream(dir.file("a/b/tmp")) << "t";
+  std::ofstream(dir.file("keep/mine")) << "m";
+  {
+    CleanupPath a(dir.file("a"), CleanupKind::Folder), b(dir.file("a/b"), CleanupKind::Folder);
+    CleanupPath keep(dir.file("keep"), CleanupKind::Folder), tmp(dir.file("a/b/tmp"));
+    CHECK(registered_path_count() == 4);
+    remove_registered_paths();
+  }
+  CHECK(dir.entries() == std::vector<std::string>{"keep"});  // a/b/tmp, a/b, a gone; keep holds a file
+  CHECK(registered_path_count() == 0);
+}
+
+// The signal arrives while a CleanupHold is held (an AtomicBatch's renames) and another thread of
+// the process is running: the cleanup waits for the hold, so the file released inside it survives,
+// and the process still ends by the signal. (With a handler run by whichever thread takes the
+// signal, the other thread removed the file in the middle of the "renames".)
+TEST_CASE("cleanup registry: a signal during a CleanupHold waits for it", "[io][atomic][signal]") {
+  TempDir dir;
+  const std::string out = dir.file("mask.png");
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    install_signal_cleanup();
+    std::thread other([] { for (;;) ::pause(); });
+    other.detach();
+    std::ofstream(out) << "complete";
+    CleanupPath staged(out);
+    {
+      CleanupHold hold;
+      const char c = 1;
+      if (::write(ready[1], &c, 1) != 1) _exit(3);
+      ::usleep(300 * 1000);  // the parent's SIGTERM arrives here
+      staged.release();     // "renamed": the output is the user's now
+    }
+    for (;;) ::pause();
+  }
+  char c = 0;
+  REQUIRE(::read(ready[0], &c, 1) == 1);
+  ::kill(child, SIGTERM);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGTERM);
+  CHECK(dir.entries() == std::vector<std::string>{"mask.png"});
 }

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -40,10 +41,44 @@ struct EvalOptions {
   bool per_image = false, png16_hu = false, tta = false;
 };
 
-// Overlays of every slice: the prediction (p >= 0.5) and the mask, at model size.
+// The file stem of an input: its name less .nii.gz, .nii, .png, .jpg or .jpeg.
+std::string input_stem(const std::string& path) {
+  std::string stem = std::filesystem::path(path).filename().string();
+  for (const char* ext : {".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG"}) {
+    const std::string e(ext);
+    if (stem.size() > e.size() && stem.compare(stem.size() - e.size(), e.size(), e) == 0) {
+      stem.resize(stem.size() - e.size());
+      break;
+    }
+  }
+  return stem;
+}
+
+// The overlay file of every slice i: <stem>_<k>.png in `dir` (k: the slice in its volume); inputs
+// that share a stem (p1/scan.nii.gz, p2/scan.nii.gz) are told apart as <stem>-1, <stem>-2, ... in
+// the order given.
+std::vector<std::string> overlay_names(const SliceDataset& data, const std::string& dir) {
+  const std::vector<std::string>& paths = data.image_paths();
+  std::map<std::string, int> count, seen;
+  for (const std::string& p : paths) ++count[input_stem(p)];
+  std::vector<std::string> stems;
+  for (const std::string& p : paths) {
+    const std::string stem = input_stem(p);
+    stems.push_back(count[stem] > 1 ? stem + "-" + std::to_string(++seen[stem]) : stem);
+  }
+  std::vector<std::string> out;
+  for (int64_t i = 0; i < data.size(); ++i) {
+    const SliceSource src = data.source(i);
+    char suffix[32];
+    std::snprintf(suffix, sizeof suffix, "_%04lld.png", static_cast<long long>(src.k));
+    out.push_back((std::filesystem::path(dir) / (stems[static_cast<size_t>(src.volume)] + suffix)).string());
+  }
+  return out;
+}
+
+// Overlays of every slice (names[i] for slice i): the prediction (p >= 0.5) and the mask, at model size.
 template <class C, class N>
-int64_t write_overlays(C& ctx, N& net, const SliceDataset& data, int batch, const std::string& dir, CreatedFolders& folders) {
-  folders.add(dir);
+int64_t write_overlays(C& ctx, N& net, const SliceDataset& data, int batch, const std::vector<std::string>& names) {
   const int H = data.height(), W = data.width();
   const int64_t hw = static_cast<int64_t>(H) * W;
   int64_t written = 0;
@@ -52,24 +87,12 @@ int64_t write_overlays(C& ctx, N& net, const SliceDataset& data, int batch, cons
     const Tensor<float, Cpu> p = predict_probability(ctx, net, hb.images, batch);
     for (int64_t s = 0; s < hb.images.shape().n(); ++s) {
       const int64_t i = hb.indices[static_cast<size_t>(s)];
-      const SliceSource src = data.source(i);
       std::vector<uint8_t> pred(static_cast<size_t>(hw)), truth(static_cast<size_t>(hw));
       for (int64_t q = 0; q < hw; ++q) {
         pred[static_cast<size_t>(q)] = p[s * hw + q] >= 0.5f ? 1 : 0;
         truth[static_cast<size_t>(q)] = hb.masks[s * hw + q] != 0.0f ? 1 : 0;
       }
-      std::string stem = std::filesystem::path(data.image_paths()[static_cast<size_t>(src.volume)]).filename().string();
-      for (const char* ext : {".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG"}) {
-        const std::string e(ext);
-        if (stem.size() > e.size() && stem.compare(stem.size() - e.size(), e.size(), e) == 0) {
-          stem.resize(stem.size() - e.size());
-          break;
-        }
-      }
-      char suffix[32];
-      std::snprintf(suffix, sizeof suffix, "_%04lld.png", static_cast<long long>(src.k));
-      const std::string path = (std::filesystem::path(dir) / (stem + suffix)).string();
-      io::write_overlay_png(path, hb.images.sample(s), H, W, pred.data(), truth.data());
+      io::write_overlay_png(names[static_cast<size_t>(i)], hb.images.sample(s), H, W, pred.data(), truth.data());
       ++written;
     }
   }
@@ -112,15 +135,16 @@ void run_eval(const EvalOptions& o) {
   }
   if (!o.png_dir.empty() && std::filesystem::exists(o.png_dir) && !std::filesystem::is_directory(o.png_dir))
     SRMDS_USAGE("--png-dir: '" << o.png_dir << "' is not a folder");
-  if (!o.json.empty()) {
-    require_output_path(o.json, "--json");
-    std::vector<NamedFile> inputs{{"--model", o.model}};
-    for (const std::string& in : images) inputs.push_back({"--images", in});
-    for (const std::string& in : masks) inputs.push_back({"--masks", in});
-    refuse_same_files(inputs, {{"--json", o.json}, {"--png-dir", o.png_dir}},
-                      [](const std::string& m) { SRMDS_USAGE("eval: " << m); });
-    io::require_replaceable_file(o.json);
-  }
+  if (!o.json.empty()) require_output_path(o.json, "--json");
+  std::vector<NamedFile> inputs{{"--model", o.model}};  // the items given (folders too) and their files
+  for (const std::string& in : file_list(o.images, "--images")) inputs.push_back({"--images", in});
+  for (const std::string& in : file_list(o.masks, "--masks")) inputs.push_back({"--masks", in});
+  for (const std::string& in : images) inputs.push_back({"--images", in});
+  for (const std::string& in : masks) inputs.push_back({"--masks", in});
+  const std::vector<NamedFile> named_outputs{{"--json", o.json}, {"--png-dir", o.png_dir}};
+  const auto usage = [](const std::string& m) { SRMDS_USAGE("eval: " << m); };
+  refuse_same_files(inputs, named_outputs, usage);
+  if (!o.json.empty()) io::require_replaceable_file(o.json);
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
     SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model);
@@ -136,15 +160,28 @@ void run_eval(const EvalOptions& o) {
     if (!o.labels.empty()) d.lesion_labels = d.image_mask_labels = parse_labels(o.labels);
     const SliceDataset data(images, masks, d);
     print_warnings(data.warnings());
+    std::vector<std::string> overlays;
+    if (!o.png_dir.empty()) {  // every overlay name, checked before any work
+      overlays = overlay_names(data, o.png_dir);
+      OutputPlan plan;
+      for (size_t i = 0; i < overlays.size(); ++i) {
+        const SliceSource src = data.source(static_cast<int64_t>(i));
+        plan.add("--png-dir (the overlay of slice " + std::to_string(src.k) + " of '" +
+                     data.image_paths()[static_cast<size_t>(src.volume)] + "')",
+                 overlays[i]);
+      }
+      plan.check(inputs, named_outputs, usage);
+    }
     const std::string hint = "try a smaller --batch than " + std::to_string(o.batch);
     InfNetMetrics literature;
     const MetricsAccumulator acc = naming_inputs(o.model, "eval: evaluating '" + o.model + "'", hint,
                                                  [&] { return evaluate(ctx, net, data, o.batch, &literature, o.tta); });
     CreatedFolders folders;
     io::AtomicBatch outputs;  // the overlays appear together, or not at all
+    if (!o.png_dir.empty()) folders.add(o.png_dir);
     const int64_t pngs = o.png_dir.empty() ? 0
                                            : naming_inputs(o.model, "eval: overlays of '" + o.model + "'", hint, [&] {
-                                               return write_overlays(ctx, net, data, o.batch, o.png_dir, folders);
+                                               return write_overlays(ctx, net, data, o.batch, overlays);
                                              });
     outputs.commit();
     folders.commit();
@@ -190,7 +227,7 @@ void add_eval_command(CLI::App& app) {
   sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   sub->add_flag("--per-image", o->per_image, "Also list each slice's Dice and sensitivity");
   sub->add_flag("--tta", o->tta, "Test-time augmentation: average the probabilities of each slice and its mirror image");
-  sub->add_option("--png-dir", o->png_dir, "Folder for one overlay per slice (red: prediction, green: mask)");
+  sub->add_option("--png-dir", o->png_dir, "Folder for one overlay per slice, <stem>_<slice>.png (red: prediction, green: mask)");
   sub->add_option("--json", o->json, "Write every metric (micro, per-image, Inf-Net) to this JSON file");
   sub->add_option("--precision", o->precision,
                   "bf16: the fused network's 3x3 convolutions in bf16 with fp32 accumulation (CPU only)")

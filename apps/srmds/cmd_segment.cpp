@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -66,6 +67,10 @@ void require_extension(const std::string& path, const char* option, bool png) {
 void require_folder_output(const std::string& path, const char* option) {
   std::error_code ec;
   if (path.empty()) SRMDS_USAGE(option << ": empty folder name");
+  for (const char* ext : {".nii", ".nii.gz", ".png", ".jpg", ".jpeg", ".json"})
+    if (ends_with_ci(path, ext))
+      SRMDS_USAGE(option << ": '" << path << "' names a file, but a folder of images gives a folder of outputs "
+                         << "(one <name>.png per image): name a folder");
   if (fs::exists(path, ec) && !fs::is_directory(path, ec))
     SRMDS_USAGE(option << ": '" << path << "' is a file; a folder of images needs an output folder");
   const fs::path parent = fs::path(path).parent_path();
@@ -82,19 +87,42 @@ std::vector<uint8_t> to_bytes(const std::vector<float>& p) {
   return out;
 }
 
+// The file names a run writes for input `path` (index `i` of `inputs`).
+struct InputOutputs {
+  std::string mask, prob;
+  std::vector<std::string> overlays;
+};
+
+InputOutputs outputs_for(const SegmentOptions& o, bool folder, const std::string& path, int64_t slices) {
+  InputOutputs out;
+  const std::string stem = fs::path(path).stem().string();
+  out.mask = folder ? (fs::path(o.output) / (stem + ".png")).string() : o.output;
+  if (!o.prob_out.empty()) out.prob = folder ? (fs::path(o.prob_out) / (stem + ".png")).string() : o.prob_out;
+  if (!o.png_dir.empty()) {
+    if (folder) {
+      out.overlays.push_back((fs::path(o.png_dir) / (stem + ".png")).string());
+    } else {
+      for (int64_t k = 0; k < slices; ++k) {
+        char name[32];
+        std::snprintf(name, sizeof name, "slice_%04lld.png", static_cast<long long>(k));
+        out.overlays.push_back((fs::path(o.png_dir) / name).string());
+      }
+    }
+  }
+  return out;
+}
+
 void run_segment(const SegmentOptions& o) {
   if (o.batch < 1 || o.batch > 4096) SRMDS_USAGE("segment: --batch must be in [1, 4096], got " << o.batch);
   const Precision precision = parse_precision(o.precision);
   if (precision == Precision::Bf16 && o.device != "cpu")
     SRMDS_USAGE("segment: --precision bf16 runs on the CPU only (--device cpu)");
   const bool folder = is_image_folder(o.input);
-  InputKind kind = InputKind::Image2d;
   if (folder) {
     require_folder_output(o.output, "--output");
     if (!o.prob_out.empty()) require_folder_output(o.prob_out, "--prob-out");
   } else {
-    kind = input_kind(o.input);
-    const bool png = kind == InputKind::Image2d;
+    const bool png = input_kind(o.input) == InputKind::Image2d;
     require_output_path(o.output, "--output");
     require_extension(o.output, "--output", png);
     if (!o.prob_out.empty()) {
@@ -103,17 +131,41 @@ void run_segment(const SegmentOptions& o) {
     }
   }
   if (!o.report.empty()) require_output_path(o.report, "--report");
-  refuse_same_files({{"--model", o.model}, {"--input", o.input}},
-                    {{"--output", o.output}, {"--prob-out", o.prob_out}, {"--png-dir", o.png_dir}, {"--report", o.report}},
-                    [](const std::string& m) { SRMDS_USAGE("segment: " << m); });
+  const auto usage = [](const std::string& m) { SRMDS_USAGE("segment: " << m); };
+  const std::vector<NamedFile> named_outputs = {
+      {"--output", o.output}, {"--prob-out", o.prob_out}, {"--png-dir", o.png_dir}, {"--report", o.report}};
+  std::vector<NamedFile> inputs = {{"--model", o.model}, {"--input", o.input}};
+  refuse_same_files(inputs, named_outputs, usage);
   if (!folder)
     for (const std::string& path : {o.output, o.prob_out})
       if (!path.empty()) io::require_replaceable_file(path);
   if (!o.report.empty()) io::require_replaceable_file(o.report);
-  const std::vector<std::string> inputs = folder ? list_image_files(o.input) : std::vector<std::string>{o.input};
+  const std::vector<std::string> files = folder ? list_image_files(o.input) : std::vector<std::string>{o.input};
   InputOptions input_options;
   input_options.dicom_series = o.series;
   input_options.png16_hu = o.png16_hu;
+
+  // A volume is read before anything else: its slice count names the overlays, and its slice files
+  // go into the report. Then every name the run writes is checked at once, before any work.
+  std::optional<InputVolume> volume;
+  if (!folder) volume = read_input_volume(o.input, input_options);
+  std::vector<InputOutputs> names;
+  OutputPlan plan;
+  for (const std::string& path : files) {
+    if (folder) inputs.push_back({"the input image", path});
+    names.push_back(outputs_for(o, folder, path, volume ? volume->volume.geometry.nk : 1));
+    const InputOutputs& n = names.back();
+    if (folder) plan.add("--output (the mask of '" + path + "')", n.mask);
+    if (folder && !n.prob.empty()) plan.add("--prob-out (the probability of '" + path + "')", n.prob);
+    for (const std::string& png : n.overlays) plan.add("--png-dir (an overlay of '" + path + "')", png);
+  }
+  plan.check(inputs, named_outputs, usage);
+  if (!o.report.empty()) {
+    std::vector<std::string> reported = {o.model, o.input};
+    for (const std::string& f : files) reported.push_back(f);
+    if (volume) reported.insert(reported.end(), volume->slice_files.begin(), volume->slice_files.end());
+    require_utf8_names(reported, "--report");
+  }
 
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
@@ -137,8 +189,10 @@ void run_segment(const SegmentOptions& o) {
     std::vector<LesionBurden> burdens;
     std::vector<std::string> lines;
     int64_t pngs = 0;
-    for (const std::string& path : inputs) {
-      const InputVolume in = read_input_volume(path, input_options);
+    for (size_t i = 0; i < files.size(); ++i) {
+      const std::string& path = files[i];
+      const InputOutputs& n = names[i];
+      const InputVolume in = volume ? std::move(*volume) : read_input_volume(path, input_options);
       print_warnings(in.warnings);
       const Tensor<float, Cpu> x = input_to_model(in, data_options);
       const Tensor<float, Cpu> p = naming_inputs(
@@ -146,47 +200,35 @@ void run_segment(const SegmentOptions& o) {
           "try a smaller --batch than " + std::to_string(o.batch), [&] { return predict_probability(ctx, net, x, o.batch, o.tta); });
       const VolumePrediction pred = prediction_to_volume(p, in.volume.geometry);
       const io::NiftiGeometry& g = in.volume.geometry;
-      const std::string stem = fs::path(path).stem().string();
-      const std::string mask_path = folder ? (fs::path(o.output) / (stem + ".png")).string() : o.output;
-      const std::string prob_path =
-          o.prob_out.empty() ? "" : folder ? (fs::path(o.prob_out) / (stem + ".png")).string() : o.prob_out;
       if (in.kind == InputKind::Image2d) {
         std::vector<uint8_t> m(pred.mask.size());
-        for (size_t i = 0; i < m.size(); ++i) m[i] = pred.mask[i] ? 255 : 0;
-        io::write_gray8_png(mask_path, m.data(), static_cast<int>(g.nj), static_cast<int>(g.ni));
-        if (!prob_path.empty()) {
-          io::write_gray8_png(prob_path, to_bytes(pred.probability).data(), static_cast<int>(g.nj), static_cast<int>(g.ni));
-        }
+        for (size_t j = 0; j < m.size(); ++j) m[j] = pred.mask[j] ? 255 : 0;
+        io::write_gray8_png(n.mask, m.data(), static_cast<int>(g.nj), static_cast<int>(g.ni));
+        if (!n.prob.empty())
+          io::write_gray8_png(n.prob, to_bytes(pred.probability).data(), static_cast<int>(g.nj), static_cast<int>(g.ni));
       } else {
-        io::write_nifti_mask(mask_path, g, pred.mask);
-        if (!prob_path.empty()) {
-          io::write_nifti_float(prob_path, g, pred.probability);
-        }
+        io::write_nifti_mask(n.mask, g, pred.mask);
+        if (!n.prob.empty()) io::write_nifti_float(n.prob, g, pred.probability);
       }
-      if (!o.png_dir.empty()) {
-        const Shape& s = x.shape();
-        const int64_t hw = s.h() * s.w();
-        std::vector<uint8_t> m(static_cast<size_t>(hw));
-        for (int64_t k = 0; k < s.n(); ++k) {
-          for (int64_t i = 0; i < hw; ++i) m[static_cast<size_t>(i)] = p[k * hw + i] >= 0.5f ? 1 : 0;
-          char name[64];
-          if (folder)
-            std::snprintf(name, sizeof name, "%s.png", stem.substr(0, 40).c_str());
-          else
-            std::snprintf(name, sizeof name, "slice_%04lld.png", static_cast<long long>(k));
-          const std::string png = (fs::path(o.png_dir) / name).string();
-          io::write_overlay_png(png, x.data() + k * hw, static_cast<int>(s.h()), static_cast<int>(s.w()), m.data());
-          ++pngs;
-        }
+      const Shape& s = x.shape();
+      SRMDS_CHECK(n.overlays.empty() || static_cast<int64_t>(n.overlays.size()) == s.n(),
+                  "segment: " << n.overlays.size() << " overlay names for " << s.n() << " slices of '" << path << "'");
+      const int64_t hw = s.h() * s.w();
+      std::vector<uint8_t> m(static_cast<size_t>(hw));
+      for (size_t k = 0; k < n.overlays.size(); ++k) {
+        const int64_t off = static_cast<int64_t>(k) * hw;
+        for (int64_t j = 0; j < hw; ++j) m[static_cast<size_t>(j)] = p[off + j] >= 0.5f ? 1 : 0;
+        io::write_overlay_png(n.overlays[k], x.data() + off, static_cast<int>(s.h()), static_cast<int>(s.w()), m.data());
+        ++pngs;
       }
-      const std::vector<std::string> files = in.kind == InputKind::Nifti ? std::vector<std::string>{} : in.slice_files;
-      burdens.push_back(lesion_burden(pred.mask, g, in.has_spacing, files, path));
+      const std::vector<std::string> slice_files = in.kind == InputKind::Nifti ? std::vector<std::string>{} : in.slice_files;
+      burdens.push_back(lesion_burden(pred.mask, g, in.has_spacing, slice_files, path));
       const LesionBurden& b = burdens.back();
       char line[512];
       std::snprintf(line, sizeof line, "segmented %s (%s, %lld x %lld x %lld) with %s: %lld lesion voxels (%.2f %%) -> %s",
                     path.c_str(), input_kind_name(in.kind), static_cast<long long>(g.ni), static_cast<long long>(g.nj),
                     static_cast<long long>(g.nk), o.model.c_str(), static_cast<long long>(b.lesion_voxels),
-                    100.0 * b.lesion_fraction, mask_path.c_str());
+                    100.0 * b.lesion_fraction, n.mask.c_str());
       lines.push_back(line);
       lines.push_back(format_lesion_burden(b, g.nk > 1 ? 20 : 0));
     }

@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 
 #include "srmds/core/error.hpp"
+#include "srmds/io/dicom.hpp"
 #include "srmds/io/image2d.hpp"
 
 namespace srmds {
@@ -39,15 +41,28 @@ std::map<std::string, std::string> by_stem(const std::string& folder, const char
 
 }  // namespace
 
+// True when the file starts like a DICOM file (io::looks_like_dicom on its first 132 bytes).
+static bool starts_like_dicom(const fs::path& file) {
+  uint8_t head[132];
+  std::ifstream f(file, std::ios::binary);
+  f.read(reinterpret_cast<char*>(head), sizeof head);
+  return f.gcount() > 0 && io::looks_like_dicom(head, static_cast<size_t>(f.gcount()));
+}
+
 bool is_image_folder(const std::string& path) {
   std::error_code ec;
   if (!fs::is_directory(path, ec)) return false;
+  bool images = false;
   for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
     std::error_code fec;
     const std::string name = it->path().filename().string();
-    if (!name.empty() && name[0] != '.' && it->is_regular_file(fec) && io::has_image_extension(name)) return true;
+    if (name.empty() || name[0] == '.' || !it->is_regular_file(fec)) continue;
+    if (io::has_image_extension(name))
+      images = true;
+    else if (starts_like_dicom(it->path()))
+      return false;  // a DICOM series with stray images: the series reader warns about them
   }
-  return false;
+  return images;
 }
 
 std::vector<std::string> list_image_files(const std::string& folder) {

@@ -2,8 +2,6 @@
 #include "srmds/io/atomic_file.hpp"
 
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,21 +41,6 @@ void fsync_parent(const std::string& path) {
 }
 
 thread_local AtomicBatch* t_batch = nullptr;
-
-// Blocks the cleanup signals for its lifetime (pending ones arrive after the renames).
-class SignalBlock {
-public:
-  SignalBlock() {
-    sigset_t set;
-    sigemptyset(&set);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
-    pthread_sigmask(SIG_BLOCK, &set, &m_old);
-  }
-  ~SignalBlock() { pthread_sigmask(SIG_SETMASK, &m_old, nullptr); }
-
-private:
-  sigset_t m_old;
-};
 
 }  // namespace
 
@@ -144,7 +127,7 @@ void AtomicBatch::stage(const std::string& tmp, const std::string& path) {
 void AtomicBatch::commit() {
   SRMDS_CHECK(!m_done, "AtomicBatch: committed twice");
   if (t_batch == this) t_batch = nullptr;
-  SignalBlock block;
+  CleanupHold hold;  // a signal waits until every rename is done (or undone)
   std::vector<std::string> created;
   for (size_t i = 0; i < m_staged.size(); ++i) {
     const Staged& s = m_staged[i];

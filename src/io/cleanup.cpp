@@ -1,54 +1,72 @@
-// Signal-time removal of this run's temporary and uncommitted files (see io/cleanup.hpp).
+// Removal of this run's temporary and uncommitted files when a signal stops it (see io/cleanup.hpp).
 #include "srmds/io/cleanup.hpp"
 
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <cstring>
+#include <cstdlib>
+#include <map>
+#include <thread>
+#include <utility>
 
 namespace srmds::io {
 
 namespace {
 
-constexpr int kSlots = 256;
-constexpr size_t kPathBytes = 4096;
-
-// state: 0 free, 1 being filled or emptied, 2 armed (the handler unlinks it).
-struct Slot {
-  std::atomic<int> state{0};
-  char path[kPathBytes];
+struct Registry {
+  std::recursive_mutex mutex;
+  std::map<uint64_t, std::pair<std::string, CleanupKind>> paths;  // by registration order
+  uint64_t next = 1;
 };
-Slot g_slots[kSlots];
-static_assert(std::atomic<int>::is_always_lock_free, "signal handler needs lock-free atomics");
 
-void on_fatal_signal(int sig) {
-  remove_registered_paths();
-  // SA_RESETHAND restored the default action; the re-raised signal is delivered when we return.
-  ::raise(sig);
+// Never destroyed: a signal may arrive while static objects are being torn down at exit.
+Registry& registry() {
+  static Registry* r = new Registry;
+  return *r;
+}
+
+sigset_t cleanup_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+  return set;
+}
+
+// The signal thread: waits for a cleanup signal, removes the registered paths (waiting for a
+// CleanupHold, such as a batch's renames, to end), then lets the signal take its default action.
+void signal_thread(sigset_t set) {
+  for (;;) {
+    int sig = 0;
+    if (::sigwait(&set, &sig) != 0) continue;
+    remove_registered_paths();
+    ::signal(sig, SIG_DFL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    ::pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+    ::raise(sig);      // default action: the process ends with this signal as its status
+    ::_exit(128 + sig);  // not reached
+  }
 }
 
 }  // namespace
 
-CleanupPath::CleanupPath(const std::string& path) {
-  if (path.empty() || path.size() >= kPathBytes) return;
-  for (int i = 0; i < kSlots; ++i) {
-    int expected = 0;
-    if (!g_slots[i].state.compare_exchange_strong(expected, 1, std::memory_order_acquire)) continue;
-    std::memcpy(g_slots[i].path, path.c_str(), path.size() + 1);
-    g_slots[i].state.store(2, std::memory_order_release);
-    m_slot = i;
-    return;
-  }
+CleanupPath::CleanupPath(const std::string& path, CleanupKind kind) {
+  if (path.empty()) return;
+  Registry& r = registry();
+  std::lock_guard<std::recursive_mutex> lock(r.mutex);
+  m_id = r.next++;
+  r.paths.emplace(m_id, std::make_pair(path, kind));
 }
 
-CleanupPath::CleanupPath(CleanupPath&& other) noexcept : m_slot(other.m_slot) { other.m_slot = -1; }
+CleanupPath::CleanupPath(CleanupPath&& other) noexcept : m_id(other.m_id) { other.m_id = 0; }
 
 CleanupPath& CleanupPath::operator=(CleanupPath&& other) noexcept {
   if (this != &other) {
     release();
-    m_slot = other.m_slot;
-    other.m_slot = -1;
+    m_id = other.m_id;
+    other.m_id = 0;
   }
   return *this;
 }
@@ -56,33 +74,42 @@ CleanupPath& CleanupPath::operator=(CleanupPath&& other) noexcept {
 CleanupPath::~CleanupPath() { release(); }
 
 void CleanupPath::release() noexcept {
-  if (m_slot < 0) return;
-  g_slots[m_slot].state.store(0, std::memory_order_release);
-  m_slot = -1;
+  if (m_id == 0) return;
+  Registry& r = registry();
+  std::lock_guard<std::recursive_mutex> lock(r.mutex);
+  r.paths.erase(m_id);
+  m_id = 0;
 }
 
+CleanupHold::CleanupHold() : m_lock(registry().mutex) {}
+
 void remove_registered_paths() noexcept {
-  for (Slot& s : g_slots)
-    if (s.state.load(std::memory_order_acquire) == 2) ::unlink(s.path);
+  Registry& r = registry();
+  std::lock_guard<std::recursive_mutex> lock(r.mutex);
+  for (const auto& [id, entry] : r.paths)
+    if (entry.second == CleanupKind::File) ::unlink(entry.first.c_str());
+  for (auto it = r.paths.rbegin(); it != r.paths.rend(); ++it)  // the newest (innermost) folder first
+    if (it->second.second == CleanupKind::Folder) ::rmdir(it->second.first.c_str());  // only when empty
+  r.paths.clear();
 }
 
 int registered_path_count() noexcept {
-  int n = 0;
-  for (const Slot& s : g_slots) n += s.state.load(std::memory_order_acquire) == 2 ? 1 : 0;
-  return n;
+  Registry& r = registry();
+  std::lock_guard<std::recursive_mutex> lock(r.mutex);
+  return static_cast<int>(r.paths.size());
 }
 
 void install_signal_cleanup() {
-  struct sigaction sa {};
-  sa.sa_handler = on_fatal_signal;
-  sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&sa.sa_mask, sig);
-  sa.sa_flags = SA_RESETHAND;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  static bool installed = false;
+  if (installed) return;
+  installed = true;
   struct sigaction ign {};
   ign.sa_handler = SIG_IGN;
   sigemptyset(&ign.sa_mask);
   ::sigaction(SIGXFSZ, &ign, nullptr);
+  const sigset_t set = cleanup_signals();
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);  // inherited by every thread started from here on
+  std::thread(signal_thread, set).detach();
 }
 
 }  // namespace srmds::io

@@ -7,7 +7,9 @@
 // same file stem (name without its last extension: 07.jpg with 07.png); an image without a mask,
 // a mask without an image, or two files of one stem in a folder is an error listing (up to five
 // of) the names. Any other item (NIfTI file, DICOM folder or file, PNG/JPEG file) is one pair.
-// Image folders are listed in file-name order (not recursively, hidden files skipped).
+// Image folders are listed in file-name order (not recursively, hidden files skipped). A folder that
+// also holds a DICOM file is a DICOM series, not an image folder (its reader warns about the stray
+// images), so one PNG in a series folder never turns the series into a set of slices.
 #pragma once
 
 #include <string>

@@ -14,7 +14,8 @@
 //
 // AtomicBatch makes several files appear together: while a batch is active on the thread, each
 // write_file_atomic writes and fsyncs its temporary file but defers the rename to commit(), which
-// renames them all with SIGINT/SIGTERM/SIGHUP blocked. A batch destroyed without commit() removes its
+// renames them all under a CleanupHold (io/cleanup.hpp: a signal's cleanup waits until they are
+// done, so the files appear all or none). A batch destroyed without commit() removes its
 // temporary files and leaves every target as it was (an interrupted `segment` never leaves a new
 // mask beside an old or missing probability map).
 #pragma once
