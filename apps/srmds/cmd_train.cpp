@@ -5,12 +5,27 @@
 // best validation epoch's weights go to <out stem>.best.safetensors. --resume continues a run
 // exactly; its network configuration is the checkpoint's, changed only by options given here
 // (which must then match, or the resume is refused).
+//
+// What --resume holds fixed (issue 21 item 10): every checkpoint stores the run record (metadata
+// "run", train/run_record.hpp): each option that shapes the run's course (run_options below) and
+// the identity of its training and validation slices (a content hash of each split, so a moved or
+// copied data set resumes while a changed slice, split or order is caught). A change of any of
+// them, or of a network option, is refused with exit 2 naming each one with the stored and the
+// given value. Free to change: --epochs (to extend or end a run; the cosine schedule then spans
+// the new length), --device, --log-every, --out, and the paths of --images/--masks while they
+// give the same slices. A checkpoint written before run records existed resumes with a warning.
+// Every path printed at the end names a file that exists: a resumed run already at --epochs
+// trains nothing and writes nothing (with --out elsewhere that is refused, exit 2), and the best
+// file is named only when it holds this run's best weights.
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <new>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -24,6 +39,7 @@
 #include "size_arg.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/nets/model_stats.hpp"
+#include "srmds/train/run_record.hpp"
 #include "srmds/train/train_data.hpp"
 #include "srmds/train/trainer.hpp"
 
@@ -54,10 +70,12 @@ std::string best_path_for(const std::string& out) {
   return out + ".best.safetensors";
 }
 
-NetConfig make_config(const TrainCliOptions& o, const CLI::App& sub) {
+// The network config: `stored` (the resumed checkpoint's; null for a new run) changed by the
+// options given.
+NetConfig make_config(const TrainCliOptions& o, const CLI::App& sub, const NetConfig* stored) {
   NetConfig cfg;
-  if (!o.resume.empty()) cfg = io::read_weights_info(io::read_safetensors(o.resume), o.resume).config;
-  const bool resuming = !o.resume.empty();
+  if (stored) cfg = *stored;
+  const bool resuming = stored != nullptr;
   auto given = [&](const char* name) { return !resuming || sub.count(name) > 0; };
   if (given("--base")) {
     if (o.base < 1 || o.base > kMaxBase) SRMDS_USAGE("train: --base must be in [1, " << kMaxBase << "], got " << o.base);
@@ -89,6 +107,55 @@ NetConfig make_config(const TrainCliOptions& o, const CLI::App& sub) {
 void set_loss_options(const TrainCliOptions& o, DeepSupervisionOptions& l) {
   l.ds = o.ds == "off" ? DsMode::Off : o.ds == "upsample" ? DsMode::Upsample : DsMode::Native;
   l.target = o.target == "nearest" ? TargetMode::Nearest : o.target == "max" ? TargetMode::Max : TargetMode::Average;
+}
+
+// The options that shape the course of a run, as the run record stores them: --resume refuses a
+// change of any. (--epochs, --device, --log-every and --out are free; the network options are
+// compared through the stored config.)
+RunRecord run_options(const TrainCliOptions& o, const Augmentation& augment) {
+  const TrainOptions& t = o.train;
+  const auto yes = [](bool b) { return std::string(b ? "yes" : "no"); };
+  return {{"--seed", std::to_string(o.seed)},
+          {"--val-fraction", shortest_double(o.val_fraction)},
+          {"--batch", std::to_string(t.batch)},
+          {"--lr", shortest_double(t.optimizer.lr)},
+          {"--warmup-epochs", shortest_double(t.warmup_epochs)},
+          {"--weight-decay", shortest_double(t.optimizer.weight_decay)},
+          {"--decoupled", yes(t.optimizer.decoupled)},
+          {"--no-flip", yes(o.no_flip)},
+          {"--ds", o.ds},
+          {"--target", o.target},
+          {"--dice-weight", shortest_double(t.loss.dice_weight)},
+          {"--augment", augmentation_to_string(augment)},
+          {"--ema", shortest_double(t.ema_decay)},
+          {"--series", o.series},
+          {"--png16-hu", yes(o.png16_hu)}};
+}
+
+// The identity of the run's slices, as the run record stores it.
+RunRecord run_data(const TrainData& data) {
+  return {{"training slices", slices_identity(data.train)}, {"validation slices", slices_identity(data.val)}};
+}
+
+// Refuses (exit 2) a resume whose options or data differ from the run's, naming each change.
+void refuse_changes(const std::vector<RunChange>& changes, const std::string& resume) {
+  if (changes.empty()) return;
+  static const std::map<std::string, std::string> names{
+      {"base", "--base"},       {"input_size", "--size"},  {"branches", "--branches"},
+      {"bn", "--bn"},           {"attention", "--attention"}, {"window", "--window"},
+      {"lesion_labels", "--labels"},
+      {"training slices", "the training slices (--images, --masks and how they are read)"},
+      {"validation slices", "the validation slices (--images, --masks and how they are read)"}};
+  const auto show = [](const std::string& v) { return v.empty() ? std::string("(none)") : v; };
+  std::ostringstream os;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const RunChange& c = changes[i];
+    const auto it = names.find(c.name);
+    os << (i ? "; " : "") << (it == names.end() ? c.name : it->second) << ": " << show(c.stored)
+       << " in the checkpoint, " << show(c.given) << " given";
+  }
+  SRMDS_USAGE("train: --resume '" << resume << "' continues a run with other settings (" << os.str()
+                                  << "); give the run's values, or start a new run without --resume");
 }
 
 void run_train(const TrainCliOptions& o, const CLI::App& sub) {
@@ -128,7 +195,30 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
   if (!o.resume.empty() && same_file(o.resume, best_path_for(o.out)))
     SRMDS_USAGE("train: --resume '" << o.resume << "' is the best-weights file this run writes");
   for (const std::string& path : {o.out, best_path_for(o.out)}) io::require_replaceable_file(path);
-  const NetConfig cfg = make_config(o, sub);
+  // A resumed run keeps its options and data (see the top of this file).
+  NetConfig stored_cfg;
+  bool stored_run_known = false;
+  RunRecord stored_run;
+  if (!o.resume.empty()) {
+    const io::SafetensorsFile ck = io::read_safetensors(o.resume);
+    stored_cfg = io::read_weights_info(ck, o.resume).config;
+    const auto run = ck.metadata.find("run");
+    stored_run_known = run != ck.metadata.end();
+    if (stored_run_known)
+      stored_run = run_record_from_json(run->second, "checkpoint '" + o.resume + "': metadata 'run'");
+  }
+  const NetConfig cfg = make_config(o, sub, o.resume.empty() ? nullptr : &stored_cfg);
+  const RunRecord options = run_options(o, augment);
+  if (stored_run_known) {
+    std::vector<RunChange> changes =
+        run_changes(config_record(config_to_json(stored_cfg)), config_record(config_to_json(cfg)));
+    for (const RunChange& c : run_changes(stored_run, options)) changes.push_back(c);
+    refuse_changes(changes, o.resume);
+  } else if (!o.resume.empty()) {
+    print_warnings({"train: checkpoint '" + o.resume +
+                    "' records no run options (an older srmds wrote it): a change of --seed, --batch, --lr, "
+                    "the data or another option cannot be detected"});
+  }
   SliceDataOptions data_options = SliceDataOptions::from_config(cfg);
   data_options.input.dicom_series = o.series;
   data_options.input.png16_hu = o.png16_hu;
@@ -138,16 +228,32 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
     using D = device_of_t<decltype(ctx)>;
     TrainData data = load_train_data(images, masks, data_options, o.val_fraction, o.seed, !o.no_flip, augment);
     print_warnings(data.train.warnings());
+    const RunRecord data_record = run_data(data);
+    if (stored_run_known) refuse_changes(run_changes(stored_run, data_record), o.resume);
+    RunRecord record = options;
+    record.insert(data_record.begin(), data_record.end());
     SrmdsNet<float, D> net(ctx, cfg, NetForm::Train, o.seed);
     TrainOptions to = o.train;
     set_loss_options(o, to.loss);
     to.checkpoint_path = o.out;
     to.best_path = best_path_for(o.out);
+    to.checkpoint_metadata["run"] = run_record_to_json(record);
     Trainer<float, D> trainer(ctx, net, to);
     if (!o.resume.empty()) {
       trainer.resume(o.resume);
       std::printf("resumed %s at epoch %d, step %lld\n", o.resume.c_str(), trainer.epoch() + 1,
                   static_cast<long long>(trainer.step()));
+      if (trainer.epoch() >= to.epochs) {  // nothing to train: nothing is written
+        if (!same_file(o.out, o.resume))
+          SRMDS_USAGE("train: --resume '" << o.resume << "' has trained " << trainer.epoch() << " epochs and --epochs is "
+                                          << to.epochs << ": nothing to train, so --out '" << o.out
+                                          << "' would not be written (give --epochs above " << trainer.epoch()
+                                          << " to continue)");
+        std::printf("nothing to train: '%s' has trained %d epochs and --epochs is %d; no file written (give a larger "
+                    "--epochs to continue)\n",
+                    o.resume.c_str(), trainer.epoch(), to.epochs);
+        return;
+      }
     }
     const ModelStats st = model_stats(cfg, NetForm::Train, cfg.input_size[0], cfg.input_size[1]);
     std::printf("training %s parameters on %lld slices (%lld validation), %d x %d, batch %d, %d epochs, device %s\n",
@@ -172,7 +278,16 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
                                                           << " slices of " << cfg.input_size[0] << " x "
                                                           << cfg.input_size[1] << " (try a smaller --batch or --size)");
     }
-    std::printf("checkpoint: %s\nbest weights: %s\n", o.out.c_str(), to.best_path.c_str());
+    std::printf("checkpoint: %s\n", o.out.c_str());  // fit ran at least one epoch, so it was written
+    std::error_code ec;
+    if (trainer.best_written())
+      std::printf("best weights: %s\n", to.best_path.c_str());
+    else if (same_file(o.out, o.resume) && std::filesystem::is_regular_file(to.best_path, ec))
+      std::printf("best weights: %s (unchanged: no epoch of this run beat validation Dice %.4f)\n", to.best_path.c_str(),
+                  trainer.best_dice());
+    else
+      std::printf("best weights: not written (no epoch of this run beat the validation Dice %.4f of '%s')\n",
+                  trainer.best_dice(), o.resume.c_str());
   });
 }
 
@@ -189,7 +304,11 @@ void add_train_command(CLI::App& app) {
   sub->add_option("--series", o->series, "SeriesInstanceUID to read from a DICOM folder holding several series");
   sub->add_flag("--png16-hu", o->png16_hu, "16-bit PNG slices hold HU + 32768 (else min-max per slice)");
   sub->add_option("--out", o->out, "Checkpoint written after every epoch (.safetensors)")->required();
-  sub->add_option("--resume", o->resume, "Checkpoint to continue from");
+  sub->add_option("--resume", o->resume,
+                  "Checkpoint to continue from. The run's options must be the same (--seed, --val-fraction, --batch, "
+                  "--lr, --warmup-epochs, --weight-decay, --decoupled, --no-flip, --ds, --target, --dice-weight, "
+                  "--augment, --ema, --series, --png16-hu and the network options), and so must its slices "
+                  "(--images/--masks may move); --epochs, --device, --log-every and --out may change");
   sub->add_option("--epochs", o->train.epochs)->capture_default_str();
   sub->add_option("--batch", o->train.batch)->capture_default_str();
   sub->add_option("--lr", o->train.optimizer.lr, "Peak learning rate")->capture_default_str();

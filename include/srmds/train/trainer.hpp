@@ -6,7 +6,9 @@
 //
 // "The last good checkpoint" holds: before validation, the checkpoint and the best file of an
 // epoch are written, every weight and BN statistic is checked to be finite; a non-finite update
-// stops training with an error naming the tensor and keeps the files of the previous epoch.
+// stops training with an error naming the tensor and keeps the files of the previous epoch. The
+// error names the last good checkpoint only where one exists: the one this run wrote last, else the
+// one it resumed from; otherwise it says that none was written.
 // resume() validates the checkpoint's metadata (epoch and step integral and in range, best_dice
 // finite in [-1, 1]) and its tensors (finite, BN variances and Adam second moments >= 0), and
 // names the file and the key or tensor.
@@ -58,6 +60,8 @@ struct TrainOptions {
   int log_every = 10;           // progress callback every this many steps and at each epoch end (0: epoch end only)
   int stop_after_epochs = -1;   // stop early after this many epochs of this run (tests; -1 = no)
   double ema_decay = 0;         // > 0: validate and save the moving average of the weights (optim/ema.hpp)
+  // Added to every checkpoint's metadata (srmds train: "run", its run record, train/run_record.hpp).
+  std::map<std::string, std::string> checkpoint_metadata;
 };
 
 struct TrainProgress {
@@ -104,6 +108,9 @@ public:
                     options.warmup_epochs <= kMaxEpochs,
                 "Trainer: warm-up epochs " << options.warmup_epochs << " must be in [0, " << kMaxEpochs << "]");
     SRMDS_CHECK(options.epochs <= kMaxEpochs, "Trainer: epochs " << options.epochs << " must be at most " << kMaxEpochs);
+    for (const char* key : {"epoch", "step", "best_dice"})
+      SRMDS_CHECK(options.checkpoint_metadata.count(key) == 0,
+                  "Trainer: checkpoint metadata may not set the reserved key '" << key << "'");
   }
 
   std::function<void(const TrainProgress&)> on_progress;
@@ -111,8 +118,10 @@ public:
 
   // Restores weights, BN statistics, optimizer moments, step and epoch from a checkpoint written by
   // this trainer. The network's config must match the checkpoint's.
-  void resume(const std::string& path) {
-    const io::SafetensorsFile file = io::read_safetensors(path);
+  void resume(const std::string& path) { resume(io::read_safetensors(path), path); }
+  // The same from a file already read (`path` names it in errors). Everything is checked before
+  // anything is copied: metadata, then every tensor's name, shape and values.
+  void resume(const io::SafetensorsFile& file, const std::string& path) {
     // Metadata first (cheap), each number checked before it is used.
     const double epoch = metadata_number(file, "epoch", path, 0, kMaxEpochs, true);
     const double step = metadata_number(file, "step", path, 0, kMaxSteps, true);
@@ -130,6 +139,7 @@ public:
     m_epoch = static_cast<int>(epoch);
     m_adam.set_step_count(static_cast<int64_t>(step));
     m_best_dice = best;
+    m_last_checkpoint = path;
   }
 
   // Trains from the current epoch to options.epochs; `train` serves the batches (its sampling
@@ -204,14 +214,17 @@ public:
         if (report.val_micro.dice > m_best_dice) {
           m_best_dice = report.val_micro.dice;
           report.best = true;
-          if (!m_options.best_path.empty()) io::save_weights(m_ctx, m_options.best_path, m_net);
+          save_best();
         }
-      } else if (!m_options.best_path.empty()) {
-        io::save_weights(m_ctx, m_options.best_path, m_net);  // no validation set: keep the latest
+      } else {
+        save_best();  // no validation set: keep the latest
       }
       if (m_ema) m_ema->swap(m_ctx);
       report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-      if (!m_options.checkpoint_path.empty()) save_checkpoint(m_options.checkpoint_path, m_epoch + 1);
+      if (!m_options.checkpoint_path.empty()) {
+        save_checkpoint(m_options.checkpoint_path, m_epoch + 1);
+        m_last_checkpoint = m_options.checkpoint_path;
+      }
       reports.push_back(report);
       if (on_epoch) on_epoch(report);
       ++epochs_this_run;
@@ -221,15 +234,19 @@ public:
 
   // Writes weights, BN statistics, optimizer moments, the step and the next epoch, atomically.
   void save_checkpoint(const std::string& path, int next_epoch) {
-    std::map<std::string, std::string> meta{{"epoch", std::to_string(next_epoch)},
-                                            {"step", std::to_string(m_adam.step_count())},
-                                            {"best_dice", format_double(m_best_dice)}};
+    std::map<std::string, std::string> meta = m_options.checkpoint_metadata;
+    meta["epoch"] = std::to_string(next_epoch);
+    meta["step"] = std::to_string(m_adam.step_count());
+    meta["best_dice"] = format_double(m_best_dice);
     io::save_weights(m_ctx, path, m_net, optimizer_state(), meta);
   }
 
   int epoch() const { return m_epoch; }
   int64_t step() const { return m_adam.step_count(); }
   double best_dice() const { return m_best_dice; }
+  // Whether this trainer wrote options.best_path (a run whose epochs all fall short of the resumed
+  // checkpoint's best validation Dice writes none).
+  bool best_written() const { return m_best_written; }
   const std::vector<double>& loss_history() const { return m_loss_history; }
   const std::vector<double>& lr_history() const { return m_lr_history; }  // the lr of each step of this run
   // What a checkpoint holds besides the network: the optimizer's moments ("optimizer.m.<name>",
@@ -249,14 +266,23 @@ private:
     const double loss = m_loss.forward_backward(m_ctx, logits, y, m_dlogits);
     if (!std::isfinite(loss))
       SRMDS_THROW("training stopped: non-finite loss " << loss << " at step " << m_adam.step_count() << " (epoch "
-                                                       << m_epoch + 1 << "); the last good checkpoint is kept"
-                                                       << (m_options.checkpoint_path.empty()
-                                                               ? std::string()
-                                                               : " in " + m_options.checkpoint_path));
+                                                       << m_epoch + 1 << ")" << kept_checkpoint());
     m_net.backward(m_ctx, m_dlogits, WriteMode::Overwrite);
     m_adam.step(m_ctx, lr);
     if (m_ema) m_ema->update(m_ctx, m_adam.step_count());
     return loss;
+  }
+
+  void save_best() {
+    if (m_options.best_path.empty()) return;
+    io::save_weights(m_ctx, m_options.best_path, m_net);
+    m_best_written = true;
+  }
+
+  // The end of a training-stopped error: the checkpoint that holds the last good state, if any.
+  std::string kept_checkpoint() const {
+    return m_last_checkpoint.empty() ? "; no checkpoint was written before it"
+                                     : "; the last good checkpoint is kept in " + m_last_checkpoint;
   }
 
   static constexpr int kMaxEpochs = 1000000;
@@ -270,11 +296,8 @@ private:
         if (!std::isfinite(static_cast<double>(h[i])))
           SRMDS_THROW("training stopped: the update at step " << m_adam.step_count() << " (epoch " << m_epoch + 1
                                                               << ") made tensor '" << nt.name << "' non-finite ("
-                                                              << static_cast<double>(h[i]) << "); nothing of this epoch was saved"
-                                                              << (m_options.checkpoint_path.empty()
-                                                                      ? std::string()
-                                                                      : ", the last good checkpoint is kept in " +
-                                                                            m_options.checkpoint_path));
+                                                              << static_cast<double>(h[i])
+                                                              << "); nothing of this epoch was saved" << kept_checkpoint());
     }
   }
 
@@ -323,6 +346,8 @@ private:
   typename DeepSupervisionLoss<T, D>::Logits m_dlogits;
   int m_epoch = 0;
   double m_best_dice = -1;
+  bool m_best_written = false;
+  std::string m_last_checkpoint;  // written by this run last, or resumed from; "" = none
   std::vector<double> m_loss_history, m_lr_history;
 };
 
