@@ -2,6 +2,7 @@
 // alpha through an independent encoder), grey JPEG (a libjpeg-written file and, when present, the
 // real slices of ../shared/data/covid-semiseg), and bad files -- colour, palette, garbage,
 // truncated, corrupted, oversized -- rejected with an srmds::Error naming the file; mutation fuzz.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -217,6 +218,58 @@ TEST_CASE("images: colour, palette, garbage, truncated, corrupt and oversized fi
   SECTION("missing file") {
     CHECK_THROWS_WITH(read_grey_image("/nonexistent/x.png"), Catch::Contains("/nonexistent/x.png"));
   }
+  SECTION("a FIFO is refused without being opened (issue 21 item 8: reading it blocked for ever)") {
+    TempDir dir("image_fifo");
+    const std::string p = dir.file("slice.png");
+    REQUIRE(::mkfifo(p.c_str(), 0600) == 0);
+    CHECK_THROWS_WITH(read_grey_image(p), Catch::Contains(p) && Catch::Contains("not a regular file"));
+  }
+}
+
+// Issue 21 item 6: stb fills the blocks a scan lacks with grey, so a JPEG whose header asks for more
+// pixels than its compressed data holds decoded to grey rows (a 16384 x 4096 header over 24 x 16
+// pixels of data gave a 16384 x 4096 image).
+TEST_CASE("JPEG: compressed data shorter than the header says is an error; complete files still decode", "[image2d][bad]") {
+  const std::vector<uint8_t>& j = srmds::test::small_grey_jpeg();
+  size_t sof = 0, sos = 0;
+  for (size_t i = 0; i + 1 < j.size(); ++i) {
+    if (j[i] == 0xFF && j[i + 1] == 0xC0 && sof == 0) sof = i;
+    if (j[i] == 0xFF && j[i + 1] == 0xDA && sos == 0) sos = i;
+  }
+  REQUIRE(sof > 0);
+  REQUIRE(sos > sof);
+  REQUIRE(j[j.size() - 2] == 0xFF);
+  REQUIRE(j[j.size() - 1] == 0xD9);
+  const size_t data = sos + 2 + ((j[sos + 2] << 8) | j[sos + 3]);  // first byte of the entropy-coded data
+  auto sized = [&](unsigned w, unsigned h) {
+    std::vector<uint8_t> b = j;
+    b[sof + 5] = static_cast<uint8_t>(h >> 8);
+    b[sof + 6] = static_cast<uint8_t>(h);
+    b[sof + 7] = static_cast<uint8_t>(w >> 8);
+    b[sof + 8] = static_cast<uint8_t>(w);
+    return b;
+  };
+  require_error(sized(48, 32), {"img.png", "truncated image data", "48 x 32"});
+  require_error(sized(24, 17), {"truncated image data"});
+  require_error(sized(16384, 4096), {"truncated image data", "16384 x 4096"});
+  // The entropy-coded data cut in half, the end-of-image marker kept.
+  std::vector<uint8_t> cut(j.begin(), j.begin() + static_cast<std::ptrdiff_t>(data + (j.size() - 2 - data) / 2));
+  if (cut.back() == 0xFF) cut.pop_back();
+  cut.push_back(0xFF);
+  cut.push_back(0xD9);
+  require_error(cut, {"truncated image data"});
+  // Complete files: a smaller header (fewer blocks than the data) and fill bytes or zeros before the
+  // end marker decode as before.
+  const GreyImage ref = decode_grey_image(j.data(), j.size(), "ref.jpg");
+  for (const std::vector<uint8_t>& extra : {std::vector<uint8_t>{0xFF, 0xFF}, std::vector<uint8_t>{0, 0, 0}}) {
+    std::vector<uint8_t> b(j.begin(), j.end() - 2);
+    b.insert(b.end(), extra.begin(), extra.end());
+    b.push_back(0xFF);
+    b.push_back(0xD9);
+    const GreyImage img = decode_grey_image(b.data(), b.size(), "extra.jpg");
+    CHECK(img.pixels == ref.pixels);
+  }
+  CHECK(decode_grey_image(sized(16, 8).data(), sized(16, 8).size(), "smaller.jpg").width == 16);
 }
 
 TEST_CASE("images: mutation fuzz: every decode succeeds or throws srmds::Error", "[image2d][bad][fuzz]") {

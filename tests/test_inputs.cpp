@@ -2,6 +2,7 @@
 // 2-D images (labels, JPEG masks), masks on a flipped grid lined up by their affine, image/mask
 // pairing by file stem, a SliceDataset over a folder of PNG slices, and the lesion burden (SPEC §8)
 // against hand counts.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -102,6 +103,20 @@ TEST_CASE("inputs: kinds and intensities (8-bit x/255, 16-bit HU + 32768 or min-
   CHECK(error_of([&] { (void)read_input_volume(dir.file("nothing.png")); }).find("nothing.png") != std::string::npos);
   write_bytes(dir.file("notes.bin"), {'x', 'y', 'z'});
   CHECK(error_of([&] { (void)read_input_volume(dir.file("notes.bin")); }).find("not a NIfTI") != std::string::npos);
+}
+
+// Issue 21 item 8: a FIFO named anything but .nii was opened to sniff its kind, which blocks until
+// a writer comes. A FIFO or device is refused from its status, never opened.
+TEST_CASE("inputs: a FIFO or a device is not a regular file, whatever its name", "[inputs][bad]") {
+  TempDir dir("inputs_fifo");
+  for (const char* name : {"p", "p.png", "p.jpg", "p.dcm", "p.nii", "p.nii.gz"}) {
+    const std::string p = dir.file(name);
+    REQUIRE(::mkfifo(p.c_str(), 0600) == 0);
+    INFO(name);
+    CHECK_THROWS_WITH(input_kind(p), Catch::Contains("input '" + p + "': not a regular file"));
+    CHECK_THROWS_WITH(read_input_volume(p), Catch::Contains("not a regular file"));
+  }
+  if (fs::exists("/dev/zero")) CHECK_THROWS_WITH(input_kind("/dev/zero"), Catch::Contains("not a regular file"));
 }
 
 TEST_CASE("inputs: masks of 2-D images: any pixel > 0, label sets, JPEG masks at >= 128, sizes checked", "[inputs]") {

@@ -62,6 +62,8 @@ InputKind input_kind(const std::string& path) {
   const fs::file_status st = fs::status(path, ec);
   if (ec || !fs::exists(st)) SRMDS_THROW("input '" << path << "': no such file or folder");
   if (fs::is_directory(st)) return InputKind::Dicom;
+  // A FIFO or device is never opened: reading one blocks (or never ends).
+  if (!fs::is_regular_file(st)) SRMDS_THROW("input '" << path << "': not a regular file");
   if (is_nifti_name(path)) return InputKind::Nifti;
   if (io::has_image_extension(path)) return InputKind::Image2d;
   std::ifstream in(path, std::ios::binary);

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,15 @@ struct DicomWalk {
 
 // Walks the whole file (see io/dicom.hpp); throws srmds::Error naming `name` and the problem.
 DicomWalk walk_dicom(const uint8_t* bytes, size_t size, const std::string& name);
+
+// The top-level elements of a file that walk_dicom may reject, up to its first problem (an unknown
+// or missing transfer syntax guessed): enough to tell which series a damaged file belongs to.
+// Never throws.
+DicomWalk walk_dicom_prefix(const uint8_t* bytes, size_t size);
+
+// The SeriesInstanceUID of a file that the reader rejects, when it can be told: "" for a walked
+// file without one, nullopt when the file is damaged before it (or it is unreadable).
+std::optional<std::string> series_uid_of(const uint8_t* bytes, size_t size);
 
 // Header attributes from a walked file (checks types, lengths and values).
 DicomSliceHeader read_slice_header(const uint8_t* bytes, size_t size, const DicomWalk& walk, const std::string& name);

@@ -120,6 +120,24 @@ int required_us(const Attributes& a, uint16_t g, uint16_t e, const char* what, c
 
 }  // namespace
 
+std::optional<std::string> series_uid_of(const uint8_t* bytes, size_t size) {
+  const std::string name = "(series)";
+  bool complete = true;
+  DicomWalk walk;
+  try {
+    walk = walk_dicom(bytes, size, name);
+  } catch (const Error&) {
+    complete = false;
+    walk = walk_dicom_prefix(bytes, size);
+  }
+  try {
+    if (auto uid = Attributes(bytes, size, walk, name).text(0x0020, 0x000E, "UI")) return printable(*uid);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  return complete ? std::optional<std::string>("") : std::nullopt;
+}
+
 DicomSliceHeader read_slice_header(const uint8_t* bytes, size_t size, const DicomWalk& walk, const std::string& name) {
   const Attributes a(bytes, size, walk, name);
   DicomSliceHeader h;

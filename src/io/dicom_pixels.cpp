@@ -12,8 +12,12 @@
 #include <gdcmTrace.h>
 #include <gdcmTransferSyntax.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "dicom_detail.hpp"
@@ -31,6 +35,64 @@ void quiet_gdcm() {
 }
 
 namespace {
+
+// GDCM's JPEG 2000 codec gives OpenJPEG an error handler that prints to stderr itself
+// (gdcm_error_callback), past gdcm::Trace, so a damaged file printed a line of its own beside our
+// error. While a codec decodes, file descriptor 2 points at a temporary file instead (one decode
+// at a time; anything another thread writes to stderr meanwhile lands there too), and what the
+// codec wrote becomes part of our message.
+class CodecMessages {
+public:
+  CodecMessages() : m_lock(mutex()) {
+    std::fflush(stderr);
+    m_file = std::tmpfile();
+    if (m_file == nullptr) return;
+    m_saved = ::dup(2);
+    if (m_saved >= 0 && ::dup2(::fileno(m_file), 2) < 0) {
+      ::close(m_saved);
+      m_saved = -1;
+    }
+  }
+  ~CodecMessages() {
+    restore();
+    if (m_file != nullptr) std::fclose(m_file);
+  }
+  CodecMessages(const CodecMessages&) = delete;
+  CodecMessages& operator=(const CodecMessages&) = delete;
+
+  // Points stderr back and returns what was written meanwhile, on one line (at most 300 characters).
+  std::string take() {
+    restore();
+    if (m_file == nullptr) return "";
+    char buf[300];
+    std::rewind(m_file);
+    const size_t n = std::fread(buf, 1, sizeof buf, m_file);
+    std::string out;
+    for (size_t i = 0; i < n; ++i) {
+      const unsigned char c = static_cast<unsigned char>(buf[i]);
+      const char shown = c < 32 || c > 126 ? ' ' : static_cast<char>(c);
+      if (shown != ' ' || (!out.empty() && out.back() != ' ')) out.push_back(shown);
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out;
+  }
+
+private:
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  void restore() {
+    if (m_saved < 0) return;
+    std::fflush(stderr);
+    ::dup2(m_saved, 2);
+    ::close(m_saved);
+    m_saved = -1;
+  }
+  std::lock_guard<std::mutex> m_lock;
+  std::FILE* m_file = nullptr;
+  int m_saved = -1;
+};
 
 template <class U>
 void rescale(const char* buf, size_t n, const DicomSliceHeader& h, float* out) {
@@ -97,13 +159,22 @@ std::vector<float> decode_dicom_pixels(const uint8_t* bytes, size_t size, const 
                           << " x " << h.bits_allocated << " bits are " << n * bytes_per);
   std::vector<char> buffer(length);
   bool decoded = false;
-  try {
-    decoded = image.GetBuffer(buffer.data());
-  } catch (const std::exception& e) {
-    SRMDS_THROW("DICOM '" << name << "': GDCM could not decode the pixel data (" << ts.GetString() << ": " << e.what() << ")");
+  std::string codec_said;
+  {
+    std::optional<CodecMessages> messages;  // compressed pixel data only: a codec runs
+    if (walk.encapsulated) messages.emplace();
+    try {
+      decoded = image.GetBuffer(buffer.data());
+    } catch (const std::exception& e) {
+      codec_said = messages ? messages->take() : "";
+      SRMDS_THROW("DICOM '" << name << "': GDCM could not decode the pixel data (" << ts.GetString() << ": " << e.what()
+                            << (codec_said.empty() ? "" : "; codec: " + codec_said) << ")");
+    }
+    if (messages) codec_said = messages->take();
   }
   if (!decoded)
-    SRMDS_THROW("DICOM '" << name << "': GDCM could not decode the pixel data (transfer syntax " << ts.GetString() << ")");
+    SRMDS_THROW("DICOM '" << name << "': GDCM could not decode the pixel data (transfer syntax " << ts.GetString()
+                          << (codec_said.empty() ? "" : "; codec: " + codec_said) << ")");
 
   std::vector<float> hu(n);
   switch (h.bits_allocated) {

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <set>
 #include <sstream>
 
 #include "dicom_detail.hpp"
@@ -41,13 +43,30 @@ DicomImage decode_dicom(const uint8_t* bytes, size_t size, const std::string& na
 
 namespace {
 
+// A file of the folder that is not read as a slice.
+struct Rejected {
+  std::string path, reason;
+  bool may_be_slice = false;              // looks like DICOM (or is empty, or could not be read)
+  std::optional<std::string> series_uid;  // its SeriesInstanceUID, when it can be told
+
+  std::string text() const { return fs::path(path).filename().string() + " (" + reason + ")"; }
+};
+
 struct Scan {
   std::string folder;
   std::string given_file;                 // set when a file was given
   std::vector<DicomSliceHeader> slices;   // DICOM image files, by file name
-  std::vector<std::string> skipped;       // "name (reason)"
+  std::vector<Rejected> rejected;         // by file name
   int64_t files_seen = 0;
 };
+
+// The first rejected files, "name (reason), ...".
+std::string rejected_list(const std::vector<Rejected>& r) {
+  std::string out;
+  for (size_t i = 0; i < r.size() && i < 3; ++i) out += (i == 0 ? "" : ", ") + r[i].text();
+  if (r.size() > 3) out += ", ...";
+  return out;
+}
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -91,15 +110,25 @@ Scan scan(const std::string& path) {
   std::sort(files.begin(), files.end());
   for (const std::string& f : files) {
     ++s.files_seen;
+    std::vector<uint8_t> bytes;
     try {
-      const std::vector<uint8_t> bytes = detail::read_file_bytes(f, kMaxDicomFileBytes);
-      if (!looks_like_dicom(bytes.data(), bytes.size())) {
-        s.skipped.push_back(fs::path(f).filename().string() + " (not DICOM)");
-        continue;
-      }
+      bytes = detail::read_file_bytes(f, kMaxDicomFileBytes);
+    } catch (const Error& e) {
+      s.rejected.push_back({f, reason_of(e, f), true, std::nullopt});
+      continue;
+    }
+    if (bytes.empty()) {  // a slice whose copy was cut short at nothing, as likely as anything else
+      s.rejected.push_back({f, "empty file", true, std::nullopt});
+      continue;
+    }
+    if (!looks_like_dicom(bytes.data(), bytes.size())) {
+      s.rejected.push_back({f, "not DICOM", false, std::nullopt});
+      continue;
+    }
+    try {
       s.slices.push_back(parse_dicom_header(bytes.data(), bytes.size(), f));
     } catch (const Error& e) {
-      s.skipped.push_back(fs::path(f).filename().string() + " (" + reason_of(e, f) + ")");
+      s.rejected.push_back({f, reason_of(e, f), true, detail::series_uid_of(bytes.data(), bytes.size())});
     }
   }
   return s;
@@ -140,8 +169,7 @@ DicomSeries read_dicom_series(const std::string& path, const DicomReadOptions& o
   if (groups.empty()) {
     std::ostringstream os;
     os << "DICOM '" << s.folder << "': no DICOM image files (" << s.files_seen << " files looked at";
-    for (size_t i = 0; i < s.skipped.size() && i < 3; ++i) os << (i == 0 ? ": " : ", ") << s.skipped[i];
-    if (s.skipped.size() > 3) os << ", ...";
+    if (!s.rejected.empty()) os << ": " << rejected_list(s.rejected);
     os << "; subfolders are not searched)";
     throw Error(os.str());
   }
@@ -166,16 +194,42 @@ DicomSeries read_dicom_series(const std::string& path, const DicomReadOptions& o
   std::vector<DicomSliceHeader> slices;
   for (size_t i : groups[uid]) slices.push_back(s.slices[i]);
 
+  // Values in HU: CT only. A missing Modality (type 1, so a broken header) is taken as CT with a warning.
+  size_t no_modality = 0;
+  std::string first_without;
+  for (const DicomSliceHeader& h : slices) {
+    if (h.modality.empty() && no_modality++ == 0) first_without = h.path;
+    if (!h.modality.empty() && h.modality != "CT")
+      SRMDS_THROW("DICOM '" << h.path << "': Modality (0008,0060) is " << h.modality
+                            << ", not CT: only CT series are read (their values are Hounsfield units)");
+  }
+
+  // Every file of the series must be readable: a file that belongs to it and is rejected (a
+  // damaged slice) is an error naming it, and so is a damaged DICOM file whose series cannot be
+  // told when the folder holds no other series.
+  std::set<std::string> uids;
+  for (const auto& g : groups) uids.insert(g.first);
+  for (const Rejected& r : s.rejected)
+    if (r.series_uid) uids.insert(*r.series_uid);
+  for (const Rejected& r : s.rejected) {
+    if (!r.may_be_slice) continue;
+    if (r.series_uid && *r.series_uid == uid)
+      SRMDS_THROW("DICOM series " << uid << ": slice '" << r.path << "' cannot be read: " << r.reason);
+    if (!r.series_uid && uids.size() == 1)
+      SRMDS_THROW("DICOM '" << r.path << "': " << r.reason << " (an unreadable file beside the " << slices.size()
+                            << " slices of series " << uid << ", maybe one of them)");
+  }
+
   DicomSeries out;
   out.series_uid = uid;
   out.series_description = slices.front().series_description;
-  if (!s.skipped.empty() && groups.size() == 1) {
-    std::ostringstream os;
-    os << "ignored " << s.skipped.size() << " file(s) in " << s.folder << " that are not DICOM images:";
-    for (size_t i = 0; i < s.skipped.size() && i < 3; ++i) os << (i == 0 ? " " : ", ") << s.skipped[i];
-    if (s.skipped.size() > 3) os << ", ...";
-    out.warnings.push_back(os.str());
-  }
+  if (no_modality > 0)
+    out.warnings.push_back("no Modality (0008,0060) in " + std::to_string(no_modality) + " of " +
+                           std::to_string(slices.size()) + " slices (first: '" + first_without +
+                           "'): their values are taken as CT Hounsfield units");
+  if (!s.rejected.empty() && groups.size() == 1)
+    out.warnings.push_back("ignored " + std::to_string(s.rejected.size()) + " file(s) in " + s.folder +
+                           " that are not DICOM images of the series: " + rejected_list(s.rejected));
 
   // Consistency with the first slice (by file name).
   const DicomSliceHeader& ref = slices.front();
@@ -250,7 +304,9 @@ DicomSeries read_dicom_series(const std::string& path, const DicomReadOptions& o
       if (gaps[k] >= 1.5 * median)
         SRMDS_THROW("DICOM series " << uid << ": missing slice(s) between '" << a << "' and '" << b << "': they are "
                                     << gaps[k] << " mm apart, the other slices " << median << " mm (about "
-                                    << std::llround(gaps[k] / median) - 1 << " missing)");
+                                    << std::llround(gaps[k] / median) - 1 << " missing"
+                                    << (s.rejected.empty() ? "" : "; files not read: " + rejected_list(s.rejected))
+                                    << ")");
       const double dev = std::fabs(gaps[k] - median) / median;
       if (dev > 0.01)
         SRMDS_THROW("DICOM series " << uid << ": uneven slice spacing: '" << a << "' and '" << b << "' are " << gaps[k]

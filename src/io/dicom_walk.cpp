@@ -8,6 +8,7 @@
 // follow) and for encapsulated pixel data (an offset table item, fragments, a sequence delimiter).
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -50,7 +51,13 @@ struct Header {
 
 class Walker {
 public:
-  Walker(const uint8_t* p, size_t n, const std::string& name) : m_p(p), m_n(n), m_name(name) {}
+  // lenient: an unknown or missing transfer syntax is guessed (explicit VR when a VR follows the
+  // first data set tag), so that walk_dicom_prefix reaches the attributes of such a file.
+  Walker(const uint8_t* p, size_t n, const std::string& name, bool lenient = false)
+      : m_p(p), m_n(n), m_name(name), m_lenient(lenient) {}
+
+  // The top-level elements walked so far (all of them after run(), those before its error after a throw).
+  DicomWalk take() { return std::move(m_walk); }
 
   DicomWalk run() {
     size_t pos = 0;
@@ -63,9 +70,16 @@ public:
     }
     if (meta) {
       pos = walk_meta(pos);
-      if (m_walk.transfer_syntax.empty())
-        SRMDS_THROW("DICOM '" << m_name << "': the file meta group has no TransferSyntaxUID (0002,0010)");
-      set_transfer_syntax();
+      try {
+        if (m_walk.transfer_syntax.empty())
+          SRMDS_THROW("DICOM '" << m_name << "': the file meta group has no TransferSyntaxUID (0002,0010)");
+        set_transfer_syntax();
+      } catch (const Error&) {
+        if (!m_lenient) throw;
+        m_walk.encapsulated = false;
+        m_walk.encoding = m_n - pos >= 6 && vr_kind(m_p + pos + 4) != 0 ? DicomEncoding::ExplicitLittle
+                                                                         : DicomEncoding::ImplicitLittle;
+      }
     } else {
       // No meta group (old ACR-NEMA style): explicit VR when a VR follows the first tag.
       if (m_n < 8) fail(0, "too short for a DICOM file (" + std::to_string(m_n) + " bytes)");
@@ -80,6 +94,7 @@ private:
   const uint8_t* m_p;
   size_t m_n;
   const std::string& m_name;
+  bool m_lenient;
   DicomWalk m_walk;
 
   [[noreturn]] void fail(size_t offset, const std::string& what) const {
@@ -309,7 +324,23 @@ DicomWalk walk_dicom(const uint8_t* bytes, size_t size, const std::string& name)
   return Walker(bytes, size, name).run();
 }
 
+DicomWalk walk_dicom_prefix(const uint8_t* bytes, size_t size) {
+  if (bytes == nullptr || size == 0) return {};
+  const std::string name = "(prefix)";
+  Walker w(bytes, size, name, true);
+  try {
+    return w.run();
+  } catch (const Error&) {
+    return w.take();
+  }
+}
+
 std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes) {
+  // Opening a FIFO blocks until a writer comes, a device reads forever: refused before opening.
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st))
+    SRMDS_THROW("DICOM '" << path << "': not a regular file");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) SRMDS_THROW("DICOM '" << path << "': cannot open the file");
   const std::streamoff size = in.tellg();

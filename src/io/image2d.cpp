@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <tuple>
@@ -104,6 +105,7 @@ PngHeader check_png(const uint8_t* p, size_t n, const std::string& name) {
 
 struct JpegHeader {
   int width = 0, height = 0, components = 0, precision = 0;
+  std::vector<size_t> scan_ends;  // where each scan's entropy-coded data ends (its next marker)
 };
 
 // A DHT segment's tables (class <= 1, id <= 3; at most 256 codes, the code lengths a prefix code
@@ -163,6 +165,7 @@ JpegHeader check_jpeg(const uint8_t* p, size_t n, const std::string& name) {
   JpegHeader h;
   size_t pos = 2;
   bool sof = false, scanned = false, progressive = false;
+  unsigned restart_interval = 0;  // MCUs between restart markers (DRI), 0: none
   bool huffman_defined[2][4] = {};
   while (true) {
     if (n - pos < 2) SRMDS_THROW("JPEG '" << name << "': truncated file (no scan after " << n << " bytes)");
@@ -195,13 +198,30 @@ JpegHeader check_jpeg(const uint8_t* p, size_t n, const std::string& name) {
       sof = true;
     }
     if (m == 0xC4) check_jpeg_huffman(p + pos + 4, len - 2, pos + 4, name, huffman_defined);
+    if (m == 0xDD) {
+      if (len != 4) SRMDS_THROW("JPEG '" << name << "': corrupt restart interval segment at byte " << pos);
+      restart_interval = be16(p + pos + 4);
+    }
     if (m == 0xDA) {
       if (!sof) SRMDS_THROW("JPEG '" << name << "': corrupt file (scan before the frame header)");
       check_jpeg_scan(p + pos + 4, len - 2, pos, progressive, huffman_defined, name);
       // The entropy-coded data: up to the next marker (0xFF then neither 0x00 nor a restart marker).
       size_t q = pos + 2 + len;
-      while (q + 1 < n && !(p[q] == 0xFF && p[q + 1] != 0x00 && !(p[q + 1] >= 0xD0 && p[q + 1] <= 0xD7))) ++q;
+      int64_t restarts = 0;
+      for (; q + 1 < n && !(p[q] == 0xFF && p[q + 1] != 0x00 && !(p[q + 1] >= 0xD0 && p[q + 1] <= 0xD7)); ++q)
+        if (p[q] == 0xFF && p[q + 1] >= 0xD0 && p[q + 1] <= 0xD7) ++restarts;
       if (q + 1 >= n) SRMDS_THROW("JPEG '" << name << "': truncated file (no end-of-image marker after the image data)");
+      // A scan of one component has one block per MCU; stb leaves the intervals after the last
+      // restart marker undecoded (grey) when the data ends early, so count them.
+      if (restart_interval > 0 && h.components == 1) {
+        const int64_t blocks = (int64_t{h.width} + 7) / 8 * ((int64_t{h.height} + 7) / 8);
+        const int64_t intervals = (blocks + restart_interval - 1) / restart_interval;
+        if (restarts + 1 < intervals)
+          SRMDS_THROW("JPEG '" << name << "': truncated image data (the scan at byte " << pos << " holds " << restarts + 1
+                               << " of the " << intervals << " restart intervals its " << h.width << " x " << h.height
+                               << " pixels need)");
+      }
+      h.scan_ends.push_back(q);
       scanned = true;
       pos = q;
       continue;
@@ -222,6 +242,33 @@ JpegHeader check_jpeg(const uint8_t* p, size_t n, const std::string& name) {
 struct StbFree {
   void operator()(void* p) const noexcept { stbi_image_free(p); }
 };
+
+// stb decodes a scan whose entropy-coded data runs out before its last block with zero bits (grey
+// rows, no error). So the file is decoded a second time with 16 bytes 0xFE (never a marker: stb
+// skips them after a complete scan, as any bytes before a marker) put before the marker that ends
+// each scan: a decoder that needs more data than a scan holds reads these bits instead of zeros
+// and gives another image (or fails). The two images agree exactly when no pixel depends on data
+// the file lacks. Restart markers inside a scan are left as they are: stb ends a scan whose data
+// stops before its last restart interval at that marker the same way in both decodes, so
+// check_jpeg counts the intervals instead.
+void check_jpeg_complete(const uint8_t* p, size_t n, const JpegHeader& h, const stbi_uc* decoded, const std::string& name) {
+  std::vector<uint8_t> padded;
+  padded.reserve(n + 16 * h.scan_ends.size());
+  size_t from = 0;
+  for (size_t end : h.scan_ends) {
+    padded.insert(padded.end(), p + from, p + end);
+    padded.insert(padded.end(), 16, 0xFE);
+    while (end + 2 < n && p[end + 1] == 0xFF) ++end;  // fill bytes before the marker: its last 0xFF
+    from = end;
+  }
+  padded.insert(padded.end(), p + from, p + n);
+  int w = 0, hh = 0, channels = 0;
+  std::unique_ptr<stbi_uc, StbFree> again(stbi_load_from_memory(padded.data(), static_cast<int>(padded.size()), &w, &hh, &channels, 1));
+  const size_t count = static_cast<size_t>(h.width) * static_cast<size_t>(h.height);
+  if (!again || w != h.width || hh != h.height || !std::equal(decoded, decoded + count, again.get()))
+    SRMDS_THROW("JPEG '" << name << "': truncated image data (the " << h.width << " x " << h.height
+                         << " pixels of its header need more compressed data than the file holds)");
+}
 
 }  // namespace
 
@@ -244,6 +291,7 @@ GreyImage decode_grey_image(const uint8_t* p, size_t n, const std::string& name)
   img.path = name;
   int want_w = 0, want_h = 0;
   bool sixteen = false;
+  JpegHeader jpeg;
   if (n >= 8 && std::memcmp(p, kPng, 8) == 0) {
     const PngHeader h = check_png(p, n, name);
     img.format = ImageFormat::Png;
@@ -251,7 +299,8 @@ GreyImage decode_grey_image(const uint8_t* p, size_t n, const std::string& name)
     want_h = h.height;
     sixteen = h.bit_depth == 16;
   } else if (n >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF) {
-    const JpegHeader h = check_jpeg(p, n, name);
+    jpeg = check_jpeg(p, n, name);
+    const JpegHeader& h = jpeg;
     img.format = ImageFormat::Jpeg;
     want_w = h.width;
     want_h = h.height;
@@ -272,6 +321,7 @@ GreyImage decode_grey_image(const uint8_t* p, size_t n, const std::string& name)
     std::unique_ptr<stbi_uc, StbFree> px(stbi_load_from_memory(p, static_cast<int>(n), &w, &h, &channels, 1));
     if (!px) SRMDS_THROW(kind << " '" << name << "': cannot decode (" << stbi_failure_reason() << ")");
     if (w != want_w || h != want_h) SRMDS_THROW(kind << " '" << name << "': decoded size differs from the header");
+    if (img.format == ImageFormat::Jpeg) check_jpeg_complete(p, n, jpeg, px.get(), name);
     std::copy(px.get(), px.get() + count, img.pixels.begin());
     img.bit_depth = 8;
   }
@@ -281,6 +331,11 @@ GreyImage decode_grey_image(const uint8_t* p, size_t n, const std::string& name)
 }
 
 GreyImage read_grey_image(const std::string& path) {
+  // Opening a FIFO blocks until a writer comes, a device reads forever: refused before opening.
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st))
+    SRMDS_THROW("image '" << path << "': not a regular file");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) SRMDS_THROW("image '" << path << "': cannot open the file");
   const std::streamoff size = in.tellg();

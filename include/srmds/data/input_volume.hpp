@@ -2,7 +2,8 @@
 // or a 2-D PNG/JPEG slice, with its mask.
 //
 // Kind, from the path: a folder -> DICOM series; .nii / .nii.gz -> NIfTI; .png / .jpg / .jpeg ->
-// 2-D image; any other file -> DICOM when its content looks like DICOM (else an error).
+// 2-D image; any other file -> DICOM when its content looks like DICOM (else an error). A path
+// that is neither a folder nor a regular file (a FIFO, a device) is an error, never opened.
 // (A folder of PNG/JPEG images is a set of 2-D inputs: data/image_pairs.hpp expands it.)
 //
 // Intensity, i.e. how the model's window applies:

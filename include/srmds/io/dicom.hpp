@@ -11,10 +11,18 @@
 // to exactly one frame) before GDCM's codecs, which write past their buffers otherwise, decode
 // it. The attributes below are read by the walker and checked (type, length, finite values).
 //
-// Series: a folder is scanned (not recursively; hidden files and DICOMDIR skipped) and its DICOM
-// image files grouped by SeriesInstanceUID. Given one file, its folder is scanned and the file's
-// series is taken. More than one series and none chosen: an error listing each series' UID,
-// description and slice count. Slices are sorted by their position d = IPP . n along the slice
+// Series: a folder is scanned (not recursively; hidden files, DICOMDIR and anything but regular
+// files skipped; a FIFO or device given as the file is refused unopened) and its DICOM image files
+// grouped by SeriesInstanceUID. Given one file, its folder is scanned and the file's series is
+// taken. More than one series and none chosen: an error listing each series' UID, description and
+// slice count. Every file of the series must be read: a DICOM file that is rejected (damaged,
+// truncated, a bad attribute) and whose SeriesInstanceUID is the series' (read from the elements
+// before the damage) is an error naming it and why, never a slice left out; so is a damaged DICOM
+// file whose series cannot be told (damaged before its UID, or empty) when the folder holds no
+// other series
+// (with other series it is skipped with a warning, as are non-DICOM files and other series'
+// rejected files). Only CT is read: a slice whose Modality (0008,0060) is another (MR, PT, OT...)
+// is an error naming it; no Modality at all is read as CT with a warning. Slices are sorted by their position d = IPP . n along the slice
 // normal n = row cosine x column cosine (never by file name or InstanceNumber) and checked:
 // same orientation (cosines within 1e-4), rows, columns and PixelSpacing (within 1e-4 relative);
 // no two at one position; each step IPP[k+1] - IPP[k] parallel to n (a sideways part above
@@ -37,7 +45,9 @@
 //
 // Not supported (clear errors): colour (SamplesPerPixel != 1), multi-frame files, BitsAllocated
 // other than 8, 16 or 32, HighBit != BitsStored - 1, deflated or other transfer syntaxes.
-// gdcm's own diagnostics on stderr are switched off (a global setting of that library).
+// gdcm's own diagnostics on stderr are switched off (a global setting of that library); what its
+// codecs print past that (GDCM's OpenJPEG error handler writes to stderr itself) is caught while
+// compressed pixel data is decoded and becomes part of the error (src/io/dicom_pixels.cpp).
 #pragma once
 
 #include <array>

@@ -7,7 +7,12 @@
 //        present: a truncated or corrupted file is caught here), colour type 0 (grey) or 4 (grey +
 //        alpha, the alpha being ignored); palette and colour PNGs are errors;
 //   JPEG: one component (grey); colour JPEGs are errors; an EOI marker after the first scan
-//        (a truncated JPEG decodes silently to grey otherwise);
+//        (a truncated JPEG decodes silently to grey otherwise); and, after decoding, no scan
+//        may need more entropy-coded data than it holds (stb fills the missing blocks with
+//        grey): a second decode with other bits after each scan's data must give the same
+//        image, and a scan with restart markers must hold all its restart intervals
+//        (src/io/image2d.cpp, check_jpeg_complete; a progressive JPEG cut exactly between two
+//        scans, each complete, is not told from one with fewer scans);
 //   size: at most kMaxImageSide pixels a side and kMaxImagePixels in all.
 // Values: 8-bit images (and 1/2/4-bit PNG, scaled to 0..255 as stb does) hold 0..255,
 // 16-bit PNG 0..65535, in (H, W) row-major order as stored (row 0 at the top).
