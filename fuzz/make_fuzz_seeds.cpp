@@ -1,6 +1,6 @@
 // Writes the seed corpora of the fuzz targets into DIR/<target>/: small NIfTI volumes of every
-// written datatype (.nii and .nii.gz, as in tests/test_nifti.cpp), a safetensors file, network
-// configs (defaults, the tiny one, no window, one label), a tiny training checkpoint, DICOM CT
+// written datatype (.nii and .nii.gz, as in tests/test_nifti.cpp), small safetensors files, network
+// configs (defaults, the tiny one, no window, one label), checkpoint patches, DICOM CT
 // slices (explicit and implicit VR, int16 and uint16, 8-bit) and PNG/JPEG grey images (8- and
 // 16-bit PNG, baseline JPEG), written as in the tests (tests/support).
 // Usage: make_fuzz_seeds DIR
@@ -19,6 +19,7 @@
 #include "srmds/train/trainer.hpp"
 #include "dicom_writer.hpp"
 #include "png_writer.hpp"
+#include "checkpoint_patch.hpp"
 #include "tiny_config.hpp"
 
 namespace fs = std::filesystem;
@@ -79,17 +80,46 @@ int main(int argc, char** argv) {
   for (const NetConfig& c : {NetConfig{}, fuzz::tiny_config(), none})
     put(out / "fuzz_config", "seed" + std::to_string(n++), config_to_json(c));
 
-  // A tiny checkpoint, as train writes it.
-  Context<Cpu> ctx;
-  SrmdsNet<float, Cpu> net(ctx, fuzz::tiny_config(), NetForm::Train, 1);
-  TrainOptions to;
-  to.epochs = 1;
-  Trainer<float, Cpu> trainer(ctx, net, to);
-  const std::string ckpt = (scratch / "ckpt.safetensors").string();
-  trainer.save_checkpoint(ckpt, 1);
-  const std::string ck = slurp(ckpt);
-  put(out / "fuzz_checkpoint", "seed0", ck);
-  put(out / "fuzz_safetensors", "seed1", ck);
+  // Checkpoints (fuzz/checkpoint_patch.hpp): a good one of the checkpoint fuzzer's network is too
+  // large a seed (a 20 KB header, every execution parsing it); its seeds are patches of it: none,
+  // its own metadata (so that the input is also read as a whole checkpoint up to the missing
+  // tensors), other epoch/step/best_dice, a replaced weight and second moment, removals. The
+  // safetensors target gets the metadata and a few tensors of it, and other dtypes.
+  const io::SafetensorsFile good = fuzz::good_checkpoint((scratch / "good.safetensors").string());
+  const auto tensor = [&](const std::string& name) { return *good.find(name); };
+  const auto seed = [&](const fs::path& dir, const std::string& name, const io::SafetensorsFile& f) {
+    const std::vector<char> b = io::serialize_safetensors(f);
+    put(dir, name, std::string(b.begin(), b.end()));
+  };
+  const fs::path ck = out / "fuzz_checkpoint";
+  seed(ck, "seed0", io::SafetensorsFile{});
+  io::SafetensorsFile p;
+  p.metadata = good.metadata;
+  seed(ck, "seed1", p);
+  p.metadata = {{"epoch", "3"}, {"step", "7"}, {"best_dice", "0.25"}};
+  seed(ck, "seed2", p);
+  p = io::SafetensorsFile{};
+  p.tensors = {tensor("head0.bias"), tensor("optimizer.v.enc1.b0.br.3x3.bn.weight")};
+  p.tensors[0].data[0] = 3.5f;
+  seed(ck, "seed3", p);
+  p.tensors = {io::TensorRecord{"~head0.bias", "F32", {0}, {}}};
+  p.metadata = {{"~step", ""}};
+  seed(ck, "seed4", p);
+  io::SafetensorsFile part;
+  part.metadata = good.metadata;
+  for (const char* name : {"head0.weight", "head0.bias", "enc0.b0.br.3x3.bn.running_var", "optimizer.m.head0.bias"})
+    part.tensors.push_back(tensor(name));
+  seed(out / "fuzz_safetensors", "seed1", part);
+  // Every dtype the reader converts or lists (F16, BF16, F64, I64 as num_batches_tracked).
+  const std::string dtypes = R"({"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},)"
+                             R"("b":{"dtype":"BF16","shape":[],"data_offsets":[4,6]},)"
+                             R"("c":{"dtype":"F64","shape":[1],"data_offsets":[6,14]},)"
+                             R"("d.num_batches_tracked":{"dtype":"I64","shape":[],"data_offsets":[14,22]}})";
+  std::string header = dtypes + std::string((8 - dtypes.size() % 8) % 8, ' ');
+  std::string bytes2(8, '\0');
+  for (int i = 0; i < 8; ++i) bytes2[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  bytes2 += header + std::string("\x00\x3c\x00\xc0\x80\x3f", 6) + std::string(8, '\0') + std::string("\x07", 1) + std::string(7, '\0');
+  put(out / "fuzz_safetensors", "seed2", bytes2);
 
   // DICOM slices.
   n = 0;
