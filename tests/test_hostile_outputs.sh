@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 21's output cases through the CLI (SRMDS_CLI): every file a run writes is named before
-# anything is written and checked against every input and every other output.
+# Issue 21's output, signal and memory cases through the CLI (SRMDS_CLI): every file a run writes is
+# named before anything is written and checked against every input and every other output.
 #   1: a DICOM series folder holding a stray PNG is segmented as the series (a warning names the
 #      PNG), and a folder of images never writes a folder named like a file (.nii.gz);
 #   2: no output is written into an input folder (a folder input, or a DICOM file's series folder);
@@ -9,7 +9,11 @@
 #      names are never cut; eval's overlays of two inputs of one stem are all written;
 #   13: eval --png-dir inside an input folder is refused;
 #   14: a name that is not UTF-8 is refused up front with --report, naming it;
-#   16: eval --labels 1 on 0/255 masks warns that no voxel has a lesion label.
+#   16: eval --labels 1 on 0/255 masks warns that no voxel has a lesion label;
+#   9: train, bench, fuse --check and phantom runs larger than the memory budget are refused before
+#      they allocate, naming the options (SRMDS_RUN_MEMORY_MB sets the budget);
+#   7: SIGINT at times spread over the end of a 300-image folder run leaves every mask or none, no
+#      temporary file and no folder the run created.
 # DICOM cases need /usr/bin/python3 with numpy and pydicom (skipped with a message otherwise).
 . "$(dirname "$0")/support/hostile_common.sh"
 py=/usr/bin/python3
@@ -102,6 +106,28 @@ grep -q "none of its .* non-zero voxels has a lesion label (1)" "$tmp/err" || fa
 grep -q "1 other mask" "$tmp/err" || fail "--labels 1 on 0/255: the second mask is not counted: $(cat "$tmp/err")"
 run 0 "eval --labels 255 on 0/255 masks" eval --model "$model" --images "$tmp/imgs" --masks "$tmp/msks" --labels 255
 ! grep -q "none of its" "$tmp/err" || fail "--labels 255: a warning although the labels match"
+
+# ---- 9: runs that cannot fit in memory are refused before they allocate, naming the options -----
+mem() {  # mem NAME OPTIONS-THAT-MUST-BE-NAMED ARGS...: refused (exit 1) with a message naming them
+  local name=$1 opts=$2
+  shift 2
+  run 1 "$name" "$@" || return
+  grep -q "needs about .* of memory, more than .*$opts" "$tmp/err" || fail "$name: the message does not name $opts: $(cat "$tmp/err")"
+}
+mem "train --size 4096 --base 16" "lower --batch, --size or --base" train --images "$img" --masks "$msk" \
+  --out "$tmp/big.safetensors" --size 4096 --base 16 --epochs 1
+[ ! -e "$tmp/big.safetensors" ] || fail "train --size 4096: a checkpoint was written"
+mem "bench --batch 64 --size 1024" "lower --batch, --size or --base" bench --batch 64 --size 1024 --seconds 0
+mem "fuse --check-batch 64 --check-size 4096" "lower --check-batch or --check-size" fuse --model "$ck" \
+  --out "$tmp/fused_big.safetensors" --check-batch 64 --check-size 4096
+[ ! -e "$tmp/fused_big.safetensors" ] || fail "fuse --check-size 4096: a file was written"
+mem "phantom --size 4096 --slices 4096" "lower --size or --slices" phantom --out "$tmp/ph_big" --size 4096 --slices 4096 --count 1
+[ ! -e "$tmp/ph_big" ] || fail "phantom --slices 4096: the folder was created"
+SRMDS_RUN_MEMORY_MB=200 mem "train --batch 8 --size 256 with a 200 MiB budget" "SRMDS_RUN_MEMORY_MB sets" \
+  train --images "$img" --masks "$msk" --out "$tmp/b.safetensors" --size 256 --base 16 --batch 8 --epochs 1
+SRMDS_RUN_MEMORY_MB=200 run 0 "train --size 32 --base 4 with a 200 MiB budget" train --images "$img" --masks "$msk" \
+  --out "$tmp/s.safetensors" --size 32 --base 4 --batch 2 --epochs 1 --val-fraction 0
+SRMDS_RUN_MEMORY_MB=lots run 1 "SRMDS_RUN_MEMORY_MB that is not a number" bench --batch 1 --size 32 --seconds 0
 
 # ---- 7: SIGINT near the end of a folder run: all outputs or none -------------------------------
 mkdir -p "$tmp/many"

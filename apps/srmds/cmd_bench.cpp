@@ -15,6 +15,7 @@
 #include "size_arg.hpp"
 #include "srmds/cpu/conv2d_bf16.hpp"
 #include "srmds/io/weights.hpp"
+#include "srmds/nets/memory_probe.hpp"
 #include "srmds/nets/model_stats.hpp"
 #include "srmds/infer/throughput.hpp"
 
@@ -44,6 +45,12 @@ void run_bench(const BenchOptions& o) {
                                              : io::load_weights<float, D>(ctx, o.model);
     if (net.form() != NetForm::Train) SRMDS_THROW("bench: '" << o.model << "' is a fused model; give a training-form one");
     cfg = net.config();
+    if constexpr (std::is_same_v<D, Cpu>)  // both forms' activations and weights are held at once
+      require_memory(probe_eval_memory(cfg, NetForm::Train).bytes(o.batch, hw[0], hw[1]) +
+                         probe_eval_memory(cfg, NetForm::Fused).bytes(o.batch, hw[0], hw[1]),
+                     "bench: base " + std::to_string(cfg.base) + ", batch " + std::to_string(o.batch) + " at " +
+                         std::to_string(hw[0]) + " x " + std::to_string(hw[1]),
+                     "lower --batch, --size or --base");
     SrmdsNet<float, D> fused = net.fused(ctx);
     if constexpr (std::is_same_v<D, Cpu>) fused.set_precision(precision);
     Rng rng(7);

@@ -15,6 +15,7 @@
 #include "srmds/io/atomic_file.hpp"
 #include "size_arg.hpp"
 #include "srmds/io/weights.hpp"
+#include "srmds/nets/memory_probe.hpp"
 #include "srmds/nets/model_stats.hpp"
 #include "srmds/nets/srmds_net.hpp"
 
@@ -38,6 +39,11 @@ void run_fuse(const FuseOptions& o) {
   Context<Cpu> ctx;
   SrmdsNet<float, Cpu> net = io::load_weights<float, Cpu>(ctx, o.model);
   if (net.form() != NetForm::Train) SRMDS_THROW("fuse: '" << o.model << "' is already a fused model");
+  require_memory(probe_eval_memory(net.config(), NetForm::Train).bytes(o.batch, hw[0], hw[1]) +
+                     probe_eval_memory(net.config(), NetForm::Fused).bytes(o.batch, hw[0], hw[1]),
+                 "fuse: the check of both forms on " + std::to_string(o.batch) + " images of " + std::to_string(hw[0]) +
+                     " x " + std::to_string(hw[1]),
+                 "lower --check-batch or --check-size");
   SrmdsNet<float, Cpu> fused = net.fused(ctx);
 
   // Random batch in [0, 1] (the range of windowed CT images).

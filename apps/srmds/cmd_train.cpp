@@ -38,6 +38,7 @@
 #include "report.hpp"
 #include "size_arg.hpp"
 #include "srmds/io/weights.hpp"
+#include "srmds/nets/memory_probe.hpp"
 #include "srmds/nets/model_stats.hpp"
 #include "srmds/train/run_record.hpp"
 #include "srmds/train/train_data.hpp"
@@ -224,6 +225,14 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
   data_options.input.png16_hu = o.png16_hu;
   if (sub.count("--labels") > 0) data_options.image_mask_labels = cfg.lesion_labels;
 
+  if (o.device == "cpu") {  // one training step's activations, gradients, weights and Adam moments
+    DeepSupervisionOptions loss;
+    set_loss_options(o, loss);
+    require_memory(probe_train_memory(cfg, loss, t.optimizer).bytes(t.batch, cfg.input_size[0], cfg.input_size[1]),
+                   "train: a base-" + std::to_string(cfg.base) + " network on batches of " + std::to_string(t.batch) +
+                       " slices of " + std::to_string(cfg.input_size[0]) + " x " + std::to_string(cfg.input_size[1]),
+                   "lower --batch, --size or --base");
+  }
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
     TrainData data = load_train_data(images, masks, data_options, o.val_fraction, o.seed, !o.no_flip, augment);

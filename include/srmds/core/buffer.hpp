@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "srmds/core/error.hpp"
+#include "srmds/core/memory.hpp"
 
 namespace srmds {
 
@@ -52,14 +53,22 @@ private:
   void* m_owner = nullptr;
 };
 
-// 64-byte aligned host memory (vector loads, no false sharing between threads).
+// 64-byte aligned host memory (vector loads, no false sharing between threads), counted by
+// core/memory.hpp.
 inline Buffer host_buffer(size_t bytes) {
   constexpr size_t kAlign = 64;
   if (bytes == 0) return Buffer();
   size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
   void* p = std::aligned_alloc(kAlign, rounded);
   if (!p) SRMDS_THROW("host_buffer: out of memory allocating " << bytes << " bytes");
-  return Buffer(p, bytes, [](void*, void* ptr, size_t) noexcept { std::free(ptr); }, nullptr);
+  count_host_allocation(static_cast<int64_t>(bytes));
+  return Buffer(
+      p, bytes,
+      [](void*, void* ptr, size_t n) noexcept {
+        std::free(ptr);
+        count_host_allocation(-static_cast<int64_t>(n));
+      },
+      nullptr);
 }
 
 }  // namespace srmds
