@@ -127,6 +127,13 @@ SRMDS_RUN_MEMORY_MB=200 mem "train --batch 8 --size 256 with a 200 MiB budget" "
   train --images "$img" --masks "$msk" --out "$tmp/b.safetensors" --size 256 --base 16 --batch 8 --epochs 1
 SRMDS_RUN_MEMORY_MB=200 run 0 "train --size 32 --base 4 with a 200 MiB budget" train --images "$img" --masks "$msk" \
   --out "$tmp/s.safetensors" --size 32 --base 4 --batch 2 --epochs 1 --val-fraction 0
+if "$py" -c "import numpy, nibabel" 2> /dev/null; then  # issue 21 item 17: a small NIfTI of many 1 x 1 slices
+  "$py" -c "import sys, numpy as np, nibabel as nib; nib.save(nib.Nifti1Image(np.zeros((1, 1, 2000), np.int16), np.eye(4)), sys.argv[1])" \
+    "$tmp/tiny_slices.nii.gz"
+  SRMDS_RUN_MEMORY_MB=5 run 1 "segment 2000 slices of 1 x 1 with a 5 MiB budget" segment --model "$model" \
+    --input "$tmp/tiny_slices.nii.gz" --output "$tmp/tiny_mask.nii.gz"
+  grep -q "2000 slices resized to 32 x 32 needs about" "$tmp/err" || fail "1 x 1 slices: $(cat "$tmp/err")"
+fi
 SRMDS_RUN_MEMORY_MB=lots run 1 "SRMDS_RUN_MEMORY_MB that is not a number" bench --batch 1 --size 32 --seconds 0
 
 # ---- 7: SIGINT near the end of a folder run: all outputs or none -------------------------------

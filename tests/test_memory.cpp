@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "support/testing.hpp"
+#include "srmds/core/limits.hpp"
 #include "srmds/core/memory.hpp"
 #include "srmds/nets/memory_probe.hpp"
 
@@ -94,4 +95,11 @@ TEST_CASE("memory probe: the linear model predicts a larger step's peak", "[memo
       CHECK(std::abs(static_cast<double>(want_fused - got_fused)) <= 0.2 * static_cast<double>(got_fused));
     }
   }
+}
+
+TEST_CASE("memory budget: an input's budget is also bounded by the run's memory", "[memory]") {
+  BudgetEnv env("10");
+  CHECK_NOTHROW(check_budget(uint64_t(9) << 20, "NIfTI 'a.nii'"));
+  CHECK_THROWS_WITH(check_budget(uint64_t(20) << 20, "NIfTI 'a.nii'"),
+                    Catch::Contains("NIfTI 'a.nii' needs about 20.0 MiB") && Catch::Contains("SRMDS_RUN_MEMORY_MB"));
 }

@@ -6,7 +6,8 @@
 //   kMaxInChannels = 64     input channels
 //   kMaxInputSize = 4096    model input height and width (multiples of 16)
 //   memory_budget_bytes()   the most one decoded volume or one model-size input stack may take:
-//                           4 GiB, or SRMDS_MEMORY_BUDGET_MB from the environment (at least 1)
+//                           4 GiB, or SRMDS_MEMORY_BUDGET_MB from the environment (at least 1),
+//                           and never more than the memory available now (core/memory.hpp)
 //
 // checked_bytes(count, element_size) multiplies with overflow checks (nullopt on overflow);
 // check_budget(bytes, what) throws srmds::Error naming `what` when bytes exceed the budget.
@@ -20,6 +21,7 @@
 #include <string>
 
 #include "srmds/core/error.hpp"
+#include "srmds/core/memory.hpp"
 
 namespace srmds {
 
@@ -50,7 +52,8 @@ inline std::optional<uint64_t> checked_product(std::initializer_list<uint64_t> f
   return p;
 }
 
-// Throws unless `bytes` (nullopt: overflowed) fit in memory_budget_bytes(); `what` names the input.
+// Throws unless `bytes` (nullopt: overflowed) fit in memory_budget_bytes() and in the memory the
+// run may take (core/memory.hpp: the memory available now); `what` names the input.
 inline void check_budget(std::optional<uint64_t> bytes, const std::string& what) {
   const uint64_t budget = memory_budget_bytes();
   if (!bytes || *bytes > budget) {
@@ -62,6 +65,7 @@ inline void check_budget(std::optional<uint64_t> bytes, const std::string& what)
        << " MiB (set SRMDS_MEMORY_BUDGET_MB to raise it)";
     throw Error(os.str());
   }
+  require_memory(static_cast<int64_t>(*bytes), what, "the input is too large for the memory of this machine");
 }
 
 }  // namespace srmds
