@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "support/temp_dir.hpp"
+#include "support/train_fixture.hpp"
 #include "support/testing.hpp"
 
 #include "srmds/core/error.hpp"
@@ -39,32 +40,8 @@ NetConfig tiny_config() {
   return cfg;
 }
 
-struct Setup {
-  TempDir dir;
-  NetConfig cfg = tiny_config();
-  TrainData data;
-  TrainOptions to;
-  Context<Cpu> ctx;
-  Setup() {
-    std::vector<std::string> images, masks;
-    for (const PhantomFiles& f : write_phantom_dataset(dir.file("data"), 2, 32, 31, 2)) {
-      images.push_back(f.image);
-      masks.push_back(f.mask);
-    }
-    data = load_train_data(images, masks, cfg, 0.5, 1, true);
-    to.epochs = 2;
-    to.batch = 2;
-    to.checkpoint_path = dir.file("ckpt.safetensors");
-    to.best_path = dir.file("ckpt.best.safetensors");
-  }
-  // One good epoch: checkpoint and best file on disk.
-  void first_epoch() {
-    SrmdsNet<float, Cpu> net(ctx, cfg, NetForm::Train, 4);
-    TrainOptions o = to;
-    o.stop_after_epochs = 1;
-    Trainer<float, Cpu> t(ctx, net, o);
-    t.fit(data.train, &data.val);
-  }
+struct Setup : srmds::test::TrainFixture {
+  Setup() : TrainFixture(2, 0.5) {}
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "support/temp_dir.hpp"
+#include "support/train_fixture.hpp"
 #include "support/testing.hpp"
 
 #include "srmds/core/error.hpp"
@@ -24,34 +25,8 @@ namespace {
 
 using srmds::test::TempDir;
 
-struct Setup {
-  TempDir dir{"resume_rec"};
-  NetConfig cfg;
-  std::vector<std::string> images, masks;
-  TrainData data;
-  TrainOptions to;
-  Context<Cpu> ctx;
-  Setup() {
-    cfg.base = 4;
-    cfg.input_size = {32, 32};
-    for (const PhantomFiles& f : write_phantom_dataset(dir.file("data"), 3, 32, 31, 2)) {
-      images.push_back(f.image);
-      masks.push_back(f.mask);
-    }
-    data = load_train_data(images, masks, cfg, 0.4, 1, true);
-    to.epochs = 2;
-    to.batch = 2;
-    to.checkpoint_path = dir.file("ckpt.safetensors");
-    to.best_path = dir.file("ckpt.best.safetensors");
-  }
-  // One good epoch: checkpoint and best file on disk.
-  void first_epoch() {
-    SrmdsNet<float, Cpu> net(ctx, cfg, NetForm::Train, 4);
-    TrainOptions o = to;
-    o.stop_after_epochs = 1;
-    Trainer<float, Cpu> t(ctx, net, o);
-    t.fit(data.train, &data.val);
-  }
+struct Setup : srmds::test::TrainFixture {
+  Setup() : TrainFixture(3, 0.4) {}
 };
 
 }  // namespace
