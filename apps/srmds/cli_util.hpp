@@ -18,7 +18,7 @@
 #include "srmds/core/context.hpp"
 #include "srmds/core/error.hpp"
 #include "srmds/data/image_pairs.hpp"
-#include "srmds/io/cleanup.hpp"
+#include "srmds/io/created_folders.hpp"
 #if SRMDS_WITH_CUDA
 #include "srmds/cuda/context.hpp"
 #endif
@@ -123,51 +123,6 @@ inline void require_nifti_name(const std::string& path, const char* option) {
     SRMDS_USAGE(option << ": '" << path << "' is not a NIfTI file name (.nii or .nii.gz)");
 }
 
-// True when `s` is valid UTF-8 (shortest forms, no surrogates, at most U+10FFFF).
-inline bool is_utf8(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const int n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
-    if (n < 0 || s.size() - i <= static_cast<size_t>(n)) return false;  // needs n + 1 bytes
-    uint32_t cp = n == 0 ? c : c & (0x3F >> n);
-    for (int k = 1; k <= n; ++k) {
-      const auto t = static_cast<unsigned char>(s[i + static_cast<size_t>(k)]);
-      if ((t >> 6) != 0x2) return false;
-      cp = (cp << 6) | (t & 0x3F);
-    }
-    static const uint32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += static_cast<size_t>(n) + 1;
-  }
-  return true;
-}
-
-// `s` with every byte outside printable ASCII written as \xNN (for naming a file in a message).
-inline std::string escaped_name(const std::string& s) {
-  std::string out;
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7F) {
-      out += ch;
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
-// A JSON file (--report, --json) can hold only UTF-8 names: a usage error naming the first file
-// whose name is not, before any work.
-inline void require_utf8_names(const std::vector<std::string>& paths, const char* option) {
-  for (const std::string& p : paths)
-    if (!is_utf8(p))
-      SRMDS_USAGE(option << ": the name of '" << escaped_name(p) << "' is not UTF-8, which a JSON file cannot hold; "
-                         << "rename it or leave out " << option);
-}
-
 // Runs body(ctx) with a Context<Cpu> or Context<Cuda>; body is a generic lambda taking `auto& ctx`.
 template <class Body>
 void with_device(const std::string& device, Body&& body) {
@@ -196,43 +151,6 @@ struct device_of<Context<D>> {
 template <class C>
 using device_of_t = typename device_of<std::decay_t<C>>::type;
 
-}  // namespace srmds::cli
-
-namespace srmds::cli {
-
-// The output folders a command created: removed again, when left empty, unless commit() was
-// called (the files in them are written through io::AtomicBatch, which removes its own), also when
-// a signal stops the run (io::CleanupPath).
-class CreatedFolders {
-public:
-  CreatedFolders() = default;
-  CreatedFolders(const CreatedFolders&) = delete;
-  CreatedFolders& operator=(const CreatedFolders&) = delete;
-  ~CreatedFolders() {
-    if (m_committed) return;
-    for (auto it = m_folders.rbegin(); it != m_folders.rend(); ++it) {
-      std::error_code ec;
-      if (std::filesystem::is_empty(*it, ec) && !ec) std::filesystem::remove(*it, ec);
-    }
-  }
-  // Creates `path` (and missing parents) if needed; a folder created here is removed on failure.
-  void add(const std::string& path) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) return;
-    std::filesystem::create_directories(path, ec);
-    if (ec) SRMDS_THROW("cannot create the folder '" << path << "': " << ec.message());
-    m_folders.push_back(path);
-    m_guards.emplace_back(path, io::CleanupKind::Folder);
-  }
-  void commit() {
-    m_committed = true;
-    for (io::CleanupPath& g : m_guards) g.release();
-  }
-
-private:
-  std::vector<std::string> m_folders;
-  std::vector<io::CleanupPath> m_guards;
-  bool m_committed = false;
-};
+using io::CreatedFolders;
 
 }  // namespace srmds::cli

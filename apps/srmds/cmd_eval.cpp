@@ -22,7 +22,7 @@
 #include "cli_util.hpp"
 #include "commands.hpp"
 #include "inference_errors.hpp"
-#include "same_file.hpp"
+#include "srmds/infer/output_plan.hpp"
 #include "srmds/infer/evaluate.hpp"
 #include "srmds/infer/segment.hpp"
 #include "srmds/io/atomic_file.hpp"

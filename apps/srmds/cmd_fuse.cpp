@@ -11,7 +11,7 @@
 #include "usage_error.hpp"
 #include "commands.hpp"
 #include "validators.hpp"
-#include "same_file.hpp"
+#include "srmds/infer/output_plan.hpp"
 #include "srmds/io/atomic_file.hpp"
 #include "size_arg.hpp"
 #include "srmds/io/weights.hpp"

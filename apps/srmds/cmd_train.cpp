@@ -31,7 +31,7 @@
 
 #include "cli_util.hpp"
 #include "commands.hpp"
-#include "same_file.hpp"
+#include "srmds/infer/output_plan.hpp"
 #include "srmds/io/atomic_file.hpp"
 #include "usage_error.hpp"
 #include "validators.hpp"

@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {  // usage errors: one line, exit 2
     fail(e.what());
     return 2;
-  } catch (const srmds::cli::UsageError& e) {  // an invalid option value found by our checks
+  } catch (const srmds::RequestError& e) {  // an invalid option value or output name (UsageError is one)
     fail(e.what());
     return 2;
   } catch (const srmds::Error& e) {

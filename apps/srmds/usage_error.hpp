@@ -1,5 +1,6 @@
 // Usage errors: an invalid option value found by our own checks exits 2, as CLI11's parse errors
-// do (main.cpp); every other failure exits 1.
+// do (main.cpp), and so does the library's RequestError (UsageError is one); every other failure
+// exits 1.
 #pragma once
 
 #include <sstream>
@@ -8,9 +9,9 @@
 
 namespace srmds::cli {
 
-class UsageError : public Error {
+class UsageError : public RequestError {
 public:
-  using Error::Error;
+  using RequestError::RequestError;
 };
 
 }  // namespace srmds::cli

@@ -64,7 +64,7 @@ LesionBurden lesion_burden(const std::vector<uint8_t>& mask, const io::NiftiGeom
   return b;
 }
 
-std::string lesion_burden_json(const LesionBurden& b) {
+static nlohmann::json burden_object(const LesionBurden& b) {
   using nlohmann::json;
   json slices = json::array();
   for (const SliceBurden& s : b.slices) {
@@ -83,7 +83,25 @@ std::string lesion_burden_json(const LesionBurden& b) {
               {"slices_with_lesions", static_cast<int64_t>(b.slices_with_lesions.size())},
               {"lesion_slices", b.slices_with_lesions},
               {"slices", slices}};
-  return out.dump(2) + "\n";
+  return out;
+}
+
+std::string lesion_burden_json(const LesionBurden& b) { return burden_object(b).dump(2) + "\n"; }
+
+std::string segment_report_json(const std::vector<LesionBurden>& burdens, const std::string& model,
+                                const std::string& input) {
+  if (burdens.size() == 1) {
+    nlohmann::json j = burden_object(burdens.front());
+    j["model"] = model;
+    return j.dump(2) + "\n";
+  }
+  nlohmann::json all = nlohmann::json::array();
+  int64_t total = 0;
+  for (const LesionBurden& b : burdens) {
+    all.push_back(burden_object(b));
+    total += b.lesion_voxels;
+  }
+  return nlohmann::json{{"model", model}, {"input", input}, {"images", all}, {"lesion_pixels", total}}.dump(2) + "\n";
 }
 
 std::string format_lesion_burden(const LesionBurden& b, int max_lines) {

@@ -20,6 +20,13 @@ public:
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
+// A request the caller can correct before any work: an option value, an output name that clashes
+// with an input or another output (the CLI exits 2 on it, as on its own usage errors).
+class RequestError : public Error {
+public:
+  using Error::Error;
+};
+
 namespace detail {
 inline const char* file_basename(const char* path) {
   const char* base = path;

@@ -1,5 +1,5 @@
 // Refusing outputs that would destroy an input or another output (issues 15 and 21), checked before
-// anything is written:
+// anything is written (`srmds segment`, `eval`, `train`, `fuse` and infer/segment_file.hpp):
 //   - two names are the same file when both exist and stat(2) gives the same st_dev and st_ino (so
 //     hard links, symbolic links and "./x" count), or, when either does not exist yet, when their
 //     normal forms are equal (normal_path: absolute, the links of the existing part resolved,
@@ -23,7 +23,7 @@
 #include "srmds/core/error.hpp"
 #include "srmds/data/input_volume.hpp"
 
-namespace srmds::cli {
+namespace srmds {
 
 // One named file of a command: the option that named it (or what it is) and the path.
 struct NamedFile {
@@ -72,7 +72,7 @@ inline std::string input_folder_of(const std::string& path) {
   return parent.empty() ? "." : parent.string();
 }
 
-// Throws (through `usage`, exit 2) when an output is an input, lies inside an input folder (at any
+// Throws (through `usage`: the CLI's exit-2 error, or RequestError) when an output is an input, lies inside an input folder (at any
 // depth) or directly in the folder a DICOM input file's series is read from (whose subfolders no
 // reader searches), or two outputs are one file. Empty paths (options not given) are skipped.
 template <class UsageThrow>
@@ -137,4 +137,4 @@ class OutputPlan {
   std::vector<NamedFile> files_;
 };
 
-}  // namespace srmds::cli
+}  // namespace srmds
