@@ -7,6 +7,7 @@
 // core
 #include "srmds/core/context.hpp"
 #include "srmds/core/error.hpp"
+#include "srmds/core/memory.hpp"
 #include "srmds/core/named_tensor.hpp"
 #include "srmds/core/rng.hpp"
 #include "srmds/core/shape.hpp"
@@ -38,6 +39,7 @@
 #include "srmds/nets/block_spec.hpp"
 #include "srmds/nets/config.hpp"
 #include "srmds/nets/model_stats.hpp"
+#include "srmds/nets/memory_probe.hpp"
 #include "srmds/nets/srmds_net.hpp"
 
 // training
@@ -54,6 +56,7 @@
 // inference
 #include "srmds/infer/evaluate.hpp"
 #include "srmds/infer/segment.hpp"
+#include "srmds/infer/segment_file.hpp"
 #include "srmds/infer/throughput.hpp"
 
 // files and data
