@@ -124,6 +124,34 @@ TEST_CASE("safetensors: write then read is bit-exact and sorted by name", "[io][
   // The same through the in-memory parser.
   const SafetensorsFile h = parse_safetensors(bytes.data(), bytes.size(), "mem");
   for (const TensorRecord& t : h.tensors) require_same(t, *g.find(t.name));
+  // The header alone: the same metadata, names, dtypes and shapes, no data; a file cut short is
+  // refused as read_safetensors refuses it.
+  const SafetensorsFile head = read_safetensors_header(path);
+  CHECK(head.metadata == f.metadata);
+  REQUIRE(head.tensors.size() == g.tensors.size());
+  for (size_t i = 0; i < head.tensors.size(); ++i) {
+    CHECK(head.tensors[i].name == g.tensors[i].name);
+    CHECK(head.tensors[i].dtype == g.tensors[i].dtype);
+    CHECK(head.tensors[i].shape == g.tensors[i].shape);
+    CHECK(head.tensors[i].data.empty());
+  }
+  {
+    const std::string cut = dir.file("cut.safetensors");
+    std::ofstream(cut, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() - 4));
+    std::string full_error, header_error;
+    try {
+      read_safetensors(cut);
+    } catch (const Error& e) {
+      full_error = e.what();
+    }
+    try {
+      read_safetensors_header(cut);
+    } catch (const Error& e) {
+      header_error = e.what();
+    }
+    CHECK(!full_error.empty());
+    CHECK(header_error == full_error);
+  }
 
   SECTION("an empty file (no tensors, no metadata) round-trips") {
     write_safetensors(path, SafetensorsFile{});

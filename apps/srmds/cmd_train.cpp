@@ -201,7 +201,7 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
   bool stored_run_known = false;
   RunRecord stored_run;
   if (!o.resume.empty()) {
-    const io::SafetensorsFile ck = io::read_safetensors(o.resume);
+    const io::SafetensorsFile ck = io::read_safetensors_header(o.resume);  // the tensors are read once, by resume
     stored_cfg = io::read_weights_info(ck, o.resume).config;
     const auto run = ck.metadata.find("run");
     stored_run_known = run != ck.metadata.end();

@@ -494,8 +494,19 @@ SafetensorsFile parse_safetensors(const void* bytes, size_t size, const std::str
   return out;
 }
 
-SafetensorsFile read_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+namespace {
+
+// An open file whose header has been read and checked against the file's size.
+struct OpenedFile {
+  std::ifstream in;
+  uint64_t size = 0, header_bytes = 0;
+  Header header;
+};
+
+OpenedFile open_safetensors(const std::string& path) {
+  OpenedFile f;
+  std::ifstream& in = f.in;
+  in.open(path, std::ios::binary);
   if (!in) SRMDS_ST_FAIL(path, "cannot open: " << std::strerror(errno));
   in.seekg(0, std::ios::end);
   const std::streamoff end = in.tellg();
@@ -508,7 +519,27 @@ SafetensorsFile read_safetensors(const std::string& path) {
   const uint64_t n = checked_header_length(first8, size, path);
   std::string text(n, '\0');
   if (!in.read(text.data(), static_cast<std::streamsize>(n))) SRMDS_ST_FAIL(path, "cannot read the " << n << "-byte header");
-  const Header h = detail::parse_header(text.data(), n, size - 8 - n, path);
+  f.header = detail::parse_header(text.data(), n, size - 8 - n, path);
+  f.size = size;
+  f.header_bytes = n;
+  return f;
+}
+
+}  // namespace
+
+SafetensorsFile read_safetensors_header(const std::string& path) {
+  const OpenedFile f = open_safetensors(path);
+  SafetensorsFile out;
+  out.metadata = f.header.metadata;
+  for (const Entry& e : f.header.entries) out.tensors.push_back(make_record(e));
+  return out;
+}
+
+SafetensorsFile read_safetensors(const std::string& path) {
+  OpenedFile f = open_safetensors(path);
+  std::ifstream& in = f.in;
+  const uint64_t size = f.size, n = f.header_bytes;
+  const Header& h = f.header;
 
   SafetensorsFile out;
   out.metadata = h.metadata;

@@ -49,6 +49,9 @@ size_t safetensors_dtype_size(const std::string& dtype);
 std::string shape_string(const std::vector<int64_t>& shape);
 
 SafetensorsFile read_safetensors(const std::string& path);
+// The metadata and every tensor's name, dtype and shape, without reading any tensor's data (each
+// `data` stays empty); the header is checked against the file's size as read_safetensors checks it.
+SafetensorsFile read_safetensors_header(const std::string& path);
 // The same from bytes in memory; `name` stands for the file in error messages.
 SafetensorsFile parse_safetensors(const void* bytes, size_t size, const std::string& name);
 
