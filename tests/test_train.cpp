@@ -228,7 +228,7 @@ TEST_CASE("train: a non-finite loss stops training and keeps the last good check
 
 TEST_CASE("train: phantoms reach a held-out Dice of at least 0.80", "[train][slow]") {
   TempDir dir("dice");
-  // Same recipe as `srmds demo --quick`, smaller (apps/srmds/demo.hpp).
+  // Same recipe as `srmds demo --quick`, smaller (apps/srmds/cmd_demo.cpp).
   const Phantoms train = write_phantoms(dir.file("train"), 20, 48, 1, 4);
   const Phantoms test = write_phantoms(dir.file("test"), 4, 48, 1000, 4);
   const NetConfig cfg = tiny_config(8, 48);
