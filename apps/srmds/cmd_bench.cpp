@@ -12,6 +12,7 @@
 #include "usage_error.hpp"
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "shared_options.hpp"
 #include "size_arg.hpp"
 #include "srmds/cpu/conv2d_bf16.hpp"
 #include "srmds/io/weights.hpp"
@@ -83,15 +84,13 @@ void run_bench(const BenchOptions& o) {
 void add_bench_command(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* sub = app.add_subcommand("bench", "Inference speed of the training form vs the fused form");
-  sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  add_device_option(sub, o->device);
   sub->add_option("--size", o->size, "Input size H or HxW (multiples of 16)")->capture_default_str();
   sub->add_option("--batch", o->batch)->capture_default_str();
   sub->add_option("--base", o->base, "Base width of the random network")->capture_default_str();
   sub->add_option("--seconds", o->seconds, "Minimum timing per form")->capture_default_str();
   sub->add_option("--model", o->model, "Time this training-form weight file instead");
-  sub->add_option("--precision", o->precision, "Precision of the fused form's convolutions (bf16: CPU only)")
-      ->check(CLI::IsMember({"fp32", "bf16"}))
-      ->capture_default_str();
+  add_precision_option(sub, o->precision);
   sub->callback([o] { run_bench(*o); });
 }
 

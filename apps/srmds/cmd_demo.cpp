@@ -25,6 +25,7 @@
 
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "shared_options.hpp"
 #include "report.hpp"
 #include "usage_error.hpp"
 #include "validators.hpp"
@@ -345,7 +346,7 @@ void add_demo_command(CLI::App& app) {
   auto o = std::make_shared<DemoCliOptions>();
   CLI::App* sub = app.add_subcommand("demo", "Phantoms -> training -> held-out evaluation -> fusion -> speed -> overlays");
   sub->add_flag("--quick", o->quick, "Small configuration (64 x 64, base 8; a few minutes on two CPU cores)");
-  sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  add_device_option(sub, o->device);
   sub->add_option("--out", o->out, "Output folder")->capture_default_str();
   sub->add_option("--seed", o->seed)->check(seed_value())->capture_default_str();
   sub->add_option("--epochs", o->epochs, "Override the number of epochs");

@@ -21,6 +21,7 @@
 #include "usage_error.hpp"
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "shared_options.hpp"
 #include "inference_errors.hpp"
 #include "srmds/infer/output_plan.hpp"
 #include "srmds/infer/evaluate.hpp"
@@ -219,20 +220,16 @@ void add_eval_command(CLI::App& app) {
                   "or folders of slices")
       ->required();
   sub->add_option("--masks", o->masks, "Masks in the same order (a mask folder for a folder of slices)")->required();
-  sub->add_option("--series", o->series, "SeriesInstanceUID to read from a DICOM folder holding several series");
-  sub->add_flag("--png16-hu", o->png16_hu, "16-bit PNG slices hold HU + 32768 (else min-max per slice)");
+  add_reader_options(sub, o->series, o->png16_hu);
   sub->add_option("--labels", o->labels, "Lesion labels of the masks, comma-separated, or any (default: the model's; "
                                          "mask images: any pixel > 0)");
   sub->add_option("--batch", o->batch)->capture_default_str();
-  sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  add_device_option(sub, o->device);
   sub->add_flag("--per-image", o->per_image, "Also list each slice's Dice and sensitivity");
-  sub->add_flag("--tta", o->tta, "Test-time augmentation: average the probabilities of each slice and its mirror image");
+  add_tta_flag(sub, o->tta);
   sub->add_option("--png-dir", o->png_dir, "Folder for one overlay per slice, <stem>_<slice>.png (red: prediction, green: mask)");
   sub->add_option("--json", o->json, "Write every metric (micro, per-image, Inf-Net) to this JSON file");
-  sub->add_option("--precision", o->precision,
-                  "bf16: the fused network's 3x3 convolutions in bf16 with fp32 accumulation (CPU only)")
-      ->check(CLI::IsMember({"fp32", "bf16"}))
-      ->capture_default_str();
+  add_precision_option(sub, o->precision);
   sub->callback([o] { run_eval(*o); });
 }
 

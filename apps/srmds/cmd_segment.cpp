@@ -22,6 +22,7 @@
 
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "shared_options.hpp"
 #include "inference_errors.hpp"
 #include "srmds/infer/segment_file.hpp"
 #include "srmds/io/weights.hpp"
@@ -91,15 +92,11 @@ void add_segment_command(CLI::App& app) {
   sub->add_option("--prob-out", o->prob_out, "Probability to write (float32 NIfTI; PNG of 255 p for slices)");
   sub->add_option("--png-dir", o->png_dir, "Folder for one PNG overlay per slice");
   sub->add_option("--report", o->report, "Lesion burden as JSON (volume in mL, per-slice area and fraction)");
-  sub->add_option("--series", o->series, "SeriesInstanceUID to read from a DICOM folder holding several series");
-  sub->add_flag("--png16-hu", o->png16_hu, "16-bit PNG slices hold HU + 32768 (else min-max per slice)");
-  sub->add_flag("--tta", o->tta, "Test-time augmentation: average the probabilities of each slice and its mirror image");
+  add_reader_options(sub, o->series, o->png16_hu);
+  add_tta_flag(sub, o->tta);
   sub->add_option("--batch", o->batch)->capture_default_str();
-  sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
-  sub->add_option("--precision", o->precision,
-                  "bf16: the fused network's 3x3 convolutions in bf16 with fp32 accumulation (CPU only)")
-      ->check(CLI::IsMember({"fp32", "bf16"}))
-      ->capture_default_str();
+  add_device_option(sub, o->device);
+  add_precision_option(sub, o->precision);
   sub->callback([o] { run_segment(*o); });
 }
 

@@ -31,6 +31,7 @@
 
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "shared_options.hpp"
 #include "srmds/infer/output_plan.hpp"
 #include "srmds/io/atomic_file.hpp"
 #include "usage_error.hpp"
@@ -310,8 +311,7 @@ void add_train_command(CLI::App& app) {
                   "or folders of slices")
       ->required();
   sub->add_option("--masks", o->masks, "Masks in the same order (a mask folder for a folder of slices)")->required();
-  sub->add_option("--series", o->series, "SeriesInstanceUID to read from a DICOM folder holding several series");
-  sub->add_flag("--png16-hu", o->png16_hu, "16-bit PNG slices hold HU + 32768 (else min-max per slice)");
+  add_reader_options(sub, o->series, o->png16_hu);
   sub->add_option("--out", o->out, "Checkpoint written after every epoch (.safetensors)")->required();
   sub->add_option("--resume", o->resume,
                   "Checkpoint to continue from. The run's options must be the same (--seed, --val-fraction, --batch, "
@@ -323,7 +323,7 @@ void add_train_command(CLI::App& app) {
   sub->add_option("--lr", o->train.optimizer.lr, "Peak learning rate")->capture_default_str();
   sub->add_option("--size", o->size, "Model input size H or HxW (multiples of 16)")->capture_default_str();
   sub->add_option("--base", o->base, "Base width b")->capture_default_str();
-  sub->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  add_device_option(sub, o->device);
   sub->add_option("--val-fraction", o->val_fraction, "Fraction of the volumes used for validation")
       ->capture_default_str();
   sub->add_option("--seed", o->seed, "Seed of the initialisation, split, shuffling and flips")->check(seed_value())->capture_default_str();
