@@ -35,6 +35,7 @@
 #include "srmds/data/slice_dataset.hpp"
 #include "srmds/infer/evaluate.hpp"
 #include "srmds/io/safetensors.hpp"
+#include "srmds/io/checkpoint.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/losses/deep_supervision.hpp"
 #include "srmds/metrics/accumulator.hpp"
@@ -122,23 +123,16 @@ public:
   // The same from a file already read (`path` names it in errors). Everything is checked before
   // anything is copied: metadata, then every tensor's name, shape and values.
   void resume(const io::SafetensorsFile& file, const std::string& path) {
-    // Metadata first (cheap), each number checked before it is used.
-    const double epoch = metadata_number(file, "epoch", path, 0, kMaxEpochs, true);
-    const double step = metadata_number(file, "step", path, 0, kMaxSteps, true);
-    const double best = metadata_number(file, "best_dice", path, -1, 1, false);
-    const auto form = file.metadata.find("form");
-    SRMDS_CHECK(form != file.metadata.end() && form->second == "train",
-                "resume: " << path << " is not a training-form checkpoint");
-    const auto cfg = file.metadata.find("config");
-    SRMDS_CHECK(cfg != file.metadata.end() && config_to_json(config_from_json(cfg->second)) ==
-                                                  config_to_json(m_net.config()),
+    // Metadata first (cheap, io/checkpoint.hpp), then every tensor.
+    const io::CheckpointInfo info = io::read_checkpoint_info(file, path);
+    SRMDS_CHECK(config_to_json(info.config) == config_to_json(m_net.config()),
                 "resume: the config stored in " << path << " differs from the network's");
     StateList<T, D> all = m_net.state();
     for (auto& e : optimizer_state()) all.push_back(e);
     io::load_state(m_ctx, file, all, path);
-    m_epoch = static_cast<int>(epoch);
-    m_adam.set_step_count(static_cast<int64_t>(step));
-    m_best_dice = best;
+    m_epoch = info.epoch;
+    m_adam.set_step_count(info.step);
+    m_best_dice = info.best_dice;
     m_last_checkpoint = path;
   }
 
@@ -285,8 +279,7 @@ private:
                                      : "; the last good checkpoint is kept in " + m_last_checkpoint;
   }
 
-  static constexpr int kMaxEpochs = 1000000;
-  static constexpr double kMaxSteps = 9007199254740992.0;  // 2^53: every step count is exact in double
+  static constexpr int kMaxEpochs = io::kMaxCheckpointEpochs;
 
   // Throws naming the tensor if a weight or BN statistic of the network is not finite.
   void check_finite_weights() {
@@ -299,34 +292,6 @@ private:
                                                               << static_cast<double>(h[i])
                                                               << "); nothing of this epoch was saved" << kept_checkpoint());
     }
-  }
-
-  // A metadata number of a checkpoint: present, a finite number, integral if `integer`, in [lo, hi].
-  static double metadata_number(const io::SafetensorsFile& f, const std::string& key, const std::string& path,
-                                double lo, double hi, bool integer) {
-    const auto it = f.metadata.find(key);
-    if (it == f.metadata.end()) SRMDS_THROW("resume: checkpoint '" << path << "' has no '" << key << "' in its metadata");
-    const std::string& text = it->second;
-    const auto fail = [&](const std::string& why) {
-      SRMDS_THROW("resume: checkpoint '" << path << "': metadata '" << key << "' = '" << text << "' " << why);
-    };
-    double v = 0;
-    try {
-      size_t used = 0;
-      v = std::stod(text, &used);
-      if (used != text.size()) fail("is not a number");
-    } catch (const std::logic_error&) {  // invalid_argument, out_of_range ("1e999")
-      fail("is not a finite number");
-    }
-    if (!std::isfinite(v)) fail("is not a finite number");
-    if (integer && std::floor(v) != v) fail("is not an integer");
-    if (v < lo || v > hi) {
-      std::ostringstream os;
-      os.precision(17);
-      os << "is outside [" << lo << ", " << hi << "]";
-      fail(os.str());
-    }
-    return v;
   }
 
   static std::string format_double(double v) {
