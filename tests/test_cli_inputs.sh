@@ -53,9 +53,6 @@ bad() {
 /usr/bin/python3 - "$tmp" << 'EOF' || { echo "FAIL: input generation"; exit 1; }
 import os, sys, struct, zlib
 import numpy as np
-import pydicom
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 tmp = sys.argv[1]
 
 def png(path, a, colour=False):
@@ -84,36 +81,13 @@ png(os.path.join(tmp, "colour.png"), np.zeros((8, 8, 3), np.uint8), colour=True)
 raw = open(os.path.join(tmp, "img", "s00.png"), "rb").read()
 open(os.path.join(tmp, "truncated.png"), "wb").write(raw[: len(raw) // 2])
 
-def series(folder, uid, n, desc, z0):
-    os.makedirs(folder, exist_ok=True)
-    for k in range(n):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = FileDataset("x", {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.is_little_endian, ds.is_implicit_VR = True, False
-        ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-        ds.Modality, ds.SeriesInstanceUID, ds.SeriesDescription = "CT", uid, desc
-        ds.InstanceNumber = n - k
-        ds.ImagePositionPatient = [-20.0, -10.0, z0 + 3.0 * k]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing = [0.7, 0.6]
-        ds.SliceThickness = 3.0
-        ds.Rows, ds.Columns = 24, 20
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
-        ds.PixelData = (rng.integers(0, 1400, (24, 20)).astype(np.int16)).tobytes()
-        ds.save_as(os.path.join(folder, "z%02d" % (n - 1 - k)), write_like_original=False)
-
-series(os.path.join(tmp, "ct"), generate_uid(), 4, "chest", 0.0)
-series(os.path.join(tmp, "two"), "1.2.826.0.1.3680043.2.1125.42", 3, "chest", 0.0)
-series(os.path.join(tmp, "two_b"), "1.2.826.0.1.3680043.2.1125.43", 2, "scout", 50.0)
-for f in os.listdir(os.path.join(tmp, "two_b")):
-    os.rename(os.path.join(tmp, "two_b", f), os.path.join(tmp, "two", "scout_" + f))
 open(os.path.join(tmp, "garbage.dcm"), "wb").write(b"\0" * 128 + b"DICM" + os.urandom(300))
 EOF
+series="/usr/bin/python3 $(dirname "$0")/support/write_series.py"
+$series "$tmp/ct" 4 --reversed || { echo "FAIL: write_series.py"; exit 1; }
+$series "$tmp/two" 3 --reversed --uid 1.2.826.0.1.3680043.2.1125.42 --seed 8 || exit 1
+$series "$tmp/two_b" 2 --reversed --uid 1.2.826.0.1.3680043.2.1125.43 --description scout --z0 50 --seed 9 || exit 1
+for f in "$tmp"/two_b/*; do mv "$f" "$tmp/two/scout_$(basename "$f")"; done
 
 # ---- 2-D image sets ---------------------------------------------------------------------------
 ok "train on PNG folders" "$cli" train --images "$tmp/img" --masks "$tmp/msk" --out "$tmp/ck.safetensors" --epochs 2 \
