@@ -248,7 +248,7 @@ DemoReport run_demo(Context<D>& ctx, const DemoOptions& o, std::ostream& log) {
     std::vector<uint8_t> pred(static_cast<size_t>(hw));
     for (int64_t i = 0; i < n; ++i) {
       for (int64_t j = 0; j < hw; ++j) pred[static_cast<size_t>(j)] = p[i * hw + j] >= 0.5f ? 1 : 0;
-      char name[32];
+      char name[48];
       std::snprintf(name, sizeof name, "heldout_%02lld.png", static_cast<long long>(i));
       const std::string path = (fs::path(r.png_dir) / name).string();
       io::write_overlay_png(path, test.image(i), size, size, pred.data(), test.mask(i), scale);
