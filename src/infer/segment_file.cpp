@@ -21,10 +21,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-#define SRMDS_REQUEST(msg)                 \
-  do {                                     \
-    std::ostringstream srmds_request_os_;  \
-    srmds_request_os_ << msg;              \
+// Throws RequestError with a message built from a stream expression.
+#define SRMDS_REQUEST(msg)                       \
+  do {                                           \
+    std::ostringstream srmds_request_os_;        \
+    srmds_request_os_ << msg;                    \
     throw RequestError(srmds_request_os_.str()); \
   } while (0)
 
