@@ -1,5 +1,5 @@
 // Host memory accounting, the memory budget and the memory probe (core/memory.hpp,
-// nets/memory_probe.hpp): the probe's linear model, fitted at 32 x 32 and 64 x 64, must predict
+// nets/memory_probe.hpp): the probe's linear model, fitted at 64 x 64 and 128 x 128, must predict
 // the measured peak of a real step at a larger batch and size.
 #include <cstdlib>
 
@@ -17,34 +17,6 @@ struct BudgetEnv {
   explicit BudgetEnv(const char* v) { ::setenv("SRMDS_RUN_MEMORY_MB", v, 1); }
   ~BudgetEnv() { ::unsetenv("SRMDS_RUN_MEMORY_MB"); }
 };
-
-int64_t measured_train_peak(const NetConfig& cfg, int n, int size) {
-  return detail::measured_peak([&] {
-    Context<Cpu> ctx;
-    SrmdsNet<float, Cpu> net(ctx, cfg, NetForm::Train, 3);
-    DeepSupervisionLoss<float, Cpu> loss(cfg);
-    Adam<float, Cpu> adam(ctx, net.state());
-    Tensor<float, Cpu> x(Shape{n, 1, size, size}, ctx), y(Shape{n, 1, size, size}, ctx);
-    for (int64_t i = 0; i < x.numel(); ++i) {
-      x[i] = static_cast<float>(i % 17) / 17.0f;
-      y[i] = (i % 5) == 0 ? 1.0f : 0.0f;
-    }
-    typename DeepSupervisionLoss<float, Cpu>::Logits dlogits;
-    loss.forward_backward(ctx, net.forward_train(ctx, x), y, dlogits);
-    net.backward(ctx, dlogits, WriteMode::Overwrite);
-    adam.step(ctx, 1e-3);
-  });
-}
-
-int64_t measured_eval_peak(const NetConfig& cfg, NetForm form, int n, int size) {
-  return detail::measured_peak([&] {
-    Context<Cpu> ctx;
-    SrmdsNet<float, Cpu> net(ctx, cfg, form, 3);
-    Tensor<float, Cpu> x(Shape{n, 1, size, size}, ctx), z(Shape{n, 1, size, size}, ctx);
-    for (int64_t i = 0; i < x.numel(); ++i) x[i] = static_cast<float>(i % 13) / 13.0f;
-    net.forward_eval(ctx, x, z);
-  });
-}
 
 }  // namespace
 
@@ -87,8 +59,8 @@ TEST_CASE("memory probe: the linear model predicts a larger step's peak", "[memo
       cfg.attention = parse_attention(att);
       const MemoryModel train = probe_train_memory(cfg);
       const MemoryModel fused = probe_eval_memory(cfg, NetForm::Fused);
-      const int64_t got_train = measured_train_peak(cfg, 2, 256), want_train = train.bytes(2, 256, 256);
-      const int64_t got_fused = measured_eval_peak(cfg, NetForm::Fused, 3, 192), want_fused = fused.bytes(3, 192, 192);
+      const int64_t got_train = detail::train_step_peak(cfg, {}, {}, 2, 256), want_train = train.bytes(2, 256, 256);
+      const int64_t got_fused = detail::eval_peak(cfg, NetForm::Fused, 3, 192), want_fused = fused.bytes(3, 192, 192);
       INFO(att << " base " << base << ": train " << got_train << " measured, " << want_train << " predicted; fused "
                << got_fused << " measured, " << want_fused << " predicted");
       CHECK(std::abs(static_cast<double>(want_train - got_train)) <= 0.2 * static_cast<double>(got_train));

@@ -114,7 +114,6 @@ void refuse_same_files(const std::vector<NamedFile>& inputs, const std::vector<N
 class OutputPlan {
  public:
   void add(std::string what, const std::string& path) { files_.push_back({std::move(what), path}); }
-  const std::vector<NamedFile>& files() const { return files_; }
 
   template <class UsageThrow>
   void check(const std::vector<NamedFile>& inputs, const std::vector<NamedFile>& named_outputs, UsageThrow&& usage) const {

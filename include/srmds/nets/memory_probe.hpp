@@ -54,39 +54,48 @@ inline MemoryModel fit_memory(int64_t small, int64_t large) {
 
 }  // namespace detail
 
+namespace detail {
+
+// Peak host bytes of one training step (forward_train, loss, backward, Adam) on n x size x size.
+inline int64_t train_step_peak(const NetConfig& cfg, const DeepSupervisionOptions& loss_options,
+                               const AdamOptions& adam_options, int64_t n, int size) {
+  return measured_peak([&] {
+    Context<Cpu> ctx;
+    SrmdsNet<float, Cpu> net(ctx, cfg, NetForm::Train, 1);
+    DeepSupervisionLoss<float, Cpu> loss(cfg, loss_options);
+    Adam<float, Cpu> adam(ctx, net.state(), adam_options);
+    Tensor<float, Cpu> x(Shape{n, cfg.in_channels, size, size}, ctx), y(Shape{n, 1, size, size}, ctx);
+    std::fill_n(x.data(), x.numel(), 0.5f);
+    std::fill_n(y.data(), y.numel(), 0.0f);
+    typename DeepSupervisionLoss<float, Cpu>::Logits dlogits;
+    loss.forward_backward(ctx, net.forward_train(ctx, x), y, dlogits);
+    net.backward(ctx, dlogits, WriteMode::Overwrite);
+    adam.step(ctx, adam_options.lr);
+  });
+}
+
+// Peak host bytes of one eval forward of the `form` network on n x size x size.
+inline int64_t eval_peak(const NetConfig& cfg, NetForm form, int64_t n, int size) {
+  return measured_peak([&] {
+    Context<Cpu> ctx;
+    SrmdsNet<float, Cpu> net(ctx, cfg, form, 1);
+    Tensor<float, Cpu> x(Shape{n, cfg.in_channels, size, size}, ctx), z(Shape{n, 1, size, size}, ctx);
+    std::fill_n(x.data(), x.numel(), 0.5f);
+    net.forward_eval(ctx, x, z);
+  });
+}
+
+}  // namespace detail
+
 inline MemoryModel probe_train_memory(const NetConfig& cfg, const DeepSupervisionOptions& loss_options = {},
                                       const AdamOptions& adam_options = {}) {
-  auto step = [&](int size) {
-    return detail::measured_peak([&] {
-      Context<Cpu> ctx;
-      SrmdsNet<float, Cpu> net(ctx, cfg, NetForm::Train, 1);
-      DeepSupervisionLoss<float, Cpu> loss(cfg, loss_options);
-      Adam<float, Cpu> adam(ctx, net.state(), adam_options);
-      Tensor<float, Cpu> x(Shape{1, cfg.in_channels, size, size}, ctx), y(Shape{1, 1, size, size}, ctx);
-      std::fill_n(x.data(), x.numel(), 0.5f);
-      std::fill_n(y.data(), y.numel(), 0.0f);
-      typename DeepSupervisionLoss<float, Cpu>::Logits dlogits;
-      loss.forward_backward(ctx, net.forward_train(ctx, x), y, dlogits);
-      net.backward(ctx, dlogits, WriteMode::Overwrite);
-      adam.step(ctx, adam_options.lr);
-    });
-  };
-  const int64_t small = step(detail::kProbeSmall);
-  return detail::fit_memory(small, step(detail::kProbeLarge));
+  const int64_t small = detail::train_step_peak(cfg, loss_options, adam_options, 1, detail::kProbeSmall);
+  return detail::fit_memory(small, detail::train_step_peak(cfg, loss_options, adam_options, 1, detail::kProbeLarge));
 }
 
 inline MemoryModel probe_eval_memory(const NetConfig& cfg, NetForm form) {
-  auto step = [&](int size) {
-    return detail::measured_peak([&] {
-      Context<Cpu> ctx;
-      SrmdsNet<float, Cpu> net(ctx, cfg, form, 1);
-      Tensor<float, Cpu> x(Shape{1, cfg.in_channels, size, size}, ctx), z(Shape{1, 1, size, size}, ctx);
-      std::fill_n(x.data(), x.numel(), 0.5f);
-      net.forward_eval(ctx, x, z);
-    });
-  };
-  const int64_t small = step(detail::kProbeSmall);
-  return detail::fit_memory(small, step(detail::kProbeLarge));
+  const int64_t small = detail::eval_peak(cfg, form, 1, detail::kProbeSmall);
+  return detail::fit_memory(small, detail::eval_peak(cfg, form, 1, detail::kProbeLarge));
 }
 
 }  // namespace srmds
