@@ -14,6 +14,7 @@
 #include "srmds/cpu/conv2d.hpp"
 #include "srmds/cpu/isa.hpp"
 #include "srmds/cpu/se_relu.hpp"
+#include "src/cpu/kernel_table.hpp"
 
 using namespace srmds;
 using cpu::CpuIsa;
@@ -192,4 +193,30 @@ TEST_CASE("every available CPU kernel variant matches naive loops", "[cpu][isa][
     check_batchnorm(rng);
   }
   cpu::detail::set_cpu_isa(before);
+}
+
+// src/cpu/kernel_list.hpp's lists fill every slot of every variant (checked at start-up too), and
+// the start-up check names a slot that a variant left empty.
+TEST_CASE("every CPU kernel variant fills every kernel slot", "[cpu][isa][table]") {
+  for (CpuIsa isa : cpu::available_cpu_isas()) {
+    INFO("variant " << cpu::cpu_isa_name(isa));
+    const cpu::detail::KernelTable& table = cpu::detail::kernel_table(isa);
+    CHECK(cpu::detail::missing_kernels(table, isa).empty());
+    REQUIRE_NOTHROW(cpu::detail::check_kernel_table(table, isa));
+
+    cpu::detail::KernelTable broken = table;
+    broken.f64.psa_backward = nullptr;
+    broken.f32.conv2d_banded = nullptr;
+    CHECK(cpu::detail::missing_kernels(broken, isa) ==
+          std::vector<std::string>{"f64.psa_backward", "f32.conv2d_banded"});
+    CHECK_THROWS_WITH(cpu::detail::check_kernel_table(broken, isa),
+                      Catch::Contains("f64.psa_backward") && Catch::Contains("f32.conv2d_banded"));
+
+    // The bf16 dot-product kernels belong to the avx512 variant only.
+    broken = table;
+    broken.bf16.conv3x3_dot = nullptr;
+    CHECK(cpu::detail::missing_kernels(broken, isa).size() == (isa == CpuIsa::Avx512 ? 1u : 0u));
+    broken.bf16.winograd3x3_fma = nullptr;
+    CHECK(cpu::detail::missing_kernels(broken, isa).back() == "bf16.winograd3x3_fma");
+  }
 }

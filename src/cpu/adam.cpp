@@ -17,10 +17,6 @@ void adam_step(Tensor<T, Cpu>& param, const Tensor<T, Cpu>& grad, Tensor<T, Cpu>
       param, grad, m, v);
 }
 
-template <class T>
-void register_adam(cpu::detail::Kernels<T>& k) {
-  k.adam_step = &adam_step<T>;
-}
-SRMDS_CPU_REGISTER(adam)
+SRMDS_CPU_INSTANTIATE(adam_step)
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

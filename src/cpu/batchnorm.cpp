@@ -183,12 +183,8 @@ void batchnorm_backward(const Tensor<T, Cpu>& x,   // (N, C, H, W) forward input
       s.n() * hw);
 }
 
-template <class T>
-void register_batchnorm(cpu::detail::Kernels<T>& k) {
-  k.batchnorm_forward_train = &batchnorm_forward_train<T>;
-  k.batchnorm_forward_eval = &batchnorm_forward_eval<T>;
-  k.batchnorm_backward = &batchnorm_backward<T>;
-}
-SRMDS_CPU_REGISTER(batchnorm)
+SRMDS_CPU_INSTANTIATE(batchnorm_forward_train)
+SRMDS_CPU_INSTANTIATE(batchnorm_forward_eval)
+SRMDS_CPU_INSTANTIATE(batchnorm_backward)
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

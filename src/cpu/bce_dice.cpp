@@ -91,10 +91,6 @@ double bce_dice_loss(const Tensor<T, Cpu>& z,  // (N, 1, h, w) logits
   return loss;
 }
 
-template <class T>
-void register_bce_dice(cpu::detail::Kernels<T>& k) {
-  k.bce_dice_loss = &bce_dice_loss<T>;
-}
-SRMDS_CPU_REGISTER(bce_dice)
+SRMDS_CPU_INSTANTIATE(bce_dice_loss)
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

@@ -250,11 +250,7 @@ void cbam_backward(const Tensor<T, Cpu>& x,                                     
       hw);
 }
 
-template <class T>
-void register_cbam(cpu::detail::Kernels<T>& k) {
-  k.cbam_forward = &cbam_forward<T>;
-  k.cbam_backward = &cbam_backward<T>;
-}
-SRMDS_CPU_REGISTER(cbam)
+SRMDS_CPU_INSTANTIATE(cbam_forward)
+SRMDS_CPU_INSTANTIATE(cbam_backward)
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

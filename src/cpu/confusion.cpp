@@ -39,10 +39,6 @@ void confusion_counts(const Tensor<T, Cpu>& z,        // (N, 1, H, W) logits
   }
 }
 
-template <class T>
-void register_confusion(cpu::detail::Kernels<T>& k) {
-  k.confusion_counts = &confusion_counts<T>;
-}
-SRMDS_CPU_REGISTER(confusion)
+SRMDS_CPU_INSTANTIATE(confusion_counts)
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

@@ -266,15 +266,13 @@ void conv2d_backward_bias(const Tensor<T, Cpu>& dy,  // (N, Cout, H, W)
       N * HW);
 }
 
-template <class T>
-void register_conv2d(cpu::detail::Kernels<T>& k) {
-  k.conv2d_forward = &conv2d_forward<T>;
-  k.conv2d_backward_data = &conv2d_backward_data<T>;
-  k.conv2d_backward_filter = &conv2d_backward_filter<T>;
-  k.conv2d_backward_bias = &conv2d_backward_bias<T>;
-  k.conv2d_banded = &detail::conv2d_banded<T>;
-  k.conv2d_filter_banded = &detail::conv2d_filter_banded<T>;
-}
-SRMDS_CPU_REGISTER(conv2d)
+SRMDS_CPU_INSTANTIATE(conv2d_forward)
+SRMDS_CPU_INSTANTIATE(conv2d_backward_data)
+SRMDS_CPU_INSTANTIATE(conv2d_backward_filter)
+SRMDS_CPU_INSTANTIATE(conv2d_backward_bias)
+namespace detail {
+SRMDS_CPU_INSTANTIATE(conv2d_banded)
+SRMDS_CPU_INSTANTIATE(conv2d_filter_banded)
+}  // namespace detail
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

@@ -237,11 +237,4 @@ void conv2d_branches_winograd_backward_filter(const Tensor<T, Cpu>& x,          
 SRMDS_CPU_INSTANTIATE(conv2d_branches_winograd_forward)
 SRMDS_CPU_INSTANTIATE(conv2d_branches_winograd_backward_filter)
 
-template <class T>
-void register_conv2d_branches(cpu::detail::Kernels<T>& k) {
-  k.conv2d_branches_winograd_forward = &conv2d_branches_winograd_forward<T>;
-  k.conv2d_branches_winograd_backward_filter = &conv2d_branches_winograd_backward_filter<T>;
-}
-SRMDS_CPU_REGISTER(conv2d_branches)
-
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

@@ -161,10 +161,4 @@ void conv2d_winograd3x3(const Tensor<T, Cpu>& x,     // (N, Cin, H, W)
 
 SRMDS_CPU_INSTANTIATE(conv2d_winograd3x3)
 
-template <class T>
-void register_conv2d_winograd(cpu::detail::Kernels<T>& k) {
-  k.conv2d_winograd3x3 = &conv2d_winograd3x3<T>;
-}
-SRMDS_CPU_REGISTER(conv2d_winograd)
-
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

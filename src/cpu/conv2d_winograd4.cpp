@@ -122,10 +122,4 @@ void conv2d_winograd3x3_f4x4(const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w,
 
 SRMDS_CPU_INSTANTIATE(conv2d_winograd3x3_f4x4)
 
-template <class T>
-void register_conv2d_winograd4(cpu::detail::Kernels<T>& k) {
-  k.conv2d_winograd3x3_f4x4 = &conv2d_winograd3x3_f4x4<T>;
-}
-SRMDS_CPU_REGISTER(conv2d_winograd4)
-
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

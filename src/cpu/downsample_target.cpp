@@ -28,10 +28,6 @@ void downsample_target(const Tensor<T, Cpu>& mask,  // (N, C, H, W)
       in_hw);
 }
 
-template <class T>
-void register_downsample_target(cpu::detail::Kernels<T>& k) {
-  k.downsample_target = &downsample_target<T>;
-}
-SRMDS_CPU_REGISTER(downsample_target)
+SRMDS_CPU_INSTANTIATE(downsample_target)
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

@@ -3,9 +3,7 @@
 // signature drifts from its declaration does not compile. Shared by the variants (src/cpu/*.cpp,
 // which fill it) and the dispatcher (src/cpu/dispatch/, which calls through it); it holds function
 // pointers only, no code. See src/cpu/dispatch/isa.cpp for the scheme.
-// A new CPU op: declare it in include/srmds/cpu/<op>.hpp, add its member here, write the kernel and
-// register_<op>() in src/cpu/<op>.cpp, list <op> in kernel_table.cpp, and add its entry point to
-// src/cpu/dispatch/entries.cpp.
+// The slots come from kernel_list.hpp, which says how to add an op.
 #pragma once
 
 #include "srmds/cpu/adam.hpp"
@@ -19,6 +17,7 @@
 #include "srmds/cpu/conv2d_winograd.hpp"
 #include "srmds/cpu/conv2d_winograd_bf16.hpp"
 #include "srmds/cpu/downsample_target.hpp"
+#include "srmds/cpu/isa.hpp"
 #include "srmds/cpu/maxpool.hpp"
 #include "srmds/cpu/psa.hpp"
 #include "srmds/cpu/relu.hpp"
@@ -28,44 +27,22 @@
 #include "srmds/cpu/sigmoid.hpp"
 #include "srmds/cpu/upsample.hpp"
 
+#include <string>
+#include <vector>
+
+#include "kernel_list.hpp"
+
 namespace srmds::cpu::detail {
+
+// X-macro helpers of kernel_list.hpp's lists.
+#define SRMDS_CPU_SLOT(name, ...) decltype(&cpu::name<T>) name = nullptr;
+#define SRMDS_CPU_DETAIL_SLOT(name, ...) decltype(&cpu::detail::name<T>) name = nullptr;
+#define SRMDS_CPU_BF16_SLOT(name, isa) Conv3x3Bf16Fn name = nullptr;
 
 template <class T>
 struct Kernels {
-  decltype(&cpu::adam_step<T>) adam_step = nullptr;
-  decltype(&cpu::batchnorm_forward_train<T>) batchnorm_forward_train = nullptr;
-  decltype(&cpu::batchnorm_forward_eval<T>) batchnorm_forward_eval = nullptr;
-  decltype(&cpu::batchnorm_backward<T>) batchnorm_backward = nullptr;
-  decltype(&cpu::bce_dice_loss<T>) bce_dice_loss = nullptr;
-  decltype(&cpu::cbam_forward<T>) cbam_forward = nullptr;
-  decltype(&cpu::cbam_backward<T>) cbam_backward = nullptr;
-  decltype(&cpu::confusion_counts<T>) confusion_counts = nullptr;
-  decltype(&cpu::conv2d_forward<T>) conv2d_forward = nullptr;
-  decltype(&cpu::conv2d_backward_data<T>) conv2d_backward_data = nullptr;
-  decltype(&cpu::conv2d_backward_filter<T>) conv2d_backward_filter = nullptr;
-  decltype(&cpu::conv2d_backward_bias<T>) conv2d_backward_bias = nullptr;
-  decltype(&cpu::detail::conv2d_banded<T>) conv2d_banded = nullptr;
-  decltype(&cpu::detail::conv2d_filter_banded<T>) conv2d_filter_banded = nullptr;
-  decltype(&cpu::conv2d_branches_winograd_forward<T>) conv2d_branches_winograd_forward = nullptr;
-  decltype(&cpu::conv2d_branches_winograd_backward_filter<T>) conv2d_branches_winograd_backward_filter = nullptr;
-  decltype(&cpu::conv2d_winograd3x3<T>) conv2d_winograd3x3 = nullptr;
-  decltype(&cpu::conv2d_winograd3x3_f4x4<T>) conv2d_winograd3x3_f4x4 = nullptr;
-  decltype(&cpu::downsample_target<T>) downsample_target = nullptr;
-  decltype(&cpu::maxpool2_forward<T>) maxpool2_forward = nullptr;
-  decltype(&cpu::maxpool2_backward<T>) maxpool2_backward = nullptr;
-  decltype(&cpu::psa_forward<T>) psa_forward = nullptr;
-  decltype(&cpu::psa_backward<T>) psa_backward = nullptr;
-  decltype(&cpu::relu_forward<T>) relu_forward = nullptr;
-  decltype(&cpu::relu_backward<T>) relu_backward = nullptr;
-  decltype(&cpu::se_forward<T>) se_forward = nullptr;
-  decltype(&cpu::se_backward<T>) se_backward = nullptr;
-  decltype(&cpu::se_relu_forward<T>) se_relu_forward = nullptr;
-  decltype(&cpu::sge_forward<T>) sge_forward = nullptr;
-  decltype(&cpu::sge_backward<T>) sge_backward = nullptr;
-  decltype(&cpu::sigmoid_forward<T>) sigmoid_forward = nullptr;
-  decltype(&cpu::sigmoid_backward<T>) sigmoid_backward = nullptr;
-  decltype(&cpu::upsample_bilinear_forward<T>) upsample_bilinear_forward = nullptr;
-  decltype(&cpu::upsample_bilinear_backward<T>) upsample_bilinear_backward = nullptr;
+  SRMDS_CPU_KERNELS(SRMDS_CPU_SLOT)
+  SRMDS_CPU_DETAIL_KERNELS(SRMDS_CPU_DETAIL_SLOT)
 };
 
 // The bf16 kernels (cpu/conv2d_bf16.hpp, cpu/conv2d_winograd_bf16.hpp), float activations only:
@@ -76,11 +53,7 @@ struct Kernels {
 using Conv3x3Bf16Fn = void (*)(const Tensor<float, Cpu>& x, const uint32_t* wpacked, int64_t cout, const float* bias,
                                Tensor<float, Cpu>& y, uint32_t* work, int64_t work_words);
 struct Bf16Kernels {
-  Conv3x3Bf16Fn conv3x3_fma = nullptr;
-  Conv3x3Bf16Fn conv3x3_dot = nullptr;
-  Conv3x3Bf16Fn winograd3x3_fma = nullptr;
-  Conv3x3Bf16Fn winograd3x3_dot = nullptr;
-  Conv3x3Bf16Fn winograd3x3_amx = nullptr;  // wpacked: Bf16Winograd3x3Weights::amx
+  SRMDS_CPU_BF16_KERNELS(SRMDS_CPU_BF16_SLOT)  // winograd3x3_amx: wpacked is Bf16Winograd3x3Weights::amx
 };
 
 struct KernelTable {
@@ -103,6 +76,14 @@ SRMDS_CPU_ENTRY_API void srmds_cpu_kernels_avx2(srmds::cpu::detail::KernelTable*
 SRMDS_CPU_ENTRY_API void srmds_cpu_kernels_avx512(srmds::cpu::detail::KernelTable* table);
 
 namespace srmds::cpu::detail {
+// The names of the slots of `table` that a variant of level `isa` must fill and has left empty,
+// as "f32.adam_step", "bf16.conv3x3_dot", ... (empty when the table is complete).
+std::vector<std::string> missing_kernels(const KernelTable& table, CpuIsa isa);
+// Throws srmds::Error naming the variant and every empty slot (a build fault, found at start-up).
+void check_kernel_table(const KernelTable& table, CpuIsa isa);
+// The table of an available variant (cpu_isa_available), as loaded and checked at start-up.
+const KernelTable& kernel_table(CpuIsa isa);
+
 // The kernels of the variant in use (src/cpu/dispatch/isa.cpp), for the entry points.
 template <class T>
 const Kernels<T>& active_kernels();

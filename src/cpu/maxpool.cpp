@@ -92,11 +92,7 @@ void maxpool2_backward(const Tensor<T, Cpu>& dy,            // (N, C, H/2, W/2)
       in_hw);
 }
 
-template <class T>
-void register_maxpool(cpu::detail::Kernels<T>& k) {
-  k.maxpool2_forward = &maxpool2_forward<T>;
-  k.maxpool2_backward = &maxpool2_backward<T>;
-}
-SRMDS_CPU_REGISTER(maxpool)
+SRMDS_CPU_INSTANTIATE(maxpool2_forward)
+SRMDS_CPU_INSTANTIATE(maxpool2_backward)
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

@@ -311,11 +311,7 @@ void psa_backward(const Tensor<T, Cpu>& x,   // (N, C, H, W) forward input
       hw);
 }
 
-template <class T>
-void register_psa(cpu::detail::Kernels<T>& k) {
-  k.psa_forward = &psa_forward<T>;
-  k.psa_backward = &psa_backward<T>;
-}
-SRMDS_CPU_REGISTER(psa)
+SRMDS_CPU_INSTANTIATE(psa_forward)
+SRMDS_CPU_INSTANTIATE(psa_backward)
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

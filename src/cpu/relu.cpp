@@ -41,11 +41,7 @@ void relu_backward(const Tensor<T, Cpu>& y, const Tensor<T, Cpu>& dy, Tensor<T, 
       y, dy, dx);
 }
 
-template <class T>
-void register_relu(cpu::detail::Kernels<T>& k) {
-  k.relu_forward = &relu_forward<T>;
-  k.relu_backward = &relu_backward<T>;
-}
-SRMDS_CPU_REGISTER(relu)
+SRMDS_CPU_INSTANTIATE(relu_forward)
+SRMDS_CPU_INSTANTIATE(relu_backward)
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

@@ -94,11 +94,7 @@ void se_backward(const Tensor<T, Cpu>& x,                             // (N, C, 
       hw);
 }
 
-template <class T>
-void register_se(cpu::detail::Kernels<T>& k) {
-  k.se_forward = &se_forward<T>;
-  k.se_backward = &se_backward<T>;
-}
-SRMDS_CPU_REGISTER(se)
+SRMDS_CPU_INSTANTIATE(se_forward)
+SRMDS_CPU_INSTANTIATE(se_backward)
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

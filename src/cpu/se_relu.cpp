@@ -16,10 +16,6 @@ void se_relu_forward(const Tensor<T, Cpu>& x,                                   
   detail::se_apply_scale<true>(x, scale, y);
 }
 
-template <class T>
-void register_se_relu(cpu::detail::Kernels<T>& k) {
-  k.se_relu_forward = &se_relu_forward<T>;
-}
-SRMDS_CPU_REGISTER(se_relu)
+SRMDS_CPU_INSTANTIATE(se_relu_forward)
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

@@ -140,11 +140,7 @@ void sge_backward(const Tensor<T, Cpu>& x,                                   // 
       hw);
 }
 
-template <class T>
-void register_sge(cpu::detail::Kernels<T>& k) {
-  k.sge_forward = &sge_forward<T>;
-  k.sge_backward = &sge_backward<T>;
-}
-SRMDS_CPU_REGISTER(sge)
+SRMDS_CPU_INSTANTIATE(sge_forward)
+SRMDS_CPU_INSTANTIATE(sge_backward)
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

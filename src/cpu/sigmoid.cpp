@@ -33,11 +33,7 @@ void sigmoid_backward(const Tensor<T, Cpu>& y, const Tensor<T, Cpu>& dy, Tensor<
       y, dy, dx);
 }
 
-template <class T>
-void register_sigmoid(cpu::detail::Kernels<T>& k) {
-  k.sigmoid_forward = &sigmoid_forward<T>;
-  k.sigmoid_backward = &sigmoid_backward<T>;
-}
-SRMDS_CPU_REGISTER(sigmoid)
+SRMDS_CPU_INSTANTIATE(sigmoid_forward)
+SRMDS_CPU_INSTANTIATE(sigmoid_backward)
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

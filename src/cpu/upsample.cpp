@@ -88,11 +88,7 @@ void upsample_bilinear_backward(const Tensor<T, Cpu>& dy,  // (N, C, H, W)
       out_hw);
 }
 
-template <class T>
-void register_upsample(cpu::detail::Kernels<T>& k) {
-  k.upsample_bilinear_forward = &upsample_bilinear_forward<T>;
-  k.upsample_bilinear_backward = &upsample_bilinear_backward<T>;
-}
-SRMDS_CPU_REGISTER(upsample)
+SRMDS_CPU_INSTANTIATE(upsample_bilinear_forward)
+SRMDS_CPU_INSTANTIATE(upsample_bilinear_backward)
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA

@@ -1,9 +1,10 @@
 // Included first by every kernel translation unit (src/cpu/*.cpp). cmake/SrmdsCpuKernels.cmake
 // compiles each of them once per ISA level, with SRMDS_CPU_ISA = baseline, avx2 or avx512 and that
 // level's -m flags; a file defines its kernels as templates in namespace
-// srmds::cpu::SRMDS_CPU_ISA and ends with register_<op>(), which stores the addresses of its float
-// and double kernels in the variant's KernelTable (kernel_table.cpp gathers them). Why the variants
-// cannot leak code into each other, and how one is chosen at run time: src/cpu/dispatch/isa.cpp.
+// srmds::cpu::SRMDS_CPU_ISA and instantiates them for float and double (SRMDS_CPU_INSTANTIATE);
+// kernel_table.cpp stores their addresses in the variant's KernelTable (src/cpu/kernel_list.hpp).
+// Why the variants cannot leak code into each other, and how one is chosen at run time:
+// src/cpu/dispatch/isa.cpp.
 #pragma once
 
 #ifndef SRMDS_CPU_ISA
@@ -11,10 +12,3 @@
 #endif
 
 #include "kernel_table.hpp"
-
-// register_<op>(KernelTable&): the template register_<op>(Kernels<T>&) for float and double.
-#define SRMDS_CPU_REGISTER(op)                                  \
-  void register_##op(::srmds::cpu::detail::KernelTable& table) { \
-    register_##op(table.f32);                                   \
-    register_##op(table.f64);                                   \
-  }

@@ -85,18 +85,19 @@ struct Registry {
   bool available[kIsaCount] = {};
 
   Registry() {
-    srmds_cpu_kernels_baseline(&tables[0]);
-    available[0] = true;
+    load(CpuIsa::Baseline, srmds_cpu_kernels_baseline);
 #if SRMDS_CPU_X86_VARIANTS
-    if (processor_supports(CpuIsa::Avx2)) {
-      srmds_cpu_kernels_avx2(&tables[1]);
-      available[1] = true;
-    }
-    if (processor_supports(CpuIsa::Avx512)) {
-      srmds_cpu_kernels_avx512(&tables[2]);
-      available[2] = true;
-    }
+    if (processor_supports(CpuIsa::Avx2)) load(CpuIsa::Avx2, srmds_cpu_kernels_avx2);
+    if (processor_supports(CpuIsa::Avx512)) load(CpuIsa::Avx512, srmds_cpu_kernels_avx512);
 #endif
+  }
+
+  // Fills the variant's table and refuses one with an empty slot (a build fault, not a user's).
+  void load(CpuIsa isa, void (*fill)(detail::KernelTable*)) {
+    const int i = static_cast<int>(isa);
+    fill(&tables[i]);
+    detail::check_kernel_table(tables[i], isa);
+    available[i] = true;
   }
 };
 
@@ -186,6 +187,35 @@ void set_cpu_isa(CpuIsa isa) {
   std::lock_guard<std::mutex> lock(g_choose_mutex);
   g_active_isa = isa;
   g_active.store(&registry().tables[static_cast<int>(isa)], std::memory_order_release);
+}
+
+std::vector<std::string> missing_kernels(const KernelTable& table, CpuIsa isa) {
+  std::vector<std::string> out;
+#define SRMDS_CPU_MISSING(name, ...)                 \
+  if (!table.f32.name) out.push_back("f32." #name); \
+  if (!table.f64.name) out.push_back("f64." #name);
+#define SRMDS_CPU_BF16_MISSING(name, lowest) \
+  if (isa >= CpuIsa::lowest && !table.bf16.name) out.push_back("bf16." #name);
+  SRMDS_CPU_KERNELS(SRMDS_CPU_MISSING)
+  SRMDS_CPU_DETAIL_KERNELS(SRMDS_CPU_MISSING)
+  SRMDS_CPU_BF16_KERNELS(SRMDS_CPU_BF16_MISSING)
+#undef SRMDS_CPU_MISSING
+#undef SRMDS_CPU_BF16_MISSING
+  return out;
+}
+
+void check_kernel_table(const KernelTable& table, CpuIsa isa) {
+  const std::vector<std::string> missing = missing_kernels(table, isa);
+  if (missing.empty()) return;
+  std::string names;
+  for (const std::string& m : missing) names += (names.empty() ? "" : ", ") + m;
+  SRMDS_THROW("the " << cpu_isa_name(isa) << " CPU kernels of this build leave " << missing.size()
+                     << " kernel slot(s) empty: " << names << " (a build fault: see src/cpu/kernel_list.hpp)");
+}
+
+const KernelTable& kernel_table(CpuIsa isa) {
+  SRMDS_CHECK(cpu_isa_available(isa), "kernel_table: the " << cpu_isa_name(isa) << " CPU kernels are not available");
+  return registry().tables[static_cast<int>(isa)];
 }
 
 template <>
