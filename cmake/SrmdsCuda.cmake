@@ -3,6 +3,8 @@
 #                                    runtime linked statically, cuDNN dynamically (the only CUDA
 #                                    library it uses); every .cu compiled with -lineinfo (line
 #                                    tables for compute-sanitizer and profilers, no code change)
+#                                    and ptxas's warnings for register spills and local memory
+#                                    (-warn-spills, -warn-lmem-usage: the build log must show none)
 #   srmds_cuda_internal              an interface target for the project's own CUDA tests and GPU
 #                                    benchmark: the internal headers of kernels/ ("kernels/check.hpp",
 #                                    "kernels/cudnn.hpp"), which are not installed
@@ -44,7 +46,8 @@ function(srmds_add_cuda_sources target)
   target_include_directories(${target} PUBLIC $<BUILD_INTERFACE:${CUDNN_INCLUDE_DIR}>)
   target_link_libraries(${target} PUBLIC CUDA::cudart_static ${CUDNN_LIBRARY})
   set_target_properties(${target} PROPERTIES CUDA_SEPARABLE_COMPILATION OFF CUDA_STANDARD 17)
-  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -lineinfo>)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -lineinfo -Xptxas=-warn-spills,-warn-lmem-usage>)
 endfunction()
 
 if(SRMDS_CUDA_ENABLED AND NOT TARGET srmds_cuda_internal)

@@ -8,7 +8,8 @@ namespace srmds::cuda {
 namespace {
 using namespace detail;
 
-__global__ void adam_kernel(int64_t count, float* param, const float* grad, float* m, float* v, AdamStep step) {
+__global__ void __launch_bounds__(kThreads, 1)
+    adam_kernel(int64_t count, float* param, const float* grad, float* m, float* v, AdamStep step) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x)
     adam_update(param[i], grad[i], m[i], v[i], step);
 }
@@ -16,7 +17,7 @@ __global__ void adam_kernel(int64_t count, float* param, const float* grad, floa
 void adam_launch(int64_t count, float* param, const float* grad, float* m, float* v, const AdamStep& step,
                  cudaStream_t stream) {
   if (count <= 0) return;
-  adam_kernel<<<grid_for(Extent{1, count}), kThreads, 0, stream>>>(count, param, grad, m, v, step);
+  adam_kernel<<<dim3_of(grid_for(Extent{1, count})), kThreads, 0, stream>>>(count, param, grad, m, v, step);
   check_launch("adam_step");
 }
 

@@ -67,8 +67,8 @@ struct CenteredSquareTerm {  // sum of (x - mean_c)^2, mean_c in double
   }
 };
 
-__global__ void bn_mean_kernel(const double* partials, int64_t splits, int64_t channels, double count,
-                               double* mean) {
+__global__ void __launch_bounds__(kThreads, 1)
+    bn_mean_kernel(const double* partials, int64_t splits, int64_t channels, double count, double* mean) {
   const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c < channels) mean[c] = total<1>(partials, splits, c, 0) / count;
 }
@@ -86,8 +86,9 @@ struct TrainStats {
   float *a, *b;                              // (C) affine of the normalisation
 };
 
-__global__ void bn_train_stats_kernel(const double* partials, int64_t splits, int64_t channels, double count,
-                                      double momentum, double eps, TrainStats st) {
+__global__ void __launch_bounds__(kThreads, 1)
+    bn_train_stats_kernel(const double* partials, int64_t splits, int64_t channels, double count, double momentum,
+                          double eps, TrainStats st) {
   const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= channels) return;
   const double mean = st.mean[c];
@@ -141,8 +142,9 @@ void batchnorm_forward_train(Ctx& ctx, const TF& x, const TF& gamma, const TF& b
 namespace {
 using namespace detail;
 
-__global__ void bn_eval_affine_kernel(const float* gamma, const float* beta, const float* running_mean,
-                                      const float* running_var, double eps, int64_t channels, float* a, float* b) {
+__global__ void __launch_bounds__(kThreads, 1)
+    bn_eval_affine_kernel(const float* gamma, const float* beta, const float* running_mean, const float* running_var,
+                          double eps, int64_t channels, float* a, float* b) {
   const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c < channels)
     affine_of(gamma[c], beta[c], running_mean[c], 1.0 / std::sqrt(double(running_var[c]) + eps), a + c, b + c);
@@ -191,9 +193,10 @@ struct InputGradCoefficients {  // (C) each: gamma invstd, mean of dy, mean of d
   float *k, *mean_dy, *mean_dy_xhat;
 };
 
-__global__ void bn_grad_params_kernel(const double* partials, int64_t splits, int64_t channels, double count,
-                                      const float* gamma, const float* invstd, InputGradCoefficients coef,
-                                      float* dgamma, float* dbeta, bool accumulate) {
+__global__ void __launch_bounds__(kThreads, 1)
+    bn_grad_params_kernel(const double* partials, int64_t splits, int64_t channels, double count, const float* gamma,
+                          const float* invstd, InputGradCoefficients coef, float* dgamma, float* dbeta,
+                          bool accumulate) {
   const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= channels) return;
   const double sum_dy = total<2>(partials, splits, c, 0);

@@ -30,7 +30,8 @@ struct LossTerm {  // row = sample n
 };
 
 // sums[n * 4 + j] = total of quantity j (bce, I, P, Y) for sample n.
-__global__ void loss_sums_kernel(const double* partials, int64_t splits, int64_t samples, double* sums) {
+__global__ void __launch_bounds__(kThreads, 1)
+    loss_sums_kernel(const double* partials, int64_t splits, int64_t samples, double* sums) {
   const int64_t n = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (n >= samples) return;
   for (int j = 0; j < 4; ++j) sums[n * 4 + j] = total<4>(partials, splits, n, j);

@@ -24,7 +24,8 @@ struct PlaneSumTerm {
   __device__ void operator()(int64_t p, int64_t, int64_t k, double (&acc)[1]) const { acc[0] += x.plane(p)[k]; }
 };
 
-__global__ void plane_mean_kernel(const double* sums, int64_t splits, int64_t rows, double inv_hw, float* mean) {
+__global__ void __launch_bounds__(kThreads, 1)
+    plane_mean_kernel(const double* sums, int64_t splits, int64_t rows, double inv_hw, float* mean) {
   for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += int64_t(gridDim.x) * blockDim.x)
     mean[r] = static_cast<float>(total<1>(sums, splits, r, 0) * inv_hw);
 }
@@ -39,15 +40,18 @@ __device__ __forceinline__ bool better(float v, int64_t i, float bv, int64_t bi)
   return v > bv || (v == bv && i < bi);
 }
 
-// Block p: max over plane p and its first index.
-__global__ void plane_max_kernel(Planes<const float> x, int64_t planes, int64_t hw, float* out, int32_t* index) {
+// Block p: max over plane p and its first index (a tree over the block's kThreads threads, which
+// halves a power of two).
+static_assert((kThreads & (kThreads - 1)) == 0, "plane_max_kernel: kThreads must be a power of two");
+__global__ void __launch_bounds__(kThreads, 1)
+    plane_max_kernel(Planes<const float> x, int64_t planes, int64_t hw, float* out, int32_t* index) {
   __shared__ float sv[kThreads];
   __shared__ int64_t si[kThreads];
   for (int64_t p = blockIdx.x; p < planes; p += gridDim.x) {
     const float* a = x.plane(p);
     float bv = a[0];
     int64_t bi = 0;
-    for (int64_t i = threadIdx.x; i < hw; i += blockDim.x)
+    for (int64_t i = threadIdx.x; i < hw; i += kThreads)
       if (better(a[i], i, bv, bi)) {
         bv = a[i];
         bi = i;
@@ -55,7 +59,7 @@ __global__ void plane_max_kernel(Planes<const float> x, int64_t planes, int64_t 
     sv[threadIdx.x] = bv;
     si[threadIdx.x] = bi;
     __syncthreads();
-    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    for (int s = kThreads / 2; s > 0; s >>= 1) {
       if (threadIdx.x < s && better(sv[threadIdx.x + s], si[threadIdx.x + s], sv[threadIdx.x], si[threadIdx.x])) {
         sv[threadIdx.x] = sv[threadIdx.x + s];
         si[threadIdx.x] = si[threadIdx.x + s];
@@ -72,8 +76,7 @@ __global__ void plane_max_kernel(Planes<const float> x, int64_t planes, int64_t 
 
 void plane_max_launch(Planes<const float> x, int64_t planes, int64_t hw, float* out, int32_t* index,
                       cudaStream_t stream) {
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(planes, 65535));
-  plane_max_kernel<<<blocks, kThreads, 0, stream>>>(x, planes, hw, out, index);
+  plane_max_kernel<<<block_per_item(planes), kThreads, 0, stream>>>(x, planes, hw, out, index);
   check_launch("cbam_forward/max");
 }
 
@@ -87,7 +90,7 @@ struct MlpArgs {
 };
 
 // Block n: hidden vectors (float saved, double scratch) and the channel gate of sample n.
-__global__ void channel_mlp_kernel(MlpArgs a) {
+__global__ void __launch_bounds__(kThreads, 1) channel_mlp_kernel(MlpArgs a) {
   const int64_t n = blockIdx.x;
   const int c = a.c, hd = a.hd;
   const float* no_bias = nullptr;
@@ -235,7 +238,10 @@ struct SpatialParamTerm {  // row = tap (98 of them) or the bias (row 98); outer
   }
 };
 
-__global__ void spatial_param_kernel(const double* sums, int64_t splits, float* dws, float* dbs, bool accumulate) {
+constexpr int kSpatialParamThreads = 128;  // one block, a thread per tap (98) and the bias
+
+__global__ void __launch_bounds__(kSpatialParamThreads, 1)
+    spatial_param_kernel(const double* sums, int64_t splits, float* dws, float* dbs, bool accumulate) {
   for (int t = blockIdx.x * blockDim.x + threadIdx.x; t <= kCbamTaps; t += gridDim.x * blockDim.x) {
     const float g = static_cast<float>(total<1>(sums, splits, t, 0));
     if (t < kCbamTaps)
@@ -246,7 +252,7 @@ __global__ void spatial_param_kernel(const double* sums, int64_t splits, float* 
 }
 
 void spatial_param_launch(const Partials& p, float* dws, float* dbs, bool accumulate, cudaStream_t stream) {
-  spatial_param_kernel<<<1, 128, 0, stream>>>(p.data, p.splits, dws, dbs, accumulate);
+  spatial_param_kernel<<<1, kSpatialParamThreads, 0, stream>>>(p.data, p.splits, dws, dbs, accumulate);
   check_launch("cbam_backward/spatial_params");
 }
 
@@ -290,7 +296,8 @@ struct ScaleGradTerm {  // row = plane: sum_hw dy' x
   }
 };
 
-__global__ void row_total_kernel(const double* sums, int64_t splits, int64_t rows, double* out) {
+__global__ void __launch_bounds__(kThreads, 1)
+    row_total_kernel(const double* sums, int64_t splits, int64_t rows, double* out) {
   for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += int64_t(gridDim.x) * blockDim.x)
     out[r] = total<1>(sums, splits, r, 0);
 }
@@ -306,8 +313,9 @@ struct MlpGrads {                // double scratch
 };
 
 // Block n: dz (C), dha, dhm (hd), davg, dmax (C) of sample n.
-__global__ void channel_mlp_backward_kernel(MlpGrads g, const float* scale, const float* hidden_avg,
-                                            const float* hidden_max, const float* w1, const float* w2, int c, int hd) {
+__global__ void __launch_bounds__(kThreads, 1)
+    channel_mlp_backward_kernel(MlpGrads g, const float* scale, const float* hidden_avg, const float* hidden_max,
+                                const float* w1, const float* w2, int c, int hd) {
   const int64_t n = blockIdx.x;
   for (int k = threadIdx.x; k < c; k += blockDim.x) {
     const double a = scale[n * c + k];
@@ -343,7 +351,7 @@ struct MlpParamArgs {
 };
 
 // One thread per parameter of fc2.weight (C * hd), then fc1.weight (hd * C).
-__global__ void mlp_param_kernel(MlpGrads g, MlpParamArgs a) {
+__global__ void __launch_bounds__(kThreads, 1) mlp_param_kernel(MlpGrads g, MlpParamArgs a) {
   const int64_t per = int64_t(a.c) * a.hd;
   for (int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; t < 2 * per; t += int64_t(gridDim.x) * blockDim.x) {
     if (t < per) {
@@ -363,7 +371,7 @@ __global__ void mlp_param_kernel(MlpGrads g, MlpParamArgs a) {
 
 void mlp_param_launch(const MlpGrads& g, const MlpParamArgs& a, cudaStream_t stream) {
   const int64_t params = 2 * int64_t(a.c) * a.hd;
-  mlp_param_kernel<<<static_cast<unsigned>(std::min<int64_t>(blocks_for(params), 4096)), kThreads, 0, stream>>>(g, a);
+  mlp_param_kernel<<<item_blocks(params), kThreads, 0, stream>>>(g, a);
   check_launch("cbam_backward/mlp_params");
 }
 

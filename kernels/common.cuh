@@ -18,15 +18,12 @@
 #include <cstdint>
 
 #include "check.hpp"
+#include "launch_geometry.hpp"
 #include "srmds/core/tensor.hpp"
 #include "srmds/cuda/context.hpp"
 #include "srmds/cuda/ops.hpp"
 
 namespace srmds::cuda::detail {
-
-constexpr int kThreads = 256;       // threads per block (a multiple of 32)
-constexpr int64_t kMaxGridY = 65535;
-constexpr int64_t kMaxGridX = int64_t(1) << 16;  // beyond this, threads loop (grid-stride)
 
 // ---- tensors as kernels see them -------------------------------------------------------------
 
@@ -46,8 +43,6 @@ template <class T>
 Rows<T> rows_of(Tensor<T, Cuda>& t) {
   return {t.data(), t.batch_stride()};
 }
-inline int64_t row_count(const Shape& s) { return s.rank() == 4 ? s.n() : 1; }
-inline int64_t row_length(const Shape& s) { return s.rank() == 4 ? s.c() * s.h() * s.w() : s.numel(); }
 
 // A rank-4 tensor as N*C planes of H*W contiguous elements; plane p is (n, c) = (p / C, p % C).
 template <class T>
@@ -75,35 +70,27 @@ __device__ __forceinline__ void write_out(float& out, float v, bool accumulate) 
 }
 
 // ---- launching -------------------------------------------------------------------------------
+// Every kernel states its block size, __launch_bounds__(kThreads, 1) (or its own constexpr size):
+// ptxas may assume it, and the 1 (one resident block per SM at least) leaves the registers to
+// ptxas; with the block size alone it aims at full occupancy, 32 registers, and spilled. The
+// build runs ptxas with -warn-spills,-warn-lmem-usage (cmake/SrmdsCuda.cmake): the log shows none.
 
-// Throws srmds::Error when the last launch failed (every launcher calls it after its launch).
+// Throws srmds::Error naming the kernel when its launch failed; every launcher calls it right
+// after its launch. A fault while a kernel runs is reported here, under the kernel's name, only when
+// launches are synchronous (CUDA_LAUNCH_BLOCKING=1, as run.sh's parity steps run); otherwise it
+// surfaces at a later launch or synchronisation, and the message says so (kernel_fault_hint).
 inline void check_launch(const char* kernel) {
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess)
-    SRMDS_THROW("CUDA kernel " << kernel << " failed to launch: " << cudaGetErrorName(err) << ": "
-                               << cudaGetErrorString(err));
+    SRMDS_THROW("CUDA kernel " << kernel << " failed: " << cudaGetErrorName(err) << ": " << cudaGetErrorString(err)
+                               << ::srmds::cuda::detail::kernel_fault_hint(err));
 }
 
-// The work of an elementwise kernel: `rows` rows of `len` elements.
-struct Extent {
-  int64_t rows = 0, len = 0;
-  bool empty() const { return rows <= 0 || len <= 0; }
-};
-// Rows as rows_of() sees a tensor (samples of C*H*W, or one row), planes as planes_of() does.
-inline Extent row_extent(const Shape& s) { return {row_count(s), row_length(s)}; }
-inline Extent plane_extent(const Shape& s) { return {s.n() * s.c(), s.h() * s.w()}; }
-
-// Blocks for an extent: grid.y walks the rows (looping past 65535), grid.x covers a row (looping
-// past kMaxGridX blocks).
-inline dim3 grid_for(const Extent& e) {
-  const int64_t y = std::max<int64_t>(1, std::min(e.rows, kMaxGridY));
-  const int64_t x = std::max<int64_t>(1, std::min((e.len + kThreads - 1) / kThreads, kMaxGridX));
-  return dim3(static_cast<unsigned>(x), static_cast<unsigned>(y));
-}
+inline dim3 dim3_of(const Grid& g) { return dim3(g.x, g.y); }
 
 // The generic elementwise kernel: calls f(r, i) for every row r < rows and element i < len.
 template <class F>
-__global__ void rows_kernel(int64_t rows, int64_t len, F f) {
+__global__ void __launch_bounds__(kThreads, 1) rows_kernel(int64_t rows, int64_t len, F f) {
   for (int64_t r = blockIdx.y; r < rows; r += gridDim.y)
     for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < len; i += int64_t(gridDim.x) * blockDim.x)
       f(r, i);
@@ -113,12 +100,9 @@ __global__ void rows_kernel(int64_t rows, int64_t len, F f) {
 template <class F>
 void launch_rows(const F& f, const Extent& e, cudaStream_t stream, const char* name) {
   if (e.empty()) return;
-  rows_kernel<<<grid_for(e), kThreads, 0, stream>>>(e.rows, e.len, f);
+  rows_kernel<<<dim3_of(grid_for(e)), kThreads, 0, stream>>>(e.rows, e.len, f);
   check_launch(name);
 }
-
-// Blocks for one thread per item of a small per-channel or per-sample array.
-inline unsigned blocks_for(int64_t n) { return static_cast<unsigned>(std::max<int64_t>(1, (n + kThreads - 1) / kThreads)); }
 
 // ---- reductions ------------------------------------------------------------------------------
 
@@ -128,19 +112,21 @@ __device__ __forceinline__ T warp_sum(T v) {
   return v;
 }
 
-// Sums each of K values over the block; the totals are valid in thread 0. Every thread of the
-// block must call it.
-template <int K>
+// Sums each of K values over a block of Threads threads (the kernel's block size, which its
+// __launch_bounds__ states: a multiple of the warp size, so every shuffle has a full warp); the
+// totals are valid in thread 0. Every thread of the block must call it.
+template <int K, int Threads = kThreads>
 __device__ void block_sum(double (&v)[K]) {
-  __shared__ double shared[K][32];
+  static_assert(Threads % 32 == 0 && Threads <= 1024, "block_sum: a block of whole warps, at most 1024 threads");
+  constexpr int kWarps = Threads / 32;
+  __shared__ double shared[K][kWarps];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int warps = (blockDim.x + 31) >> 5;
   for (int j = 0; j < K; ++j) v[j] = warp_sum(v[j]);
   if (lane == 0)
     for (int j = 0; j < K; ++j) shared[j][warp] = v[j];
   __syncthreads();
   if (warp == 0)
-    for (int j = 0; j < K; ++j) v[j] = warp_sum(lane < warps ? shared[j][lane] : 0.0);
+    for (int j = 0; j < K; ++j) v[j] = warp_sum(lane < kWarps ? shared[j][lane] : 0.0);
   __syncthreads();  // the shared array may be reused by the next call
 }
 
@@ -148,7 +134,8 @@ __device__ void block_sum(double (&v)[K]) {
 // (s, r) takes k = s * blockDim + t, advancing by splits * blockDim, for every o, calls
 // f(r, o, k, acc) to add its terms to acc[K], and writes partials[(r * splits + s) * K + j].
 template <int K, class F>
-__global__ void partial_sums_kernel(int64_t rows, int64_t outer, int64_t inner, F f, double* partials) {
+__global__ void __launch_bounds__(kThreads, 1)
+    partial_sums_kernel(int64_t rows, int64_t outer, int64_t inner, F f, double* partials) {
   const int64_t splits = gridDim.x;
   for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
     double acc[K];
@@ -181,22 +168,20 @@ __device__ __forceinline__ double total(const double* partials, int64_t splits, 
 template <int K, class F>
 void partial_sums_launch(const Partials& p, int64_t rows, int64_t outer, int64_t inner, const F& f,
                          cudaStream_t stream, const char* name) {
-  const dim3 grid(static_cast<unsigned>(p.splits), static_cast<unsigned>(std::min(rows, kMaxGridY)));
-  partial_sums_kernel<K><<<grid, kThreads, 0, stream>>>(rows, outer, inner, f, const_cast<double*>(p.data));
+  partial_sums_kernel<K><<<dim3_of(reduction_grid(p.splits, rows)), kThreads, 0, stream>>>(rows, outer, inner, f,
+                                                                                           const_cast<double*>(p.data));
   check_launch(name);
 }
 
 // Partial sums of K quantities over `rows` rows of outer x inner terms f(r, o, k, acc): chooses the
-// splits per row (about 4 blocks per SM in all), allocates the partials from the context and
+// splits per row (reduction_splits), allocates the partials from the context and
 // launches on its stream. Nothing is launched for rows <= 0 (data stays null).
 template <int K, class F>
 Partials partial_sums(Context<Cuda>& ctx, int64_t rows, int64_t outer, int64_t inner, const F& f,
                       const char* name) {
   Partials p;
   if (rows <= 0) return p;
-  const int64_t target_blocks = int64_t(ctx.sm_count()) * 4;
-  const int64_t max_useful = std::max<int64_t>(1, (inner + kThreads - 1) / kThreads);
-  p.splits = std::max<int64_t>(1, std::min<int64_t>({(target_blocks + rows - 1) / rows, max_useful, 1024}));
+  p.splits = reduction_splits(ctx.sm_count(), rows, inner);
   p.buffer = ctx.allocate(static_cast<size_t>(rows * p.splits * K) * sizeof(double));
   p.data = static_cast<const double*>(p.buffer.get());
   partial_sums_launch<K>(p, rows, outer, inner, f, ctx.stream(), name);

@@ -12,11 +12,13 @@ using namespace detail;
 struct CountTerm {  // row = sample n
   Rows<const float> z, mask;
   __device__ void operator()(int64_t n, int64_t, int64_t i, double (&acc)[4]) const {
-    acc[confusion_cell(z.at(n, i), mask.at(n, i))] += 1.0;
+    const int cell = confusion_cell(z.at(n, i), mask.at(n, i));
+    for (int j = 0; j < 4; ++j) acc[j] += cell == j ? 1.0 : 0.0;  // constant indices: acc stays in registers
   }
 };
 
-__global__ void counts_kernel(const double* partials, int64_t splits, int64_t samples, int64_t* counts) {
+__global__ void __launch_bounds__(kThreads, 1)
+    counts_kernel(const double* partials, int64_t splits, int64_t samples, int64_t* counts) {
   const int64_t n = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (n >= samples) return;
   for (int j = 0; j < 4; ++j) counts[n * 4 + j] = static_cast<int64_t>(total<4>(partials, splits, n, j));
@@ -33,8 +35,8 @@ void confusion_counts(Ctx& ctx, const TF& z, const TF& mask, Tensor<int64_t, Cud
   const int64_t N = z.shape().n(), M = z.sample_numel();
   SRMDS_CHECK(counts.is_contiguous(), "confusion_counts: counts " << counts.shape() << " is a strided view");
   if (N == 0) return;
-  const detail::Partials part = detail::partial_sums<4>(ctx, N, 1, M, CountTerm{detail::rows_of(z), detail::rows_of(mask)},
-                                                        "confusion_counts/partials");
+  const detail::Partials part = detail::partial_sums<4>(
+      ctx, N, 1, M, CountTerm{detail::rows_of(z), detail::rows_of(mask)}, "confusion_counts/partials");
   counts_launch(part, N, counts.data(), ctx.stream());
 }
 

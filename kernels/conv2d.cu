@@ -53,8 +53,8 @@ struct BiasGradTerm {  // row = channel c, outer = sample n, inner = k in the H*
   }
 };
 
-__global__ void bias_grad_kernel(const double* partials, int64_t splits, int64_t channels, float* db,
-                                 bool accumulate) {
+__global__ void __launch_bounds__(kThreads, 1)
+    bias_grad_kernel(const double* partials, int64_t splits, int64_t channels, float* db, bool accumulate) {
   const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c < channels) write_out(db[c], static_cast<float>(total<1>(partials, splits, c, 0)), accumulate);
 }

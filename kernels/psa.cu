@@ -20,17 +20,22 @@ namespace srmds::cuda {
 namespace {
 using namespace detail;
 
-// Max of v over the block; valid in every thread. Every thread of the block must call it.
+// max(a, b) that propagates NaN, as PyTorch's max and softmax do (fmax drops it).
+__device__ __forceinline__ double nan_max(double a, double b) { return a > b || a != a ? a : b; }
+
+// Max of v over a block of kThreads threads (NaN if any is NaN); valid in every thread. Every
+// thread of the block must call it.
 __device__ double block_max(double v) {
-  __shared__ double shared[32];
+  constexpr int kWarps = kThreads / 32;
+  __shared__ double shared[kWarps];
   __shared__ double result;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
-  for (int offset = 16; offset > 0; offset >>= 1) v = fmax(v, __shfl_down_sync(0xffffffffu, v, offset));
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int offset = 16; offset > 0; offset >>= 1) v = nan_max(v, __shfl_down_sync(0xffffffffu, v, offset));
   if (lane == 0) shared[warp] = v;
   __syncthreads();
   if (warp == 0) {
-    double m = lane < warps ? shared[lane] : shared[0];
-    for (int offset = 16; offset > 0; offset >>= 1) m = fmax(m, __shfl_down_sync(0xffffffffu, m, offset));
+    double m = lane < kWarps ? shared[lane] : shared[0];
+    for (int offset = 16; offset > 0; offset >>= 1) m = nan_max(m, __shfl_down_sync(0xffffffffu, m, offset));
     if (lane == 0) result = m;
   }
   __syncthreads();
@@ -80,12 +85,12 @@ struct LogitKernel {  // l = bq + sum_c wq_c x_c
   }
 };
 
-// Block n: q = softmax over the hw logits of sample n.
-__global__ void softmax_kernel(const double* logit, int64_t hw, float* q) {
+// Block n: q = softmax over the hw logits of sample n (all NaN if a logit is NaN, as in PyTorch).
+__global__ void __launch_bounds__(kThreads, 1) softmax_kernel(const double* logit, int64_t hw, float* q) {
   const int64_t n = blockIdx.x;
   const double* l = logit + n * hw;
   double m = l[0];
-  for (int64_t i = threadIdx.x; i < hw; i += blockDim.x) m = fmax(m, l[i]);
+  for (int64_t i = threadIdx.x; i < hw; i += blockDim.x) m = nan_max(m, l[i]);
   m = block_max(m);
   double s = 0.0;
   for (int64_t i = threadIdx.x; i < hw; i += blockDim.x) s += exp(l[i] - m);
@@ -104,8 +109,8 @@ struct PoolTerm {  // row = plane: (sum_hw x q, sum_hw x)
   }
 };
 
-__global__ void pool_totals_kernel(const double* sums, int64_t splits, int64_t rows, double inv_hw, float* yq,
-                                   float* mean) {
+__global__ void __launch_bounds__(kThreads, 1)
+    pool_totals_kernel(const double* sums, int64_t splits, int64_t rows, double inv_hw, float* yq, float* mean) {
   for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += int64_t(gridDim.x) * blockDim.x) {
     yq[r] = static_cast<float>(total<2>(sums, splits, r, 0));
     mean[r] = static_cast<float>(total<2>(sums, splits, r, 1) * inv_hw);
@@ -114,9 +119,10 @@ __global__ void pool_totals_kernel(const double* sums, int64_t splits, int64_t r
 
 // Block n: z, LayerNorm, channel gate; sq, u, b0 of sample n. Scratch (double): zd (Ch), wd (C),
 // rd (Ch) per sample, and the outputs ud (C) and b0 (1) per sample.
-__global__ void vector_forward_kernel(Weights p, const float* yq, const float* mean, int c, int ch, double* zd,
-                                      double* wd, double* rd, double* ud, double* b0, float* z, float* ln_norm,
-                                      float* ln_rstd, float* scale, float* sq, float* u) {
+__global__ void __launch_bounds__(kThreads, 1)
+    vector_forward_kernel(Weights p, const float* yq, const float* mean, int c, int ch, double* zd, double* wd,
+                          double* rd, double* ud, double* b0, float* z, float* ln_norm, float* ln_rstd, float* scale,
+                          float* sq, float* u) {
   __shared__ double mu, rstd, rmax, rsum;
   const int64_t n = blockIdx.x;
   double* zn = zd + n * ch;
@@ -287,14 +293,16 @@ struct RowSumTerm {  // row = sample: sum_hw v
   __device__ void operator()(int64_t n, int64_t, int64_t i, double (&acc)[1]) const { acc[0] += v[n * hw + i]; }
 };
 
-__global__ void totals2_kernel(const double* sums, int64_t splits, int64_t rows, double* a, double* b) {
+__global__ void __launch_bounds__(kThreads, 1)
+    totals2_kernel(const double* sums, int64_t splits, int64_t rows, double* a, double* b) {
   for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += int64_t(gridDim.x) * blockDim.x) {
     a[r] = total<2>(sums, splits, r, 0);
     b[r] = total<2>(sums, splits, r, 1);
   }
 }
 
-__global__ void totals1_kernel(const double* sums, int64_t splits, int64_t rows, double* a) {
+__global__ void __launch_bounds__(kThreads, 1)
+    totals1_kernel(const double* sums, int64_t splits, int64_t rows, double* a) {
   for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += int64_t(gridDim.x) * blockDim.x)
     a[r] = total<1>(sums, splits, r, 0);
 }
@@ -304,9 +312,9 @@ struct VectorGrads {                                   // double scratch, per sa
 };
 
 // Block n: the per-sample vector backward (see cpu/psa.hpp).
-__global__ void vector_backward_kernel(Weights p, const double* da, const double* du, const double* db0,
-                                       const float* scale, const float* ln_norm, const float* ln_rstd, const float* sq,
-                                       int c, int ch, VectorGrads g) {
+__global__ void __launch_bounds__(kThreads, 1)
+    vector_backward_kernel(Weights p, const double* da, const double* du, const double* db0, const float* scale,
+                           const float* ln_norm, const float* ln_rstd, const float* sq, int c, int ch, VectorGrads g) {
   __shared__ double m1, m2, dot;
   const int64_t n = blockIdx.x;
   for (int k = threadIdx.x; k < c; k += blockDim.x) {
@@ -363,7 +371,8 @@ struct QueryGradKernel {  // dq = sum_c dyq_c x_c
 };
 
 // Block n: dql = q (dq - q . dq) in place, and dbq[n] = sum_hw dql.
-__global__ void softmax_backward_kernel(const float* q, int64_t hw, double* dq, double* dbq) {
+__global__ void __launch_bounds__(kThreads, 1)
+    softmax_backward_kernel(const float* q, int64_t hw, double* dq, double* dbq) {
   const int64_t n = blockIdx.x;
   double* d = dq + n * hw;
   const float* qn = q + n * hw;
@@ -399,18 +408,30 @@ struct ParamSources {
   const float *yq, *z, *ln_norm, *sq, *mean;
 };
 
+// Elements of parameter tensor `seg` (PsaSet order) for C = c, C / 2 = ch: a switch, not an array
+// indexed at run time (which would live in local memory).
+__host__ __device__ __forceinline__ int64_t psa_param_size(int seg, int64_t c, int64_t ch) {
+  switch (seg) {
+    case 0: case 4: case 8: case 10: return c * ch;  // ch_wv, ch_wz, sp_wv, sp_wq weights
+    case 1: case 9: case 11: return ch;              // ch_wv, sp_wv, sp_wq biases
+    case 3: return 1;                                // ch_wq.bias
+    default: return c;                               // ch_wq.weight, ch_wz.bias, ch_ln weight and bias
+  }
+}
+__host__ __device__ __forceinline__ int64_t psa_param_count(int64_t c, int64_t ch) {
+  return 4 * c * ch + 3 * ch + 4 * c + 1;
+}
+
 // One thread per parameter, the twelve tensors one after another in PsaSet order.
-__global__ void psa_param_kernel(ParamSources s, Grads out, int64_t batch, int c, int ch, bool accumulate) {
-  const int64_t cc = c, hh = ch;
-  const int64_t sizes[12] = {hh * cc, hh, cc, 1, cc * hh, cc, cc, cc, hh * cc, hh, hh * cc, hh};
-  int64_t total_params = 0;
-  for (int64_t v : sizes) total_params += v;
+__global__ void __launch_bounds__(kThreads, 1)
+    psa_param_kernel(ParamSources s, Grads out, int64_t batch, int c, int ch, bool accumulate) {
+  const int64_t total_params = psa_param_count(c, ch);
   const double* none = nullptr;
   for (int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; t < total_params;
        t += int64_t(gridDim.x) * blockDim.x) {
     int seg = 0;
     int64_t i = t;
-    while (i >= sizes[seg]) i -= sizes[seg++];
+    while (i >= psa_param_size(seg, c, ch)) i -= psa_param_size(seg++, c, ch);
     double v = 0.0;
     float* dst = nullptr;
     switch (seg) {
@@ -527,8 +548,8 @@ void softmax_backward_launch(const float* q, int64_t samples, int64_t hw, double
 
 void psa_param_launch(const ParamSources& src, const Grads& out, int64_t batch, int c, int ch, bool accumulate,
                       cudaStream_t stream) {
-  const int64_t params = 4 * int64_t(c) * ch + 3 * int64_t(ch) + 4 * int64_t(c) + 1;
-  psa_param_kernel<<<static_cast<unsigned>(std::min<int64_t>(blocks_for(params), 4096)), kThreads, 0, stream>>>(
+  const int64_t params = psa_param_count(c, ch);
+  psa_param_kernel<<<item_blocks(params), kThreads, 0, stream>>>(
       src, out, batch, c, ch, accumulate);
   check_launch("psa_backward/params");
 }

@@ -41,9 +41,9 @@ struct PlaneSumTerm {  // row = plane (n, c): sum of x
 };
 
 // Block n: s (from the plane sums), u and a for sample n.
-__global__ void se_excitation_kernel(const double* sums, int64_t splits, double inv_hw, const float* w1,
-                                     const float* b1, const float* w2, const float* b2, int c, int hd, float* mean,
-                                     float* hidden, float* scale) {
+__global__ void __launch_bounds__(kThreads, 1)
+    se_excitation_kernel(const double* sums, int64_t splits, double inv_hw, const float* w1, const float* b1,
+                         const float* w2, const float* b2, int c, int hd, float* mean, float* hidden, float* scale) {
   extern __shared__ double smem[];
   double* s = smem;      // (C)
   double* u = smem + c;  // (hd)
@@ -142,9 +142,10 @@ struct PlaneDotTerm {  // row = plane (n, c): sum of dy x
 };
 
 // Block n: gz2 (N, C), gz1 (N, hd) and gs (N, C) for sample n, in double.
-__global__ void se_excitation_backward_kernel(const double* dots, int64_t splits, const float* w1, const float* w2,
-                                              const float* hidden, const float* scale, int c, int hd, double* gz2,
-                                              double* gz1, double* gs) {
+__global__ void __launch_bounds__(kThreads, 1)
+    se_excitation_backward_kernel(const double* dots, int64_t splits, const float* w1, const float* w2,
+                                  const float* hidden, const float* scale, int c, int hd, double* gz2, double* gz1,
+                                  double* gs) {
   extern __shared__ double smem[];
   double* g2 = smem;      // (C)
   double* g1 = smem + c;  // (hd)
@@ -177,9 +178,9 @@ void se_excitation_backward_launch(const Partials& dots, int64_t samples, const 
 
 // One thread per parameter of fc1.bias (hd), fc1.weight (hd * C), fc2.bias (C), fc2.weight (C * hd),
 // in that order; each sums over the batch.
-__global__ void se_param_grad_kernel(const double* gz2, const double* gz1, const float* mean, const float* hidden,
-                                     int64_t batch, int c, int hd, float* db1, float* dw1, float* db2, float* dw2,
-                                     bool accumulate) {
+__global__ void __launch_bounds__(kThreads, 1)
+    se_param_grad_kernel(const double* gz2, const double* gz1, const float* mean, const float* hidden, int64_t batch,
+                         int c, int hd, float* db1, float* dw1, float* db2, float* dw2, bool accumulate) {
   const int64_t total_params = int64_t(hd) + int64_t(hd) * c + c + int64_t(c) * hd;
   for (int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; t < total_params;
        t += int64_t(gridDim.x) * blockDim.x) {
@@ -217,9 +218,8 @@ struct ParamGrads {
 void se_param_grad_launch(const BackwardScratch& g, const float* mean, const float* hidden, int64_t batch, int c,
                           int hd, const ParamGrads& d, bool accumulate, cudaStream_t stream) {
   const int64_t params = int64_t(hd) + int64_t(hd) * c + c + int64_t(c) * hd;
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((params + kThreads - 1) / kThreads, 4096));
-  se_param_grad_kernel<<<blocks, kThreads, 0, stream>>>(g.gz2, g.gz1, mean, hidden, batch, c, hd, d.db1, d.dw1,
-                                                         d.db2, d.dw2, accumulate);
+  se_param_grad_kernel<<<item_blocks(params), kThreads, 0, stream>>>(g.gz2, g.gz1, mean, hidden, batch, c, hd, d.db1,
+                                                                     d.dw1, d.db2, d.dw2, accumulate);
   check_launch("se_backward/params");
 }
 

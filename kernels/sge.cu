@@ -42,7 +42,8 @@ struct EnergyView {
 };
 
 // out[r] = scale * (row r's total)
-__global__ void row_total_kernel(const double* sums, int64_t splits, int64_t rows, double scale, double* out) {
+__global__ void __launch_bounds__(kThreads, 1)
+    row_total_kernel(const double* sums, int64_t splits, int64_t rows, double scale, double* out) {
   for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += int64_t(gridDim.x) * blockDim.x)
     out[r] = total<1>(sums, splits, r, 0) * scale;
 }
@@ -78,7 +79,8 @@ struct EnergyVarTerm {
   }
 };
 
-__global__ void plane_mean_kernel(const double* sums, int64_t splits, int64_t rows, double inv_hw, float* mean) {
+__global__ void __launch_bounds__(kThreads, 1)
+    plane_mean_kernel(const double* sums, int64_t splits, int64_t rows, double inv_hw, float* mean) {
   for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += int64_t(gridDim.x) * blockDim.x)
     mean[r] = static_cast<float>(total<1>(sums, splits, r, 0) * inv_hw);
 }
@@ -88,8 +90,8 @@ void plane_mean_launch(const Partials& p, int64_t rows, double inv_hw, float* me
   check_launch("sge_forward/mean");
 }
 
-__global__ void group_std_kernel(const double* sums, int64_t splits, int64_t rows, double inv_m1, double* sd,
-                                 float* stdev) {
+__global__ void __launch_bounds__(kThreads, 1)
+    group_std_kernel(const double* sums, int64_t splits, int64_t rows, double inv_m1, double* sd, float* stdev) {
   for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += int64_t(gridDim.x) * blockDim.x) {
     sd[r] = sqrt(total<1>(sums, splits, r, 0) * inv_m1);
     stdev[r] = static_cast<float>(sd[r]);
@@ -183,7 +185,8 @@ struct GateSumsTerm {  // acc = (sum dt, sum dt norm) over the pixels of row (n,
   }
 };
 
-__global__ void gate_sums_kernel(const double* sums, int64_t splits, int64_t rows, double* s1, double* s2) {
+__global__ void __launch_bounds__(kThreads, 1)
+    gate_sums_kernel(const double* sums, int64_t splits, int64_t rows, double* s1, double* s2) {
   for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += int64_t(gridDim.x) * blockDim.x) {
     s1[r] = total<2>(sums, splits, r, 0);
     s2[r] = total<2>(sums, splits, r, 1);
@@ -214,8 +217,9 @@ void energy_grad_launch(const EnergyGradKernel& k, Extent e, cudaStream_t stream
   launch_rows(k, e, stream, "sge_backward/energy_grad");
 }
 
-__global__ void sge_param_grad_kernel(const double* s1, const double* s2, int64_t batch, int64_t groups, float* dweight,
-                                      float* dbias, bool accumulate) {
+__global__ void __launch_bounds__(kThreads, 1)
+    sge_param_grad_kernel(const double* s1, const double* s2, int64_t batch, int64_t groups, float* dweight,
+                          float* dbias, bool accumulate) {
   for (int64_t g = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; g < groups; g += int64_t(gridDim.x) * blockDim.x) {
     double gw = 0.0, gb = 0.0;
     for (int64_t n = 0; n < batch; ++n) {
