@@ -12,7 +12,7 @@ TEST_CASE("batchnorm train/eval/backward match the CPU backend", "[cuda][batchno
   Context<Cpu> cpu;
   Rng rng(fresh_seed());
   const double momentum = 0.1, eps = 1e-5;
-  for (Shape s : {Shape{2, 5, 7, 9}, Shape{1, 3, 16, 12}, Shape{4, 33, 20, 24}, Shape{8, 16, 64, 64}})
+  for (Shape s : cases({Shape{2, 5, 7, 9}, Shape{1, 3, 16, 12}, Shape{4, 33, 20, 24}, Shape{8, 16, 64, 64}}))
     for (bool strided : {false, true})
       for (WriteMode mode : {WriteMode::Overwrite, WriteMode::Accumulate}) {
         INFO("shape " << s << " strided " << strided << " accumulate " << (mode == WriteMode::Accumulate));

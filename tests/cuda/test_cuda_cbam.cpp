@@ -28,8 +28,8 @@ TEST_CASE("CBAM forward/backward match the CPU backend", "[cuda][cbam]") {
     Shape x;
     int64_t hd;
   };
-  for (Case c : {Case{Shape{2, 5, 7, 9}, 4}, Case{Shape{1, 64, 16, 12}, 4}, Case{Shape{4, 33, 5, 3}, 8},
-                 Case{Shape{2, 4, 1, 1}, 4}, Case{Shape{8, 128, 32, 32}, 8}})
+  for (Case c : cases({Case{Shape{2, 5, 7, 9}, 4}, Case{Shape{1, 64, 16, 12}, 4}, Case{Shape{4, 33, 5, 3}, 8},
+                       Case{Shape{2, 4, 1, 1}, 4}, Case{Shape{8, 128, 32, 32}, 8}}))
     for (bool strided : {false, true})
       for (WriteMode mode : {WriteMode::Overwrite, WriteMode::Accumulate}) {
         const Shape& s = c.x;

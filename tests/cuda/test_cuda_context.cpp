@@ -126,7 +126,7 @@ TEST_CASE("relu and sigmoid forward/backward match the CPU backend", "[cuda][rel
   auto& g = gpu.ctx;
   Context<Cpu> cpu;
   Rng rng(fresh_seed());
-  for (Shape s : {Shape{1, 3, 5, 7}, Shape{4, 17, 9, 13}, Shape{2, 64, 32, 48}})
+  for (Shape s : cases({Shape{1, 3, 5, 7}, Shape{4, 17, 9, 13}, Shape{2, 64, 32, 48}}))
     for (bool strided : {false, true})
       for (WriteMode mode : {WriteMode::Overwrite, WriteMode::Accumulate}) {
         INFO("shape " << s << " strided " << strided << " accumulate " << (mode == WriteMode::Accumulate));

@@ -22,7 +22,7 @@ TEST_CASE("conv2d forward and backward match the CPU backend", "[cuda][conv2d]")
   Context<Cpu> cpu;
   Rng rng(fresh_seed());
   const std::pair<int64_t, int64_t> kernels[] = {{1, 1}, {1, 3}, {3, 1}, {3, 3}};
-  for (ConvCase cc : {ConvCase{2, 5, 7, 9, 6}, ConvCase{1, 3, 4, 16, 20}, ConvCase{3, 17, 9, 11, 13}})
+  for (ConvCase cc : cases({ConvCase{2, 5, 7, 9, 6}, ConvCase{1, 3, 4, 16, 20}, ConvCase{3, 17, 9, 11, 13}}))
     for (auto [kh, kw] : kernels)
       for (bool strided : {false, true})
         for (WriteMode mode : {WriteMode::Overwrite, WriteMode::Accumulate}) {
@@ -124,7 +124,7 @@ TEST_CASE("deterministic algorithms: repeated backward passes are bitwise equal"
   CHECK(g.conv_plans().size() == plans + 3);
 }
 
-TEST_CASE("conv2d past cuDNN's 2^31-element limit is a clear srmds::Error", "[cuda][conv2d][errors]") {
+TEST_CASE("conv2d past cuDNN's 2^31-element limit is a clear srmds::Error", "[cuda][conv2d][errors][large]") {
   Context<Cuda> g;
   // x and y of 46341^2 > 2^31 - 1 floats (8 GiB each): the check must throw before cuDNN sees them.
   size_t free_bytes = 0, total_bytes = 0;

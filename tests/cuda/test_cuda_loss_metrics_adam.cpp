@@ -14,7 +14,7 @@ TEST_CASE("bce_dice_loss value and gradient match the CPU backend", "[cuda][loss
   auto& g = gpu.ctx;
   Context<Cpu> cpu;
   Rng rng(fresh_seed());
-  for (Shape s : {Shape{1, 1, 8, 8}, Shape{3, 1, 17, 23}, Shape{8, 1, 128, 128}})
+  for (Shape s : cases({Shape{1, 1, 8, 8}, Shape{3, 1, 17, 23}, Shape{8, 1, 128, 128}}))
     for (bool soft : {false, true})
       for (bool strided : {false, true})
         for (WriteMode mode : {WriteMode::Overwrite, WriteMode::Accumulate}) {
@@ -53,7 +53,7 @@ TEST_CASE("confusion counts match the CPU backend exactly", "[cuda][metrics]") {
   auto& g = gpu.ctx;
   Context<Cpu> cpu;
   Rng rng(fresh_seed());
-  for (Shape s : {Shape{1, 1, 5, 7}, Shape{4, 1, 64, 48}, Shape{2, 1, 512, 512}})
+  for (Shape s : cases({Shape{1, 1, 5, 7}, Shape{4, 1, 64, 48}, Shape{2, 1, 512, 512}}))
     for (bool strided : {false, true}) {
       INFO("shape " << s << " strided " << strided);
       TH z = random_tensor<float>(s, rng, -1, 1), m(s);

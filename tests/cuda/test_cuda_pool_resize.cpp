@@ -13,7 +13,7 @@ TEST_CASE("maxpool2 forward/backward match the CPU backend, ties included", "[cu
   auto& g = gpu.ctx;
   Context<Cpu> cpu;
   Rng rng(fresh_seed());
-  for (Shape s : {Shape{2, 3, 6, 8}, Shape{3, 17, 10, 14}, Shape{8, 32, 64, 64}})
+  for (Shape s : cases({Shape{2, 3, 6, 8}, Shape{3, 17, 10, 14}, Shape{8, 32, 64, 64}}))
     for (bool ties : {false, true})
       for (bool strided : {false, true})
         for (WriteMode mode : {WriteMode::Overwrite, WriteMode::Accumulate}) {
@@ -54,11 +54,14 @@ TEST_CASE("bilinear upsample forward/backward match the CPU backend", "[cuda][up
   struct Case {
     Shape in, out;
   };
-  const Case cases[] = {{Shape{2, 3, 4, 5}, Shape{2, 3, 8, 10}},     {Shape{3, 17, 16, 12}, Shape{3, 17, 32, 24}},
-                        {Shape{1, 2, 5, 7}, Shape{1, 2, 9, 16}},     {Shape{2, 2, 9, 6}, Shape{2, 2, 4, 5}},
-                        {Shape{2, 3, 1, 6}, Shape{2, 3, 3, 12}},     {Shape{1, 4, 7, 3}, Shape{1, 4, 1, 5}},
-                        {Shape{8, 64, 32, 32}, Shape{8, 64, 64, 64}}};
-  for (const Case& c : cases)
+  const std::vector<Case> all = cases<Case>({{Shape{2, 3, 4, 5}, Shape{2, 3, 8, 10}},
+                                             {Shape{3, 17, 16, 12}, Shape{3, 17, 32, 24}},
+                                             {Shape{1, 2, 5, 7}, Shape{1, 2, 9, 16}},
+                                             {Shape{2, 2, 9, 6}, Shape{2, 2, 4, 5}},
+                                             {Shape{2, 3, 1, 6}, Shape{2, 3, 3, 12}},
+                                             {Shape{1, 4, 7, 3}, Shape{1, 4, 1, 5}},
+                                             {Shape{8, 64, 32, 32}, Shape{8, 64, 64, 64}}});
+  for (const Case& c : all)
     for (bool align_corners : {true, false})
       for (bool strided : {false, true})
         for (WriteMode mode : {WriteMode::Overwrite, WriteMode::Accumulate}) {

@@ -17,8 +17,8 @@ TEST_CASE("SE forward/backward match the CPU backend", "[cuda][se]") {
     Shape x;
     int64_t hd;
   };
-  for (Case c : {Case{Shape{2, 5, 7, 9}, 4}, Case{Shape{1, 64, 16, 12}, 4}, Case{Shape{4, 33, 11, 13}, 8},
-                 Case{Shape{8, 128, 32, 32}, 8}})
+  for (Case c : cases({Case{Shape{2, 5, 7, 9}, 4}, Case{Shape{1, 64, 16, 12}, 4}, Case{Shape{4, 33, 11, 13}, 8},
+                       Case{Shape{8, 128, 32, 32}, 8}}))
     for (bool strided : {false, true})
       for (WriteMode mode : {WriteMode::Overwrite, WriteMode::Accumulate}) {
         const Shape& s = c.x;
@@ -74,7 +74,7 @@ TEST_CASE("SE + ReLU in one pass matches the CPU backend, in place too", "[cuda]
     Shape x;
     int64_t hd;
   };
-  for (Case c : {Case{Shape{2, 5, 7, 9}, 4}, Case{Shape{4, 33, 11, 13}, 8}, Case{Shape{8, 128, 32, 32}, 8}})
+  for (Case c : cases({Case{Shape{2, 5, 7, 9}, 4}, Case{Shape{4, 33, 11, 13}, 8}, Case{Shape{8, 128, 32, 32}, 8}}))
     for (bool strided : {false, true})
       for (bool in_place : {false, true}) {
         const Shape& s = c.x;

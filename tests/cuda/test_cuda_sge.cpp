@@ -15,8 +15,8 @@ TEST_CASE("SGE forward/backward match the CPU backend", "[cuda][sge]") {
     Shape x;
     int64_t groups;
   };
-  for (Case c : {Case{Shape{2, 8, 7, 9}, 8}, Case{Shape{1, 64, 16, 12}, 8}, Case{Shape{4, 6, 11, 13}, 6},
-                 Case{Shape{3, 4, 1, 2}, 4}, Case{Shape{8, 128, 32, 32}, 8}})
+  for (Case c : cases({Case{Shape{2, 8, 7, 9}, 8}, Case{Shape{1, 64, 16, 12}, 8}, Case{Shape{4, 6, 11, 13}, 6},
+                       Case{Shape{3, 4, 1, 2}, 4}, Case{Shape{8, 128, 32, 32}, 8}}))
     for (bool strided : {false, true})
       for (WriteMode mode : {WriteMode::Overwrite, WriteMode::Accumulate}) {
         const Shape& s = c.x;
