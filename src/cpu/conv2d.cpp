@@ -1,9 +1,7 @@
 // 2-D convolution kernels, one variant per ISA level (see include/srmds/cpu/conv2d.hpp for the
-// math, src/cpu/variant.hpp). conv2d_forward takes Winograd for 3x3 kernels with Cin >= 16: in float
-// F(4x4, 3x3) (conv2d_winograd4.cpp) from 64 4x4 tiles in the batch on, in double F(2x2, 3x3)
-// (conv2d_winograd.cpp, which rounds less) on images of at least 64 x 64; below that the input or
-// the per-call weight transform costs more than the multiplications it saves. The float backward
-// data and filter passes of 3x3 kernels take F(4x4) under the same rule.
+// math, src/cpu/variant.hpp): each pass by the algorithm it is given (im2col here, Winograd F(2x2)
+// in conv2d_winograd.cpp, F(4x4) in conv2d_winograd4.cpp and, for the filter gradient,
+// conv2d_branches.cpp); the entry points choose it (cpu/conv2d_algo.hpp).
 #include "variant.hpp"
 
 #include <Eigen/Core>
@@ -16,6 +14,7 @@
 #include "conv2d_im2col.hpp"
 #include "srmds/core/device.hpp"
 #include "srmds/core/tensor.hpp"
+#include "srmds/cpu/conv2d_algo.hpp"
 #include "srmds/cpu/conv2d_branches.hpp"
 #include "srmds/cpu/conv2d_winograd.hpp"
 #include "srmds/cpu/parallel.hpp"
@@ -150,43 +149,31 @@ void conv2d_filter_banded(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
 
 }  // namespace detail
 
-// Float 3x3 convolutions with at least kWinogradMinCin input channels take Winograd F(4x4) from
-// kWinogradMinTiles 4x4 tiles in the batch on (the per-call weight transform is amortised over the
-// tiles: bench_conv2d conv3x3_algo, batch 1 with 512 channels: F(4x4) 1.4x the im2col time at
-// 16 x 16, 0.5x at 32 x 32); double takes F(2x2) from 64 x 64 pixels per image.
-constexpr int64_t kWinogradMinPixelsF2x2 = 64 * 64;
-
-inline bool winograd4_tiles(const Shape& s) {
-  return s.n() * ((s.h() + 3) / 4) * ((s.w() + 3) / 4) >= kWinogradMinTiles;
-}
-
+// The algorithms; which one runs is chosen by the entry points (src/cpu/dispatch/conv2d.cpp, from
+// the lists of cpu/conv2d_algo.hpp), which pass only one that runs the problem.
 template <class T>
-void conv2d_forward(const Tensor<T, Cpu>& x,     // (N, Cin, H, W)
-                    const Tensor<T, Cpu>& w,     // (Cout, Cin, kh, kw)
-                    const Tensor<T, Cpu>* bias,  // (Cout) or nullptr
-                    Tensor<T, Cpu>& y) {         // (N, Cout, H, W)
-  const Shape& xs = x.shape();
-  if (w.shape()[2] == 3 && w.shape()[3] == 3 && xs.c() >= kWinogradMinCin) {
-    if constexpr (std::is_same_v<T, float>) {
-      if (winograd4_tiles(xs)) {
-        winograd4_conv(x, w, bias ? bias->data() : nullptr, y, false);
-        return;
-      }
-    } else if (xs.h() * xs.w() >= kWinogradMinPixelsF2x2) {
-      conv2d_winograd3x3(x, w, bias, y);
-      return;
-    }
+void conv2d_forward_with(ConvAlgo algo,
+                         const Tensor<T, Cpu>& x,     // (N, Cin, H, W)
+                         const Tensor<T, Cpu>& w,     // (Cout, Cin, kh, kw)
+                         const Tensor<T, Cpu>* bias,  // (Cout) or nullptr
+                         Tensor<T, Cpu>& y) {         // (N, Cout, H, W)
+  if (algo == ConvAlgo::WinogradF4x4) {
+    winograd4_conv(x, w, bias ? bias->data() : nullptr, y, false);
+  } else if (algo == ConvAlgo::WinogradF2x2) {
+    conv2d_winograd3x3(x, w, bias, y);
+  } else {
+    const detail::WeightMatrix<T> wm(w);
+    detail::conv2d_banded(x, wm.data(), static_cast<int>(w.shape()[2]), static_cast<int>(w.shape()[3]),
+                          bias ? bias->data() : nullptr, y, false);
   }
-  const detail::WeightMatrix<T> wm(w);
-  detail::conv2d_banded(x, wm.data(), static_cast<int>(w.shape()[2]), static_cast<int>(w.shape()[3]),
-                        bias ? bias->data() : nullptr, y, false);
 }
 
 template <class T>
-void conv2d_backward_data(const Tensor<T, Cpu>& dy,  // (N, Cout, H, W)
-                          const Tensor<T, Cpu>& w,   // (Cout, Cin, kh, kw)
-                          Tensor<T, Cpu>& dx,        // (N, Cin, H, W)
-                          WriteMode mode) {
+void conv2d_backward_data_with(ConvAlgo algo,
+                               const Tensor<T, Cpu>& dy,  // (N, Cout, H, W)
+                               const Tensor<T, Cpu>& w,   // (Cout, Cin, kh, kw)
+                               Tensor<T, Cpu>& dx,        // (N, Cin, H, W)
+                               WriteMode mode) {
   const Shape& ws = w.shape();
   const int64_t Cout = ws[0], Cin = ws[1], kh = ws[2], kw = ws[3];
   // w'[c, o, p, q] = w[o, c, kh-1-p, kw-1-q]: dx = conv(dy, w').
@@ -197,36 +184,20 @@ void conv2d_backward_data(const Tensor<T, Cpu>& dy,  // (N, Cout, H, W)
         for (int64_t q = 0; q < kw; ++q)
           wt.sample(c)[(o * kh + (kh - 1 - p)) * kw + (kw - 1 - q)] = w.sample(o)[(c * kh + p) * kw + q];
   const bool accumulate = mode == WriteMode::Accumulate;
-  // The same choice as conv2d_forward's for float (dy has Cout channels); double keeps im2col, which
-  // rounds least, for the finite-difference checks.
-  if constexpr (std::is_same_v<T, float>) {
-    if (kh == 3 && kw == 3 && Cout >= kWinogradMinCin && winograd4_tiles(dy.shape())) {
-      winograd4_conv(dy, wt, static_cast<const T*>(nullptr), dx, accumulate);
-      return;
-    }
-  }
-  detail::conv2d_banded(dy, wt.data(), static_cast<int>(kh), static_cast<int>(kw), static_cast<const T*>(nullptr), dx,
-                        accumulate);
+  if (algo == ConvAlgo::WinogradF4x4)
+    winograd4_conv(dy, wt, static_cast<const T*>(nullptr), dx, accumulate);
+  else
+    detail::conv2d_banded(dy, wt.data(), static_cast<int>(kh), static_cast<int>(kw), static_cast<const T*>(nullptr),
+                          dx, accumulate);
 }
 
-// Float 3x3 filter gradients take Winograd F(4x4) when both channel counts reach kWinogradMinCin, the
-// batch has kWinogradMinTiles tiles and the 36 Cout Cin transformed sums of a thread stay within
-// cpu::kBranchesMaxStackBytes (beyond that, im2col: one such sum per thread is the cost).
+// The F(4x4) filter gradient is the shared branches pass with one branch (conv2d_branches.cpp).
 template <class T>
-bool filter_takes_winograd(const Shape& xs, int64_t cout, int kh, int kw) {
-  if constexpr (!std::is_same_v<T, float>) {
-    return false;
-  } else {
-    return kh == 3 && kw == 3 && xs.c() >= kWinogradMinCin && cout >= kWinogradMinCin && winograd4_tiles(xs) &&
-           36 * cout * xs.c() * static_cast<int64_t>(sizeof(T)) <= kBranchesMaxStackBytes;
-  }
-}
-
-template <class T>
-void conv2d_backward_filter(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
-                            const Tensor<T, Cpu>& dy,  // (N, Cout, H, W)
-                            Tensor<T, Cpu>& dw,        // (Cout, Cin, kh, kw)
-                            WriteMode mode) {
+void conv2d_backward_filter_with(ConvAlgo algo,
+                                 const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
+                                 const Tensor<T, Cpu>& dy,  // (N, Cout, H, W)
+                                 Tensor<T, Cpu>& dw,        // (Cout, Cin, kh, kw)
+                                 WriteMode mode) {
   const int kh = static_cast<int>(dw.shape()[2]), kw = static_cast<int>(dw.shape()[3]);
   // A strided view of a weight gradient is computed contiguously, then written row by row.
   Tensor<T, Cpu> tmp;
@@ -236,7 +207,7 @@ void conv2d_backward_filter(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
     out = &tmp;
   }
   const bool accumulate = out == &dw && mode == WriteMode::Accumulate;
-  if (filter_takes_winograd<T>(x.shape(), dy.shape().c(), kh, kw))
+  if (algo == ConvAlgo::WinogradF4x4)
     conv2d_branches_winograd_backward_filter<T>(x, {&dy}, {out}, accumulate);
   else
     detail::conv2d_filter_banded(x, dy, kh, kw, out->data(), accumulate);
@@ -266,9 +237,9 @@ void conv2d_backward_bias(const Tensor<T, Cpu>& dy,  // (N, Cout, H, W)
       N * HW);
 }
 
-SRMDS_CPU_INSTANTIATE(conv2d_forward)
-SRMDS_CPU_INSTANTIATE(conv2d_backward_data)
-SRMDS_CPU_INSTANTIATE(conv2d_backward_filter)
+SRMDS_CPU_INSTANTIATE(conv2d_forward_with)
+SRMDS_CPU_INSTANTIATE(conv2d_backward_data_with)
+SRMDS_CPU_INSTANTIATE(conv2d_backward_filter_with)
 SRMDS_CPU_INSTANTIATE(conv2d_backward_bias)
 namespace detail {
 SRMDS_CPU_INSTANTIATE(conv2d_banded)

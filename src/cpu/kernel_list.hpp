@@ -47,12 +47,15 @@
     x, dy, w1, w2, ws, sv, dx, dx_mode, dw1, dw2, dws, dbs, param_mode)                                               \
   X(confusion_counts, void, (const Tensor<T, Cpu>& z, const Tensor<T, Cpu>& mask, Tensor<int64_t, Cpu>& counts), z,   \
     mask, counts)                                                                                                     \
-  X(conv2d_forward, void,                                                                                             \
-    (const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w, const Tensor<T, Cpu>* bias, Tensor<T, Cpu>& y), x, w, bias, y) \
-  X(conv2d_backward_data, void,                                                                                       \
-    (const Tensor<T, Cpu>& dy, const Tensor<T, Cpu>& w, Tensor<T, Cpu>& dx, WriteMode mode), dy, w, dx, mode)         \
-  X(conv2d_backward_filter, void,                                                                                     \
-    (const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& dy, Tensor<T, Cpu>& dw, WriteMode mode), x, dy, dw, mode)         \
+  X(conv2d_forward_with, void,                                                                                        \
+    (ConvAlgo algo, const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w, const Tensor<T, Cpu>* bias, Tensor<T, Cpu>& y), \
+    algo, x, w, bias, y)                                                                                              \
+  X(conv2d_backward_data_with, void,                                                                                  \
+    (ConvAlgo algo, const Tensor<T, Cpu>& dy, const Tensor<T, Cpu>& w, Tensor<T, Cpu>& dx, WriteMode mode), algo, dy, \
+    w, dx, mode)                                                                                                      \
+  X(conv2d_backward_filter_with, void,                                                                                \
+    (ConvAlgo algo, const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& dy, Tensor<T, Cpu>& dw, WriteMode mode), algo, x,  \
+    dy, dw, mode)                                                                                                     \
   X(conv2d_backward_bias, void, (const Tensor<T, Cpu>& dy, Tensor<T, Cpu>& db, WriteMode mode), dy, db, mode)         \
   X(conv2d_branches_winograd_forward, void,                                                                           \
     (const Tensor<T, Cpu>& x, const std::vector<const Tensor<T, Cpu>*>& w, const std::vector<Tensor<T, Cpu>*>& y), x, \

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "srmds/core/tensor.hpp"
+#include "srmds/cpu/conv2d_algo.hpp"
 #include "srmds/cpu/conv2d_winograd.hpp"
 
 namespace srmds::cpu {
@@ -32,23 +33,13 @@ inline constexpr int64_t kBranchesMinTiles = 64;
 inline constexpr int64_t kBranchesMaxStackBytes = int64_t(32) << 20;
 
 // True where the shared Winograd pass is taken for these branch kernels on x of shape xs (the op
-// takes it for the forward and, with contiguous gradients, the filter gradient).
+// takes it for the forward and, with contiguous gradients, the filter gradient): the choice of the
+// list of cpu/conv2d_algo.hpp.
 template <class T>
 inline bool conv2d_branches_take_winograd(const Shape& xs, const std::vector<Shape>& kernels) {
-  if constexpr (!std::is_same_v<T, float>) {
-    return false;
-  } else {
-    if (kernels.empty()) return false;
-    const int64_t cout = kernels[0][0], cin = kernels[0][1];
-    if (cin < kWinogradMinCin || cout < kWinogradMinCin) return false;
-    if (((xs.h() + 3) / 4) * ((xs.w() + 3) / 4) < kBranchesMinTiles) return false;
-    int64_t positions = 0;  // stacked (Cout, Cin) planes: 36, 24, 24, 16 for 3x3, 1x3, 3x1, 1x1
-    for (const Shape& k : kernels) {
-      if (k[0] != cout || k[1] != cin) return false;
-      positions += (k[2] == 3 ? 6 : 4) * (k[3] == 3 ? 6 : 4);
-    }
-    return positions * cout * cin * static_cast<int64_t>(sizeof(T)) <= kBranchesMaxStackBytes;
-  }
+  return !kernels.empty() && choose_conv_algo(ConvPass::BranchesForward,
+                                              ConvProblem{xs, kernels, std::is_same_v<T, float>}) ==
+                                 ConvAlgo::WinogradF4x4;
 }
 
 // The shared pass (src/cpu/conv2d_branches.cpp), where conv2d_branches_take_winograd says so; no

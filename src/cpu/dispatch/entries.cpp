@@ -3,6 +3,8 @@
 // with the library's ordinary flags. The kernels that check their own shapes (conv2d_winograd3x3,
 // conv2d_winograd3x3_f4x4, se_relu_forward) check them here, in an overload of check_args, so the
 // variants contain no error paths of their own.
+#include <type_traits>
+
 #include "../kernel_table.hpp"
 #include "srmds/core/error.hpp"
 
@@ -59,6 +61,33 @@ void check_args(tag::se_relu_forward, const Tensor<T, Cpu>& x, const Tensor<T, C
               "se_relu_forward: x " << sx << ", y " << y.shape() << ", fc1.weight " << w1.shape() << ", fc2.weight "
                                     << w2.shape() << ", mean " << mean.shape() << ", hidden " << hidden.shape()
                                     << " do not fit together");
+}
+
+// The *_with convolutions: an algorithm of the pass's list that runs the problem.
+template <class T>
+void check_algo(const char* op, ConvAlgo algo, ConvPass pass, const Shape& input, const Shape& kernel) {
+  const ConvProblem p{input, {kernel}, std::is_same_v<T, float>};
+  bool listed = false;
+  for (ConvAlgo a : conv_algo_list(pass, p.is_float)) listed = listed || a == algo;
+  SRMDS_CHECK(listed && conv_algo_runs(algo, pass, p), op << ": algorithm " << conv_algo_name(algo) << " does not run "
+                                                          << (p.is_float ? "float" : "double") << " input " << input
+                                                          << " with kernel " << kernel);
+}
+template <class T>
+void check_args(tag::conv2d_forward_with, ConvAlgo algo, const Tensor<T, Cpu>& x, const Tensor<T, Cpu>& w,
+                const Tensor<T, Cpu>*, const Tensor<T, Cpu>&) {
+  check_algo<T>("conv2d_forward_with", algo, ConvPass::Forward, x.shape(), w.shape());
+}
+template <class T>
+void check_args(tag::conv2d_backward_data_with, ConvAlgo algo, const Tensor<T, Cpu>& dy, const Tensor<T, Cpu>& w,
+                const Tensor<T, Cpu>&, WriteMode) {
+  const Shape& k = w.shape();
+  check_algo<T>("conv2d_backward_data_with", algo, ConvPass::BackwardData, dy.shape(), Shape{k[1], k[0], k[2], k[3]});
+}
+template <class T>
+void check_args(tag::conv2d_backward_filter_with, ConvAlgo algo, const Tensor<T, Cpu>& x, const Tensor<T, Cpu>&,
+                const Tensor<T, Cpu>& dw, WriteMode) {
+  check_algo<T>("conv2d_backward_filter_with", algo, ConvPass::BackwardFilter, x.shape(), dw.shape());
 }
 
 }  // namespace
