@@ -14,7 +14,8 @@
 #                               training volumes (srmds train splits off --val-fraction of them
 #                               for validation) and the held-out test volumes
 # Variants (--variants LIST, comma-separated; groups expand, default: all):
-#   attention  att-se att-sge att-cbam att-psa att-none
+#   attention  att-<type> for every type `srmds info --list-attention` prints (att-se att-sge
+#              att-cbam att-psa att-none)
 #   ds         ds-native ds-upsample ds-off
 #   target     target-avg target-nearest target-max
 #   bn-dice    bn-{inner,external}-dice{0,0.5,1}
@@ -103,9 +104,10 @@ fi
 # ---- variants ----------------------------------------------------------------------------------
 # variant NAME -> group and srmds train options (on top of the defaults)
 declare -A v_args v_group
-names=()
-define() { v_group[$2]=$1; v_args[$2]=$3; }
-for a in se sge cbam psa none; do define attention "att-$a" "--attention $a"; done
+names=() order=()
+define() { [ -n "${v_group[$2]+x}" ] || order+=("$2"); v_group[$2]=$1; v_args[$2]=$3; }
+attentions=$("$cli" info --list-attention) || die "'$cli info --list-attention' failed"
+for a in $attentions; do define attention "att-$a" "--attention $a"; done
 for d in native upsample off; do define ds "ds-$d" "--ds $d"; done
 for t in avg nearest max; do define target "target-$t" "--target $t"; done
 for b in inner external; do for w in 0 0.5 1; do define bn-dice "bn-$b-dice$w" "--bn $b --dice-weight $w"; done; done
@@ -114,11 +116,7 @@ for br in 3x3+1x1 3x3+1x3+3x1 3x3+1x3+3x1+1x1 3x3+1x3+3x1+1x1+id; do define bran
 groups="attention ds target bn-dice branches"
 group_members() {  # in the order defined above
   local g=$1 n
-  for n in att-se att-sge att-cbam att-psa att-none ds-native ds-upsample ds-off target-avg target-nearest \
-    target-max bn-inner-dice0 bn-inner-dice0.5 bn-inner-dice1 bn-external-dice0 bn-external-dice0.5 \
-    bn-external-dice1 unet br-3x3+1x1 br-3x3+1x3+3x1 br-3x3+1x3+3x1+1x1 br-3x3+1x3+3x1+1x1+id; do
-    [ "${v_group[$n]}" = "$g" ] && echo "$n"
-  done
+  for n in "${order[@]}"; do [ "${v_group[$n]}" = "$g" ] && echo "$n"; done
 }
 IFS=, read -r -a wanted <<< "$variants"
 for w in "${wanted[@]}"; do

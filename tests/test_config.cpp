@@ -137,6 +137,35 @@ TEST_CASE("config: every attention of SPEC §2 round-trips", "[io][config]") {
   REQUIRE_THROWS_WITH(parse_attention("SE"), Contains("\"SE\" is not one of se, sge, cbam, psa, none"));
 }
 
+TEST_CASE("config: the attention table's names round-trip through the parser", "[io][config]") {
+  std::vector<std::string> names;
+  for (const AttentionTraits& t : kAttentionTraits) {
+    INFO(t.name);
+    names.push_back(t.name);
+    CHECK(find_attention(t.kind) == &t);
+    CHECK(find_attention(std::string(t.name)) == &t);
+    CHECK(std::string(attention_name(t.kind)) == t.name);
+    CHECK(parse_attention(t.name) == t.kind);
+    const NetConfig c = config_from_json(std::string(R"({"base": 8, "attention": ")") + t.name + "\"}");
+    CHECK(c.attention == t.kind);
+    CHECK_THAT(config_to_json(c), Contains(std::string("\"attention\":\"") + t.name + "\""));
+    // SPEC §6: SE's state lies under <block>.se., every other type's under <block>.att., none has none.
+    CHECK(std::string(t.prefix) == (t.kind == Attention::Se ? "se." : t.kind == Attention::None ? "" : "att."));
+    // none is the identity: no parameter, no MAC, any width.
+    if (t.kind == Attention::None) CHECK((t.params(64, 4) == 0 && t.macs(64, 4, 256) == 0 && t.width_error(1).empty()));
+  }
+  CHECK(attention_names() == names);
+  CHECK(attention_names_text() == "se, sge, cbam, psa, none");
+  for (size_t i = 0; i < names.size(); ++i)
+    for (size_t j = 0; j < i; ++j) CHECK(names[i] != names[j]);
+  CHECK(find_attention(std::string("SE")) == nullptr);
+  CHECK(find_attention(static_cast<Attention>(kAttentionTraits.size())) == nullptr);
+  REQUIRE_THROWS_WITH(attention_name(static_cast<Attention>(kAttentionTraits.size())), Contains("invalid value"));
+  NetConfig bad;
+  bad.attention = static_cast<Attention>(kAttentionTraits.size());
+  REQUIRE_THROWS_WITH(config_to_json(bad), Contains("key \"attention\": invalid value"));
+}
+
 TEST_CASE("config: sge and psa reject widths they cannot split, naming the block", "[io][config]") {
   // base 6: enc1 blocks have 12 channels, not a multiple of min(8, 12) = 8 groups.
   REQUIRE_THROWS_WITH(config_from_json(R"({"attention": "sge", "base": 6})"),

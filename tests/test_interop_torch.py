@@ -9,12 +9,16 @@ psa and none, so each is checked in both directions and both forms):
       file that keeps head1..head3 (accepted and unused, SPEC §6)
   (d) PyTorch's float64 fusion of the srmds training file equals srmds' fused tensors and outputs
   (e) a file with a misnamed tensor is rejected by srmds with an error naming the tensor
+  (f) the twin's attention types (srmds_torch.ATTENTIONS) are the C++ table's, in its order
+      (`srmds info --list-attention`, blocks/attention_traits.hpp), CASES covers each, and per type
+      the twin's parameter count in both forms equals `srmds info`'s (model_stats)
 Outputs are compared as max|ours - torch| / max|torch| < 1e-5, where torch runs in float64, so the
 figure is the error of our float32 forward. Exit 77 (skipped) when torch cannot be imported.
-Needs SRMDS_TOOLS_DIR (the build folder of tests/tools, holding interop_tool).
+Needs SRMDS_TOOLS_DIR (the build folder of tests/tools, holding interop_tool) and SRMDS_CLI (srmds).
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,6 +37,7 @@ import srmds_torch as st  # noqa: E402
 
 TOOLS_DIR = os.environ.get("SRMDS_TOOLS_DIR", "")
 TOOL = os.path.join(TOOLS_DIR, "interop_tool")
+CLI = os.environ.get("SRMDS_CLI", os.path.join(SOURCE_DIR, "build", "apps", "srmds", "srmds"))
 TOL = 1e-5
 
 CASES = [  # (name, config, N, H, W)
@@ -205,6 +210,34 @@ def check_rejects_bad_unused_head(tmp):
     rows.append(("bad unused head", "rejected: ..." + message[message.rfind("': ") + 1:][:60], 0.0))
 
 
+def srmds_cli(*args):
+    proc = subprocess.run([CLI] + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError("srmds %s failed (%d): %s" % (" ".join(map(str, args)), proc.returncode, proc.stderr.strip()))
+    return proc.stdout
+
+
+def check_attention_types():
+    """(f): the twin's list of attention types against the C++ table, and their parameter counts."""
+    names = srmds_cli("info", "--list-attention").split()
+    if tuple(names) != tuple(st.ATTENTIONS):
+        failures.append("attention types: srmds knows %s, the twin %s" % (names, list(st.ATTENTIONS)))
+    covered = set(config.get("attention", st.DEFAULT_CONFIG["attention"]) for _, config, _, _, _ in CASES)
+    if set(names) - covered:
+        failures.append("attention types without an interop case: %s" % sorted(set(names) - covered))
+    for name in names:
+        out = srmds_cli("info", "--base", 8, "--attention", name, "--size", 64)
+        for form, label in (("train", "training form"), ("fused", "fused form")):
+            m = re.search(r"^%s: +([0-9,]+) parameters" % label, out, re.M)
+            ours = int(m.group(1).replace(",", "")) if m else None
+            twin = sum(p.numel() for p in st.SRMDSNet({"base": 8, "attention": name}, form).parameters())
+            print("attention %-5s %-5s form: srmds info %s parameters, twin %d" % (name, form, ours, twin))
+            if ours != twin:
+                failures.append("attention %s, %s form: srmds info counts %s parameters, the twin has %d"
+                                % (name, form, ours, twin))
+
+
 def main():
     if not os.path.isfile(TOOL):
         print("FAIL: %s not found (set SRMDS_TOOLS_DIR to the tests/tools build folder)" % TOOL)
@@ -224,6 +257,10 @@ def main():
             check_rejects_bad_unused_head(tmp)
         except Exception as e:
             failures.append("bad unused head: %s: %s" % (type(e).__name__, e))
+    try:
+        check_attention_types()
+    except Exception as e:
+        failures.append("attention types: %s: %s" % (type(e).__name__, e))
     for case, what, dev in rows:
         print("%-26s %-32s %.2e" % (case, what, dev))
     devs = [d for _, w, d in rows if not w.startswith("rejected")]

@@ -417,13 +417,13 @@ TEST_CASE("model_stats agrees with the tensors in state() for several configurat
     c.se_reduction = 2;
     cfgs.push_back(c);
   }
-  for (Attention att : {Attention::Sge, Attention::Cbam, Attention::Psa}) {
+  for (const AttentionTraits& att : kAttentionTraits) {  // every attention type (blocks/attention_traits.hpp)
     NetConfig c = tiny_config(8);
-    c.attention = att;
+    c.attention = att.kind;
     cfgs.push_back(c);
     c.base = 3;  // odd widths: PSA's C / 2 rounds down; SGE's 3 and 6 channels make 3 and 6 groups
     c.se_reduction = 2;
-    if (att != Attention::Sge) cfgs.push_back(c);  // (base 3 gives 12 channels at enc2: not for sge)
+    if (att.kind != Attention::Sge) cfgs.push_back(c);  // (base 3 gives 12 channels at enc2: not for sge)
   }
   for (const NetConfig& cfg : cfgs) {
     INFO("base " << cfg.base << " attention " << attention_name(cfg.attention));

@@ -1,6 +1,7 @@
 // srmds info --base B [--attention A] [--size H[xW]] | --model M [--size ..]: parameters and MACs
 // of both forms (model_stats, SPEC §1; attention included), the form of a weight file and its
-// configuration.
+// configuration. srmds info --list-attention: the attention types this build knows, one per line
+// (blocks/attention_traits.hpp; scripts/ablation.sh and the PyTorch twin's test read it).
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -22,6 +23,7 @@ struct InfoOptions {
   std::string attention;
   std::string size;
   std::string model;
+  bool list_attention = false;
 };
 
 // 159618640384 -> "159.62 GMAC"; below 1e9 in MMAC.
@@ -73,11 +75,18 @@ void add_info_command(CLI::App& app) {
   auto* base = sub->add_option("--base", opts->base, "Base width b of a default network (widths b, 2b, 4b, 8b, 8b)");
   auto* model = sub->add_option("--model", opts->model, "A weight file (.safetensors)");
   auto* attention = sub->add_option("--attention", opts->attention, "With --base: the attention (default se)")
-                        ->check(CLI::IsMember({"se", "sge", "cbam", "psa", "none"}));
+                        ->check(CLI::IsMember(attention_names()));
+  auto* list = sub->add_flag("--list-attention", opts->list_attention,
+                             "Print the attention types this build knows, one per line");
   base->excludes(model);
   attention->excludes(model);
+  list->excludes(base)->excludes(model);
   sub->add_option("--size", opts->size, "Input size H or HxW (default: the config's input_size, 512)");
   sub->callback([opts, sub] {
+    if (opts->list_attention) {
+      for (const std::string& name : attention_names()) std::cout << name << "\n";
+      return;
+    }
     if (opts->model.empty() && sub->count("--base") == 0)
       throw CLI::ValidationError("info", "needs --base B or --model M");
     run_info(*opts);

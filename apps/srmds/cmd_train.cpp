@@ -337,7 +337,7 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--branches", o->branches, "SRFV branches, comma-separated")->capture_default_str();
   sub->add_option("--bn", o->bn)->check(CLI::IsMember({"inner", "external"}))->capture_default_str();
-  sub->add_option("--attention", o->attention, "Attention of every block (SPEC §2: se, sge, cbam, psa, none)")
+  sub->add_option("--attention", o->attention, "Attention of every block (SPEC §2: " + attention_names_text() + ")")
       ->capture_default_str();
   sub->add_option("--dice-weight", o->train.loss.dice_weight, "Dice weight W: loss BCE + W (1 - Dice); the paper compares 0, 0.5, 1")
       ->capture_default_str();

@@ -10,7 +10,6 @@
 #include "srmds/core/limits.hpp"
 #include "srmds/nets/config.hpp"
 #include "srmds/nets/layout.hpp"
-#include "srmds/ops/math/sge.hpp"
 
 namespace srmds {
 
@@ -22,9 +21,6 @@ using json = nlohmann::json;
 
 const char* const kKeys[] = {"base",          "in_channels", "branches",   "bn",     "attention",    "se_reduction",
                              "align_corners", "input_size",  "window",     "lesion_labels"};
-
-const std::pair<Attention, const char*> kAttentionNames[] = {
-    {Attention::Se, "se"}, {Attention::Sge, "sge"}, {Attention::Cbam, "cbam"}, {Attention::Psa, "psa"}, {Attention::None, "none"}};
 
 // Integer in [lo, hi] (JSON integers only: 64.0 and "64" are rejected).
 int get_int(const json& v, const char* key, int lo, int hi) {
@@ -51,20 +47,14 @@ void validate(const NetConfig& c) {
   if (!has_conv)
     SRMDS_CONFIG_FAIL("branches", "needs at least one convolution branch (" << branch_names_text(false) << ")");
   if (c.bn != BnPlacement::Inner && c.bn != BnPlacement::External) SRMDS_CONFIG_FAIL("bn", "invalid value");
-  bool known_attention = false;
-  for (const auto& a : kAttentionNames) known_attention = known_attention || a.first == c.attention;
-  if (!known_attention) SRMDS_CONFIG_FAIL("attention", "invalid value");
-  // SGE splits a block's C channels into min(8, C) groups; PSA halves them.
+  const AttentionTraits* attention = find_attention(c.attention);
+  if (attention == nullptr) SRMDS_CONFIG_FAIL("attention", "invalid value");
   for (const StageSpec& st : stage_specs(c))
     for (const auto& [block, cout] : {std::pair<const char*, int64_t>{"b0", st.cmid}, {"b1", st.cout}}) {
-      const int64_t groups = sge_groups(static_cast<int>(cout));
-      if (c.attention == Attention::Sge && cout % groups != 0)
-        SRMDS_CONFIG_FAIL("attention", "sge needs the channels of every block to be a multiple of its min(8, C) = "
-                                           << groups << " groups; block " << st.name << "." << block << " has "
-                                           << cout << " (base " << c.base << ")");
-      if (c.attention == Attention::Psa && cout < 2)
-        SRMDS_CONFIG_FAIL("attention", "psa needs at least 2 channels per block; block " << st.name << "." << block
-                                           << " has " << cout << " (base " << c.base << ")");
+      const std::string width_error = attention->width_error(cout);
+      if (!width_error.empty())
+        SRMDS_CONFIG_FAIL("attention", width_error << "; block " << st.name << "." << block << " has " << cout
+                                                   << " (base " << c.base << ")");
     }
   if (c.se_reduction <= 0 || c.se_reduction > 4096) SRMDS_CONFIG_FAIL("se_reduction", "value " << c.se_reduction << " is outside [1, 4096]");
   for (int s : c.input_size)
@@ -88,18 +78,6 @@ json number(double x) {
 }
 
 }  // namespace
-
-const char* attention_name(Attention a) {
-  for (const auto& n : kAttentionNames)
-    if (n.first == a) return n.second;
-  SRMDS_THROW("attention_name: invalid attention value " << static_cast<int>(a));
-}
-
-Attention parse_attention(const std::string& name) {
-  for (const auto& n : kAttentionNames)
-    if (name == n.second) return n.first;
-  SRMDS_THROW("attention \"" << name << "\" is not one of se, sge, cbam, psa, none");
-}
 
 std::string config_to_json(const NetConfig& c) {
   validate(c);
@@ -149,13 +127,9 @@ NetConfig config_from_json(const std::string& json_text) {
   }
   if (j.contains("attention")) {
     const std::string s = get_string(j["attention"], "attention");
-    bool found = false;
-    for (const auto& a : kAttentionNames)
-      if (s == a.second) {
-        c.attention = a.first;
-        found = true;
-      }
-    if (!found) SRMDS_CONFIG_FAIL("attention", "\"" << s << "\" is not one of se, sge, cbam, psa, none");
+    const AttentionTraits* a = find_attention(s);
+    if (a == nullptr) SRMDS_CONFIG_FAIL("attention", "\"" << s << "\" is not one of " << attention_names_text());
+    c.attention = a->kind;
   }
   if (j.contains("se_reduction")) c.se_reduction = get_int(j["se_reduction"], "se_reduction", 1, 4096);
   if (j.contains("align_corners")) {

@@ -17,7 +17,8 @@ template <class T, class D>
 class PsaLayer {
  public:
   PsaLayer() = default;
-  PsaLayer(Context<D>& ctx, int64_t channels, ParamInit init) {
+  // The attention layers' common constructor (blocks/attention.hpp): PSA has no hidden width.
+  PsaLayer(Context<D>& ctx, int64_t channels, int64_t /*hidden*/, ParamInit init) {
     SRMDS_CHECK(channels >= 2, "PsaLayer: needs at least 2 channels, got " << channels);
     const auto shapes = psa_param_shapes(channels).items();
     for (size_t i = 0; i < m_params.size(); ++i) {

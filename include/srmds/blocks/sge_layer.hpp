@@ -16,7 +16,9 @@ template <class T, class D>
 class SgeLayer {
  public:
   SgeLayer() = default;
-  SgeLayer(Context<D>& ctx, int64_t channels)
+  // The attention layers' common constructor (blocks/attention.hpp): SGE has no hidden width and
+  // fixed initial values.
+  SgeLayer(Context<D>& ctx, int64_t channels, int64_t /*hidden*/, ParamInit /*init*/)
       : m_weight(ctx, filled(Shape{1, groups_for(channels), 1, 1}, 0.0)),
         m_bias(ctx, filled(Shape{1, groups_for(channels), 1, 1}, 1.0)) {}
 

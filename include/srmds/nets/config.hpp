@@ -7,13 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "srmds/blocks/attention_traits.hpp"  // Attention, attention_name, parse_attention
 #include "srmds/nets/block_spec.hpp"
 
 namespace srmds {
 
 enum class BnPlacement { Inner, External };  // "inner": one BN per branch; "external": one BN after the sum
-// The attention of every SRFV block (SPEC §2): "se", "sge", "cbam", "psa" or "none".
-enum class Attention { Se, Sge, Cbam, Psa, None };
 enum class NetForm { Train, Fused };  // multi-branch training form, or one 3x3 conv per block
 
 struct NetConfig {
@@ -22,7 +21,7 @@ struct NetConfig {
   // Any subset of the branch table (nets/block_spec.hpp; id applies only where cin == cout).
   std::vector<std::string> branches = all_branch_names();
   BnPlacement bn = BnPlacement::Inner;
-  Attention attention = Attention::Se;
+  Attention attention = Attention::Se;  // SPEC §2; the types: blocks/attention_traits.hpp
   int se_reduction = 16;
   bool align_corners = true;
   std::array<int, 2> input_size{512, 512};  // H, W
@@ -39,11 +38,6 @@ struct NetConfig {
   // SE hidden width for a block with cout channels: max(cout / r, 4).
   int se_hidden(int cout) const { return cout / se_reduction > 4 ? cout / se_reduction : 4; }
 };
-
-// "se", "sge", "cbam", "psa", "none" <-> Attention (src/nets/config.cpp); parse_attention throws
-// srmds::Error listing the valid names.
-const char* attention_name(Attention a);
-Attention parse_attention(const std::string& name);
 
 // JSON text <-> NetConfig (src/nets/config.cpp). Parsing validates every key and value and throws
 // srmds::Error naming the bad key; unknown keys are rejected.

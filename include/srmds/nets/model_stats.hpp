@@ -2,15 +2,7 @@
 //
 // MACs: convolutions only, for one image of H x W, through head0 only (side heads are training
 // aids): a k_h x k_w conv Cin -> Cout at h x w costs Cout Cin k_h k_w h w. The attention's
-// convolutions count on the maps SPEC §2 applies them to (C = Cout of the block, h its hidden width):
-//   se    fc1, fc2 on the 1x1 squeezed map                      2 h C
-//   sge   none (no convolution)                                 0
-//   cbam  fc1, fc2 on the avg and on the max vector; 7x7 spatial conv (2 -> 1) on the H x W map
-//                                                               4 h C + 98 h w
-//   psa   ch_wv, sp_wv, sp_wq (C -> C/2) and ch_wq (C -> 1) on the h x w map, ch_wz (C/2 -> C) on z
-//                                                               (3 C (C/2) + C) h w + (C/2) C
-//         (the op computes the same function with O(C h w) work, ops/math/psa.hpp; this is what the
-//         convolutions of the definition cost, as a profiler of the PyTorch twin counts them)
+// parameters and convolutions: its entry in blocks/attention_traits.hpp (C = Cout of the block).
 // BN, LayerNorm, ReLU, pooling, upsampling, softmax and the gating products are not counted.
 // Parameters: training form = conv weights, BN gamma and beta (per inner branch and identity, or the
 // one external BN), the attention's parameters, all four heads; running statistics excluded. Fused
@@ -19,10 +11,10 @@
 // training form 30,923,864 parameters and 283,753,261,568 MAC.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <string>
 
+#include "srmds/blocks/attention_traits.hpp"
 #include "srmds/core/error.hpp"
 #include "srmds/core/limits.hpp"
 #include "srmds/nets/block_spec.hpp"
@@ -37,18 +29,11 @@ struct ModelStats {
 };
 
 namespace detail {
-// The attention of a block with c output channels at hw pixels (see the header).
+// The attention of a block with c output channels at hw pixels (blocks/attention_traits.hpp).
 inline ModelStats attention_stats(const NetConfig& cfg, int64_t c, int64_t hw) {
-  const int64_t h = cfg.se_hidden(static_cast<int>(c)), half = c / 2;
-  switch (cfg.attention) {
-    case Attention::Se: return {2 * h * c + h + c, 2 * h * c};
-    case Attention::Sge: return {2 * std::min<int64_t>(8, c), 0};
-    case Attention::Cbam: return {2 * h * c + 2 * 49 + 1, 4 * h * c + 2 * 49 * hw};
-    case Attention::Psa:
-      return {3 * (c * half + half) + (c + 1) + (half * c + c) + 2 * c, (3 * c * half + c) * hw + half * c};
-    case Attention::None: return {};
-  }
-  SRMDS_THROW("model_stats: invalid attention value " << static_cast<int>(cfg.attention));
+  const AttentionTraits& a = attention_traits(cfg.attention);
+  const int64_t h = cfg.se_hidden(static_cast<int>(c));
+  return {a.params(c, h), a.macs(c, h, hw)};
 }
 
 inline ModelStats block_stats(const NetConfig& cfg, NetForm form, int64_t cin, int64_t cout, int64_t hw) {
