@@ -3,28 +3,13 @@
 // views, in place.
 #include <algorithm>
 #include <array>
-#include <string>
 
 #include "parity.hpp"
 #include "srmds/ops/psa.hpp"
+#include "support/psa_zero_grads.hpp"
 
 using namespace srmds;
 using namespace srmds::test;
-
-namespace {
-
-// The parameter gradients that are zero up to rounding (compared by parity.hpp's rule for them):
-// ch_wq.bias shifts every logit of the softmax over positions alike (always zero); with one position
-// (H W = 1) that softmax is 1, so ch_wq.weight's gradient is zero too; with one channel in the
-// spatial softmax (C / 2 = 1) q' = 1, and sp_wq's gradients are zero.
-bool cancels(const std::string& name, const Shape& s) {
-  if (name == "ch_wq.bias") return true;
-  if (name == "ch_wq.weight") return s.h() * s.w() == 1;
-  if (name == "sp_wq.weight" || name == "sp_wq.bias") return s.c() / 2 == 1;
-  return false;
-}
-
-}  // namespace
 
 TEST_CASE("PSA forward/backward match the CPU backend", "[cuda][psa]") {
   Gpu gpu;
@@ -104,6 +89,6 @@ TEST_CASE("PSA forward/backward match the CPU backend", "[cuda][psa]") {
         for (const THd& r : gdd) op_scale = std::max(op_scale, max_abs(r));
         for (size_t i = 0; i < 12; ++i)
           require_parity(g, gd[i], gdd[i], std::string("psa d") + kPsaParamNames[i], 1e-4, 1e-4,
-                         cancels(kPsaParamNames[i], s) ? op_scale : 0.0);
+                         psa_grad_is_zero(kPsaParamNames[i], s) ? op_scale : 0.0);
       }
 }
