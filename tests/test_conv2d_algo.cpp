@@ -1,12 +1,14 @@
 // The CPU convolution algorithm lists (cpu/conv2d_algo.hpp): each list's choice at both sides of its
 // thresholds, forcing an algorithm (taken wherever it runs, the list's last entry elsewhere), and
 // every algorithm of every list run explicitly (conv2d_*_with) against the naive loops, also below
-// the thresholds where only forcing reaches it; algorithms that cannot run a problem are refused.
+// the thresholds where only forcing reaches it; algorithms that cannot run a problem are refused;
+// PackedConv3x3 packs bf16 weights for the algorithm of the packed-bf16 list and runs exactly it.
 #include "support/testing.hpp"
 
 #include <cmath>
 #include <type_traits>
 
+#include "srmds/blocks/packed_conv3x3.hpp"
 #include "srmds/cpu/conv2d.hpp"
 #include "srmds/cpu/conv2d_algo.hpp"
 #include "support/naive_conv.hpp"
@@ -65,6 +67,9 @@ TEST_CASE("each convolution list chooses by its thresholds", "[cpu][conv2d][algo
   CHECK(cpu::conv_algo_list(ConvPass::BackwardFilter, false) == std::vector<ConvAlgo>{ConvAlgo::Im2col});
   CHECK(cpu::conv_algo_list(ConvPass::BranchesForward, true) ==
         std::vector<ConvAlgo>{ConvAlgo::WinogradF4x4, ConvAlgo::Branchwise});
+  // Packed bf16: Winograd F(2x2) from 16 input channels, whatever the image.
+  CHECK(choose(ConvPass::PackedBf16, Shape{1, 16, 1, 1}, {k33}) == ConvAlgo::WinogradF2x2);
+  CHECK(choose(ConvPass::PackedBf16, Shape{1, 8, 1, 1}, {Shape{16, 8, 3, 3}}) == ConvAlgo::Direct);
 }
 
 TEST_CASE("a forced convolution algorithm runs wherever it can, the general one elsewhere", "[cpu][conv2d][algo]") {
@@ -140,4 +145,40 @@ TEMPLATE_TEST_CASE("every convolution algorithm of a list matches the naive loop
   CHECK_THROWS_WITH(cpu::conv2d_forward_with(is_float ? ConvAlgo::WinogradF2x2 : ConvAlgo::WinogradF4x4, x, k, &b, y),
                     Catch::Contains("does not run"));
   CHECK_THROWS_WITH(cpu::conv2d_forward_with(ConvAlgo::Branchwise, x, k, &b, y), Catch::Contains("branchwise"));
+}
+
+TEST_CASE("PackedConv3x3 runs the packed-bf16 list's algorithm, and conv2d_forward in fp32", "[cpu][conv2d][algo]") {
+  const uint64_t seed = fresh_seed();
+  INFO("seed " << seed);
+  Rng rng(seed);
+  Context<Cpu> ctx;
+  Scratch<float, Cpu> scratch;
+  for (int64_t cin : {3, 16}) {
+    for (ConvAlgo force : {ConvAlgo::Auto, ConvAlgo::WinogradF2x2, ConvAlgo::Direct}) {
+      INFO("Cin " << cin << ", forced " << cpu::conv_algo_name(force));
+      ForceGuard guard(force);
+      const auto x = random_tensor<float>(Shape{2, cin, 9, 12}, rng);
+      const auto w = random_tensor<float>(Shape{5, cin, 3, 3}, rng);
+      const auto b = random_tensor<float>(Shape{5}, rng);
+      PackedConv3x3<float, Cpu> conv;
+      conv.pack(w, Precision::Bf16);
+      const ConvAlgo expected = force != ConvAlgo::Auto ? force : cin >= 16 ? ConvAlgo::WinogradF2x2 : ConvAlgo::Direct;
+      REQUIRE(conv.algo() == expected);
+      Tensor<float> y(Shape{2, 5, 9, 12}), ref(y.shape());
+      conv.forward(ctx, x, w, b, y, scratch);
+      if (expected == ConvAlgo::WinogradF2x2)
+        cpu::conv3x3_winograd_bf16_forward(x, cpu::pack_winograd3x3_bf16(w), &b, ref, nullptr, 0);
+      else
+        cpu::conv3x3_bf16_forward(x, cpu::pack_conv3x3_bf16(w), &b, ref, nullptr, 0);
+      for (int64_t i = 0; i < y.numel(); ++i) REQUIRE(y[i] == ref[i]);
+
+      conv.pack(w, Precision::Fp32);
+      CHECK(conv.algo() == ConvAlgo::Auto);
+      conv.forward(ctx, x, w, b, y, scratch);
+      cpu::conv2d_forward(x, w, &b, ref);
+      for (int64_t i = 0; i < y.numel(); ++i) REQUIRE(y[i] == ref[i]);
+    }
+  }
+  PackedConv3x3<double, Cpu> dconv;
+  CHECK_THROWS_WITH(dconv.pack(Tensor<double>(Shape{4, 4, 3, 3}), Precision::Bf16), Catch::Contains("float network"));
 }

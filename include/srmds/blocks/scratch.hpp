@@ -2,9 +2,13 @@
 // outputs in eval mode). Slot k is one buffer that grows to the largest request and is handed out
 // as a contiguous view of the requested shape; buffers are allocated on first use or when a larger
 // shape arrives, never per step. A view is valid until the same slot is requested again.
-// One Scratch may serve every block of a network, because blocks run one after another.
+// One Scratch may serve every block of a network, because blocks run one after another; the slots
+// they use are named below (ScratchSlot). On the CPU it also holds one word workspace for the packed
+// bf16 convolutions (words()).
 #pragma once
 
+#include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "srmds/core/context.hpp"
@@ -24,7 +28,14 @@ public:
     return buf.channels(0, n).reshaped(shape);
   }
 
-  // Total elements held (for memory reports).
+  // At least n 32-bit words of host memory (CPU only), valid until the next call; contents unspecified.
+  uint32_t* words(int64_t n) {
+    static_assert(std::is_same_v<D, Cpu>, "Scratch::words: a host workspace, for CPU networks");
+    if (static_cast<int64_t>(m_words.size()) < n) m_words.resize(static_cast<size_t>(n));
+    return m_words.data();
+  }
+
+  // Total elements held in the slots (for memory reports).
   int64_t numel() const {
     int64_t s = 0;
     for (const auto& b : m_slots) s += b.numel();
@@ -33,6 +44,20 @@ public:
 
 private:
   std::vector<Tensor<T, D>> m_slots;
+  std::vector<uint32_t> m_words;
+};
+
+// The slots of the Scratch that a network shares with its blocks. A block's slots are free again
+// when its call returns; phases that do not overlap reuse numbers.
+struct ScratchSlot {
+  // SrfvBlock forward: a branch's output before it is summed; in eval mode with external BN, the sum.
+  static constexpr int kBranchOut = 0, kBranchSum = 2;
+  // SrfvBlock backward: the output gradient, the sum's gradient (external BN), one per conv branch
+  // from kGradConv on (at most four branches).
+  static constexpr int kGradY = 0, kGradSum = 1, kGradConv = 2;
+  static constexpr int kBlockEnd = kGradConv + 4;  // every block slot is below this
+  // SrmdsNet eval mode: a stage's middle activation, held across its second block's call.
+  static constexpr int kNetEvalMid = kBlockEnd;
 };
 
 // Makes `t` an owning tensor of `shape`, reallocating only when the shape changes.

@@ -251,11 +251,13 @@ public:
   }
 
 private:
-  // Scratch slots. Forward: tmp (a branch output), sum (external, eval).
-  // Backward: grad of the ReLU input, of the pre-attention sum, of the branch conv outputs (inner BN:
-  // one slot per branch from kSlotGradConv on, so 2..5; external: one).
-  static constexpr int kSlotTmp = 0, kSlotSum = 2;
-  static constexpr int kSlotGradY = 0, kSlotGradSum = 1, kSlotGradConv = 2;
+  // Scratch slots (blocks/scratch.hpp). Backward: inner BN takes one slot per branch from
+  // kSlotGradConv on, external BN one.
+  static constexpr int kSlotTmp = ScratchSlot::kBranchOut, kSlotSum = ScratchSlot::kBranchSum;
+  static constexpr int kSlotGradY = ScratchSlot::kGradY, kSlotGradSum = ScratchSlot::kGradSum,
+                       kSlotGradConv = ScratchSlot::kGradConv;
+  static_assert(ScratchSlot::kGradConv + static_cast<int>(kConvBranches.size()) <= ScratchSlot::kBlockEnd,
+                "one gradient slot per conv branch");
 
   struct ConvBranch {
     std::string name;

@@ -7,6 +7,7 @@
 //   backward filter   winograd4 (c), im2col                im2col
 //   branches forward  winograd4 shared (d), branchwise     branchwise
 //   branches filter   winograd4 shared (d, e), branchwise  branchwise
+//   packed bf16       winograd2 (f), direct                -
 //
 //   (a) 3x3 kernel, at least kWinogradMinCin input channels, at least kWinogradMinTiles 4x4 tiles
 //       in the batch (the per-call weight transform is amortised over the tiles: bench_conv2d
@@ -20,12 +21,16 @@
 //       kBranchesMinTiles tiles, the stacked transformed kernels within kBranchesMaxStackBytes
 //       (cpu/conv2d_branches.hpp: the four branches share one F(4x4) pass).
 //   (e) and every dw_b contiguous (the caller's condition).
+//   (f) at least kWinogradMinCin input channels: the fused blocks' bf16 convolution
+//       (blocks/packed_conv3x3.hpp), chosen once when the weights are packed; the problem's input
+//       is (1, Cin, 1, 1). Which instructions run it (AMX, AVX512_BF16, FMA) is the processor's
+//       choice, not the list's (cpu/conv2d_winograd_bf16.hpp).
 // "im2col" is the banded im2col GEMM (1x1 kernels without im2col), "branchwise" one convolution per
-// branch (each through its own list). Double keeps im2col for the gradients, which rounds least, for
+// branch (each through its own list), "direct" the bf16 direct 3x3 convolution (cpu/conv2d_bf16.hpp). Double keeps im2col for the gradients, which rounds least, for
 // the finite-difference checks. Backward data of the branches is always branchwise.
 //
 // Forcing (tests, benchmarks): force_conv_algo(a), or SRMDS_CONV_ALGO=im2col|winograd2|winograd4|
-// branchwise read at the first choice, makes every list take `a` wherever `a` is in that list and can
+// branchwise|direct read at the first choice, makes every list take `a` wherever `a` is in that list and can
 // run the problem (winograd: 3x3 kernels; shared pass: the stacking bound), whatever the thresholds,
 // and the list's last entry (the general one) everywhere else. ConvAlgo::Auto restores the lists.
 #pragma once
@@ -38,8 +43,8 @@
 
 namespace srmds::cpu {
 
-enum class ConvAlgo { Auto, Im2col, WinogradF2x2, WinogradF4x4, Branchwise };
-enum class ConvPass { Forward, BackwardData, BackwardFilter, BranchesForward, BranchesFilter };
+enum class ConvAlgo { Auto, Im2col, WinogradF2x2, WinogradF4x4, Branchwise, Direct };
+enum class ConvPass { Forward, BackwardData, BackwardFilter, BranchesForward, BranchesFilter, PackedBf16 };
 
 // What a pass computes: the shape of its input (x; dy for backward data, the input of the
 // transposed convolution) and of every kernel as that input sees it ((Cout, Cin, kh, kw); for
@@ -50,11 +55,12 @@ struct ConvProblem {
   bool is_float = true;
 };
 
-// "auto", "im2col", "winograd2", "winograd4", "branchwise".
+// "auto", "im2col", "winograd2", "winograd4", "branchwise", "direct".
 const char* conv_algo_name(ConvAlgo algo);
 std::optional<ConvAlgo> parse_conv_algo(const std::string& name);
 
-// The list of a pass and precision, in order of preference.
+// The list of a pass and precision, in order of preference (is_float: float, else double; the
+// packed bf16 pass has one list, float activations).
 std::vector<ConvAlgo> conv_algo_list(ConvPass pass, bool is_float);
 
 // Whether `algo` can compute the problem at all (winograd: 3x3 kernels; the shared pass: equal

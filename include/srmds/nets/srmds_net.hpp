@@ -204,8 +204,8 @@ private:
   enum class Mode { Train, Eval };
   // Network-level gradient slots (the blocks use m_scratch, so these never alias a block's).
   static constexpr int kSlotStageOut = 0, kSlotMid = 1, kSlotPool = 2;
-  // Slot of m_scratch (shared with the blocks, which use slots 0..5) for eval-mode intermediates.
-  static constexpr int kSlotEvalMid = 8;
+  // Slot of m_scratch (shared with the blocks, blocks/scratch.hpp) for eval-mode intermediates.
+  static constexpr int kSlotEvalMid = ScratchSlot::kNetEvalMid;
 
   struct Head {
     Param<T, D> weight;  // (1, C, 1, 1)

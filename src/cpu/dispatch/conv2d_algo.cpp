@@ -16,8 +16,8 @@ namespace srmds::cpu {
 
 namespace {
 
-constexpr ConvAlgo kAlgos[] = {ConvAlgo::Auto, ConvAlgo::Im2col, ConvAlgo::WinogradF2x2, ConvAlgo::WinogradF4x4,
-                               ConvAlgo::Branchwise};
+constexpr ConvAlgo kAlgos[] = {ConvAlgo::Auto,         ConvAlgo::Im2col,     ConvAlgo::WinogradF2x2,
+                               ConvAlgo::WinogradF4x4, ConvAlgo::Branchwise, ConvAlgo::Direct};
 
 int64_t tiles4(const Shape& s) { return ((s.h() + 3) / 4) * ((s.w() + 3) / 4); }
 
@@ -41,7 +41,7 @@ bool thresholds_met(ConvAlgo algo, ConvPass pass, const ConvProblem& p) {
   const Shape& k = p.kernels[0];
   switch (algo) {
     case ConvAlgo::WinogradF2x2:
-      return x.c() >= kWinogradMinCin && x.h() * x.w() >= 64 * 64;
+      return x.c() >= kWinogradMinCin && (pass == ConvPass::PackedBf16 || x.h() * x.w() >= 64 * 64);
     case ConvAlgo::WinogradF4x4:
       if (pass == ConvPass::BranchesForward || pass == ConvPass::BranchesFilter)
         return k[0] >= kWinogradMinCin && k[1] >= kWinogradMinCin && tiles4(x) >= kBranchesMinTiles;
@@ -70,6 +70,8 @@ const char* conv_algo_name(ConvAlgo algo) {
       return "winograd4";
     case ConvAlgo::Branchwise:
       return "branchwise";
+    case ConvAlgo::Direct:
+      return "direct";
   }
   return "unknown";
 }
@@ -94,6 +96,8 @@ std::vector<ConvAlgo> conv_algo_list(ConvPass pass, bool is_float) {
     case ConvPass::BranchesFilter:
       if (is_float) return {ConvAlgo::WinogradF4x4, ConvAlgo::Branchwise};
       return {ConvAlgo::Branchwise};
+    case ConvPass::PackedBf16:
+      return {ConvAlgo::WinogradF2x2, ConvAlgo::Direct};
   }
   SRMDS_THROW("conv_algo_list: invalid pass " << static_cast<int>(pass));
 }
@@ -103,9 +107,11 @@ bool conv_algo_runs(ConvAlgo algo, ConvPass pass, const ConvProblem& p) {
   const bool branches = pass == ConvPass::BranchesForward || pass == ConvPass::BranchesFilter;
   switch (algo) {
     case ConvAlgo::Im2col:
-      return !branches;
+      return !branches && pass != ConvPass::PackedBf16;
     case ConvAlgo::Branchwise:
       return branches;
+    case ConvAlgo::Direct:
+      return pass == ConvPass::PackedBf16 && is3x3(p.kernels[0]);
     case ConvAlgo::WinogradF2x2:
       return !branches && is3x3(p.kernels[0]);
     case ConvAlgo::WinogradF4x4:
@@ -150,7 +156,7 @@ ConvAlgo forced_conv_algo() {
       if (env && *env) {
         const std::optional<ConvAlgo> a = parse_conv_algo(env);
         SRMDS_CHECK(a.has_value(), "SRMDS_CONV_ALGO='" << env << "' is not one of auto, im2col, winograd2, winograd4, "
-                                                      "branchwise");
+                                                      "branchwise, direct");
         g_forced.store(*a);
       }
       g_force_read.store(true, std::memory_order_release);
