@@ -6,15 +6,26 @@
 #
 # Steps, in this order, each under its own time budget and never past the global deadline:
 #   versions      device, driver, CUDA runtime and cuDNN as our programs see them; glibc; the
-#                 Python/PyTorch used for the comparison. cuDNN is searched for, never assumed:
-#                 the loader's own path, then every Python environment's site-packages/nvidia/*/lib
-#                 (and torch/lib), the CUDA toolkit beside nvcc, ldconfig, and at last a bounded
-#                 file-system search; its folder goes on LD_LIBRARY_PATH.
+#                 Python/PyTorch used for the comparison (SRMDS_PYTHON, else the first Python that
+#                 has PyTorch). cuDNN is searched for, never assumed: the loader's own path, then
+#                 every Python environment's site-packages/nvidia/*/lib (and torch/lib), the CUDA
+#                 toolkit beside nvcc, ldconfig, and at last a bounded file-system search
+#                 (SRMDS_CUDNN_DIR, when set, is tried first); its folder, and
+#                 beside a Python wheel's nvidia/cudnn/lib the other nvidia/*/lib folders (cuBLAS,
+#                 NVRTC), go on LD_LIBRARY_PATH. ldd of every libcudnn*.so.9 there: the
+#                 dependencies missing (libz, ...) are reported, and whether the libraries cuDNN's
+#                 engines open at run time (cuBLASLt, NVRTC) can be found. The PyTorch probe is
+#                 bounded (20 s).
 #   parity:<op>   the parity test of every CUDA op against the CPU backend (srmds_cuda_tests, one
-#                 process per op, Catch tags), then the whole network's training step and inference
-#                 (both forms). Every program prints its random seed (SRMDS_TEST_SEED replays it).
-#   memcheck      one short parity run under compute-sanitizer --tool memcheck; "not supported"
-#                 (not a failure) when the sanitizer refuses the device.
+#                 process per op, Catch tags, CUDA_LAUNCH_BLOCKING=1 so that a kernel's fault is
+#                 reported by its launch check, under its name), then the whole network's training
+#                 step and inference (both forms). Every program prints its random seed
+#                 (SRMDS_TEST_SEED replays it).
+#   memcheck,     every op's parity test on its smallest case (SRMDS_CUDA_SMALL=1: every kernel
+#   racecheck     once) under compute-sanitizer --tool memcheck, then --tool racecheck;
+#                 "refused" (not a failure) when the sanitizer refuses the device, as it may on an
+#                 H200; running out of time is inconclusive, not a failure. SRMDS_SANITIZER names
+#                 the sanitizer ("none": skip both).
 #   bench_ours    srmds_cuda_bench: fused inference 512x512 (batch 1 and 16, fp32 and TF32) and the
 #                 training step (batch 8, 256x256, base 64), one process, cuDNN's search once per shape;
 #                 it writes the weights the PyTorch side loads.
@@ -24,8 +35,9 @@
 #
 # OUTDIR receives three files: summary.json (rewritten after every step, valid JSON at all times),
 # summary.txt (the table printed last) and logs.tar.gz (every log and result file, re-packed after
-# every step). Exit status: 0 when no step failed or ran out of its budget (skipped, "not
-# supported" and a memcheck that runs out of time are not failures), 1 otherwise.
+# every step). Exit status: 0 when no step failed or ran out of its budget (skipped, a sanitizer
+# "refused" and a sanitizer that runs out of time are not failures), 1 otherwise. The bundle's
+# programs are made executable first (the transfer may drop the bits).
 set -uo pipefail
 
 if [ $# -lt 1 ]; then
@@ -46,6 +58,7 @@ mkdir -p "$logs" "$work/weights"
 trap 'rm -rf "$work"' EXIT
 tests_bin=$here/bin/srmds_cuda_tests
 bench_bin=$here/bin/srmds_cuda_bench
+chmod +x "$here"/bin/* "$here/run.sh" "$here/cuda_torch_bench.py" 2>/dev/null
 
 now() { date +%s; }
 left() { echo $((deadline - $(now) - reserve)); }
@@ -117,6 +130,11 @@ valid_json() {  # a file our programs wrote (atomically); checked with Python wh
   "$python" -c 'import json, sys; json.load(open(sys.argv[1]))' "$1" 2>/dev/null
 }
 
+# "exit N", with the signal's name when a signal ended the program (a crash: 139 is SIGSEGV).
+exit_text() {
+  if [ "$1" -gt 128 ] && [ "$1" -lt 160 ]; then echo "exit $1 (SIG$(kill -l $(($1 - 128)) 2>/dev/null))"; else echo "exit $1"; fi
+}
+
 # run_limited SECONDS LOGFILE CMD...: the command's exit status, 124 on timeout.
 run_limited() {
   local limit=$1 logfile=$2
@@ -141,8 +159,8 @@ else
   info "nvidia-smi" "not found"
 fi
 
-# Python: the one that has PyTorch, else any.
-for py in ${SRMDS_PYTHON:-} python3 python /usr/bin/python3; do
+# Python: SRMDS_PYTHON when set, else the first that has PyTorch, else any.
+for py in ${SRMDS_PYTHON:-python3 python /usr/bin/python3}; do
   command -v "$py" >/dev/null 2>&1 || continue
   [ -z "$python" ] && python=$(command -v "$py")
   if timeout 10 "$py" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("torch") is None)' 2>/dev/null; then
@@ -155,7 +173,11 @@ info "python" "${python:-none}"
 # cuDNN: where the loader finds it, else searched for.
 cudnn_dir=""
 cudnn_from=""
-if [ -x "$tests_bin" ]; then
+if [ -n "${SRMDS_CUDNN_DIR:-}" ] && ls "$SRMDS_CUDNN_DIR"/libcudnn.so.9* >/dev/null 2>&1; then
+  cudnn_dir=$(cd "$SRMDS_CUDNN_DIR" && pwd)
+  cudnn_from="SRMDS_CUDNN_DIR"
+fi
+if [ -z "$cudnn_dir" ] && [ -x "$tests_bin" ]; then
   hit=$(ldd "$tests_bin" 2>/dev/null | awk '$1 ~ /^libcudnn\.so/ && $3 ~ /^\// {print $3; exit}')
   [ -n "$hit" ] && { cudnn_dir=$(dirname "$hit"); cudnn_from="loader"; }
 fi
@@ -189,8 +211,29 @@ if [ -z "$cudnn_dir" ]; then
   [ -n "$hit" ] && { cudnn_dir=$(dirname "$hit"); cudnn_from="file-system search"; }
 fi
 if [ -n "$cudnn_dir" ]; then
-  export LD_LIBRARY_PATH="$cudnn_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  lib_dirs=$cudnn_dir
+  case "$cudnn_dir" in  # a wheel's nvidia/cudnn/lib: its siblings hold cuBLAS and NVRTC
+    */nvidia/cudnn/lib) for d in "${cudnn_dir%/cudnn/lib}"/*/lib; do [ "$d" = "$cudnn_dir" ] || lib_dirs="$lib_dirs:$d"; done ;;
+  esac
+  export LD_LIBRARY_PATH="$lib_dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   info "cudnn" "$(basename "$(readlink -f "$(ls "$cudnn_dir"/libcudnn.so.9* | head -1)")") in $cudnn_dir (found by: $cudnn_from)"
+  # every cuDNN library (the shim loads the others: graph, ops, cnn, engines, heuristic)
+  deps=""
+  for l in "$cudnn_dir"/libcudnn*.so.9; do
+    [ -e "$l" ] || continue
+    ldd "$l" >"$logs/ldd-$(basename "$l").txt" 2>&1
+    gone=$(awk '/not found/ {printf " %s", $1}' "$logs/ldd-$(basename "$l").txt")
+    [ -n "$gone" ] && deps="$deps $(basename "$l"):$gone;"
+  done
+  info "cudnn libraries missing dependencies" "${deps:-none}"
+  # opened at run time by cuDNN's engines, so ldd does not list them
+  opened=""
+  for pat in 'libcublasLt.so.*' 'libnvrtc.so.*'; do
+    hit=$(for d in ${LD_LIBRARY_PATH//:/ }; do ls "$d"/$pat 2>/dev/null; done | head -1)
+    [ -z "$hit" ] && hit=$(ldconfig -p 2>/dev/null | awk -v p="${pat%%.*}" '$1 ~ "^" p "\\.so" {print $NF; exit}')
+    opened="$opened ${pat%%.*}: ${hit:-not found};"
+  done
+  info "cudnn run-time libraries" "${opened# }"
 else
   info "cudnn" "not found"
 fi
@@ -218,10 +261,13 @@ else
   esac
 fi
 if [ "$gpu_ok" = 1 ] && [ -n "$python" ]; then
-  tv=$(timeout 60 "$python" -c 'import torch; print("torch %s, CUDA %s, GPU %s, cuDNN %s" % (torch.__version__, torch.version.cuda, torch.cuda.is_available(), torch.backends.cudnn.version()))' 2>&1 | tail -1)
-  info "pytorch" "$tv"
+  tv=$(timeout 20 "$python" -c 'import torch; print("torch %s, CUDA %s, GPU %s, cuDNN %s" % (torch.__version__, torch.version.cuda, torch.cuda.is_available(), torch.backends.cudnn.version()))' 2>&1 | tail -1)
+  info "pytorch" "${tv:-no answer within 20 s (the benchmark step imports it again, within its budget)}"
 fi
-if command -v compute-sanitizer >/dev/null 2>&1; then
+if [ -n "${SRMDS_SANITIZER:-}" ]; then
+  sanitizer=$SRMDS_SANITIZER
+  [ "$sanitizer" = none ] && sanitizer=""
+elif command -v compute-sanitizer >/dev/null 2>&1; then
   sanitizer=$(command -v compute-sanitizer)
 elif command -v nvcc >/dev/null 2>&1 && [ -x "$(dirname "$(command -v nvcc)")/compute-sanitizer" ]; then
   sanitizer="$(dirname "$(command -v nvcc)")/compute-sanitizer"
@@ -269,42 +315,53 @@ for g in "${parity_groups[@]}"; do
   fi
   t0=$(now)
   logf=$logs/parity-$name.log
-  run_limited "$limit" "$logf" "$tests_bin" "$spec" --durations yes
+  run_limited "$limit" "$logf" env CUDA_LAUNCH_BLOCKING=1 "$tests_bin" "$spec" --durations yes
   rc=$?
   summary_line="$(grep -m1 SRMDS_TEST_SEED "$logf" | cut -d' ' -f1); $(catch_summary "$logf")"
   case $rc in
     0) record "parity:$name" ok $(($(now) - t0)) "$summary_line" ;;
     124 | 137) record "parity:$name" timeout $(($(now) - t0)) "over its ${limit} s budget; $summary_line" ;;
-    *) record "parity:$name" failed $(($(now) - t0)) "exit $rc; $summary_line" ;;
+    *) record "parity:$name" failed $(($(now) - t0)) "$(exit_text $rc); $summary_line" ;;
   esac
 done
 
-# ---- 3. memcheck --------------------------------------------------------------------------------
-memcheck_spec="[batchnorm],[se]"
-if [ "$gpu_ok" != 1 ]; then
-  record memcheck skipped 0 "$no_gpu_reason"
-elif [ -z "$sanitizer" ]; then
-  record memcheck skipped 0 "compute-sanitizer not found"
-elif [ "$(left)" -lt 20 ]; then
-  record memcheck skipped 0 "global deadline: $(left) s left"
-else
-  t0=$(now)
-  limit=$(min 90 "$(left)")
-  logf=$logs/memcheck.log
-  run_limited "$limit" "$logf" "$sanitizer" --tool memcheck --leak-check full --error-exitcode 99 --print-limit 50 \
-    "$tests_bin" "$memcheck_spec"
-  rc=$?
-  errors=$(grep -m1 "ERROR SUMMARY" "$logf")
-  if grep -qiE "not supported|unsupported (device|gpu|architecture)|no supported" "$logf" && [ "$rc" -ne 0 ]; then
-    record memcheck "not supported" $(($(now) - t0)) "$(grep -m1 -iE 'not supported|unsupported|no supported' "$logf" | cut -c1-300)"
-  else
-    case $rc in
-      0) record memcheck ok $(($(now) - t0)) "$memcheck_spec: ${errors:-no errors}" ;;
-      124 | 137) record memcheck timeout $(($(now) - t0)) "$memcheck_spec over its ${limit} s budget; ${errors}" ;;
-      *) record memcheck failed $(($(now) - t0)) "$memcheck_spec: exit $rc; ${errors}" ;;
-    esac
+# ---- 3. memcheck and racecheck -----------------------------------------------------------------
+# Every op's test cases (not the network's, nor the 2 x 8 GiB limit test, nor the repeated
+# determinism runs), each on its smallest case: every kernel runs once under the sanitizer.
+sanitize_spec="[cuda]~[net]~[large]~[determinism]"
+refusal='not supported|unsupported (device|gpu|architecture)|no supported|refus|cannot be used|not available on this'
+sanitize() {  # sanitize TOOL BUDGET OPTIONS...
+  local tool=$1 budget=$2 limit logf rc errors
+  shift 2
+  if [ "$gpu_ok" != 1 ]; then
+    record "$tool" skipped 0 "$no_gpu_reason"
+    return
+  elif [ -z "$sanitizer" ]; then
+    record "$tool" skipped 0 "compute-sanitizer not found"
+    return
+  elif [ "$(left)" -lt 20 ]; then
+    record "$tool" skipped 0 "global deadline: $(left) s left"
+    return
   fi
-fi
+  t0=$(now)
+  limit=$(min "$budget" "$(left)")
+  logf=$logs/$tool.log
+  run_limited "$limit" "$logf" env SRMDS_CUDA_SMALL=1 "$sanitizer" --tool "$tool" --error-exitcode 99 --print-limit 50 \
+    "$@" "$tests_bin" "$sanitize_spec"
+  rc=$?
+  errors=$(grep -m1 "ERROR SUMMARY\|RACECHECK SUMMARY" "$logf")
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 99 ] && grep -qiE "$refusal" "$logf"; then
+    record "$tool" refused $(($(now) - t0)) "$(grep -m1 -iE "$refusal" "$logf" | cut -c1-300)"
+    return
+  fi
+  case $rc in
+    0) record "$tool" ok $(($(now) - t0)) "$sanitize_spec, smallest cases: ${errors:-no errors}" ;;
+    124 | 137) record "$tool" timeout $(($(now) - t0)) "over its ${limit} s budget (inconclusive); ${errors}" ;;
+    *) record "$tool" failed $(($(now) - t0)) "$(exit_text $rc); ${errors}; $(grep -m1 -E 'Program hit|Invalid|Race|hazard' "$logf" | cut -c1-200)" ;;
+  esac
+}
+sanitize memcheck 90 --leak-check full
+sanitize racecheck 75
 
 # ---- 4. and 5. benchmarks, ours then PyTorch's ------------------------------------------------
 ours_json=$logs/bench-ours.json
@@ -322,7 +379,7 @@ else
   case $rc in
     0) record bench_ours ok $(($(now) - t0)) "budget ${b} s" "$ours_json" ;;
     124 | 137) record bench_ours timeout $(($(now) - t0)) "over ${b} s + 30 s" "$ours_json" ;;
-    *) record bench_ours failed $(($(now) - t0)) "exit $rc: $(tail -1 "$logs/bench-ours.log" | cut -c1-300)" "$ours_json" ;;
+    *) record bench_ours failed $(($(now) - t0)) "$(exit_text $rc): $(tail -1 "$logs/bench-ours.log" | cut -c1-300)" "$ours_json" ;;
   esac
 fi
 if [ "$gpu_ok" != 1 ]; then
@@ -343,7 +400,7 @@ else
     0) record bench_pytorch ok $(($(now) - t0)) "budget ${b} s" "$torch_json" ;;
     77) record bench_pytorch skipped $(($(now) - t0)) "$(tail -1 "$logs/bench-pytorch.log" | cut -c1-300)" "$torch_json" ;;
     124 | 137) record bench_pytorch timeout $(($(now) - t0)) "over ${b} s + 20 s" "$torch_json" ;;
-    *) record bench_pytorch failed $(($(now) - t0)) "exit $rc: $(tail -1 "$logs/bench-pytorch.log" | cut -c1-300)" "$torch_json" ;;
+    *) record bench_pytorch failed $(($(now) - t0)) "$(exit_text $rc): $(tail -1 "$logs/bench-pytorch.log" | cut -c1-300)" "$torch_json" ;;
   esac
 fi
 
@@ -390,7 +447,7 @@ cat "$out/summary.txt"
 for i in "${!step_names[@]}"; do
   case "${step_status[$i]}" in
     failed) exit 1 ;;
-    timeout) [ "${step_names[$i]}" = memcheck ] || exit 1 ;;  # a slow sanitizer is inconclusive, not a failure
+    timeout) case "${step_names[$i]}" in memcheck | racecheck) ;; *) exit 1 ;; esac ;;  # a slow sanitizer: inconclusive
   esac
 done
 exit 0

@@ -52,7 +52,7 @@ command -v "$py" >/dev/null 2>&1 || py=python3
 import json, re, sys
 s = json.load(open(sys.argv[1]))  # valid JSON, or this raises
 groups = re.findall(r'^  "([a-z_0-9]+)\|', open(sys.argv[2]).read(), re.M)
-expected = ["versions"] + ["parity:" + g for g in groups] + ["memcheck", "bench_ours", "bench_pytorch"]
+expected = ["versions"] + ["parity:" + g for g in groups] + ["memcheck", "racecheck", "bench_ours", "bench_pytorch"]
 names = [st["name"] for st in s["steps"]]
 bad = []
 if names != expected:
