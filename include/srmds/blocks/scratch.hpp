@@ -5,6 +5,12 @@
 // One Scratch may serve every block of a network, because blocks run one after another; the slots
 // they use are named below (ScratchSlot). On the CPU it also holds one word workspace for the packed
 // bf16 convolutions (words()).
+//
+// The rule for views (views own no memory): a view of slot k is valid until slot k is requested
+// again, and is not used after that. A larger request frees the old buffer at once; work already
+// enqueued on it stays safe because a context runs all its work on one stream and its allocator
+// hands a freed block out again only to later work on that stream. Under CUDA Graph capture no slot
+// may grow (no allocation during capture): capture after one uncaptured step of the same shapes.
 #pragma once
 
 #include <cstdint>
