@@ -17,7 +17,6 @@
 // Every path printed at the end names a file that exists: a resumed run already at --epochs
 // trains nothing and writes nothing (with --out elsewhere that is refused, exit 2), and the best
 // file is named only when it holds this run's best weights.
-#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -86,16 +85,11 @@ NetConfig make_config(const TrainCliOptions& o, const CLI::App& sub, const NetCo
   if (given("--size")) cfg.input_size = parse_size(o.size, "--size");
   if (given("--branches")) cfg.branches = split_list(o.branches);
   if (given("--bn")) cfg.bn = o.bn == "external" ? BnPlacement::External : BnPlacement::Inner;
-  if (given("--attention")) {  // the config's parser decides which attention types this build knows
-    for (char ch : o.attention)
-      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-')
-        SRMDS_USAGE("train: --attention \"" << o.attention << "\" is not an attention type");
-    cfg.attention = config_from_json("{\"attention\": \"" + o.attention + "\"}").attention;
-  }
   if (given("--window")) cfg.window = parse_window(o.window);
   if (given("--labels")) cfg.lesion_labels = parse_labels(o.labels);
   try {
-    config_from_json(config_to_json(cfg));  // validates the branch names and the rest
+    if (given("--attention")) cfg.attention = parse_attention(o.attention);
+    validate_config(cfg);  // the branch names and the rest
   } catch (const UsageError&) {
     throw;
   } catch (const Error& e) {

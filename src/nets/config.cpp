@@ -36,7 +36,9 @@ std::string get_string(const json& v, const char* key) {
   return v.get<std::string>();
 }
 
-void validate(const NetConfig& c) {
+}  // namespace
+
+void validate_config(const NetConfig& c) {
   if (c.base <= 0 || c.base > kMaxBase) SRMDS_CONFIG_FAIL("base", "value " << c.base << " is outside [1, " << kMaxBase << "]");
   if (c.in_channels <= 0 || c.in_channels > kMaxInChannels)
     SRMDS_CONFIG_FAIL("in_channels", "value " << c.in_channels << " is outside [1, " << kMaxInChannels << "]");
@@ -71,6 +73,8 @@ void validate(const NetConfig& c) {
     if (l <= 0) SRMDS_CONFIG_FAIL("lesion_labels", "label " << l << " is not positive (0 is background)");
 }
 
+namespace {
+
 // A window bound as a JSON integer when it is one (so the default prints as [-1250, 250]).
 json number(double x) {
   if (std::floor(x) == x && std::abs(x) < 9e15) return json(static_cast<long long>(x));
@@ -80,7 +84,7 @@ json number(double x) {
 }  // namespace
 
 std::string config_to_json(const NetConfig& c) {
-  validate(c);
+  validate_config(c);
   json j = json::object();
   j["base"] = c.base;
   j["in_channels"] = c.in_channels;
@@ -163,7 +167,7 @@ NetConfig config_from_json(const std::string& json_text) {
       for (const json& l : v) c.lesion_labels.push_back(get_int(l, "lesion_labels", 1, kBig));
     }
   }
-  validate(c);
+  validate_config(c);
   return c;
 }
 

@@ -43,5 +43,7 @@ struct NetConfig {
 // srmds::Error naming the bad key; unknown keys are rejected.
 std::string config_to_json(const NetConfig& c);
 NetConfig config_from_json(const std::string& json_text);
+// The checks both make: throws srmds::Error naming the first bad key.
+void validate_config(const NetConfig& c);
 
 }  // namespace srmds
