@@ -9,10 +9,12 @@
 //   backward filter: dw = corr(x, dy)           + beta * dw
 // beta is 0 (WriteMode::Overwrite) or 1 (WriteMode::Accumulate).
 //
-// Algorithms are chosen once per configuration with cudnnFind*AlgorithmEx (timed on the call's own
-// inputs, output written to scratch) and kept in the context's ConvPlanCache, keyed by direction,
-// shapes, batch strides, data pointer alignment, dtype (float), math mode (TF32 or FMA) and the
-// context's deterministic switch (on: only algorithms cuDNN reports as CUDNN_DETERMINISTIC).
+// Algorithms are chosen once per configuration by a bounded search: cuDNN's heuristics rank them
+// (cudnnGetConvolution*Algorithm_v7, nothing run), the first three usable ones that run are timed
+// on the call's own inputs (output written to scratch), and the fastest is kept in the context's
+// ConvPlanCache, keyed by direction, shapes, batch strides, data pointer alignment, dtype (float),
+// math mode (TF32 or FMA) and the context's deterministic switch (on: only algorithms cuDNN
+// reports as CUDNN_DETERMINISTIC).
 // Workspaces come from the context's arena; nothing is cudaMalloc'ed in steady state. Every tensor
 // is checked against cuDNN's 2^31-element limit first (cudnn_limits.hpp).
 //

@@ -31,7 +31,7 @@ const char* direction_name(ConvDirection d) {
   return "conv2d";
 }
 
-// Upper bound on the workspace an algorithm may use (also what cudnnFind* may try).
+// Upper bound on the workspace an algorithm may use.
 constexpr size_t kMaxWorkspace = size_t(256) << 20;
 
 // Everything that determines which algorithm is valid and fastest.
@@ -152,8 +152,8 @@ std::unique_ptr<ConvPlan> describe(const ConvKey& k) {
   return plan;
 }
 
-// Scratch output for cudnnFind*Ex with the same offset modulo 256 bytes as the real output, so the
-// timed algorithms see the same alignment.
+// Scratch output for the timed candidates with the same offset modulo 256 bytes as the real output,
+// so they see the same alignment.
 struct Scratch {
   Buffer buffer;
   void* ptr = nullptr;
@@ -172,25 +172,77 @@ size_t find_workspace_limit() {
   return std::min(kMaxWorkspace, free_bytes / 4);
 }
 
-// Picks the fastest successful result within the workspace limit (and deterministic, when the key
-// asks for it) and records it in the plan. cudnnFind* returns the results fastest first.
+// cuDNN's heuristics rank every algorithm without running any (cudnnGetConvolution*Algorithm_v7);
+// the usable ones (status success, workspace within the limit, deterministic when the key asks for
+// it) are run in that order until kTimedCandidates have run, timed on the call's own inputs with
+// the output going to scratch, and the fastest is kept. (An exhaustive cudnnFind*AlgorithmEx runs
+// every algorithm, slow ones included, for each of the ~220 configurations of a training step:
+// minutes before the benchmark's first timed pass.)
+constexpr size_t kTimedCandidates = 3;
+
 template <class Perf>
-void choose(ConvPlan& plan, const ConvKey& k, const std::vector<Perf>& results, int returned, size_t ws_limit) {
+std::vector<Perf> candidates(const ConvKey& k, const std::vector<Perf>& ranked, int returned, size_t ws_limit) {
+  std::vector<Perf> out;
   for (int i = 0; i < returned; ++i) {
-    const Perf& r = results[static_cast<size_t>(i)];
+    const Perf& r = ranked[static_cast<size_t>(i)];
     if (r.status != CUDNN_STATUS_SUCCESS || r.memory > ws_limit) continue;
     if (k.deterministic && r.determinism != CUDNN_DETERMINISTIC) continue;
-    plan.algo = static_cast<int>(r.algo);
-    plan.workspace = r.memory;
-    // With TF32 off the descriptor stays FMA-only; with it on, run with the math type that was timed.
-    if (k.tf32) SRMDS_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv.get(), r.mathType));
-    return;
+    out.push_back(r);
   }
-  SRMDS_THROW(direction_name(static_cast<ConvDirection>(k.direction))
-              << ": cuDNN found no usable algorithm for N=" << k.n << " Cin=" << k.cin << " Cout=" << k.cout
-              << " H=" << k.h << " W=" << k.w << " kernel " << k.kh << "x" << k.kw << " (" << returned
-              << " candidates, workspace limit " << ws_limit << " bytes"
-              << (k.deterministic ? ", deterministic algorithms only" : "") << ")");
+  return out;
+}
+
+// A pair of CUDA events (destroyed even when a check throws).
+struct EventPair {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  EventPair() {
+    SRMDS_CUDA_CHECK(cudaEventCreate(&start));
+    SRMDS_CUDA_CHECK(cudaEventCreate(&stop));
+  }
+  ~EventPair() {
+    SRMDS_CUDA_WARN(cudaEventDestroy(start));
+    SRMDS_CUDA_WARN(cudaEventDestroy(stop));
+  }
+  EventPair(const EventPair&) = delete;
+  EventPair& operator=(const EventPair&) = delete;
+};
+
+// Runs candidates in rank order, each once to warm up (its first run may load or compile kernels)
+// and once between two CUDA events on the context's stream, with run(algo, workspace bytes) ->
+// cudnnStatus_t, until kTimedCandidates have run; a candidate whose run fails is passed over.
+// Records the fastest in the plan (with TF32 on, with the math type cuDNN ranked it with).
+template <class Perf, class Run>
+void time_and_choose(Context<Cuda>& ctx, ConvPlan& plan, const ConvKey& k, const std::vector<Perf>& cands,
+                     int ranked, size_t ws_limit, const Run& run) {
+  EventPair ev;
+  float best_ms = 0;
+  const Perf* best = nullptr;
+  size_t timed = 0;
+  for (const Perf& r : cands) {
+    if (timed == kTimedCandidates) break;
+    if (k.tf32) SRMDS_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv.get(), r.mathType));
+    if (run(static_cast<int>(r.algo), r.memory) != CUDNN_STATUS_SUCCESS) continue;
+    SRMDS_CUDA_CHECK(cudaEventRecord(ev.start, ctx.stream()));
+    const cudnnStatus_t st = run(static_cast<int>(r.algo), r.memory);
+    SRMDS_CUDA_CHECK(cudaEventRecord(ev.stop, ctx.stream()));
+    SRMDS_CUDA_CHECK(cudaEventSynchronize(ev.stop));
+    float ms = 0;
+    SRMDS_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.start, ev.stop));
+    if (st != CUDNN_STATUS_SUCCESS) continue;
+    ++timed;
+    if (!best || ms < best_ms) {
+      best = &r;
+      best_ms = ms;
+    }
+  }
+  SRMDS_CHECK(best, direction_name(static_cast<ConvDirection>(k.direction))
+                        << ": cuDNN found no usable algorithm for N=" << k.n << " Cin=" << k.cin << " Cout=" << k.cout
+                        << " H=" << k.h << " W=" << k.w << " kernel " << k.kh << "x" << k.kw << " (" << ranked
+                        << " ranked, " << cands.size() << " usable, none ran; workspace limit " << ws_limit
+                        << " bytes" << (k.deterministic ? ", deterministic algorithms only" : "") << ")");
+  plan.algo = static_cast<int>(best->algo);
+  plan.workspace = best->memory;
+  if (k.tf32) SRMDS_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv.get(), best->mathType));
 }
 
 const ConvPlan& plan_for(Context<Cuda>& ctx, const ConvKey& key, const void* x, const void* w, const void* y) {
@@ -199,10 +251,12 @@ const ConvPlan& plan_for(Context<Cuda>& ctx, const ConvKey& key, const void* x, 
   if (it != plans.end()) return *it->second;
 
   std::unique_ptr<ConvPlan> plan = describe(key);
+  const ConvPlan& p = *plan;
   const size_t ws_limit = std::max(ctx.workspace_bytes(), find_workspace_limit());
   void* ws = ctx.workspace(ws_limit);  // the arena grows once to the limit and serves every later call
   cudnnHandle_t h = ctx.cudnn();
   int returned = 0;
+  const float one = 1.0f, zero = 0.0f;
   const size_t x_extent = static_cast<size_t>((key.n - 1) * key.x_batch_stride + key.cin * key.h * key.w) * 4;
   const size_t y_extent = static_cast<size_t>((key.n - 1) * key.y_batch_stride + key.cout * key.h * key.w) * 4;
   const size_t w_extent = static_cast<size_t>(key.cout * key.cin * key.kh * key.kw) * 4;
@@ -210,40 +264,51 @@ const ConvPlan& plan_for(Context<Cuda>& ctx, const ConvKey& key, const void* x, 
     case ConvDirection::Forward: {
       int count = 0;
       SRMDS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &count));
-      std::vector<cudnnConvolutionFwdAlgoPerf_t> results(static_cast<size_t>(std::max(count, 1)));
+      std::vector<cudnnConvolutionFwdAlgoPerf_t> ranked(static_cast<size_t>(std::max(count, 1)));
+      SRMDS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, p.x.get(), p.w.get(), p.conv.get(), p.y.get(),
+                                                               count, &returned, ranked.data()));
       Scratch out = scratch_like(ctx, y, y_extent);
-      SRMDS_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, plan->x.get(), x, plan->w.get(), w,
-                                                               plan->conv.get(), plan->y.get(), out.ptr, count,
-                                                               &returned, results.data(), ws, ws_limit));
-      choose(*plan, key, results, returned, ws_limit);
+      time_and_choose(ctx, *plan, key, candidates(key, ranked, returned, ws_limit), returned, ws_limit,
+                      [&](int algo, size_t bytes) {
+                        return cudnnConvolutionForward(h, &one, p.x.get(), x, p.w.get(), w, p.conv.get(),
+                                                       static_cast<cudnnConvolutionFwdAlgo_t>(algo), ws, bytes,
+                                                       &zero, p.y.get(), out.ptr);
+                      });
       break;
     }
     case ConvDirection::BackwardData: {
       int count = 0;
       SRMDS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &count));
-      std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(static_cast<size_t>(std::max(count, 1)));
+      std::vector<cudnnConvolutionBwdDataAlgoPerf_t> ranked(static_cast<size_t>(std::max(count, 1)));
+      SRMDS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w.get(), p.y.get(), p.conv.get(),
+                                                                    p.x.get(), count, &returned, ranked.data()));
       Scratch out = scratch_like(ctx, x, x_extent);  // dx
-      SRMDS_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, plan->w.get(), w, plan->y.get(), y,
-                                                                    plan->conv.get(), plan->x.get(), out.ptr, count,
-                                                                    &returned, results.data(), ws, ws_limit));
-      choose(*plan, key, results, returned, ws_limit);
+      time_and_choose(ctx, *plan, key, candidates(key, ranked, returned, ws_limit), returned, ws_limit,
+                      [&](int algo, size_t bytes) {
+                        return cudnnConvolutionBackwardData(h, &one, p.w.get(), w, p.y.get(), y, p.conv.get(),
+                                                            static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), ws,
+                                                            bytes, &zero, p.x.get(), out.ptr);
+                      });
       break;
     }
     case ConvDirection::BackwardFilter: {
       int count = 0;
       SRMDS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &count));
-      std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(static_cast<size_t>(std::max(count, 1)));
+      std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> ranked(static_cast<size_t>(std::max(count, 1)));
+      SRMDS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x.get(), p.y.get(), p.conv.get(),
+                                                                      p.w.get(), count, &returned, ranked.data()));
       Scratch out = scratch_like(ctx, w, w_extent);  // dw
-      SRMDS_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
-          h, plan->x.get(), x, plan->y.get(), y, plan->conv.get(), plan->w.get(), out.ptr, count, &returned,
-          results.data(), ws, ws_limit));
-      choose(*plan, key, results, returned, ws_limit);
+      time_and_choose(ctx, *plan, key, candidates(key, ranked, returned, ws_limit), returned, ws_limit,
+                      [&](int algo, size_t bytes) {
+                        return cudnnConvolutionBackwardFilter(h, &one, p.x.get(), x, p.y.get(), y, p.conv.get(),
+                                                              static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo),
+                                                              ws, bytes, &zero, p.w.get(), out.ptr);
+                      });
       break;
     }
   }
-  const ConvPlan& ref = *plan;
   plans.emplace(key, std::move(plan));
-  return ref;
+  return p;
 }
 
 ConvKey make_key(ConvDirection dir, Context<Cuda>& ctx, const Tensor<float, Cuda>& x,  // (N, Cin, H, W)

@@ -27,7 +27,8 @@
 #                 H200; running out of time is inconclusive, not a failure. SRMDS_SANITIZER names
 #                 the sanitizer ("none": skip both).
 #   bench_ours    srmds_cuda_bench: fused inference 512x512 (batch 1 and 16, fp32 and TF32) and the
-#                 training step (batch 8, 256x256, base 64), one process, cuDNN's search once per shape;
+#                 training step (batch 8, 256x256, base 64), one process, cuDNN's bounded search
+#                 (heuristics, three timed candidates; kernels/cudnn.hpp) once per shape;
 #                 it writes the weights the PyTorch side loads.
 #   bench_pytorch cuda_torch_bench.py on the same card and weights in the same run: eager fp32 and
 #                 TF32, autocast bf16 with channels_last, torch.compile when the budget allows.
