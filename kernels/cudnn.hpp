@@ -46,6 +46,14 @@ void cudnn_conv_backward_filter(Context<Cuda>& ctx, const Tensor<float, Cuda>& x
 
 namespace detail {
 
+// Describes a convolution to cuDNN as the CUDA convolutions do (the 2^31-element limit, the
+// tensor, filter and convolution descriptors, FMA and TF32 math) and checks that cuDNN accepts them
+// and computes y's shape: no handle and no GPU needed (tests/test_cudnn_descriptors.cpp runs every
+// convolution of the network through it on the CPU). Throws srmds::Error naming what failed.
+void check_conv_descriptors(const Shape& x, int64_t x_batch_stride,  // (N, Cin, H, W)
+                            const Shape& w,                          // (Cout, Cin, kh, kw)
+                            const Shape& y, int64_t y_batch_stride);  // (N, Cout, H, W)
+
 // Per-context cache of chosen algorithms with their descriptors (definition in cudnn_conv.cpp).
 class ConvPlanCache {
 public:

@@ -311,31 +311,39 @@ const ConvPlan& plan_for(Context<Cuda>& ctx, const ConvKey& key, const void* x, 
   return p;
 }
 
-ConvKey make_key(ConvDirection dir, Context<Cuda>& ctx, const Tensor<float, Cuda>& x,  // (N, Cin, H, W)
-                 const Tensor<float, Cuda>& w, const Tensor<float, Cuda>& y) {             // (N, Cout, H, W)
+// The key's shapes and strides, each tensor checked against cuDNN's limit first; the direction
+// names the tensors in messages: (x, w, y), (dx, w, dy) or (x, dw, dy).
+ConvKey shape_key(ConvDirection dir, const Shape& x, int64_t x_batch_stride,  // (N, Cin, H, W)
+                  const Shape& w, const Shape& y, int64_t y_batch_stride) {   // (Cout, Cin, kh, kw), (N, Cout, H, W)
   const char* op = direction_name(dir);
-  SRMDS_CHECK(w.is_contiguous(), op << ": weight " << w.shape() << " is a strided view");
-  // The three tensors as cuDNN will see them: (x, w, y), (dx, w, dy) or (x, dw, dy).
-  const char* x_name = dir == ConvDirection::BackwardData ? "dx" : "x";
-  const char* y_name = dir == ConvDirection::Forward ? "y" : "dy";
-  const char* w_name = dir == ConvDirection::BackwardFilter ? "dw" : "weight";
-  check_cudnn_tensor(op, x_name, x.shape(), x.shape().n() > 1 ? x.batch_stride() : x.sample_numel());
-  check_cudnn_tensor(op, y_name, y.shape(), y.shape().n() > 1 ? y.batch_stride() : y.sample_numel());
-  check_cudnn_tensor(op, w_name, w.shape(), w.batch_stride());
+  check_cudnn_tensor(op, dir == ConvDirection::BackwardData ? "dx" : "x", x, x_batch_stride);
+  check_cudnn_tensor(op, dir == ConvDirection::Forward ? "y" : "dy", y, y_batch_stride);
+  check_cudnn_tensor(op, dir == ConvDirection::BackwardFilter ? "dw" : "weight", w, w[1] * w[2] * w[3]);
   ConvKey k{};
   k.direction = static_cast<int>(dir);
-  k.n = x.shape().n();
-  k.cin = x.shape().c();
-  k.cout = y.shape().c();
-  k.h = x.shape().h();
-  k.w = x.shape().w();
-  k.kh = w.shape()[2];
-  k.kw = w.shape()[3];
-  // A batch of one has no meaningful batch stride; describe it as contiguous.
-  k.x_batch_stride = k.n > 1 ? x.batch_stride() : x.sample_numel();
-  k.y_batch_stride = k.n > 1 ? y.batch_stride() : y.sample_numel();
-  k.alignment = std::min({alignment_of(x.data()), alignment_of(w.data()), alignment_of(y.data())});
+  k.n = x.n();
+  k.cin = x.c();
+  k.cout = y.c();
+  k.h = x.h();
+  k.w = x.w();
+  k.kh = w[2];
+  k.kw = w[3];
+  k.x_batch_stride = x_batch_stride;
+  k.y_batch_stride = y_batch_stride;
   k.data_type = static_cast<int>(CUDNN_DATA_FLOAT);
+  return k;
+}
+
+// A batch of one has no meaningful batch stride; it is described as contiguous.
+int64_t described_stride(const Tensor<float, Cuda>& t) {
+  return t.shape().n() > 1 ? t.batch_stride() : t.sample_numel();
+}
+
+ConvKey make_key(ConvDirection dir, Context<Cuda>& ctx, const Tensor<float, Cuda>& x,  // (N, Cin, H, W)
+                 const Tensor<float, Cuda>& w, const Tensor<float, Cuda>& y) {             // (N, Cout, H, W)
+  SRMDS_CHECK(w.is_contiguous(), direction_name(dir) << ": weight " << w.shape() << " is a strided view");
+  ConvKey k = shape_key(dir, x.shape(), described_stride(x), w.shape(), y.shape(), described_stride(y));
+  k.alignment = std::min({alignment_of(x.data()), alignment_of(w.data()), alignment_of(y.data())});
   k.tf32 = ctx.tf32();
   k.deterministic = ctx.deterministic();
   return k;
@@ -346,6 +354,23 @@ void check_beta(const char* op, float beta) {
 }
 
 }  // namespace
+
+void check_conv_descriptors(const Shape& x, int64_t x_batch_stride, const Shape& w, const Shape& y,
+                            int64_t y_batch_stride) {
+  const ConvKey k = shape_key(ConvDirection::Forward, x, x_batch_stride, w, y, y_batch_stride);
+  for (bool tf32 : {false, true}) {
+    ConvKey kt = k;
+    kt.tf32 = tf32;
+    const std::unique_ptr<ConvPlan> plan = describe(kt);
+    int n = 0, c = 0, h = 0, wd = 0;
+    SRMDS_CUDNN_CHECK(
+        cudnnGetConvolution2dForwardOutputDim(plan->conv.get(), plan->x.get(), plan->w.get(), &n, &c, &h, &wd));
+    SRMDS_CHECK(n == y.n() && c == y.c() && h == y.h() && wd == y.w(),
+                "conv2d: cuDNN's output for x " << x << " and weight " << w << " is [" << n << ", " << c << ", " << h
+                                                << ", " << wd << "], not y " << y);
+  }
+}
+
 }  // namespace detail
 
 void cudnn_conv_forward(Context<Cuda>& ctx, const Tensor<float, Cuda>& x, const Tensor<float, Cuda>& w,
