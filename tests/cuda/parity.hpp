@@ -3,6 +3,11 @@
 // TF32 off and cuDNN restricted to deterministic algorithms. GPU operands can be strided channel
 // views: a Slot is a tensor either owning its memory or a view of channels [2, 2 + C) of a larger
 // (N, C + 3, H, W) parent filled with random sentinels, which must come out untouched.
+// The same test bodies also run on a CPU stand-in device (SRMDS_CUDA_STANDIN=1, the ctest entry
+// test_cuda_standin, built without CUDA): Dut is then Cpu, so the "GPU" side is the CPU backend in
+// float against the same double reference with the same tolerances, and a fault of the test itself
+// (a reference that is exactly zero, a tolerance that cannot hold, a wrong shape) shows up in CI
+// without a GPU. Only what needs a real GPU (the allocator, cuDNN's plans) is left out there.
 #pragma once
 
 #include <algorithm>
@@ -12,14 +17,22 @@
 #include <string>
 #include <vector>
 
+#include "srmds/ops/tensor_ops.hpp"
+#include "srmds/ops/transfer.hpp"
+#include "support/testing.hpp"
+#if !SRMDS_CUDA_STANDIN
 #include "kernels/check.hpp"
 #include "srmds/cuda/cuda.hpp"
-#include "srmds/ops/tensor_ops.hpp"
-#include "support/testing.hpp"
+#endif
 
 namespace srmds::test {
 
-using TD = Tensor<float, Cuda>;
+#if SRMDS_CUDA_STANDIN
+using Dut = Cpu;  // the device under test: the CPU backend standing in for the GPU
+#else
+using Dut = Cuda;
+#endif
+using TD = Tensor<float, Dut>;
 using TH = Tensor<float, Cpu>;
 using THd = Tensor<double, Cpu>;
 
@@ -35,10 +48,12 @@ std::vector<T> cases(std::initializer_list<T> all) {
 // A GPU context with TF32 off (the parity tolerance is fp32's) and deterministic cuDNN
 // algorithms (a failure replays bit for bit with the printed seed).
 struct Gpu {
-  Context<Cuda> ctx;
+  Context<Dut> ctx;
   Gpu() {
+#if !SRMDS_CUDA_STANDIN
     ctx.set_tf32(false);
     ctx.set_deterministic(true);
+#endif
   }
 };
 
@@ -50,7 +65,7 @@ inline THd as_double(const TH& t) {
   return d;
 }
 
-inline TH download(Context<Cuda>& g, const TD& d) { return to_host(g, d); }
+inline TH download(Context<Dut>& g, const TD& d) { return to_host(g, d); }
 
 // A GPU tensor of shape s, owning (strided == false) or a channel view inside a larger parent.
 struct Slot {
@@ -60,7 +75,7 @@ struct Slot {
   int64_t first = 0;
   bool strided = false;
 
-  Slot(Context<Cuda>& g, const Shape& s, bool strided_view, Rng& rng, const TH* init = nullptr)
+  Slot(Context<Dut>& g, const Shape& s, bool strided_view, Rng& rng, const TH* init = nullptr)
       : strided(strided_view && s.rank() == 4) {
     if (strided) {
       const Shape ps{s.n(), s.c() + 3, s.h(), s.w()};
@@ -69,7 +84,7 @@ struct Slot {
       parent = from_host(g, parent_before);
       t = parent.channels(first, s.c());
       if (init) {
-        cuda::copy_host_to_device(g, *init, t);  // exercises the strided host-to-device copy
+        copy_to_device(g, *init, t);  // exercises the strided host-to-device copy
         for (int64_t n = 0; n < s.n(); ++n)
           for (int64_t c = 0; c < s.c(); ++c)
             for (int64_t h = 0; h < s.h(); ++h)
@@ -82,7 +97,7 @@ struct Slot {
   }
 
   // The parent's channels outside the view are bit-for-bit what they were.
-  void require_outside_untouched(Context<Cuda>& g, const std::string& what) const {
+  void require_outside_untouched(Context<Dut>& g, const std::string& what) const {
     if (!strided) return;
     const TH now = download(g, parent);
     const Shape& s = parent.shape();
@@ -124,7 +139,7 @@ inline void require_parity(const TH& gpu, const THd& ref, const std::string& wha
   require_close(gpu, ref, rtol, atol_scale * m, what);
 }
 
-inline void require_parity(Context<Cuda>& g, const TD& gpu, const THd& ref, const std::string& what,
+inline void require_parity(Context<Dut>& g, const TD& gpu, const THd& ref, const std::string& what,
                            double rtol = 1e-4, double atol_scale = 1e-5, double op_scale = 0) {
   require_parity(download(g, gpu), ref, what, rtol, atol_scale, op_scale);
 }

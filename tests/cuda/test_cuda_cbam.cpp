@@ -7,9 +7,9 @@ using namespace srmds;
 using namespace srmds::test;
 
 namespace {
-Tensor<int32_t, Cpu> download_int(Context<Cuda>& g, const Tensor<int32_t, Cuda>& d) {
+Tensor<int32_t, Cpu> download_int(Context<Dut>& g, const Tensor<int32_t, Dut>& d) {
   Tensor<int32_t, Cpu> h(d.shape());
-  cuda::copy_device_to_host(g, d, h);
+  copy_to_host(g, d, h);
   return h;
 }
 Tensor<int32_t, Cpu> copy_int(const Tensor<int32_t, Cpu>& t) {
@@ -45,7 +45,7 @@ TEST_CASE("CBAM forward/backward match the CPU backend", "[cuda][cbam]") {
         const TH dws_0 = random_tensor<float>(ws.shape(), rng), dbs_0 = random_tensor<float>(bs.shape(), rng);
         Slot gx(g, s, strided, rng, &x), gdy(g, s, strided, rng, &dy), gy(g, s, strided, rng);
         TD gw1 = from_host(g, w1), gw2 = from_host(g, w2), gws = from_host(g, ws), gbs = from_host(g, bs);
-        CbamSaved<float, Cuda> gsv = cbam_saved_for<float, Cuda>(g, s, hd);
+        CbamSaved<float, Dut> gsv = cbam_saved_for<float, Dut>(g, s, hd);
         cbam_forward(g, gx.t, gw1, gw2, gws, gbs, gy.t, gsv);
         const THd xd = as_double(x), w1d = as_double(w1), w2d = as_double(w2), wsd = as_double(ws), bsd = as_double(bs);
         THd ry(s);
@@ -64,7 +64,7 @@ TEST_CASE("CBAM forward/backward match the CPU backend", "[cuda][cbam]") {
         CHECK(index_diff == 0);  // the plane maxima come from the same float inputs
 
         TD inplace = from_host(g, x);
-        CbamSaved<float, Cuda> isv = cbam_saved_for<float, Cuda>(g, s, hd);
+        CbamSaved<float, Dut> isv = cbam_saved_for<float, Dut>(g, s, hd);
         cbam_forward(g, inplace, gw1, gw2, gws, gbs, inplace, isv);
         require_parity(g, inplace, ry, "cbam y in place");
 

@@ -2,7 +2,9 @@
 // kernel shape, both write modes and strided channel views; the algorithm cache; the
 // deterministic switch; cuDNN's 2^31-element limit.
 #include "parity.hpp"
+#if !SRMDS_CUDA_STANDIN
 #include "kernels/cudnn.hpp"
+#endif
 #include "srmds/ops/conv2d.hpp"
 
 using namespace srmds;
@@ -67,8 +69,9 @@ TEST_CASE("conv2d forward and backward match the CPU backend", "[cuda][conv2d]")
         }
 }
 
+#if !SRMDS_CUDA_STANDIN  // cuDNN's plans, TF32 and algorithms exist on a GPU only
 TEST_CASE("conv2d plans are cached per configuration and TF32 stays close", "[cuda][conv2d]") {
-  Context<Cuda> g;  // TF32 on (default)
+  Context<Dut> g;  // TF32 on (default)
   Context<Cpu> cpu;
   Rng rng(fresh_seed());
   const Shape xs{2, 32, 24, 20}, ws{16, 32, 3, 3}, ys{2, 16, 24, 20};
@@ -89,17 +92,19 @@ TEST_CASE("conv2d plans are cached per configuration and TF32 stays close", "[cu
   CHECK(g.conv_plans().size() == plans + 1);  // math mode is part of the key
   require_parity(g, gy, ry, "conv y (FMA)");
 }
+#endif
 
 TEST_CASE("conv2d rejects bad shapes on the GPU too", "[cuda][conv2d][errors]") {
-  Context<Cuda> g;
+  Context<Dut> g;
   TD x(Shape{1, 3, 8, 8}, g), w(Shape{4, 2, 3, 3}, g), y(Shape{1, 4, 8, 8}, g);
   REQUIRE_THROWS_WITH(conv2d_forward(g, x, w, nullptr, y), Catch::Contains("conv2d_forward") &&
                                                                Catch::Contains("[1, 3, 8, 8]") &&
                                                                Catch::Contains("[4, 2, 3, 3]"));
 }
 
+#if !SRMDS_CUDA_STANDIN
 TEST_CASE("deterministic algorithms: repeated backward passes are bitwise equal", "[cuda][conv2d][determinism]") {
-  Context<Cuda> g;
+  Context<Dut> g;
   g.set_tf32(false);
   g.set_deterministic(true);
   Rng rng(fresh_seed());
@@ -125,7 +130,7 @@ TEST_CASE("deterministic algorithms: repeated backward passes are bitwise equal"
 }
 
 TEST_CASE("conv2d past cuDNN's 2^31-element limit is a clear srmds::Error", "[cuda][conv2d][errors][large]") {
-  Context<Cuda> g;
+  Context<Dut> g;
   // x and y of 46341^2 > 2^31 - 1 floats (8 GiB each): the check must throw before cuDNN sees them.
   size_t free_bytes = 0, total_bytes = 0;
   SRMDS_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
@@ -138,3 +143,4 @@ TEST_CASE("conv2d past cuDNN's 2^31-element limit is a clear srmds::Error", "[cu
   REQUIRE_THROWS_WITH(conv2d_forward(g, x, w, nullptr, y),
                       Catch::Contains("conv2d_forward") && Catch::Contains("2^31 - 1"));
 }
+#endif

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "parity.hpp"
+#include "srmds/ops/adam.hpp"
 #include "srmds/ops/bce_dice.hpp"
 #include "srmds/metrics/confusion_counts.hpp"
 #include "srmds/ops/math/adam.hpp"
@@ -61,7 +62,7 @@ TEST_CASE("confusion counts match the CPU backend exactly", "[cuda][metrics]") {
       z[0] = 0.0f;  // the boundaries: z == 0 predicts lesion, mask == 0.5 is lesion
       m[0] = 0.5f;
       Slot gz(g, s, strided, rng, &z), gm(g, s, strided, rng, &m);
-      Tensor<int64_t, Cuda> gc(Shape{s.n(), 4}, g);
+      Tensor<int64_t, Dut> gc(Shape{s.n(), 4}, g);
       confusion_counts(g, gz.t, gm.t, gc);
       Tensor<int64_t> rc(Shape{s.n(), 4});
       confusion_counts(cpu, z, m, rc);
@@ -91,7 +92,7 @@ TEST_CASE("adam_step matches adam_update on the host", "[cuda][adam]") {
       for (int t = 1; t <= 3; ++t) {
         step.bias_correction1 = 1.0f - std::pow(step.beta1, static_cast<float>(t));
         step.bias_correction2 = 1.0f - std::pow(step.beta2, static_cast<float>(t));
-        cuda::adam_step(g, gp, gg, gm, gv, step);
+        adam_step(g, gp, gg, gm, gv, step);
         for (int64_t i = 0; i < rp.numel(); ++i) adam_update(rp[i], static_cast<double>(gr[i]), rm[i], rv[i], step);
       }
       require_parity(g, gp, rp, "adam param", 1e-5, 1e-6);

@@ -19,17 +19,17 @@ namespace {
 // The GPU net, the CPU float32 net built from the same seed (initialisation must be identical, bit
 // for bit) and the CPU float64 reference holding the same values.
 struct Nets {
-  SrmdsNet<float, Cuda> gpu;
+  SrmdsNet<float, Dut> gpu;
   SrmdsNet<double, Cpu> ref;
 };
 
-Nets make_nets(Context<Cuda>& g, uint64_t seed) {
+Nets make_nets(Context<Dut>& g, uint64_t seed) {
   Context<Cpu> cpu;
   NetConfig cfg;
   cfg.base = 8;
   SrmdsNet<float, Cpu> cnet(cpu, cfg, NetForm::Train, seed);
-  SrmdsNet<float, Cuda> gnet(g, cfg, NetForm::Train, seed);
-  std::map<std::string, NamedTensor<float, Cuda>> gstate;
+  SrmdsNet<float, Dut> gnet(g, cfg, NetForm::Train, seed);
+  std::map<std::string, NamedTensor<float, Dut>> gstate;
   for (auto& e : gnet.state()) gstate[e.name] = e;
   const auto cstate = cnet.state();
   REQUIRE(cstate.size() == gstate.size());

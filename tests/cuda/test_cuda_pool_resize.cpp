@@ -25,7 +25,7 @@ TEST_CASE("maxpool2 forward/backward match the CPU backend, ties included", "[cu
             for (int64_t i = 0; i < x.numel(); ++i) x[i] = static_cast<float>(rng.below(3));
           const TH dy = random_tensor<float>(os, rng), dx0 = random_tensor<float>(s, rng);
           Slot gx(g, s, strided, rng, &x), gy(g, os, strided, rng), gdy(g, os, strided, rng, &dy);
-          Tensor<int32_t, Cuda> garg(os, g);
+          Tensor<int32_t, Dut> garg(os, g);
           maxpool2_forward(g, gx.t, gy.t, garg);
           THd ry(os);
           Tensor<int32_t> rarg(os);

@@ -48,7 +48,7 @@ TEST_CASE("PSA forward/backward match the CPU backend", "[cuda][psa]") {
         const TH x = random_tensor<float>(s, rng), dy = random_tensor<float>(s, rng),
                  dx0 = random_tensor<float>(s, rng);
         Slot gx(g, s, strided, rng, &x), gdy(g, s, strided, rng, &dy), gy(g, s, strided, rng);
-        PsaSaved<float, Cuda> gsv = psa_saved_for<float, Cuda>(g, s);
+        PsaSaved<float, Dut> gsv = psa_saved_for<float, Dut>(g, s);
         psa_forward(g, gx.t, weights(pd), gy.t, gsv);
         const THd xd = as_double(x);
         THd ry(s);
@@ -63,7 +63,7 @@ TEST_CASE("PSA forward/backward match the CPU backend", "[cuda][psa]") {
         require_parity(g, gsv.u, rsv.u, "psa u");
 
         TD inplace = from_host(g, x);
-        PsaSaved<float, Cuda> isv = psa_saved_for<float, Cuda>(g, s);
+        PsaSaved<float, Dut> isv = psa_saved_for<float, Dut>(g, s);
         psa_forward(g, inplace, weights(pd), inplace, isv);
         require_parity(g, inplace, ry, "psa y in place");
 

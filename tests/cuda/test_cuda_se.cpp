@@ -1,6 +1,6 @@
 // Squeeze-and-excitation forward (output and saved mean, hidden, scale) and backward (dx and the
 // four parameter gradients) against the CPU backend, both write modes, strided channel views; the
-// fused SE + ReLU forward (cuda::se_relu_forward) against cpu::se_relu_forward, in place and not.
+// fused SE + ReLU forward (se_relu_forward) against cpu::se_relu_forward, in place and not.
 #include "parity.hpp"
 #include "srmds/cpu/se_relu.hpp"
 #include "srmds/ops/se.hpp"
@@ -33,7 +33,7 @@ TEST_CASE("SE forward/backward match the CPU backend", "[cuda][se]") {
         const TH dw2_0 = random_tensor<float>(w2.shape(), rng), db2_0 = random_tensor<float>(b2.shape(), rng);
         Slot gx(g, s, strided, rng, &x), gdy(g, s, strided, rng, &dy), gy(g, s, strided, rng);
         TD gw1 = from_host(g, w1), gb1 = from_host(g, b1), gw2 = from_host(g, w2), gb2 = from_host(g, b2);
-        SeSaved<float, Cuda> gsaved = se_saved_for<float, Cuda>(g, s, hd);
+        SeSaved<float, Dut> gsaved = se_saved_for<float, Dut>(g, s, hd);
         se_forward(g, gx.t, gw1, gb1, gw2, gb2, gy.t, gsaved);
         const THd xd = as_double(x), w1d = as_double(w1), b1d = as_double(b1), w2d = as_double(w2),
                   b2d = as_double(b2);
@@ -87,8 +87,8 @@ TEST_CASE("SE + ReLU in one pass matches the CPU backend, in place too", "[cuda]
         Slot gy(g, s, strided, rng);
         TD& y = in_place ? gx.t : gy.t;
         TD gw1 = from_host(g, w1), gb1 = from_host(g, b1), gw2 = from_host(g, w2), gb2 = from_host(g, b2);
-        SeSaved<float, Cuda> gsaved = se_saved_for<float, Cuda>(g, s, hd);
-        cuda::se_relu_forward(g, gx.t, gw1, gb1, gw2, gb2, y, gsaved.mean, gsaved.hidden, gsaved.scale);
+        SeSaved<float, Dut> gsaved = se_saved_for<float, Dut>(g, s, hd);
+        se_relu_forward(g, gx.t, gw1, gb1, gw2, gb2, y, gsaved);
 
         const THd xd = as_double(x);
         THd ry(s);

@@ -30,7 +30,7 @@ TEST_CASE("SGE forward/backward match the CPU backend", "[cuda][sge]") {
         const TH dw0 = random_tensor<float>(ps, rng), db0 = random_tensor<float>(ps, rng);
         Slot gx(g, s, strided, rng, &x), gdy(g, s, strided, rng, &dy), gy(g, s, strided, rng);
         TD gw = from_host(g, w), gb = from_host(g, b);
-        SgeSaved<float, Cuda> gsaved = sge_saved_for<float, Cuda>(g, s, c.groups);
+        SgeSaved<float, Dut> gsaved = sge_saved_for<float, Dut>(g, s, c.groups);
         sge_forward(g, gx.t, gw, gb, gy.t, gsaved);
         const THd xd = as_double(x), wd = as_double(w), bd = as_double(b);
         THd ry(s);
@@ -44,7 +44,7 @@ TEST_CASE("SGE forward/backward match the CPU backend", "[cuda][sge]") {
 
         // in place on the GPU gives the same output
         TD inplace = from_host(g, x);
-        SgeSaved<float, Cuda> isaved = sge_saved_for<float, Cuda>(g, s, c.groups);
+        SgeSaved<float, Dut> isaved = sge_saved_for<float, Dut>(g, s, c.groups);
         sge_forward(g, inplace, gw, gb, inplace, isaved);
         require_parity(g, inplace, ry, "sge y in place");
 
