@@ -12,9 +12,11 @@ packages=(
   nlohmann-json3-dev libcli11-dev libstb-dev
   clang libclang-rt-14-dev libomp-14-dev
   libgdcm-dev dcm2niix
+  libdcmtk-dev dicom3tools
 )
 if [ "${SRMDS_NO_PYTHON:-0}" != "1" ]; then
   packages+=(python3 python3-numpy python3-torch python3-nibabel python3-pydicom)
+  packages+=(python3-venv)  # tests/test_dicom_seg.py reads the SEG back with highdicom from PyPI in a venv
 fi
 
 missing=()

@@ -1,4 +1,5 @@
-// srmds segment --model M --input CT --output MASK [--prob-out P] [--png-dir D] [--report R.json]:
+// srmds segment --model M --input CT --output MASK [--prob-out P] [--png-dir D] [--report R.json]
+// [--dicom-seg SEG.dcm]:
 // segments every slice of an input (infer/segment.hpp) and reports the lesion burden (SPEC §8).
 //   NIfTI volume or DICOM series (a folder, or any file of it; --series picks one of several):
 //     the mask (uint8, 1 = lesion, .nii/.nii.gz) and the probability p = sigmoid(z_0) (float32)
@@ -6,6 +7,8 @@
 //     io/dicom.hpp, so the mask lies on the series in any viewer);
 //   PNG/JPEG slice: the mask is a PNG (0/255) of the input's size, --prob-out a PNG of 255 p;
 //   folder of PNG/JPEG slices: --output (and --prob-out) are folders receiving <stem>.png each.
+//   DICOM series, --output named .dcm (or --dicom-seg beside a NIfTI mask): a DICOM Segmentation
+//     object referencing the series (io/dicom_seg.hpp; a build without DCMTK refuses it).
 // Slices of any size are resized to the model's input size and the results resized back (nearest
 // for the mask, bilinear for p). --png-dir writes one overlay per slice at model size (red outline:
 // the predicted lesions). The lesion burden (infer/lesion_burden.hpp: volume in mL, per-slice area
@@ -14,6 +17,7 @@
 // checked first, every file is written to a hidden temporary file and all are renamed together, so a
 // failing or interrupted run leaves the user's files as they were. --precision bf16 (CPU) runs the fused form with its 3x3
 // convolutions in bf16 with fp32 accumulation (a training-form file is fused first; nets/precision.hpp).
+#include <cctype>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -33,9 +37,17 @@ namespace {
 
 struct SegmentOptions {
   std::string model, input, output, prob_out, png_dir, report, series, device = "cpu", precision = "fp32";
+  std::string dicom_seg;
   int batch = 8;
   bool png16_hu = false, tta = false;
 };
+
+bool is_dicom_seg_name(const std::string& path) {
+  if (path.size() < 4) return false;
+  std::string ext = path.substr(path.size() - 4);
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".dcm";
+}
 
 void run_segment(const SegmentOptions& o) {
   if (o.batch < 1 || o.batch > 4096) SRMDS_USAGE("segment: --batch must be in [1, 4096], got " << o.batch);
@@ -48,6 +60,7 @@ void run_segment(const SegmentOptions& o) {
   r.probability = o.prob_out;
   r.overlay_dir = o.png_dir;
   r.report = o.report;
+  r.dicom_seg = o.dicom_seg;
   r.model = o.model;
   r.input_options.dicom_series = o.series;
   r.input_options.png16_hu = o.png16_hu;
@@ -69,7 +82,8 @@ void run_segment(const SegmentOptions& o) {
                                             "try a smaller --batch than " + std::to_string(o.batch),
                                             [&] { return run_segmentation(ctx, net, plan); });
     for (const std::string& l : res.summary) std::printf("%s%s", l.c_str(), (!l.empty() && l.back() == '\n') ? "" : "\n");
-    std::printf("mask: %s\n", o.output.c_str());
+    std::printf("%s: %s\n", is_dicom_seg_name(o.output) ? "DICOM SEG" : "mask", o.output.c_str());
+    if (!o.dicom_seg.empty()) std::printf("DICOM SEG: %s\n", o.dicom_seg.c_str());
     if (!o.prob_out.empty()) std::printf("probability: %s\n", o.prob_out.c_str());
     if (res.overlays > 0) std::printf("overlays: %lld PNG files in %s\n", static_cast<long long>(res.overlays), o.png_dir.c_str());
     if (!o.report.empty()) std::printf("report: %s\n", o.report.c_str());
@@ -87,11 +101,14 @@ void add_segment_command(CLI::App& app) {
                   "folder of slices")
       ->required();
   sub->add_option("--output", o->output, "Mask to write: .nii/.nii.gz (uint8) for volumes, .png for a slice, a folder "
-                                         "for a folder of slices")
+                                         "for a folder of slices; .dcm for a DICOM series: a DICOM Segmentation "
+                                         "object referencing it instead")
       ->required();
   sub->add_option("--prob-out", o->prob_out, "Probability to write (float32 NIfTI; PNG of 255 p for slices)");
   sub->add_option("--png-dir", o->png_dir, "Folder for one PNG overlay per slice");
   sub->add_option("--report", o->report, "Lesion burden as JSON (volume in mL, per-slice area and fraction)");
+  sub->add_option("--dicom-seg", o->dicom_seg, "DICOM series input: also write the mask as a DICOM Segmentation "
+                                               "object (.dcm) referencing the series");
   add_reader_options(sub, o->series, o->png16_hu);
   add_tta_flag(sub, o->tta);
   sub->add_option("--batch", o->batch)->capture_default_str();

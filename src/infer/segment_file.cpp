@@ -12,8 +12,10 @@
 #include "srmds/infer/output_plan.hpp"
 #include "srmds/io/atomic_file.hpp"
 #include "srmds/io/created_folders.hpp"
+#include "srmds/io/dicom_seg.hpp"
 #include "srmds/io/nifti.hpp"
 #include "srmds/io/png.hpp"
+#include "srmds/version.hpp"
 
 namespace srmds {
 
@@ -107,22 +109,41 @@ SegmentPlan plan_segmentation(const SegmentRequest& r) {
   SegmentPlan plan;
   plan.request = r;
   plan.folder = is_image_folder(r.input);
+  // DICOM SEG (io/dicom_seg.hpp): the mask named .dcm, or dicom_seg beside a NIfTI mask.
+  const bool mask_is_seg = ends_with_ci(r.mask, ".dcm");
+  const std::string seg = mask_is_seg ? r.mask : r.dicom_seg;
+  const char* seg_option = mask_is_seg ? "--output" : "--dicom-seg";
+  if (mask_is_seg && !r.dicom_seg.empty())
+    SRMDS_REQUEST("--output '" << r.mask << "' names a DICOM SEG (.dcm) and --dicom-seg '" << r.dicom_seg
+                               << "' another: give one of them (or a NIfTI --output beside --dicom-seg)");
+  if (!seg.empty()) {
+    if (!io::dicom_seg_supported()) SRMDS_REQUEST(seg_option << " '" << seg << "': " << io::dicom_seg_unsupported_reason());
+    const bool dicom = !plan.folder && input_kind(r.input) == InputKind::Dicom;
+    if (!dicom)
+      SRMDS_REQUEST(seg_option << " '" << seg << "': a DICOM Segmentation references the DICOM series it was made from, "
+                               << "but --input '" << r.input << "' is "
+                               << (plan.folder ? "a folder of images" : input_kind_name(input_kind(r.input)))
+                               << "; give a DICOM series (a folder or one of its files), or a NIfTI/PNG --output");
+    require_file_output(seg, seg_option);
+    if (!ends_with_ci(seg, ".dcm")) SRMDS_REQUEST(seg_option << ": '" << seg << "' must end in .dcm");
+  }
   if (plan.folder) {
     require_folder_output(r.mask, "--output");
     if (!r.probability.empty()) require_folder_output(r.probability, "--prob-out");
   } else {
     const bool png = input_kind(r.input) == InputKind::Image2d;
-    require_extension(r.mask, "--output", png);
+    if (!mask_is_seg) require_extension(r.mask, "--output", png);
     if (!r.probability.empty()) require_extension(r.probability, "--prob-out", png);
   }
   if (!r.report.empty()) require_file_output(r.report, "--report");
   const std::vector<NamedFile> named_outputs = {
-      {"--output", r.mask}, {"--prob-out", r.probability}, {"--png-dir", r.overlay_dir}, {"--report", r.report}};
+      {"--output", r.mask}, {"--prob-out", r.probability}, {"--png-dir", r.overlay_dir}, {"--report", r.report},
+      {"--dicom-seg", r.dicom_seg}};
   std::vector<NamedFile> inputs = {{"--model", r.model}, {"--input", r.input}};
   const auto refuse = [](const std::string& m) { request_error("segment: " + m); };
   refuse_same_files(inputs, named_outputs, refuse);
   if (!plan.folder)
-    for (const std::string& path : {r.mask, r.probability})
+    for (const std::string& path : {r.mask, r.probability, r.dicom_seg})
       if (!path.empty()) io::require_replaceable_file(path);
   if (!r.report.empty()) io::require_replaceable_file(r.report);
   const std::vector<std::string> files = plan.folder ? list_image_files(r.input) : std::vector<std::string>{r.input};
@@ -134,12 +155,20 @@ SegmentPlan plan_segmentation(const SegmentRequest& r) {
   for (const std::string& path : files) {
     if (plan.folder) inputs.push_back({"the input image", path});
     plan.inputs.push_back(targets_for(r, plan.folder, path, plan.volume ? plan.volume->volume.geometry.nk : 1));
+    if (!seg.empty()) {
+      plan.inputs.back().dicom_seg = seg;
+      if (mask_is_seg) plan.inputs.back().mask.clear();
+    }
     const SegmentTargets& t = plan.inputs.back();
     if (plan.folder) outputs.add("--output (the mask of '" + path + "')", t.mask);
     if (plan.folder && !t.probability.empty()) outputs.add("--prob-out (the probability of '" + path + "')", t.probability);
     for (const std::string& png : t.overlays) outputs.add("--png-dir (an overlay of '" + path + "')", png);
   }
   outputs.check(inputs, named_outputs, refuse);
+  if (!seg.empty()) {  // every slice must be one a SEG can reference (nothing is written yet)
+    const io::NiftiGeometry& g = plan.volume->volume.geometry;
+    io::check_dicom_seg_source(plan.volume->slice_files, g.nj, g.ni);
+  }
   if (!r.report.empty()) {
     std::vector<std::string> reported = {r.model, r.input};
     reported.insert(reported.end(), files.begin(), files.end());
@@ -202,8 +231,11 @@ void SegmentWriter::write(size_t i, const Tensor<float, Cpu>& p) {
     if (!t.probability.empty())
       io::write_gray8_png(t.probability, to_bytes(pred.probability).data(), static_cast<int>(g.nj), static_cast<int>(g.ni));
   } else {
-    io::write_nifti_mask(t.mask, g, pred.mask);
+    if (!t.mask.empty()) io::write_nifti_mask(t.mask, g, pred.mask);
     if (!t.probability.empty()) io::write_nifti_float(t.probability, g, pred.probability);
+    if (!t.dicom_seg.empty())
+      io::write_dicom_seg(t.dicom_seg, in.slice_files, g.nj, g.ni, pred.mask,
+                          std::string("COVID-19 lesions by srmds ") + srmds::version());
   }
   const Shape& xs = s.x.shape();
   SRMDS_CHECK(t.overlays.empty() || static_cast<int64_t>(t.overlays.size()) == xs.n(),
@@ -223,7 +255,7 @@ void SegmentWriter::write(size_t i, const Tensor<float, Cpu>& p) {
   std::snprintf(line, sizeof line, "segmented %s (%s, %lld x %lld x %lld) with %s: %lld lesion voxels (%.2f %%) -> %s",
                 t.input.c_str(), input_kind_name(in.kind), static_cast<long long>(g.ni), static_cast<long long>(g.nj),
                 static_cast<long long>(g.nk), m_plan.request.model.c_str(), static_cast<long long>(b.lesion_voxels),
-                100.0 * b.lesion_fraction, t.mask.c_str());
+                100.0 * b.lesion_fraction, (t.mask.empty() ? t.dicom_seg : t.mask).c_str());
   s.result.summary.push_back(line);
   s.result.summary.push_back(format_lesion_burden(b, g.nk > 1 ? 20 : 0));
 }

@@ -20,7 +20,11 @@
 // read or written: an output of the wrong kind or extension, a missing folder, an output that is an
 // input (`model` included), lies inside an input folder or shares a file with another output
 // (infer/output_plan.hpp), and, with a report, an input name that is not UTF-8. Errors name the
-// request's fields by the CLI's options (--output, --prob-out, --png-dir, --report).
+// request's fields by the CLI's options (--output, --prob-out, --png-dir, --report, --dicom-seg).
+// A DICOM SEG request (dicom_seg, or a mask named .dcm) for an input that is not a DICOM series, or in
+// a build without DCMTK, is a RequestError; a source series that a SEG cannot reference (no SOP or
+// Frame of Reference UID, a non-CT slice: io/dicom_seg.hpp) an srmds::Error, both before anything
+// is written.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +46,10 @@ struct SegmentRequest {
   std::string probability;  // optional: the probability map (a folder for a folder of slices)
   std::string overlay_dir;  // optional: a folder for one overlay PNG per slice
   std::string report;       // optional: the lesion burden as JSON
+  // optional: the mask as a DICOM Segmentation object (io/dicom_seg.hpp) referencing the input
+  // series, beside `mask`; a `mask` named *.dcm is written as one instead of NIfTI (then leave this
+  // empty). Only for a DICOM series input, and only in a build with DCMTK (io::dicom_seg_supported).
+  std::string dicom_seg;
   std::string model;        // the weight file: never overwritten, named in the report
   InputOptions input_options;
   int batch = 8;     // images per forward pass
@@ -52,6 +60,7 @@ struct SegmentRequest {
 // What a run writes for one input.
 struct SegmentTargets {
   std::string input, mask, probability;
+  std::string dicom_seg;              // the DICOM SEG to write, or empty (mask empty when it replaces it)
   std::vector<std::string> overlays;  // one per slice, or none
 };
 

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <mutex>
+#include <utility>
 
 #include "srmds/core/error.hpp"
 #include "srmds/cpu/conv2d_branches.hpp"
@@ -16,8 +17,10 @@ namespace srmds::cpu {
 
 namespace {
 
-constexpr ConvAlgo kAlgos[] = {ConvAlgo::Auto,         ConvAlgo::Im2col,     ConvAlgo::WinogradF2x2,
-                               ConvAlgo::WinogradF4x4, ConvAlgo::Branchwise, ConvAlgo::Direct};
+constexpr std::pair<ConvAlgo, const char*> kNames[] = {
+    {ConvAlgo::Auto, "auto"},           {ConvAlgo::Im2col, "im2col"},
+    {ConvAlgo::WinogradF2x2, "winograd2"}, {ConvAlgo::WinogradF4x4, "winograd4"},
+    {ConvAlgo::Branchwise, "branchwise"}, {ConvAlgo::Direct, "direct"}};
 
 int64_t tiles4(const Shape& s) { return ((s.h() + 3) / 4) * ((s.w() + 3) / 4); }
 
@@ -59,28 +62,16 @@ std::atomic<ConvAlgo> g_forced{ConvAlgo::Auto};
 }  // namespace
 
 const char* conv_algo_name(ConvAlgo algo) {
-  switch (algo) {
-    case ConvAlgo::Auto:
-      return "auto";
-    case ConvAlgo::Im2col:
-      return "im2col";
-    case ConvAlgo::WinogradF2x2:
-      return "winograd2";
-    case ConvAlgo::WinogradF4x4:
-      return "winograd4";
-    case ConvAlgo::Branchwise:
-      return "branchwise";
-    case ConvAlgo::Direct:
-      return "direct";
-  }
+  for (const auto& [a, name] : kNames)
+    if (a == algo) return name;
   return "unknown";
 }
 
 std::optional<ConvAlgo> parse_conv_algo(const std::string& name) {
   std::string lower;
   for (char ch : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  for (ConvAlgo a : kAlgos)
-    if (lower == conv_algo_name(a)) return a;
+  for (const auto& [a, algo_name] : kNames)
+    if (lower == algo_name) return a;
   return std::nullopt;
 }
 
