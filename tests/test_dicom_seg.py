@@ -333,11 +333,11 @@ def refusals(tmp, model, nifti, supported):
     seg = os.path.join(out, "x.dcm")
     mr = os.path.join(tmp, "mr")
     oblique_series(mr, nifti, modality="MR")
+    want = "DICOM Segmentation references the DICOM series" if supported else "cannot write DICOM SEG"
     rc, _, err = srmds("segment", "--model", model, "--input", mr, "--output", seg)
-    check(rc != 0 and "MR" in err, "an MR series is refused: " + err.strip()[:200])
+    check(rc != 0 and ("is MR, not CT" if supported else want) in err, "an MR series is refused: " + err.strip()[:200])
     no_file(seg, "MR series")
     rc, _, err = srmds("segment", "--model", model, "--input", nifti, "--output", seg)
-    want = "DICOM Segmentation references the DICOM series" if supported else "cannot write DICOM SEG"
     check(rc == 2 and want in err, "a NIfTI input with --output .dcm is refused: " + err.strip()[:200])
     no_file(seg, "NIfTI input, --output .dcm")
     nii = os.path.join(out, "m.nii.gz")
