@@ -88,8 +88,14 @@ TEST_CASE("CBAM forward/backward match the CPU backend", "[cuda][cbam]") {
         cbam_backward(cpu, xd, as_double(dy), w1d, w2d, wsd, bsd, fsv, rdx, mode, rdw1, rdw2, rdws, rdbs, mode);
         require_parity(g, gdx.t, rdx, "cbam dx", 1e-4, 1e-4);
         gdx.require_outside_untouched(g, "cbam dx");
-        require_parity(g, gdw1, rdw1, "cbam dfc1", 1e-4, 1e-4);
-        require_parity(g, gdw2, rdw2, "cbam dfc2", 1e-4, 1e-4);
+        // With every hidden unit of the MLP dead (ReLU input <= 0 for the avg and max vectors of every
+        // sample: seen once in 1,000 small draws) both MLP gradients are exactly zero: held to the op's
+        // other gradients then (parity.hpp's rule).
+        double op_scale = 0;
+        for (const THd* r : {&rdx, &rdws, &rdbs}) op_scale = std::max(op_scale, max_abs(*r));
+        const bool dead = max_abs(rdw1) == 0 && max_abs(rdw2) == 0;
+        require_parity(g, gdw1, rdw1, "cbam dfc1", 1e-4, 1e-4, dead ? op_scale : 0.0);
+        require_parity(g, gdw2, rdw2, "cbam dfc2", 1e-4, 1e-4, dead ? op_scale : 0.0);
         require_parity(g, gdws, rdws, "cbam dspatial.weight", 1e-4, 1e-4);
         require_parity(g, gdbs, rdbs, "cbam dspatial.bias", 1e-4, 1e-4);
       }
