@@ -9,10 +9,10 @@ inputs, sizes and thread count (issue 14).
 
 Weights: random (python/srmds_torch.py SRMDSNet.randomize_(seed), training form, base --base), fused
 by the PyTorch twin in float64 (SPEC section 2) and written as an srmds fused weight file; or --model
-(an srmds weight file, either form; a training-form file is fused the same way). The PyTorch twin
-loads that file and exports it to ONNX (one static-shape model per case, opset 13), which OpenVINO
-and ONNX Runtime run; ours (bench/peer_forward.cpp, srmds_peer_forward in <build>/bench) and
-PyTorch read the weight file itself.
+(an srmds weight file, either form; a training-form file is fused the same way). `srmds export`
+(<build>/apps/srmds/srmds, io/onnx_export.hpp) writes that file as ONNX (one static-shape model per
+case, opset 17, output the logits z_0), which OpenVINO and ONNX Runtime run; ours
+(bench/peer_forward.cpp, srmds_peer_forward in <build>/bench) and PyTorch read the weight file itself.
 What is timed: one fused forward pass of z_0 for an N x 1 x S x S input (no sigmoid, no copies in
 or out beyond what the runtime's own call does), after --warmup untimed passes, --iters timed
 passes per process; the process reports its median.
@@ -219,6 +219,10 @@ def main():
     ours_bin = os.path.join(a.build, "bench", "srmds_peer_forward")
     if any(r.startswith("ours") for r in runtimes) and not os.access(ours_bin, os.X_OK):
         ap.error("%s not found: build it (cmake --build %s --target srmds_peer_forward)" % (ours_bin, a.build))
+    cli_bin = os.path.join(a.build, "apps", "srmds", "srmds")
+    if any(r.startswith(("openvino", "onnxruntime")) for r in runtimes) and not os.access(cli_bin, os.X_OK):
+        ap.error("%s not found: build it (cmake --build %s --target srmds_cli); it exports the ONNX model"
+                 % (cli_bin, a.build))
     batches = parse_list(a.batches)
     tmp = None
     if a.workdir:
@@ -257,9 +261,10 @@ def main():
         x.tofile(x_path)
         onnx_path = os.path.join(work, "fused_%s.onnx" % key)
         if any(r.startswith(("openvino", "onnxruntime")) for r in runtimes):
-            with torch.no_grad():
-                torch.onnx.export(net, torch.from_numpy(x), onnx_path, input_names=["x"], output_names=["z0"],
-                                  opset_version=13, do_constant_folding=True)
+            rc, _ = run_process([cli_bin, "export", "--model", weights, "--out", onnx_path, "--batch", str(n),
+                                 "--size", "%dx%d" % (a.size, a.size), "--output", "logits"], env)
+            if rc != 0:
+                return 1
         case = {"case": key, "runs": {r: {"ms": [], "rss_mb": [], "info": None} for r in runtimes}}
         for rep in range(a.reps):
             order = runtimes[rep % len(runtimes):] + runtimes[:rep % len(runtimes)]

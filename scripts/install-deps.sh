@@ -13,9 +13,11 @@ packages=(
   clang libclang-rt-14-dev libomp-14-dev
   libgdcm-dev dcm2niix
   libdcmtk-dev dicom3tools
+  libonnx-dev libprotobuf-dev  # optional: srmds export (SRMDS_WITH_ONNX)
 )
 if [ "${SRMDS_NO_PYTHON:-0}" != "1" ]; then
   packages+=(python3 python3-numpy python3-torch python3-nibabel python3-pydicom)
+  packages+=(python3-onnx)  # tests/test_onnx_export.py: the ONNX checker
   packages+=(python3-venv)  # tests/test_dicom_seg.py reads the SEG back with highdicom from PyPI in a venv
 fi
 

@@ -15,5 +15,6 @@ void add_eval_command(CLI::App& app);     // cmd_eval.cpp: metrics table (micro 
 void add_segment_command(CLI::App& app);  // cmd_segment.cpp: CT volume -> mask / probability / PNGs
 void add_demo_command(CLI::App& app);     // cmd_demo.cpp: the end-to-end demonstration
 void add_bench_command(CLI::App& app);    // cmd_bench.cpp: images/s of both forms
+void add_export_command(CLI::App& app);   // cmd_export.cpp: fused network -> ONNX model
 
 }  // namespace srmds::cli

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   srmds::cli::add_segment_command(app);
   srmds::cli::add_demo_command(app);
   srmds::cli::add_bench_command(app);
+  srmds::cli::add_export_command(app);
   std::string names;
   for (const CLI::App* sub : app.get_subcommands({})) names += (names.empty() ? "" : ", ") + sub->get_name();
   if (argc < 2) {
