@@ -330,7 +330,8 @@ done
 # Every op's test cases (not the network's, nor the 2 x 8 GiB limit test, nor the repeated
 # determinism runs), each on its smallest case: every kernel runs once under the sanitizer.
 sanitize_spec="[cuda]~[net]~[large]~[determinism]"
-refusal='not supported|unsupported (device|gpu|architecture)|no supported|refus|cannot be used|not available on this'
+# the sanitizer's own lines ("========= ..." or naming it) that say it will not run on this device
+refusal='^(=========|.*compute-sanitizer).*(not supported|unsupported|no supported|refus|cannot be used|not available)'
 sanitize() {  # sanitize TOOL BUDGET OPTIONS...
   local tool=$1 budget=$2 limit logf rc errors
   shift 2
