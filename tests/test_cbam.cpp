@@ -1,23 +1,18 @@
-// CBAM: forward and saved tensors against a naive loop written from SPEC §2 (images smaller than
-// the 7x7 kernel, strided views, in place), backward against finite differences in double for x
-// and all four parameters, write modes, and rejected shapes.
+// CBAM through the op-case table (support/op_case.hpp): forward and saved tensors against a naive
+// loop written from SPEC §2 (images smaller than the 7x7 kernel, strided views, in place), backward
+// against finite differences in double for x and all four parameters, write modes; and rejected
+// shapes.
 #include <cmath>
 #include <vector>
 
 #include "srmds/ops/cbam.hpp"
-#include "srmds/ops/tensor_ops.hpp"
-#include "support/fd_report.hpp"
-#include "support/testing.hpp"
+#include "support/op_case.hpp"
 
 using namespace srmds;
-using srmds::test::check_gradient_report;
-using srmds::test::ChannelViews;
-using srmds::test::contiguous;
-using srmds::test::fresh_seed;
+using srmds::test::OpCase;
+using srmds::test::OpChecks;
+using srmds::test::OpReference;
 using srmds::test::random_tensor;
-using srmds::test::require_accumulated;
-using srmds::test::require_close;
-using srmds::test::weighted_sum;
 
 namespace {
 
@@ -100,121 +95,73 @@ Tensor<double> naive_cbam(const Tensor<T>& x, const CbamParams<T>& p, Tensor<dou
   return y;
 }
 
-struct Case {
-  Shape x;
-  int64_t hd;
-};
-const std::vector<Case> kCases = {{Shape{2, 5, 6, 7}, 4},
-                                  {Shape{1, 32, 9, 8}, 2},
-                                  {Shape{3, 3, 2, 3}, 4},
-                                  {Shape{2, 4, 1, 1}, 4},
-                                  {Shape{2, 9, 40, 36}, 4}};  // the last runs in parallel
-
-}  // namespace
-
-TEMPLATE_TEST_CASE("cbam forward and saved tensors match a naive loop", "[ops][cbam]", float, double) {
-  using T = TestType;
-  const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
-  Context<Cpu> ctx;
-  Rng rng(fresh_seed());
-  for (const Case& k : kCases) {
-    for (bool views : {false, true}) {
-      INFO("x " << k.x << " hidden " << k.hd << (views ? " (strided views)" : ""));
-      const Shape& s = k.x;
-      auto p = random_params<T>(s.c(), k.hd, rng);
-      auto xbig = random_tensor<T>(Shape{s.n(), s.c() + 2, s.h(), s.w()}, rng, -1.0, 2.0);
-      auto ybig = random_tensor<T>(Shape{s.n(), s.c() + 3, s.h(), s.w()}, rng);
-      Tensor<T> xo = random_tensor<T>(s, rng, -1.0, 2.0), yo(s);
-      Tensor<T> x = views ? xbig.channels(2, s.c()) : xo.view();
-      Tensor<T> y = views ? ybig.channels(1, s.c()) : yo.view();
-      auto saved = cbam_saved_for<T>(ctx, s, k.hd);
-      cbam_forward(ctx, x, p.w1, p.w2, p.ws, p.bs, y, saved);
-      Tensor<double> ar, mr, pr;
-      const auto yr = naive_cbam(contiguous(x), p, ar, mr, pr);
-      require_close(contiguous(y), yr, tol, tol, "y");
-      require_close(saved.scale, ar, tol, tol, "saved.scale");
-      require_close(saved.gate, mr, tol, tol, "saved.gate");
-      require_close(saved.pooled, pr, tol, tol, "saved.pooled");
-      // The saved argmax positions hold the saved maxima.
-      const Tensor<T> xc = contiguous(x);
-      for (int64_t n = 0; n < s.n(); ++n)
-        for (int64_t c = 0; c < s.c(); ++c) {
-          const int32_t at = saved.max_index[n * s.c() + c];
-          REQUIRE(at >= 0);
-          REQUIRE(at < s.h() * s.w());
-          REQUIRE(xc.sample(n)[c * s.h() * s.w() + at] == saved.max[n * s.c() + c]);
-        }
-
-      Tensor<T> z = contiguous(x);
-      auto saved2 = cbam_saved_for<T>(ctx, s, k.hd);
-      cbam_forward(ctx, z, p.w1, p.w2, p.ws, p.bs, z, saved2);
-      require_close(z, contiguous(y), 0.0, 0.0, "y in place");
-    }
-  }
-}
-
-TEST_CASE("cbam backward matches finite differences for x, fc1, fc2 and the spatial conv", "[ops][cbam][grad]") {
-  Context<Cpu> ctx;
-  Rng rng(fresh_seed());
-  for (const Case& k : kCases) {
-    INFO("x " << k.x << " hidden " << k.hd);
-    const Shape& s = k.x;
-    auto x = random_tensor<double>(s, rng, -1.0, 2.0);
-    auto p = random_params<double>(s.c(), k.hd, rng);
-    auto w = random_tensor<double>(s, rng);
-    auto loss = [&] {
-      Tensor<double> yy(s);
-      auto sv = cbam_saved_for<double>(ctx, s, k.hd);
-      cbam_forward(ctx, x, p.w1, p.w2, p.ws, p.bs, yy, sv);
-      return weighted_sum(yy, w);
-    };
-    Tensor<double> y(s), dx(s), dw1(p.w1.shape()), dw2(p.w2.shape()), dws(p.ws.shape()), dbs(p.bs.shape());
-    auto saved = cbam_saved_for<double>(ctx, s, k.hd);
-    cbam_forward(ctx, x, p.w1, p.w2, p.ws, p.bs, y, saved);
-    cbam_backward(ctx, x, w, p.w1, p.w2, p.ws, p.bs, saved, dx, WriteMode::Overwrite, dw1, dw2, dws, dbs,
-                  WriteMode::Overwrite);
+// The op-case adapter (support/op_case.hpp).
+template <class T>
+class CbamOp {
+ public:
+  static constexpr const char* kName = "cbam";
+  static constexpr const char* kSize = "hidden";
+  static constexpr bool kInPlace = true;
+  static OpChecks checks() {
+    OpChecks c;
+    c.forward_float = 2e-5;
+    c.forward_double = 1e-12;
     // Max pooling and ReLU have kinks: an entry passes on a one-sided difference if a max or a
     // hidden unit switches within eps (check_gradient's kink fallback); a wrong gradient fails all three.
     // A one-sided difference carries an O(eps f'') truncation error (seen up to 3e-5 relative with
     // eps 1e-5 on the largest case), hence 1e-4 for the fallback; central differences keep 1e-6.
-    const int pts = 48;
-    const double eps = 1e-5, kink = 1e-4;
-    check_gradient_report(x, dx, loss, "cbam dx " + std::to_string(s.numel()), rng, pts, eps, 1e-6, 1e-8, kink);
-    check_gradient_report(p.w1, dw1, loss, "cbam fc1.weight", rng, pts, eps, 1e-6, 1e-8, kink);
-    check_gradient_report(p.w2, dw2, loss, "cbam fc2.weight", rng, pts, eps, 1e-6, 1e-8, kink);
-    check_gradient_report(p.ws, dws, loss, "cbam spatial.weight", rng, pts, eps, 1e-6, 1e-8, kink);
-    check_gradient_report(p.bs, dbs, loss, "cbam spatial.bias", rng, pts, eps, 1e-6, 1e-8, kink);
-
-    Tensor<double> gx(s), g1(p.w1.shape()), g2(p.w2.shape()), gs(p.ws.shape()), gb(p.bs.shape());
-    for (auto* t : {&gx, &g1, &g2, &gs, &gb}) fill(ctx, *t, 0.25);
-    cbam_backward(ctx, x, w, p.w1, p.w2, p.ws, p.bs, saved, gx, WriteMode::Accumulate, g1, g2, gs, gb,
-                  WriteMode::Accumulate);
-    require_accumulated({{&gx, &dx}, {&g1, &dw1}, {&g2, &dw2}, {&gs, &dws}, {&gb, &dbs}}, 0.25);
+    c.fd_eps = 1e-5;
+    c.fd_kink = 1e-4;
+    return c;
   }
-}
 
-TEMPLATE_TEST_CASE("cbam backward on strided views matches the contiguous one", "[ops][cbam][grad]", float, double) {
-  using T = TestType;
-  const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-13;
-  Context<Cpu> ctx;
-  Rng rng(fresh_seed());
-  const Shape s{3, 5, 4, 3};
-  auto p = random_params<T>(5, 4, rng);
-  ChannelViews<T> v(s, rng);
-  auto &xv = v.x, &gv = v.g, &dv = v.d;
-  auto saved = cbam_saved_for<T>(ctx, s, 4);
-  Tensor<T> y(s);
-  cbam_forward(ctx, xv, p.w1, p.w2, p.ws, p.bs, y, saved);
-  Tensor<T> dx(s), d1(p.w1.shape()), d2(p.w2.shape()), ds(p.ws.shape()), db(p.bs.shape());
-  cbam_backward(ctx, contiguous(xv), contiguous(gv), p.w1, p.w2, p.ws, p.bs, saved, dx, WriteMode::Overwrite, d1, d2,
-                ds, db, WriteMode::Overwrite);
-  Tensor<T> e1(p.w1.shape()), e2(p.w2.shape()), es(p.ws.shape()), eb(p.bs.shape());
-  cbam_backward(ctx, xv, gv, p.w1, p.w2, p.ws, p.bs, saved, dv, WriteMode::Overwrite, e1, e2, es, eb,
-                WriteMode::Overwrite);
-  require_close(contiguous(dv), dx, tol, tol, "dx view");
-  require_close(e1, d1, tol, tol, "dfc1 view");
-  require_close(es, ds, tol, tol, "dspatial view");
-}
+  CbamOp(const OpCase& k, Rng& rng) : m_hd(k.size), m_p(random_params<T>(k.x.c(), k.size, rng)) {}
+  std::vector<std::string> param_names() const {
+    return {"fc1.weight", "fc2.weight", "spatial.weight", "spatial.bias"};
+  }
+  std::vector<Tensor<T>*> params() { return {&m_p.w1, &m_p.w2, &m_p.ws, &m_p.bs}; }
+
+  void forward(Context<Cpu>& ctx, const Tensor<T>& x, Tensor<T>& y) {
+    m_saved = cbam_saved_for<T>(ctx, x.shape(), m_hd);
+    cbam_forward(ctx, x, m_p.w1, m_p.w2, m_p.ws, m_p.bs, y, m_saved);
+  }
+  void backward(Context<Cpu>& ctx, const Tensor<T>& x, const Tensor<T>& dy, Tensor<T>& dx, WriteMode dx_mode,
+                const std::vector<Tensor<T>*>& g, WriteMode param_mode) {
+    cbam_backward(ctx, x, dy, m_p.w1, m_p.w2, m_p.ws, m_p.bs, m_saved, dx, dx_mode, *g[0], *g[1], *g[2], *g[3],
+                  param_mode);
+  }
+  OpReference<T> reference(const Tensor<T>& x) const {
+    OpReference<T> r;
+    Tensor<double> a, m, pooled;
+    r.y = naive_cbam(x, m_p, a, m, pooled);
+    r.saved.push_back({"saved.scale", &m_saved.scale, std::move(a)});
+    r.saved.push_back({"saved.gate", &m_saved.gate, std::move(m)});
+    r.saved.push_back({"saved.pooled", &m_saved.pooled, std::move(pooled)});
+    // The saved argmax positions hold the saved maxima.
+    const Shape& s = x.shape();
+    for (int64_t n = 0; n < s.n(); ++n)
+      for (int64_t c = 0; c < s.c(); ++c) {
+        const int32_t at = m_saved.max_index[n * s.c() + c];
+        REQUIRE(at >= 0);
+        REQUIRE(at < s.h() * s.w());
+        REQUIRE(x.sample(n)[c * s.h() * s.w() + at] == m_saved.max[n * s.c() + c]);
+      }
+    return r;
+  }
+
+ private:
+  int64_t m_hd;
+  CbamParams<T> m_p;
+  CbamSaved<T, Cpu> m_saved;
+};
+
+const std::vector<OpCase> kCases = {{Shape{2, 5, 6, 7}, 4}, {Shape{1, 32, 9, 8}, 2},
+                                    {Shape{3, 3, 2, 3}, 4}, {Shape{2, 4, 1, 1}, 4},
+                                    {Shape{3, 5, 4, 3}, 4}, {Shape{2, 9, 40, 36}, 4}};  // the last runs in parallel
+
+}  // namespace
+
+SRMDS_OP_CASE_TESTS(CbamOp, "cbam", kCases)
 
 TEST_CASE("cbam rejects inconsistent weights naming the op and the tensor", "[ops][cbam][errors]") {
   Context<Cpu> ctx;

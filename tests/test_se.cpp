@@ -1,22 +1,17 @@
-// Squeeze-and-excitation: forward and saved tensors against a naive loop (hidden width taken
-// from fc1.weight), strided views, backward against finite differences for x and all four
-// parameters, write modes and rejected shapes.
+// Squeeze-and-excitation through the op-case table (support/op_case.hpp): forward and saved
+// tensors against a naive loop (hidden width taken from fc1.weight), strided views, backward
+// against finite differences for x and all four parameters, write modes; and rejected shapes.
 #include <cmath>
 #include <vector>
 
 #include "srmds/ops/se.hpp"
-#include "srmds/ops/tensor_ops.hpp"
-#include "support/testing.hpp"
+#include "support/op_case.hpp"
 
 using namespace srmds;
-using srmds::test::check_gradient;
-using srmds::test::ChannelViews;
-using srmds::test::contiguous;
-using srmds::test::fresh_seed;
+using srmds::test::OpCase;
+using srmds::test::OpChecks;
+using srmds::test::OpReference;
 using srmds::test::random_tensor;
-using srmds::test::require_accumulated;
-using srmds::test::require_close;
-using srmds::test::weighted_sum;
 
 namespace {
 
@@ -65,106 +60,59 @@ Tensor<double> naive_se(const Tensor<T>& x, const SeParams<T>& p, Tensor<double>
   return y;
 }
 
-struct Case {
-  Shape x;
-  int64_t hd;
+// The op-case adapter (support/op_case.hpp). y may not alias x (ops/se.hpp).
+template <class T>
+class SeOp {
+ public:
+  static constexpr const char* kName = "se";
+  static constexpr const char* kSize = "hidden";
+  static constexpr bool kInPlace = false;
+  static OpChecks checks() {
+    OpChecks c;
+    c.forward_float = 1e-5;
+    c.forward_double = 1e-13;
+    // The loss sums up to ~35k terms, so its rounding (~1e-12) over a 2e-6 step would be ~1e-6 of
+    // the derivative: a 1e-5 step keeps that noise at ~1e-7 (truncation error stays ~1e-10).
+    c.fd_eps = 1e-5;
+    return c;
+  }
+
+  SeOp(const OpCase& k, Rng& rng) : m_hd(k.size), m_p(random_params<T>(k.x.c(), k.size, rng)) {}
+  std::vector<std::string> param_names() const { return {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}; }
+  std::vector<Tensor<T>*> params() { return {&m_p.w1, &m_p.b1, &m_p.w2, &m_p.b2}; }
+
+  void forward(Context<Cpu>& ctx, const Tensor<T>& x, Tensor<T>& y) {
+    m_saved = se_saved_for<T>(ctx, x.shape(), m_hd);
+    se_forward(ctx, x, m_p.w1, m_p.b1, m_p.w2, m_p.b2, y, m_saved);
+  }
+  void backward(Context<Cpu>& ctx, const Tensor<T>& x, const Tensor<T>& dy, Tensor<T>& dx, WriteMode dx_mode,
+                const std::vector<Tensor<T>*>& g, WriteMode param_mode) {
+    se_backward(ctx, x, dy, m_p.w1, m_p.b1, m_p.w2, m_p.b2, m_saved, dx, dx_mode, *g[0], *g[1], *g[2], *g[3],
+                param_mode);
+  }
+  OpReference<T> reference(const Tensor<T>& x) const {
+    OpReference<T> r;
+    Tensor<double> s, u, a;
+    r.y = naive_se(x, m_p, s, u, a);
+    r.saved.push_back({"saved.mean", &m_saved.mean, std::move(s)});
+    r.saved.push_back({"saved.hidden", &m_saved.hidden, std::move(u)});
+    r.saved.push_back({"saved.scale", &m_saved.scale, std::move(a)});
+    return r;
+  }
+
+ private:
+  int64_t m_hd;
+  SeParams<T> m_p;
+  SeSaved<T, Cpu> m_saved;
 };
-const std::vector<Case> kCases = {{Shape{2, 5, 3, 4}, 4},
-                                  {Shape{3, 7, 5, 2}, 3},
-                                  {Shape{1, 32, 2, 3}, 2},
-                                  {Shape{4, 1, 3, 3}, 4},
-                                  {Shape{2, 9, 48, 40}, 4}};  // large enough to run in parallel
+
+const std::vector<OpCase> kCases = {
+    {Shape{2, 5, 3, 4}, 4}, {Shape{3, 7, 5, 2}, 3}, {Shape{1, 32, 2, 3}, 2},
+    {Shape{4, 1, 3, 3}, 4}, {Shape{3, 5, 4, 3}, 4}, {Shape{2, 9, 48, 40}, 4}};  // large enough to run in parallel
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("se forward and saved tensors match a naive loop", "[ops][se]", float, double) {
-  using T = TestType;
-  const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
-  Context<Cpu> ctx;
-  Rng rng(fresh_seed());
-  for (const Case& k : kCases) {
-    for (bool views : {false, true}) {
-      INFO("x " << k.x << " hidden " << k.hd << (views ? " (strided views)" : ""));
-      const Shape& s = k.x;
-      auto p = random_params<T>(s.c(), k.hd, rng);
-      auto xbig = random_tensor<T>(Shape{s.n(), s.c() + 2, s.h(), s.w()}, rng, -1.0, 2.0);
-      auto ybig = random_tensor<T>(Shape{s.n(), s.c() + 3, s.h(), s.w()}, rng);
-      Tensor<T> xo = random_tensor<T>(s, rng, -1.0, 2.0), yo(s);
-      Tensor<T> x = views ? xbig.channels(2, s.c()) : xo.view();
-      Tensor<T> y = views ? ybig.channels(1, s.c()) : yo.view();
-      auto saved = se_saved_for<T>(ctx, s, k.hd);
-      se_forward(ctx, x, p.w1, p.b1, p.w2, p.b2, y, saved);
-      Tensor<double> sr, ur, ar;
-      const auto yr = naive_se(contiguous(x), p, sr, ur, ar);
-      require_close(contiguous(y), yr, tol, tol, "y");
-      require_close(saved.mean, sr, tol, tol, "saved.mean");
-      require_close(saved.hidden, ur, tol, tol, "saved.hidden");
-      require_close(saved.scale, ar, tol, tol, "saved.scale");
-    }
-  }
-}
-
-TEST_CASE("se backward matches finite differences for x, fc1 and fc2", "[ops][se][grad]") {
-  Context<Cpu> ctx;
-  Rng rng(fresh_seed());
-  for (const Case& k : kCases) {
-    INFO("x " << k.x << " hidden " << k.hd);
-    const Shape& s = k.x;
-    auto x = random_tensor<double>(s, rng, -1.0, 2.0);
-    auto p = random_params<double>(s.c(), k.hd, rng);
-    auto w = random_tensor<double>(s, rng);
-    auto loss = [&] {
-      Tensor<double> yy(s);
-      auto sv = se_saved_for<double>(ctx, s, k.hd);
-      se_forward(ctx, x, p.w1, p.b1, p.w2, p.b2, yy, sv);
-      return weighted_sum(yy, w);
-    };
-    Tensor<double> y(s), dx(s), dw1(p.w1.shape()), db1(p.b1.shape()), dw2(p.w2.shape()), db2(p.b2.shape());
-    auto saved = se_saved_for<double>(ctx, s, k.hd);
-    se_forward(ctx, x, p.w1, p.b1, p.w2, p.b2, y, saved);
-    se_backward(ctx, x, w, p.w1, p.b1, p.w2, p.b2, saved, dx, WriteMode::Overwrite, dw1, db1, dw2, db2,
-                WriteMode::Overwrite);
-    // The loss sums up to ~35k terms, so its rounding (~1e-12) over a 2e-6 step would be ~1e-6 of
-    // the derivative: a 1e-5 step keeps that noise at ~1e-7 (truncation error stays ~1e-10).
-    const int pts = 48;
-    const double eps = 1e-5;
-    check_gradient(x, dx, loss, "se dx", rng, pts, eps);
-    check_gradient(p.w1, dw1, loss, "se fc1.weight", rng, pts, eps);
-    check_gradient(p.b1, db1, loss, "se fc1.bias", rng, pts, eps);
-    check_gradient(p.w2, dw2, loss, "se fc2.weight", rng, pts, eps);
-    check_gradient(p.b2, db2, loss, "se fc2.bias", rng, pts, eps);
-
-    // Accumulate adds the same gradients.
-    Tensor<double> gx(s), g1(p.w1.shape()), gb1(p.b1.shape()), g2(p.w2.shape()), gb2(p.b2.shape());
-    for (auto* t : {&gx, &g1, &gb1, &g2, &gb2}) fill(ctx, *t, 0.25);
-    se_backward(ctx, x, w, p.w1, p.b1, p.w2, p.b2, saved, gx, WriteMode::Accumulate, g1, gb1, g2, gb2,
-                WriteMode::Accumulate);
-    require_accumulated({{&gx, &dx}, {&g1, &dw1}, {&gb1, &db1}, {&g2, &dw2}, {&gb2, &db2}}, 0.25);
-  }
-}
-
-TEMPLATE_TEST_CASE("se backward on strided views matches the contiguous one", "[ops][se][grad]", float, double) {
-  using T = TestType;
-  const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-13;
-  Context<Cpu> ctx;
-  Rng rng(fresh_seed());
-  const Shape s{3, 5, 4, 3};
-  auto p = random_params<T>(5, 4, rng);
-  ChannelViews<T> v(s, rng);
-  auto &xv = v.x, &gv = v.g, &dv = v.d;
-  auto saved = se_saved_for<T>(ctx, s, 4);
-  Tensor<T> y(s);
-  se_forward(ctx, xv, p.w1, p.b1, p.w2, p.b2, y, saved);
-  Tensor<T> dx(s), dw1(p.w1.shape()), db1(p.b1.shape()), dw2(p.w2.shape()), db2(p.b2.shape());
-  se_backward(ctx, contiguous(xv), contiguous(gv), p.w1, p.b1, p.w2, p.b2, saved, dx, WriteMode::Overwrite, dw1, db1,
-              dw2, db2, WriteMode::Overwrite);
-  Tensor<T> ew1(p.w1.shape()), eb1(p.b1.shape()), ew2(p.w2.shape()), eb2(p.b2.shape());
-  se_backward(ctx, xv, gv, p.w1, p.b1, p.w2, p.b2, saved, dv, WriteMode::Overwrite, ew1, eb1, ew2, eb2,
-              WriteMode::Overwrite);
-  require_close(contiguous(dv), dx, tol, tol, "dx view");
-  require_close(ew1, dw1, tol, tol, "dw1 view");
-  require_close(ew2, dw2, tol, tol, "dw2 view");
-}
+SRMDS_OP_CASE_TESTS(SeOp, "se", kCases)
 
 TEST_CASE("se rejects inconsistent weights naming the op and the tensor", "[ops][se][errors]") {
   Context<Cpu> ctx;

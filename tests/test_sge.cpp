@@ -1,23 +1,20 @@
-// Spatial group-wise enhance: forward and saved tensors against a naive loop written from SPEC §2
-// (several group sizes, the 2-pixel minimum, strided views, in place), backward against finite
-// differences in double for x, weight and bias, write modes, and rejected shapes.
+// Spatial group-wise enhance through the op-case table (support/op_case.hpp): forward and saved
+// tensors against a naive loop written from SPEC §2 (several group sizes, the 2-pixel minimum,
+// strided views, in place), backward against finite differences in double for x, weight and bias,
+// write modes; the initial parameters; and rejected shapes.
 #include <cmath>
 #include <vector>
 
 #include "srmds/ops/sge.hpp"
 #include "srmds/ops/tensor_ops.hpp"
-#include "support/fd_report.hpp"
-#include "support/testing.hpp"
+#include "support/op_case.hpp"
 
 using namespace srmds;
-using srmds::test::check_gradient_report;
-using srmds::test::ChannelViews;
-using srmds::test::contiguous;
 using srmds::test::fresh_seed;
+using srmds::test::OpCase;
+using srmds::test::OpChecks;
+using srmds::test::OpReference;
 using srmds::test::random_tensor;
-using srmds::test::require_accumulated;
-using srmds::test::require_close;
-using srmds::test::weighted_sum;
 
 namespace {
 
@@ -68,56 +65,61 @@ Tensor<double> naive_sge(const Tensor<T>& x, const Tensor<T>& weight, const Tens
   return y;
 }
 
-struct Case {
-  Shape x;
-  int64_t groups;
-};
-const std::vector<Case> kCases = {{Shape{2, 8, 5, 4}, 8},   {Shape{3, 16, 4, 6}, 8}, {Shape{2, 6, 3, 3}, 6},
-                                  {Shape{1, 4, 1, 2}, 4},   {Shape{2, 6, 4, 3}, 2},  {Shape{1, 1, 3, 2}, 1},
-                                  {Shape{2, 24, 40, 36}, 8}};  // large enough to run in parallel
-
+// The op-case adapter (support/op_case.hpp).
 template <class T>
-void random_gate_params(int64_t g, Rng& rng, Tensor<T>& weight, Tensor<T>& bias) {
-  // SPEC's initial values are weight 0, bias 1: random values exercise the normalisation too.
-  weight = random_tensor<T>(Shape{1, g, 1, 1}, rng, -2.0, 2.0);
-  bias = random_tensor<T>(Shape{1, g, 1, 1}, rng, -1.0, 1.0);
-}
+class SgeOp {
+ public:
+  static constexpr const char* kName = "sge";
+  static constexpr const char* kSize = "groups";
+  static constexpr bool kInPlace = true;
+  static OpChecks checks() {
+    OpChecks c;
+    c.forward_float = 2e-5;
+    c.forward_double = 1e-12;
+    c.fd_eps = 1e-5;  // see test_se.cpp: loss rounding over a smaller step is too noisy
+    return c;
+  }
+
+  SgeOp(const OpCase& k, Rng& rng) : m_groups(k.size) {
+    // SPEC's initial values are weight 0, bias 1: random values exercise the normalisation too.
+    m_weight = random_tensor<T>(Shape{1, k.size, 1, 1}, rng, -2.0, 2.0);
+    m_bias = random_tensor<T>(Shape{1, k.size, 1, 1}, rng, -1.0, 1.0);
+  }
+  std::vector<std::string> param_names() const { return {"weight", "bias"}; }
+  std::vector<Tensor<T>*> params() { return {&m_weight, &m_bias}; }
+
+  void forward(Context<Cpu>& ctx, const Tensor<T>& x, Tensor<T>& y) {
+    m_saved = sge_saved_for<T>(ctx, x.shape(), m_groups);
+    sge_forward(ctx, x, m_weight, m_bias, y, m_saved);
+  }
+  void backward(Context<Cpu>& ctx, const Tensor<T>& x, const Tensor<T>& dy, Tensor<T>& dx, WriteMode dx_mode,
+                const std::vector<Tensor<T>*>& g, WriteMode param_mode) {
+    sge_backward(ctx, x, dy, m_weight, m_bias, m_saved, dx, dx_mode, *g[0], *g[1], param_mode);
+  }
+  OpReference<T> reference(const Tensor<T>& x) const {
+    OpReference<T> r;
+    Tensor<double> mean, norm, stdev;
+    r.y = naive_sge(x, m_weight, m_bias, mean, norm, stdev);
+    r.saved.push_back({"saved.mean", &m_saved.mean, std::move(mean)});
+    r.saved.push_back({"saved.norm", &m_saved.norm, std::move(norm), 10});
+    r.saved.push_back({"saved.stdev", &m_saved.stdev, std::move(stdev)});
+    return r;
+  }
+
+ private:
+  int64_t m_groups;
+  Tensor<T> m_weight, m_bias;  // (1, G, 1, 1)
+  SgeSaved<T, Cpu> m_saved;
+};
+
+const std::vector<OpCase> kCases = {
+    {Shape{2, 8, 5, 4}, 8}, {Shape{3, 16, 4, 6}, 8},  {Shape{2, 6, 3, 3}, 6},
+    {Shape{1, 4, 1, 2}, 4}, {Shape{2, 6, 4, 3}, 2},   {Shape{1, 1, 3, 2}, 1},
+    {Shape{3, 8, 4, 3}, 4}, {Shape{2, 24, 40, 36}, 8}};  // large enough to run in parallel
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("sge forward and saved tensors match a naive loop", "[ops][sge]", float, double) {
-  using T = TestType;
-  const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
-  Context<Cpu> ctx;
-  Rng rng(fresh_seed());
-  for (const Case& k : kCases) {
-    for (bool views : {false, true}) {
-      INFO("x " << k.x << " groups " << k.groups << (views ? " (strided views)" : ""));
-      const Shape& s = k.x;
-      Tensor<T> weight, bias;
-      random_gate_params(k.groups, rng, weight, bias);
-      auto xbig = random_tensor<T>(Shape{s.n(), s.c() + 2, s.h(), s.w()}, rng, -1.0, 2.0);
-      auto ybig = random_tensor<T>(Shape{s.n(), s.c() + 3, s.h(), s.w()}, rng);
-      Tensor<T> xo = random_tensor<T>(s, rng, -1.0, 2.0), yo(s);
-      Tensor<T> x = views ? xbig.channels(2, s.c()) : xo.view();
-      Tensor<T> y = views ? ybig.channels(1, s.c()) : yo.view();
-      auto saved = sge_saved_for<T>(ctx, s, k.groups);
-      sge_forward(ctx, x, weight, bias, y, saved);
-      Tensor<double> mr, nr, sr;
-      const auto yr = naive_sge(contiguous(x), weight, bias, mr, nr, sr);
-      require_close(contiguous(y), yr, tol, tol, "y");
-      require_close(saved.mean, mr, tol, tol, "saved.mean");
-      require_close(saved.norm, nr, 10 * tol, 10 * tol, "saved.norm");
-      require_close(saved.stdev, sr, tol, tol, "saved.stdev");
-
-      // In place gives the same output.
-      Tensor<T> z = contiguous(x);
-      auto saved2 = sge_saved_for<T>(ctx, s, k.groups);
-      sge_forward(ctx, z, weight, bias, z, saved2);
-      require_close(z, contiguous(y), 0.0, 0.0, "y in place");
-    }
-  }
-}
+SRMDS_OP_CASE_TESTS(SgeOp, "sge", kCases)
 
 TEST_CASE("sge with the initial weight 0 and bias 1 scales every channel by sigmoid(1)", "[ops][sge]") {
   Context<Cpu> ctx;
@@ -129,61 +131,6 @@ TEST_CASE("sge with the initial weight 0 and bias 1 scales every channel by sigm
   auto saved = sge_saved_for<double>(ctx, s, 8);
   sge_forward(ctx, x, w, b, y, saved);
   for (int64_t i = 0; i < x.numel(); ++i) REQUIRE(y[i] == Approx(x[i] / (1 + std::exp(-1.0))).epsilon(1e-14));
-}
-
-TEST_CASE("sge backward matches finite differences for x, weight and bias", "[ops][sge][grad]") {
-  Context<Cpu> ctx;
-  Rng rng(fresh_seed());
-  for (const Case& k : kCases) {
-    INFO("x " << k.x << " groups " << k.groups);
-    const Shape& s = k.x;
-    auto x = random_tensor<double>(s, rng, -1.0, 2.0);
-    Tensor<double> weight, bias;
-    random_gate_params(k.groups, rng, weight, bias);
-    auto w = random_tensor<double>(s, rng);
-    auto loss = [&] {
-      Tensor<double> yy(s);
-      auto sv = sge_saved_for<double>(ctx, s, k.groups);
-      sge_forward(ctx, x, weight, bias, yy, sv);
-      return weighted_sum(yy, w);
-    };
-    Tensor<double> y(s), dx(s), dw(weight.shape()), db(bias.shape());
-    auto saved = sge_saved_for<double>(ctx, s, k.groups);
-    sge_forward(ctx, x, weight, bias, y, saved);
-    sge_backward(ctx, x, w, weight, bias, saved, dx, WriteMode::Overwrite, dw, db, WriteMode::Overwrite);
-    const int pts = 48;
-    const double eps = 1e-5;  // see test_se.cpp: loss rounding over a smaller step is too noisy
-    check_gradient_report(x, dx, loss, "sge dx " + std::to_string(s.numel()), rng, pts, eps);
-    check_gradient_report(weight, dw, loss, "sge weight", rng, pts, eps);
-    check_gradient_report(bias, db, loss, "sge bias", rng, pts, eps);
-
-    Tensor<double> gx(s), gw(weight.shape()), gb(bias.shape());
-    for (auto* t : {&gx, &gw, &gb}) fill(ctx, *t, 0.25);
-    sge_backward(ctx, x, w, weight, bias, saved, gx, WriteMode::Accumulate, gw, gb, WriteMode::Accumulate);
-    require_accumulated({{&gx, &dx}, {&gw, &dw}, {&gb, &db}}, 0.25);
-  }
-}
-
-TEMPLATE_TEST_CASE("sge backward on strided views matches the contiguous one", "[ops][sge][grad]", float, double) {
-  using T = TestType;
-  const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-13;
-  Context<Cpu> ctx;
-  Rng rng(fresh_seed());
-  const Shape s{3, 8, 4, 3};
-  Tensor<T> weight, bias;
-  random_gate_params(4, rng, weight, bias);
-  ChannelViews<T> v(s, rng);
-  auto &xv = v.x, &gv = v.g, &dv = v.d;
-  auto saved = sge_saved_for<T>(ctx, s, 4);
-  Tensor<T> y(s);
-  sge_forward(ctx, xv, weight, bias, y, saved);
-  Tensor<T> dx(s), dw(weight.shape()), db(bias.shape()), ew(weight.shape()), eb(bias.shape());
-  sge_backward(ctx, contiguous(xv), contiguous(gv), weight, bias, saved, dx, WriteMode::Overwrite, dw, db,
-               WriteMode::Overwrite);
-  sge_backward(ctx, xv, gv, weight, bias, saved, dv, WriteMode::Overwrite, ew, eb, WriteMode::Overwrite);
-  require_close(contiguous(dv), dx, tol, tol, "dx view");
-  require_close(ew, dw, tol, tol, "dweight view");
-  require_close(eb, db, tol, tol, "dbias view");
 }
 
 TEST_CASE("sge rejects inconsistent shapes naming the op and the tensor", "[ops][sge][errors]") {
