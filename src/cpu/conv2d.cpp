@@ -81,7 +81,8 @@ void conv2d_banded(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
   const bool direct = kh == 1 && kw == 1;
   const RowTiling tiling = plan_row_tiles(N, H, W, K * W * static_cast<int64_t>(sizeof(T)), tile_bytes,
                                           min_band_cols, conv_max_threads());
-  ThreadScratch<T> scratch(direct ? 0 : tiling.threads, direct ? 0 : tiling.rows * W * K);
+  const int64_t per_thread = direct ? 0 : tiling.rows * W * K;
+  ThreadScratch<T> scratch(direct ? 0 : tiling.threads, per_thread);
   const Eigen::Map<const RowMat<T>> wm(wmat, Cout, K);
 
   auto run_band = [&](int64_t u, T* col) {
@@ -104,13 +105,7 @@ void conv2d_banded(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
     if (bias)
       for (int64_t o = 0; o < Cout; ++o) yb.row(o).array() += bias[o];
   };
-
-  if (tiling.threads > 1) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(tiling.threads)
-    for (int64_t u = 0; u < tiling.units; ++u) run_band(u, scratch.get(conv_thread_id()));
-  } else {
-    for (int64_t u = 0; u < tiling.units; ++u) run_band(u, scratch.get(0));  // Eigen threads the GEMM
-  }
+  for_each_band(tiling.units, tiling.threads, scratch.get(0), per_thread, run_band);
 }
 
 // dWmat (+)= sum_{n, bands} dy[:, band] * im2col(x)[:, band]^T, dWmat (Cout, Cin*kh*kw) row-major.
@@ -130,8 +125,9 @@ void conv2d_filter_banded(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
   const bool direct = kh == 1 && kw == 1;
   const RowTiling tiling = plan_row_tiles(N, H, W, K * W * static_cast<int64_t>(sizeof(T)), tile_bytes,
                                           min_band_cols, conv_max_threads());
-  ThreadScratch<T> scratch(direct ? 0 : tiling.threads, direct ? 0 : tiling.rows * W * K);
-  sum_over_units(tiling.units, tiling.threads, Cout * K, dwmat, [&](int64_t u, int thread, T* acc_data) {
+  const int64_t per_thread = direct ? 0 : tiling.rows * W * K;
+  ThreadScratch<T> scratch(direct ? 0 : tiling.threads, per_thread);
+  auto sum_band = [&](int64_t u, T* col, T* acc_data) {
     Eigen::Map<RowMat<T>> acc(acc_data, Cout, K);
     int64_t n, r0, r1;
     tiling.band(u, H, n, r0, r1);
@@ -140,11 +136,11 @@ void conv2d_filter_banded(const Tensor<T, Cpu>& x,   // (N, Cin, H, W)
     if (direct) {
       acc.noalias() += dyb * ConstStridedMap<T>(x.sample(n) + r0 * W, Cin, cols, Eigen::OuterStride<>(HW)).transpose();
     } else {
-      T* col = scratch.get(thread);
       im2col_rows(x.sample(n), Cin, H, W, kh, kw, r0, r1, col);
       acc.noalias() += dyb * Eigen::Map<const RowMat<T>>(col, K, cols).transpose();
     }
-  });
+  };
+  sum_over_bands(tiling.units, tiling.threads, scratch.get(0), per_thread, Cout * K, dwmat, sum_band);
 }
 
 }  // namespace detail

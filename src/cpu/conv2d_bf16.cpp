@@ -17,7 +17,7 @@
 #include <immintrin.h>
 #endif
 
-#include "conv2d_im2col.hpp"
+#include "band_loop.hpp"
 #include "srmds/core/tensor.hpp"
 #include "srmds/cpu/conv2d_bf16.hpp"
 
@@ -226,12 +226,7 @@ void conv3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
       }
     }
   };
-  if (threads > 1) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(static_cast<int>(threads))
-    for (int64_t u = 0; u < units; ++u) run_band(u, work + detail::conv_thread_id() * band_words);
-  } else {
-    for (int64_t u = 0; u < units; ++u) run_band(u, work);
-  }
+  detail::for_each_band(units, static_cast<int>(threads), work, band_words, run_band);
 }
 
 }  // namespace

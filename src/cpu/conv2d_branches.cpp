@@ -27,9 +27,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "conv2d_im2col.hpp"
-#include "winograd4_common.hpp"
+#include "band_loop.hpp"
 #include "srmds/core/tensor.hpp"
+#include "winograd4_common.hpp"
 
 namespace srmds::cpu::SRMDS_CPU_ISA {
 
@@ -168,12 +168,11 @@ void conv2d_branches_winograd_forward(const Tensor<T, Cpu>& x,                  
   const T* u = static_cast<const T*>(ubuf.get());
   const detail::Winograd4Bands bands(N, th, tw, detail::conv_max_threads());
   const int64_t mt = bands.max_tiles;
-  detail::ThreadScratch<T> scratch(bands.threads,
-                                   (36 * Cin + plan.total * Cout + 1) * mt + detail::winograd4_work(tw, mt));
-  detail::winograd4_parallel(bands.units, bands.threads, [&](int64_t unit, int thread) {
-    const int64_t nt = bands.tiles(unit);
-    T* v = scratch.get(thread);     // (36, Cin, nt)
-    T* m = v + 36 * Cin * mt;       // (total, Cout, nt)
+  const int64_t per_thread = (36 * Cin + plan.total * Cout + 1) * mt + detail::winograd4_work(tw, mt);
+  detail::ThreadScratch<T> scratch(bands.threads, per_thread);
+  detail::for_each_band(bands.units, bands.threads, scratch.get(0), per_thread, [&](int64_t unit, T* v) {
+    const int64_t nt = bands.tiles(unit);  // v: (36, Cin, nt)
+    T* m = v + 36 * Cin * mt;              // (total, Cout, nt)
     T* zero = m + plan.total * Cout * mt;
     T* work = zero + mt;
     std::fill(zero, zero + nt, T(0));
@@ -203,15 +202,14 @@ void conv2d_branches_winograd_backward_filter(const Tensor<T, Cpu>& x,          
   const detail::BranchPlan plan(dw);
   const detail::Winograd4Bands bands(N, th, tw, detail::conv_max_threads());
   const int64_t mt = bands.max_tiles, psize = plan.total * plane;
-  detail::ThreadScratch<T> scratch(bands.threads,
-                                   (36 * Cin + plan.total * Cout + 1) * mt + detail::winograd4_work(tw, mt));
+  const int64_t per_thread = (36 * Cin + plan.total * Cout + 1) * mt + detail::winograd4_work(tw, mt);
+  detail::ThreadScratch<T> scratch(bands.threads, per_thread);
   Buffer sums = host_buffer(static_cast<size_t>(psize) * sizeof(T));  // P, summed over the threads
   T* p_all = static_cast<T*>(sums.get());
   std::fill(p_all, p_all + psize, T(0));
-  detail::sum_over_units(bands.units, bands.threads, psize, p_all, [&](int64_t unit, int thread, T* p) {
-    const int64_t nt = bands.tiles(unit);
-    T* v = scratch.get(thread);       // (36, Cin, nt)
-    T* g = v + 36 * Cin * mt;         // (total, Cout, nt): the stacked A dy_b A^T
+  auto sum_band = [&](int64_t unit, T* v, T* p) {
+    const int64_t nt = bands.tiles(unit);  // v: (36, Cin, nt)
+    T* g = v + 36 * Cin * mt;              // (total, Cout, nt): the stacked A dy_b A^T
     T* sink = g + plan.total * Cout * mt;
     T* work = sink + mt;
     detail::winograd4_input_unit(bands, unit, x, detail::Winograd4Pos<T>::contiguous(v, Cin, nt), work);
@@ -226,7 +224,8 @@ void conv2d_branches_winograd_backward_filter(const Tensor<T, Cpu>& x,          
           Eigen::Map<const RowMat>(g + f * Cout * nt, rows, nt) *
           Eigen::Map<const RowMat>(v + k * Cin * nt, Cin, nt).transpose();
     }
-  });
+  };
+  detail::sum_over_bands(bands.units, bands.threads, scratch.get(0), per_thread, psize, p_all, sum_band);
   for (size_t b = 0; b < dw.size(); ++b) {
     const Shape& ws = dw[b]->shape();
     detail::winograd4_filter_output(plan, b, p_all, plane, static_cast<int>(ws[2]), static_cast<int>(ws[3]),

@@ -1,23 +1,19 @@
-// Building blocks of the CPU convolution: im2col over a band of image rows, the row-band tiling
-// plan, the per-thread scratch that holds one band, and per-thread sums over bands.
+// Building blocks of the CPU im2col convolution: im2col over a band of image rows and the row-band
+// tiling plan (band_loop.hpp runs the bands in parallel).
 //
 // For a stride-1 "same" convolution with kernel kh x kw (kh, kw in {1, 3}, padding kh/2, kw/2), the
 // band of output rows [r0, r1) of one sample needs
 //   col[(c*kh + p)*kw + q, (i - r0)*W + j] = x[c, i + p - kh/2, j + q - kw/2]   (0 outside the image)
 // a (Cin*kh*kw) x ((r1 - r0)*W) row-major matrix; then y[:, band] = Wmat (Cout x Cin*kh*kw) * col.
 // Bands keep the extra memory bounded (a few MB per thread) however large the image is.
-// Internal to the kernels (src/cpu/conv2d.cpp, conv2d_winograd.cpp): one copy per ISA variant.
+// Internal to the kernels (src/cpu/conv2d.cpp): one copy per ISA variant.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#include "srmds/core/buffer.hpp"
+#include "band_loop.hpp"
 #include "variant.hpp"
 
 namespace srmds::cpu::SRMDS_CPU_ISA::detail {
@@ -27,22 +23,6 @@ namespace srmds::cpu::SRMDS_CPU_ISA::detail {
 // of im2col is Cin*9*W values) narrower bands spend more time packing the weights than multiplying.
 inline constexpr int64_t kConvTileBytes = int64_t(1) << 20;
 inline constexpr int64_t kConvMinBandCols = 192;
-
-inline int conv_max_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
-inline int conv_thread_id() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
 
 // Fills the im2col band for output rows [r0, r1) of one sample.
 template <class T>
@@ -114,47 +94,6 @@ inline RowTiling plan_row_tiles(int64_t N, int64_t H, int64_t W, int64_t bytes_p
   t.units = N * bands;
   t.threads = static_cast<int>(std::min<int64_t>(threads, t.units));
   return t;
-}
-
-// Scratch of `per_thread` elements for each of `threads` threads.
-template <class T>
-class ThreadScratch {
-public:
-  ThreadScratch(int threads, int64_t per_thread)
-      : m_per_thread(per_thread),
-        m_buffer(host_buffer(static_cast<size_t>(std::max(threads, 0)) * static_cast<size_t>(per_thread) *
-                             sizeof(T))) {}
-  T* get(int thread) { return static_cast<T*>(m_buffer.get()) + thread * m_per_thread; }
-
-private:
-  int64_t m_per_thread;
-  Buffer m_buffer;
-};
-
-// Runs body(unit, thread, acc) for units [0, units) on `threads` threads, each thread adding into an
-// accumulator of `size` values: thread 0 into acc0, the others into zeroed ones of their own, added
-// to acc0 in thread order at the end. The schedule is static (which units a thread sums is fixed),
-// so the result is reproducible for a thread count. The filter gradients use it.
-template <class T, class F>
-void sum_over_units(int64_t units, int threads, int64_t size, T* acc0, const F& body) {
-  if (threads <= 1) {
-    for (int64_t u = 0; u < units; ++u) body(u, 0, acc0);
-    return;
-  }
-  ThreadScratch<T> partial(threads - 1, size);
-#pragma omp parallel num_threads(threads)
-  {
-    const int tid = conv_thread_id();
-    T* acc = tid == 0 ? acc0 : partial.get(tid - 1);
-    if (tid != 0) std::fill(acc, acc + size, T(0));
-#pragma omp for schedule(static)
-    for (int64_t u = 0; u < units; ++u) body(u, tid, acc);
-  }
-  for (int t = 1; t < threads; ++t) {
-    const T* p = partial.get(t - 1);
-#pragma omp simd
-    for (int64_t i = 0; i < size; ++i) acc0[i] += p[i];
-  }
 }
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA::detail

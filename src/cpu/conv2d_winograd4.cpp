@@ -1,7 +1,7 @@
 // Winograd F(4x4, 3x3) convolution with one kernel (several kernels on one input: conv2d_branches.cpp),
 // one variant per ISA level (see include/srmds/cpu/conv2d_winograd.hpp for the math,
 // src/cpu/variant.hpp). The shapes are checked by the entry point (src/cpu/dispatch/entries.cpp);
-// conv2d_forward and conv2d_backward_data (conv2d.cpp) call it directly.
+// conv2d_forward_with and conv2d_backward_data_with (conv2d.cpp) call it directly.
 // Layout of one band (tile rows of one or more samples, nt tiles in all; winograd4_common.hpp):
 //   v (36, Cin, nt) = B^T d B,  m (36, Cout, nt) = U_k v_k (one GEMM per k),  y = A^T m A + b.
 // Two schedules (both with whole bands per thread):
@@ -20,9 +20,9 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "conv2d_im2col.hpp"
-#include "winograd4_common.hpp"
+#include "band_loop.hpp"
 #include "srmds/core/tensor.hpp"
+#include "winograd4_common.hpp"
 
 namespace srmds::cpu::SRMDS_CPU_ISA {
 
@@ -58,15 +58,15 @@ void winograd4_conv(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
     Buffer ubuf = host_buffer(static_cast<size_t>(36 * Cout * kChunk) * sizeof(T));
     T* m = static_cast<T*>(mbuf.get());
     T* u = static_cast<T*>(ubuf.get());
-    detail::ThreadScratch<T> scratch(bands.threads,
-                                     36 * kChunk * bands.max_tiles + detail::winograd4_work(tw, bands.max_tiles));
+    const int64_t per_thread = 36 * kChunk * bands.max_tiles + detail::winograd4_work(tw, bands.max_tiles);
+    detail::ThreadScratch<T> scratch(bands.threads, per_thread);
     for (int64_t n = 0; n < N; ++n) {
       const T* xn = x.sample(n);
       for (int64_t c0 = 0; c0 < Cin; c0 += kChunk) {
         const int64_t c1 = std::min(Cin, c0 + kChunk), cc = c1 - c0;
         detail::winograd4_weights(w, c0, c1, u);
-        detail::winograd4_parallel(bands.units, bands.threads, [&](int64_t unit, int thread) {
-          T* v = scratch.get(thread);  // (36, cc, nt)
+        detail::for_each_band(bands.units, bands.threads, scratch.get(0), per_thread, [&](int64_t unit, T* v) {
+          // v: (36, cc, nt)
           const int64_t tr0 = unit * bands.rows, tr1 = std::min(th, tr0 + bands.rows), nt = bands.tiles(unit);
           detail::winograd4_input(xn, H, W, c0, c1, tr0, tr1, detail::Winograd4Pos<T>::contiguous(v, cc, nt),
                                   v + 36 * kChunk * bands.max_tiles);
@@ -80,10 +80,10 @@ void winograd4_conv(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
           }
         });
       }
-      detail::winograd4_parallel(bands.units, bands.threads, [&](int64_t unit, int thread) {
+      detail::for_each_band(bands.units, bands.threads, scratch.get(0), per_thread, [&](int64_t unit, T* work) {
         const int64_t tr0 = unit * bands.rows, tr1 = std::min(th, tr0 + bands.rows);
         const auto mt = detail::Winograd4Pos<const T>::contiguous(m + tr0 * tw, Cout, tiles);
-        detail::winograd4_output(mt, Cout, H, W, tr0, tr1, b, y.sample(n), accumulate, scratch.get(thread));
+        detail::winograd4_output(mt, Cout, H, W, tr0, tr1, b, y.sample(n), accumulate, work);
       });
     }
     return;
@@ -94,12 +94,11 @@ void winograd4_conv(const Tensor<T, Cpu>& x,  // (N, Cin, H, W)
   T* u = static_cast<T*>(ubuf.get());
   detail::winograd4_weights(w, 0, Cin, u);
   const detail::Winograd4Bands bands(N, th, tw, max_threads);
-  detail::ThreadScratch<T> scratch(bands.threads,
-                                   36 * (Cin + Cout) * bands.max_tiles + detail::winograd4_work(tw, bands.max_tiles));
-  detail::winograd4_parallel(bands.units, bands.threads, [&](int64_t unit, int thread) {
-    const int64_t nt = bands.tiles(unit);
-    T* v = scratch.get(thread);  // (36, Cin, nt)
-    T* m = v + 36 * Cin * nt;    // (36, Cout, nt)
+  const int64_t per_thread = 36 * (Cin + Cout) * bands.max_tiles + detail::winograd4_work(tw, bands.max_tiles);
+  detail::ThreadScratch<T> scratch(bands.threads, per_thread);
+  detail::for_each_band(bands.units, bands.threads, scratch.get(0), per_thread, [&](int64_t unit, T* v) {
+    const int64_t nt = bands.tiles(unit);  // v: (36, Cin, nt)
+    T* m = v + 36 * Cin * nt;              // (36, Cout, nt)
     T* work = v + 36 * (Cin + Cout) * bands.max_tiles;
     detail::winograd4_input_unit(bands, unit, x, detail::Winograd4Pos<T>::contiguous(v, Cin, nt), work);
     for (int k = 0; k < 36; ++k) {

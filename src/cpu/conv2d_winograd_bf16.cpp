@@ -10,6 +10,7 @@
 //      avx512 variant, compiled for AMX-TILE and AMX-BF16); the dispatcher calls the last two only
 //      where the processor has them (src/cpu/dispatch/conv2d_winograd_bf16.cpp);
 //   3. transforms the output, y = A^T M A + b, in fp32, and stores the band's rows.
+// The transforms are those of the float kernel (winograd2_common.hpp).
 #include "variant.hpp"
 
 #include <algorithm>
@@ -20,9 +21,10 @@
 #include <immintrin.h>
 #endif
 
-#include "conv2d_im2col.hpp"
+#include "band_loop.hpp"
 #include "srmds/core/tensor.hpp"
 #include "srmds/cpu/conv2d_winograd_bf16.hpp"
+#include "winograd2_common.hpp"
 
 namespace srmds::cpu::SRMDS_CPU_ISA {
 
@@ -189,29 +191,9 @@ void run_gemm_tile(const GemmTile& t, int nv) {
   }
 }
 
-// e = B^T of rows 2 tr - 1 .. 2 tr + 2 of the channel plane xc (H, W) padded with zeros (xc
-// nullptr: the zero channel of an odd Cin): 4 rows of wp floats, column j for image column j - 1.
-// zero: W zero floats, read in place of the rows outside the image.
-void input_rows(const float* xc, int64_t H, int64_t W, int64_t tr, int64_t wp, const float* zero, float* e) {
-  const float* d[4];
-  for (int i = 0; i < 4; ++i) {
-    const int64_t r = 2 * tr - 1 + i;
-    d[i] = xc && r >= 0 && r < H ? xc + r * W : zero;
-  }
-  const float *d0 = d[0], *d1 = d[1], *d2 = d[2], *d3 = d[3];
-  float *e0 = e + 1, *e1 = e + wp + 1, *e2 = e + 2 * wp + 1, *e3 = e + 3 * wp + 1;
-#pragma omp simd
-  for (int64_t j = 0; j < W; ++j) {
-    e0[j] = d0[j] - d2[j];
-    e1[j] = d1[j] + d2[j];
-    e2[j] = d2[j] - d1[j];
-    e3[j] = d1[j] - d3[j];
-  }
-  for (int i = 0; i < 4; ++i) {
-    float* row = e + i * wp;
-    row[0] = 0.0f;
-    std::fill(row + W + 1, row + wp, 0.0f);
-  }
+// The word of bf16(lo) (low half) and bf16(hi) (high half).
+inline uint32_t bf16_pair(float lo, float hi) {
+  return uint32_t(float_to_bf16(lo)) | (uint32_t(float_to_bf16(hi)) << 16);
 }
 
 template <int Kind>
@@ -238,7 +220,7 @@ void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
     const int64_t t16 = (nt + 15) / 16 * 16;  // <= T16; the layout keeps rows T16 apart
     uint32_t* v = buf;                                                  // (16, C2p, T16) words
     float* m = reinterpret_cast<float*>(v + 16 * C2p * T16);            // (16, Coutp, T16)
-    float* pad = m + 16 * Coutp * T16;                                  // 4 rows of wp
+    float* pad = m + 16 * Coutp * T16;  // W zeros for the input transform, then 2 output rows of 2 tw
     float* elo = pad + 4 * (wp + 2);                                    // B^T rows, channel 2 c2
     float* ehi = elo + 4 * (wp + 2);                                    // B^T rows, channel 2 c2 + 1
     const float* xn = x.sample(n);
@@ -248,8 +230,8 @@ void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
       const float* xlo = xn + 2 * c2 * HW;
       const float* xhi = 2 * c2 + 1 < Cin ? xlo + HW : nullptr;
       for (int64_t tr = tr0; tr < tr1; ++tr) {
-        input_rows(xlo, H, W, tr, wp + 2, pad, elo);
-        input_rows(xhi, H, W, tr, wp + 2, pad, ehi);
+        detail::winograd2_input_rows(xlo, H, W, tr, wp + 2, pad, elo);
+        detail::winograd2_input_rows(xhi, H, W, tr, wp + 2, pad, ehi);
         const int64_t t0 = (tr - tr0) * tw;
         for (int i = 0; i < 4; ++i) {
           const float* a = elo + i * (wp + 2);
@@ -260,12 +242,13 @@ void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
           uint32_t* v3 = v + ((i * 4 + 3) * C2p + c2) * T16 + t0;
 #pragma omp simd
           for (int64_t tc = 0; tc < tw; ++tc) {
-            const float a0 = a[2 * tc], a1 = a[2 * tc + 1], a2 = a[2 * tc + 2], a3 = a[2 * tc + 3];
-            const float b0 = b[2 * tc], b1 = b[2 * tc + 1], b2 = b[2 * tc + 2], b3 = b[2 * tc + 3];
-            v0[tc] = uint32_t(float_to_bf16(a0 - a2)) | (uint32_t(float_to_bf16(b0 - b2)) << 16);
-            v1[tc] = uint32_t(float_to_bf16(a1 + a2)) | (uint32_t(float_to_bf16(b1 + b2)) << 16);
-            v2[tc] = uint32_t(float_to_bf16(a2 - a1)) | (uint32_t(float_to_bf16(b2 - b1)) << 16);
-            v3[tc] = uint32_t(float_to_bf16(a1 - a3)) | (uint32_t(float_to_bf16(b1 - b3)) << 16);
+            float lo[4], hi[4];
+            detail::winograd2_bt(a[2 * tc], a[2 * tc + 1], a[2 * tc + 2], a[2 * tc + 3], lo[0], lo[1], lo[2], lo[3]);
+            detail::winograd2_bt(b[2 * tc], b[2 * tc + 1], b[2 * tc + 2], b[2 * tc + 3], hi[0], hi[1], hi[2], hi[3]);
+            v0[tc] = bf16_pair(lo[0], hi[0]);
+            v1[tc] = bf16_pair(lo[1], hi[1]);
+            v2[tc] = bf16_pair(lo[2], hi[2]);
+            v3[tc] = bf16_pair(lo[3], hi[3]);
           }
         }
       }
@@ -296,48 +279,18 @@ void winograd3x3_bf16(const Tensor<float, Cpu>& x,  // (N, Cin, H, W)
         }
       }
     }
-    // 3. Output transform: s = A^T M (rows), then y = s A (columns) + b, vectorised along tiles.
+    // 3. Output transform, y = A^T M A + b.
     float* yn = y.sample(n);
-    // Even W: straight into y's rows (the second row of the last tile row of an odd H into scratch);
-    // odd W: into 2 scratch rows of 2 tw, then the W that exist are copied.
-    const bool direct = W % 2 == 0;
     for (int64_t o = 0; o < Cout; ++o) {
       const float bo = bias ? bias[o] : 0.0f;
-      float* yo = yn + o * HW;
       for (int64_t tr = tr0; tr < tr1; ++tr) {
-        const int64_t t0 = (tr - tr0) * tw;
         const float* mk[16];
-        for (int k = 0; k < 16; ++k) mk[k] = m + (k * Coutp + o) * T16 + t0;
-        const bool second = 2 * tr + 1 < H;
-        float* out0 = direct ? yo + 2 * tr * W : pad;
-        float* out1 = direct && second ? yo + (2 * tr + 1) * W : pad + 2 * tw;
-#pragma omp simd
-        for (int64_t tc = 0; tc < tw; ++tc) {
-          float s0[4], s1[4];
-          for (int j = 0; j < 4; ++j) {
-            const float m0 = mk[j][tc], m1 = mk[4 + j][tc], m2 = mk[8 + j][tc], m3 = mk[12 + j][tc];
-            s0[j] = m0 + m1 + m2;
-            s1[j] = m1 - m2 - m3;
-          }
-          out0[2 * tc] = s0[0] + s0[1] + s0[2] + bo;
-          out0[2 * tc + 1] = s0[1] - s0[2] - s0[3] + bo;
-          out1[2 * tc] = s1[0] + s1[1] + s1[2] + bo;
-          out1[2 * tc + 1] = s1[1] - s1[2] - s1[3] + bo;
-        }
-        if (!direct) {
-          std::copy(out0, out0 + W, yo + 2 * tr * W);
-          if (second) std::copy(out1, out1 + W, yo + (2 * tr + 1) * W);
-        }
+        for (int k = 0; k < 16; ++k) mk[k] = m + (k * Coutp + o) * T16 + (tr - tr0) * tw;
+        detail::winograd2_output_rows(mk, H, W, tr, bo, yn + o * HW, pad);
       }
     }
   };
-
-  if (threads > 1) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(static_cast<int>(threads))
-    for (int64_t u = 0; u < units; ++u) run_band(u, work + detail::conv_thread_id() * band_words);
-  } else {
-    for (int64_t u = 0; u < units; ++u) run_band(u, work);
-  }
+  detail::for_each_band(units, static_cast<int>(threads), work, band_words, run_band);
 }
 
 }  // namespace

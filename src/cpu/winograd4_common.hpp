@@ -1,7 +1,7 @@
 // The transforms of Winograd F(4x4, 3x3), shared by conv2d_winograd4.cpp (one kernel) and
 // conv2d_branches.cpp (several kernels on one input, and filter gradients): the input transform
 // V = B^T d B of 6 x 6 patches, the gradient's A dy A^T of 4 x 4 output tiles, the weight transform
-// U = G g G^T, the output transform A^T M A; the bands of tile rows and how they run in parallel.
+// U = G g G^T, the output transform A^T M A; the bands of tile rows (band_loop.hpp runs them).
 // The matrices: include/srmds/cpu/conv2d_winograd.hpp. Internal to the kernels: one copy per ISA
 // variant.
 #pragma once
@@ -14,7 +14,7 @@
 #include <immintrin.h>
 #endif
 
-#include "conv2d_im2col.hpp"
+#include "band_loop.hpp"
 #include "srmds/core/tensor.hpp"
 #include "variant.hpp"
 
@@ -402,17 +402,6 @@ void winograd4_output_unit(const Winograd4Bands& bands, int64_t unit, const Wino
   bands.for_each_piece(unit, [&](int64_t n, int64_t tr0, int64_t tr1, int64_t t0) {
     winograd4_output(m.shifted(t0), s.c(), s.h(), s.w(), tr0, tr1, bias, y.sample(n), accumulate, work);
   });
-}
-
-// Runs body(unit, thread) for every unit, on `threads` threads (whole units each).
-template <class F>
-void winograd4_parallel(int64_t units, int threads, const F& body) {
-  if (threads > 1) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int64_t unit = 0; unit < units; ++unit) body(unit, conv_thread_id());
-  } else {
-    for (int64_t unit = 0; unit < units; ++unit) body(unit, 0);
-  }
 }
 
 }  // namespace srmds::cpu::SRMDS_CPU_ISA::detail

@@ -18,6 +18,7 @@
 #endif
 
 #include "../kernel_table.hpp"
+#include "../winograd2_common.hpp"
 #include "srmds/core/buffer.hpp"
 #include "srmds/core/error.hpp"
 #include "srmds/cpu/isa.hpp"
@@ -67,26 +68,14 @@ Bf16Winograd3x3Weights pack_winograd3x3_bf16(const Tensor<float, Cpu>& w) {
   if (amx) out.amx.assign(static_cast<size_t>(16 * coutp * c2p), 0u);
   for (int64_t o = 0; o < out.cout; ++o) {
     for (int64_t c = 0; c < out.cin; ++c) {
-      const float* g = w.sample(o) + c * 9;
-      double gg[4][3];  // G g
-      for (int j = 0; j < 3; ++j) {
-        const double a = g[j], b = g[3 + j], cc = g[6 + j];
-        gg[0][j] = a;
-        gg[1][j] = 0.5 * (a + b + cc);
-        gg[2][j] = 0.5 * (a - b + cc);
-        gg[3][j] = cc;
-      }
-      for (int i = 0; i < 4; ++i) {  // (G g) G^T, rounded to fp32 and then to bf16
-        const double a = gg[i][0], b = gg[i][1], cc = gg[i][2];
-        const double r[4] = {a, 0.5 * (a + b + cc), 0.5 * (a - b + cc), cc};
-        for (int j = 0; j < 4; ++j) {
-          const int k = i * 4 + j;
-          const size_t at = static_cast<size_t>(((k * blocks + o / kBf16OutBlock) * c2n + c / 2) * kBf16OutBlock +
-                                                o % kBf16OutBlock);
-          const uint32_t bits = static_cast<uint32_t>(float_to_bf16(static_cast<float>(r[j]))) << (16 * (c % 2));
-          out.packed[at] |= bits;
-          if (amx) out.amx[static_cast<size_t>((k * coutp + o) * c2p + c / 2)] |= bits;
-        }
+      double u[16];  // G g G^T, rounded to fp32 and then to bf16
+      detail::winograd2_filter(w.sample(o) + c * 9, u);
+      for (int k = 0; k < 16; ++k) {
+        const size_t at = static_cast<size_t>(((k * blocks + o / kBf16OutBlock) * c2n + c / 2) * kBf16OutBlock +
+                                              o % kBf16OutBlock);
+        const uint32_t bits = static_cast<uint32_t>(float_to_bf16(static_cast<float>(u[k]))) << (16 * (c % 2));
+        out.packed[at] |= bits;
+        if (amx) out.amx[static_cast<size_t>((k * coutp + o) * c2p + c / 2)] |= bits;
       }
     }
   }
