@@ -48,6 +48,7 @@
 #include "kernels/cudnn.hpp"
 #include "srmds/core/rng.hpp"
 #include "srmds/cuda/context.hpp"
+#include "srmds/cuda/counters.hpp"
 #include "srmds/io/atomic_file.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/losses/deep_supervision.hpp"
@@ -156,7 +157,8 @@ Tensor<float, Cpu> random_mask(const Shape& s, uint64_t seed) {
 }
 
 // Times `step` (work queued on the context's stream): one untimed pass including cuDNN's search,
-// one warm-up pass, then up to reps timed passes within share_s seconds (at least 3).
+// one warm-up pass, then up to reps timed passes within share_s seconds (at least 3). The first
+// timed pass is also counted (cuda/counters.hpp): "per_step" kernels, cudnn_calls, copies, host_syncs.
 json time_case(Context<Cuda>& ctx, const std::function<void(int)>& step, int reps, double share_s) {
   cudaEvent_t start = nullptr, stop = nullptr;
   SRMDS_CUDA_CHECK(cudaEventCreate(&start));
@@ -172,8 +174,16 @@ json time_case(Context<Cuda>& ctx, const std::function<void(int)>& step, int rep
     const auto t1 = Clock::now();
     std::vector<double> ms;
     for (int i = 0; i < reps; ++i) {
+      if (i == 0) cuda::reset_work_counts();
       SRMDS_CUDA_CHECK(cudaEventRecord(start, ctx.stream()));
       step(i);
+      if (i == 0) {  // what one step costs the host: launches, cuDNN calls, copies, waits
+        const cuda::WorkCounts n = cuda::work_counts();
+        r["per_step"] = {{"kernels", n.kernels},
+                         {"cudnn_calls", n.library_calls},
+                         {"copies", n.copies},
+                         {"host_syncs", n.host_syncs}};
+      }
       SRMDS_CUDA_CHECK(cudaEventRecord(stop, ctx.stream()));
       SRMDS_CUDA_CHECK(cudaEventSynchronize(stop));
       float elapsed = 0;

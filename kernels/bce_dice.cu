@@ -79,6 +79,7 @@ double bce_dice_loss(Ctx& ctx, const TF& z, const TF& y, double weight, double d
                                     dice_weight, mode == WriteMode::Accumulate},
                      Extent{N, M}, ctx.stream());
   std::vector<double> host(static_cast<size_t>(N * 4));
+  count_copy();
   SRMDS_CUDA_CHECK(cudaMemcpyAsync(host.data(), sums, host.size() * sizeof(double), cudaMemcpyDeviceToHost,
                                    ctx.stream()));
   ctx.synchronize();

@@ -21,6 +21,7 @@
 #include "launch_geometry.hpp"
 #include "srmds/core/tensor.hpp"
 #include "srmds/cuda/context.hpp"
+#include "srmds/cuda/counters.hpp"
 #include "srmds/cuda/ops.hpp"
 
 namespace srmds::cuda::detail {
@@ -80,6 +81,7 @@ __device__ __forceinline__ void write_out(float& out, float v, bool accumulate) 
 // launches are synchronous (CUDA_LAUNCH_BLOCKING=1, as run.sh's parity steps run); otherwise it
 // surfaces at a later launch or synchronisation, and the message says so (kernel_fault_hint).
 inline void check_launch(const char* kernel) {
+  count_kernel();
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess)
     SRMDS_THROW("CUDA kernel " << kernel << " failed: " << cudaGetErrorName(err) << ": " << cudaGetErrorString(err)

@@ -2,6 +2,7 @@
 #include "srmds/cuda/context.hpp"
 
 #include "check.hpp"
+#include "srmds/cuda/counters.hpp"
 #include "cudnn.hpp"
 
 namespace srmds {
@@ -56,7 +57,10 @@ void Context<Cuda>::destroy() noexcept {
   }
 }
 
-void Context<Cuda>::synchronize() { SRMDS_CUDA_CHECK(cudaStreamSynchronize(m_stream)); }
+void Context<Cuda>::synchronize() {
+  cuda::detail::count_host_sync();
+  SRMDS_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+}
 
 void* Context<Cuda>::workspace(size_t bytes) {
   if (bytes > m_workspace.bytes()) {

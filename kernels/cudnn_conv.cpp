@@ -15,6 +15,7 @@
 
 #include "check.hpp"
 #include "cudnn_limits.hpp"
+#include "srmds/cuda/counters.hpp"
 
 namespace srmds::cuda {
 namespace detail {
@@ -382,6 +383,7 @@ void cudnn_conv_forward(Context<Cuda>& ctx, const Tensor<float, Cuda>& x, const 
   const ConvPlan& p = plan_for(ctx, key, x.data(), w.data(), y.data());
   void* ws = p.workspace ? ctx.workspace(p.workspace) : nullptr;
   const float alpha = 1.0f;
+  detail::count_library_call();
   SRMDS_CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn(), &alpha, p.x.get(), x.data(), p.w.get(), w.data(),
                                             p.conv.get(), static_cast<cudnnConvolutionFwdAlgo_t>(p.algo), ws,
                                             p.workspace, &beta, p.y.get(), y.data()));
@@ -397,6 +399,7 @@ void cudnn_conv_backward_data(Context<Cuda>& ctx, const Tensor<float, Cuda>& dy,
   const ConvPlan& p = plan_for(ctx, key, dx.data(), w.data(), dy.data());
   void* ws = p.workspace ? ctx.workspace(p.workspace) : nullptr;
   const float alpha = 1.0f;
+  detail::count_library_call();
   SRMDS_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.cudnn(), &alpha, p.w.get(), w.data(), p.y.get(), dy.data(),
                                                  p.conv.get(), static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo),
                                                  ws, p.workspace, &beta, p.x.get(), dx.data()));
@@ -415,6 +418,7 @@ void cudnn_conv_backward_filter(Context<Cuda>& ctx, const Tensor<float, Cuda>& x
   const ConvPlan& p = plan_for(ctx, key, x.data(), dw.data(), dy.data());
   void* ws = p.workspace ? ctx.workspace(p.workspace) : nullptr;
   const float alpha = 1.0f;
+  detail::count_library_call();
   SRMDS_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn(), &alpha, p.x.get(), x.data(), p.y.get(), dy.data(),
                                                    p.conv.get(),
                                                    static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo), ws,

@@ -33,6 +33,7 @@ void copy(Ctx& ctx, const TF& src, TF& dst) {
   if (src.numel() == 0 || src.data() == dst.data()) return;
   const Shape& s = src.shape();
   const size_t width = static_cast<size_t>(detail::row_length(s)) * sizeof(float);
+  detail::count_copy();
   if (src.is_contiguous() && dst.is_contiguous()) {
     SRMDS_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), static_cast<size_t>(src.numel()) * sizeof(float),
                                      cudaMemcpyDeviceToDevice, ctx.stream()));

@@ -5,6 +5,7 @@
 // synchronizes the context's stream before returning.
 #include "check.hpp"
 #include "srmds/cuda/context.hpp"
+#include "srmds/cuda/counters.hpp"
 #include "srmds/cuda/ops.hpp"
 
 namespace srmds::cuda {
@@ -14,6 +15,7 @@ template <class T>
 void copy_rows(Ctx& ctx, const T* src, int64_t src_stride, bool src_contiguous, T* dst, int64_t dst_stride,
                bool dst_contiguous, const Shape& s, cudaMemcpyKind kind) {
   if (s.numel() == 0) return;
+  detail::count_copy();
   if (src_contiguous && dst_contiguous) {
     SRMDS_CUDA_CHECK(
         cudaMemcpyAsync(dst, src, static_cast<size_t>(s.numel()) * sizeof(T), kind, ctx.stream()));

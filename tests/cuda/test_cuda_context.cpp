@@ -3,6 +3,8 @@
 #include <cstdint>
 
 #include "parity.hpp"
+#include "srmds/cuda/counters.hpp"
+#include "srmds/ops/conv2d.hpp"
 #include "srmds/ops/relu.hpp"
 #include "srmds/ops/sigmoid.hpp"
 
@@ -79,6 +81,29 @@ TEST_CASE("check macros throw srmds::Error with the call and the status", "[cuda
   Context<Dut> g;
   TD x(Shape{1, 2, 3, 4}, g), y(Shape{1, 2, 3, 5}, g);
   REQUIRE_THROWS_WITH(relu_forward(g, x, y), Catch::Contains("relu_forward") && Catch::Contains("[1, 2, 3, 5]"));
+}
+
+TEST_CASE("work counters count launches, cuDNN calls, copies and host waits", "[cuda][context]") {
+  Context<Dut> g;
+  const Shape s{2, 3, 8, 8};
+  Rng rng(1);
+  const TH xh = random_tensor<float>(s, rng), wh = random_tensor<float>(Shape{4, 3, 3, 3}, rng);
+  TD x = from_host(g, xh), w = from_host(g, wh), y(s, g), z(Shape{2, 4, 8, 8}, g);
+  conv2d_forward(g, x, w, nullptr, z);  // the algorithm search runs here, uncounted below
+  g.synchronize();
+  cuda::reset_work_counts();
+  relu_forward(g, x, y);                // one kernel
+  conv2d_forward(g, x, w, nullptr, z);  // one cuDNN call
+  const TH back = download(g, y);       // one copy, one wait
+  const cuda::WorkCounts n = cuda::work_counts();
+  CHECK(n.kernels == 1);
+  CHECK(n.library_calls == 1);
+  CHECK(n.copies == 1);
+  CHECK(n.host_syncs == 1);
+  cuda::reset_work_counts();
+  const cuda::WorkCounts zero = cuda::work_counts();
+  CHECK(zero.kernels + zero.library_calls + zero.copies + zero.host_syncs == 0);
+  CHECK(back.numel() == s.numel());
 }
 #endif
 
