@@ -14,6 +14,7 @@ packages=(
   libgdcm-dev dcm2niix
   libdcmtk-dev dicom3tools
   libonnx-dev libprotobuf-dev  # optional: srmds export (SRMDS_WITH_ONNX)
+  libopenmpi-dev openmpi-bin   # optional: data-parallel srmds train under mpirun (SRMDS_WITH_MPI)
 )
 if [ "${SRMDS_NO_PYTHON:-0}" != "1" ]; then
   packages+=(python3 python3-numpy python3-torch python3-nibabel python3-pydicom)

@@ -123,17 +123,19 @@ inline void require_nifti_name(const std::string& path, const char* option) {
     SRMDS_USAGE(option << ": '" << path << "' is not a NIfTI file name (.nii or .nii.gz)");
 }
 
-// Runs body(ctx) with a Context<Cpu> or Context<Cuda>; body is a generic lambda taking `auto& ctx`.
+// Runs body(ctx) with a Context<Cpu> or Context<Cuda> (on GPU cuda_device; -1: the current one);
+// body is a generic lambda taking `auto& ctx`.
 template <class Body>
-void with_device(const std::string& device, Body&& body) {
+void with_device(const std::string& device, Body&& body, int cuda_device = -1) {
   if (device == "cpu") {
     Context<Cpu> ctx;
     body(ctx);
   } else if (device == "cuda") {
 #if SRMDS_WITH_CUDA
-    Context<Cuda> ctx;
+    Context<Cuda> ctx(cuda_device);
     body(ctx);
 #else
+    (void)cuda_device;
     SRMDS_THROW("--device cuda: this srmds was built without the CUDA backend (configure with -DSRMDS_WITH_CUDA=ON)");
 #endif
   } else {

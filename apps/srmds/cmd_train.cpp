@@ -17,7 +17,20 @@
 // Every path printed at the end names a file that exists: a resumed run already at --epochs
 // trains nothing and writes nothing (with --out elsewhere that is refused, exit 2), and the best
 // file is named only when it holds this run's best weights.
+//
+// Data-parallel (issue 23): under mpirun or srun every process is a rank of one run
+// (dist/communicator.hpp, Trainer's data-parallel notes): --batch is the global batch, split over
+// the ranks; every rank reads the same data (checked: a hash of the training and of the validation
+// slices is compared, and a rank whose slices differ from rank 0's stops the job); rank 0 alone
+// prints and writes files. An error on any rank prints `srmds: error: rank R of N: ...` and ends
+// every rank (MPI_Abort, exit status 1, or 2 for usage errors), so no rank waits for a dead one.
+// With --device cuda the rank of local rank L uses GPU L (GPU 0 where CUDA_VISIBLE_DEVICES names a
+// single GPU). A checkpoint records the number of ranks ("ranks"); a resume with another number is
+// accepted (the checkpoint holds one state for every rank) with a note that per-rank BatchNorm
+// batches change, so the run does not continue exactly as it would have.
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -37,6 +50,8 @@
 #include "validators.hpp"
 #include "report.hpp"
 #include "size_arg.hpp"
+#include "srmds/dist/communicator.hpp"
+#include "srmds/dist/state_sync.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/nets/memory_probe.hpp"
 #include "srmds/nets/model_stats.hpp"
@@ -154,7 +169,23 @@ void refuse_changes(const std::vector<RunChange>& changes, const std::string& re
                                   << "); give the run's values, or start a new run without --resume");
 }
 
-void run_train(const TrainCliOptions& o, const CLI::App& sub) {
+// The GPU of a rank: its local rank, or 0 where CUDA_VISIBLE_DEVICES leaves each rank one GPU.
+int cuda_device_for(const dist::Communicator& comm) {
+  if (comm.world_size() == 1) return -1;
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  if (visible && *visible && std::string(visible).find(',') == std::string::npos) return 0;
+  return comm.local_rank();
+}
+
+// FNV-1a of a text (the slices' identity), for comparing it over the ranks.
+uint64_t text_hash(const std::string& text) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+void train_ranks(const TrainCliOptions& o, const CLI::App& sub, dist::Communicator& comm) {
+  const bool lead = comm.rank() == 0;  // prints and writes
   const TrainOptions& t = o.train;
   if (t.epochs < 1 || t.epochs > 1000000) SRMDS_USAGE("train: --epochs must be in [1, 1000000], got " << t.epochs);
   if (t.batch < 1 || t.batch > 4096) SRMDS_USAGE("train: --batch must be in [1, 4096], got " << t.batch);
@@ -211,7 +242,7 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
     for (const RunChange& c : run_changes(stored_run, options)) changes.push_back(c);
     refuse_changes(changes, o.resume);
   } else if (!o.resume.empty()) {
-    print_warnings({"train: checkpoint '" + o.resume +
+    if (lead) print_warnings({"train: checkpoint '" + o.resume +
                     "' records no run options (an older srmds wrote it): a change of --seed, --batch, --lr, "
                     "the data or another option cannot be detected"});
   }
@@ -231,8 +262,10 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
     TrainData data = load_train_data(images, masks, data_options, o.val_fraction, o.seed, !o.no_flip, augment);
-    print_warnings(data.train.warnings());
+    if (lead) print_warnings(data.train.warnings());
     const RunRecord data_record = run_data(data);
+    for (const auto& [name, identity] : data_record)  // every rank trains on rank 0's slices
+      dist::require_same_on_every_rank(comm, text_hash(identity), "the " + name + " (--images, --masks)");
     if (stored_run_known) refuse_changes(run_changes(stored_run, data_record), o.resume);
     RunRecord record = options;
     record.insert(data_record.begin(), data_record.end());
@@ -242,28 +275,51 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
     to.checkpoint_path = o.out;
     to.best_path = best_path_for(o.out);
     to.checkpoint_metadata["run"] = run_record_to_json(record);
+    to.checkpoint_metadata["ranks"] = std::to_string(comm.world_size());
+    to.communicator = &comm;
     Trainer<float, D> trainer(ctx, net, to);
     if (!o.resume.empty()) {
       trainer.resume(o.resume);
-      std::printf("resumed %s at epoch %d, step %lld\n", o.resume.c_str(), trainer.epoch() + 1,
-                  static_cast<long long>(trainer.step()));
+      if (lead)
+        std::printf("resumed %s at epoch %d, step %lld\n", o.resume.c_str(), trainer.epoch() + 1,
+                    static_cast<long long>(trainer.step()));
+      const auto stored_ranks = io::read_safetensors_header(o.resume).metadata;
+      const auto it = stored_ranks.find("ranks");
+      const std::string ranks = it == stored_ranks.end() ? "1" : it->second;
+      if (lead && ranks != std::to_string(comm.world_size()))
+        print_warnings({"train: '" + o.resume + "' was trained on " + ranks + " rank(s) and this run has " +
+                        std::to_string(comm.world_size()) + ": the batch of " + std::to_string(t.batch) +
+                        " is split differently, so BatchNorm sees other per-rank batches and the run does not "
+                        "continue exactly as it would have"});
       if (trainer.epoch() >= to.epochs) {  // nothing to train: nothing is written
         if (!same_file(o.out, o.resume))
           SRMDS_USAGE("train: --resume '" << o.resume << "' has trained " << trainer.epoch() << " epochs and --epochs is "
                                           << to.epochs << ": nothing to train, so --out '" << o.out
                                           << "' would not be written (give --epochs above " << trainer.epoch()
                                           << " to continue)");
-        std::printf("nothing to train: '%s' has trained %d epochs and --epochs is %d; no file written (give a larger "
-                    "--epochs to continue)\n",
-                    o.resume.c_str(), trainer.epoch(), to.epochs);
+        if (lead)
+          std::printf("nothing to train: '%s' has trained %d epochs and --epochs is %d; no file written (give a "
+                      "larger --epochs to continue)\n",
+                      o.resume.c_str(), trainer.epoch(), to.epochs);
         return;
       }
+    }
+    if (!lead) {  // the other ranks train silently; rank 0 reports and writes
+      trainer.fit(data.train, data.val.size() > 0 ? &data.val : nullptr);
+      return;
     }
     const ModelStats st = model_stats(cfg, NetForm::Train, cfg.input_size[0], cfg.input_size[1]);
     std::printf("training %s parameters on %lld slices (%lld validation), %d x %d, batch %d, %d epochs, device %s\n",
                 with_thousands(st.params).c_str(), static_cast<long long>(data.train.size()),
                 static_cast<long long>(data.val.size()), cfg.input_size[0], cfg.input_size[1], to.batch, to.epochs,
                 D::name);
+    if (comm.world_size() > 1)
+      std::printf("data-parallel: %d ranks (%s), %s slices per rank and step\n", comm.world_size(), comm.name(),
+                  t.batch % comm.world_size() == 0
+                      ? std::to_string(t.batch / comm.world_size()).c_str()
+                      : (std::to_string(t.batch / comm.world_size()) + " or " +
+                         std::to_string(t.batch / comm.world_size() + 1))
+                            .c_str());
     if (augment.any()) std::printf("augmentation: %s\n", augmentation_to_string(augment).c_str());
     if (to.ema_decay > 0) std::printf("weight average (EMA) decay %g for validation and the best file\n", to.ema_decay);
     std::fflush(stdout);
@@ -276,7 +332,13 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
       std::fflush(stdout);
     };
     try {
+      const auto start = std::chrono::steady_clock::now();
       trainer.fit(data.train, data.val.size() > 0 ? &data.val : nullptr);
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (comm.world_size() > 1)
+        std::printf("gradient all-reduce on rank 0: %.2f s of %.2f s (%.1f %%; after the backward pass, not "
+                    "overlapped)\n",
+                    trainer.communication_seconds(), secs, secs > 0 ? 100 * trainer.communication_seconds() / secs : 0.0);
     } catch (const std::bad_alloc&) {
       SRMDS_THROW("train: out of memory training a base-" << cfg.base << " network on batches of --batch " << t.batch
                                                           << " slices of " << cfg.input_size[0] << " x "
@@ -292,7 +354,23 @@ void run_train(const TrainCliOptions& o, const CLI::App& sub) {
     else
       std::printf("best weights: not written (no epoch of this run beat the validation Dice %.4f of '%s')\n",
                   trainer.best_dice(), o.resume.c_str());
-  });
+  }, o.device == "cuda" ? cuda_device_for(comm) : -1);
+}
+
+// Runs the training on this process's rank. With more than one rank an error on this one ends the
+// whole job, naming the rank, instead of leaving the others waiting in a collective.
+void run_train(const TrainCliOptions& o, const CLI::App& sub) {
+  const std::unique_ptr<dist::Communicator> comm = dist::make_communicator();
+  if (comm->world_size() == 1) return train_ranks(o, sub, *comm);
+  try {
+    train_ranks(o, sub, *comm);
+  } catch (const std::exception& e) {
+    std::string line = e.what();
+    for (char& ch : line)
+      if (ch == '\n' || ch == '\r') ch = ' ';
+    std::fprintf(stderr, "srmds: error: rank %d of %d: %s\n", comm->rank(), comm->world_size(), line.c_str());
+    comm->abort(dynamic_cast<const RequestError*>(&e) ? 2 : 1);
+  }
 }
 
 }  // namespace

@@ -52,6 +52,10 @@
 #include "srmds/optim/schedule.hpp"
 #include "srmds/train/train_data.hpp"
 #include "srmds/train/trainer.hpp"
+#include "srmds/dist/communicator.hpp"
+#include "srmds/dist/gather_metrics.hpp"
+#include "srmds/dist/gradient_reducer.hpp"
+#include "srmds/dist/state_sync.hpp"
 
 // inference
 #include "srmds/infer/evaluate.hpp"

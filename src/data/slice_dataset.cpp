@@ -156,7 +156,13 @@ SliceBatch SliceDataset::batch(int64_t b, int64_t batch_size) const {
   const int64_t nb = num_batches(batch_size);
   SRMDS_CHECK(b >= 0 && b < nb, "SliceDataset: batch " << b << " out of range [0, " << nb << ") for " << size()
                                                        << " slices in batches of " << batch_size);
-  const int64_t first = b * batch_size, n = std::min(batch_size, size() - first);
+  const int64_t first = b * batch_size;
+  return serve(first, std::min(batch_size, size() - first));
+}
+
+SliceBatch SliceDataset::serve(int64_t first, int64_t n) const {
+  SRMDS_CHECK(first >= 0 && n >= 0 && first <= size() && n <= size() - first,
+              "SliceDataset: positions [" << first << ", " << first + n << ") out of range [0, " << size() << "]");
   const int H = height(), W = width();
   SliceBatch out;
   out.images = Tensor<float, Cpu>(Shape{n, 1, H, W});

@@ -104,6 +104,10 @@ public:
   void set_epoch(uint64_t epoch);
   int64_t num_batches(int64_t batch_size) const;
   SliceBatch batch(int64_t b, int64_t batch_size) const;
+  // Positions [first, first + count) of the epoch's order, flipped and augmented exactly as the
+  // batches that hold them serve them (batch b is serve(b * B, min(B, size() - b * B))): a rank's
+  // shard of a global batch in data-parallel training. count may be 0.
+  SliceBatch serve(int64_t first, int64_t count) const;
 
 private:
   struct Store {

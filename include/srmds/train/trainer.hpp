@@ -19,6 +19,19 @@
 //
 // Batches come from a SliceDataset (data/slice_dataset.hpp), whose order and flips are drawn from
 // Rng(seed, epoch).
+//
+// Data-parallel (TrainOptions::communicator with N > 1 ranks, dist/communicator.hpp): fit() first
+// checks that every rank has the same number of training and validation slices and gives every
+// rank rank 0's state (weights, BN statistics, optimizer moments, epoch, step). Batch b of the
+// epoch order holds n = min(batch, size - b batch) slices; rank r serves positions
+// [n r / N, n (r + 1) / N) of it (shards differ by at most one slice when N does not divide n; a
+// rank whose shard is empty contributes a zero gradient), runs forward and backward on its shard
+// with BatchNorm over its shard only, and the gradients are summed weighted by n_r / n
+// (dist/gradient_reducer.hpp): the gradient of the global batch's mean loss. Every rank then takes
+// the same Adam step. After each epoch the BN running statistics are averaged over the ranks and a
+// checksum of the whole state is compared (an error names ranks that differ); validation is split
+// over the ranks and the per-image counts gathered (dist/gather_metrics.hpp: the metrics of the
+// whole set); rank 0 alone writes the checkpoint and the best file.
 #pragma once
 
 #include <algorithm>
@@ -33,6 +46,10 @@
 #include <vector>
 
 #include "srmds/data/slice_dataset.hpp"
+#include "srmds/dist/communicator.hpp"
+#include "srmds/dist/gather_metrics.hpp"
+#include "srmds/dist/gradient_reducer.hpp"
+#include "srmds/dist/state_sync.hpp"
 #include "srmds/infer/evaluate.hpp"
 #include "srmds/io/safetensors.hpp"
 #include "srmds/io/checkpoint.hpp"
@@ -63,6 +80,8 @@ struct TrainOptions {
   double ema_decay = 0;         // > 0: validate and save the moving average of the weights (optim/ema.hpp)
   // Added to every checkpoint's metadata (srmds train: "run", its run record, train/run_record.hpp).
   std::map<std::string, std::string> checkpoint_metadata;
+  // The ranks of a data-parallel run (not owned; must outlive the trainer). Null: one process.
+  dist::Communicator* communicator = nullptr;
 };
 
 struct TrainProgress {
@@ -81,6 +100,7 @@ struct EpochReport {
   double train_loss = 0;  // mean over the epoch's batches
   bool validated = false;
   MetricValues val_micro, val_per_image;
+  int64_t val_images = 0;  // slices validated (with several ranks: over every rank)
   bool best = false;
   double seconds = 0;
 };
@@ -96,6 +116,10 @@ public:
         m_options(options),
         m_loss(net.config(), options.loss),
         m_adam(ctx, net.state(), options.optimizer) {
+    if (!options.communicator) m_own_comm = dist::make_single_process_communicator();
+    m_comm = options.communicator ? options.communicator : m_own_comm.get();
+    m_dist = m_comm->world_size() > 1;
+    if (m_dist) m_reducer = std::make_unique<dist::GradientReducer<T, D>>(*m_comm, m_adam.parameters());
     SRMDS_CHECK(std::isfinite(options.ema_decay) && options.ema_decay >= 0 && options.ema_decay < 1,
                 "Trainer: EMA decay " << options.ema_decay << " must be in [0, 1)");
     if (options.ema_decay > 0) m_ema = std::make_unique<WeightAverage<T, D>>(ctx, net.state(), options.ema_decay);
@@ -146,6 +170,8 @@ public:
     const int64_t warmup = static_cast<int64_t>(std::llround(m_options.warmup_epochs * steps_per_epoch));
     const WarmupCosineSchedule schedule(m_options.optimizer.lr, std::min(warmup, total_steps), total_steps);
 
+    if (m_dist) start_ranks(train, val);
+
     std::vector<EpochReport> reports;
     int epochs_this_run = 0;
     const auto run_start = std::chrono::steady_clock::now();
@@ -160,10 +186,12 @@ public:
       auto window_start = std::chrono::steady_clock::now();
       int64_t window_images = 0;
       for (int64_t b = 0; b < steps_per_epoch; ++b) {
-        const SliceBatch batch = train.batch(b, m_options.batch);
+        const int64_t first = b * m_options.batch;
+        const int64_t count = std::min<int64_t>(m_options.batch, train.size() - first);  // the global batch
+        const int64_t begin = count * m_comm->rank() / m_comm->world_size();                  // this rank's shard
+        const int64_t end = count * (m_comm->rank() + 1) / m_comm->world_size();
         const double lr = schedule.lr(m_adam.step_count());
-        const double loss = train_step(batch, lr);
-        const int64_t count = batch.images.shape().n();
+        const double loss = train_step(train, first + begin, end - begin, count, lr);
         epoch_loss += loss;
         window_loss += loss;
         ++window_steps;
@@ -195,16 +223,18 @@ public:
         }
       }
 
+      if (m_dist) end_epoch_ranks();
       check_finite_weights();  // before anything is validated or saved from these weights
       if (m_ema) m_ema->swap(m_ctx);  // validation and the best file see the average
       EpochReport report;
       report.epoch = m_epoch;
       report.train_loss = epoch_loss / static_cast<double>(steps_per_epoch);
       if (val && val->size() > 0) {
-        const MetricsAccumulator acc = evaluate(m_ctx, m_net, *val, m_options.batch);
+        const MetricsAccumulator acc = validate(*val);
         report.validated = true;
         report.val_micro = acc.micro();
         report.val_per_image = acc.per_image_mean();
+        report.val_images = acc.images();
         if (report.val_micro.dice > m_best_dice) {
           m_best_dice = report.val_micro.dice;
           report.best = true;
@@ -216,7 +246,7 @@ public:
       if (m_ema) m_ema->swap(m_ctx);
       report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
       if (!m_options.checkpoint_path.empty()) {
-        save_checkpoint(m_options.checkpoint_path, m_epoch + 1);
+        if (m_comm->rank() == 0) save_checkpoint(m_options.checkpoint_path, m_epoch + 1);
         m_last_checkpoint = m_options.checkpoint_path;
       }
       reports.push_back(report);
@@ -236,6 +266,8 @@ public:
   }
 
   int epoch() const { return m_epoch; }
+  // Wall time this process spent reducing gradients over the ranks (0 in one process).
+  double communication_seconds() const { return m_reducer ? m_reducer->seconds() : 0.0; }
   int64_t step() const { return m_adam.step_count(); }
   double best_dice() const { return m_best_dice; }
   // Whether this trainer wrote options.best_path (a run whose epochs all fall short of the resumed
@@ -253,22 +285,87 @@ public:
   }
 
 private:
-  double train_step(const SliceBatch& batch, double lr) {
-    const Tensor<T, D> x = device_view_as<T>(m_ctx, batch.images);  // on the CPU: the batch itself
-    const Tensor<T, D> y = device_view_as<T>(m_ctx, batch.masks);
-    const auto& logits = m_net.forward_train(m_ctx, x);
-    const double loss = m_loss.forward_backward(m_ctx, logits, y, m_dlogits);
-    if (!std::isfinite(loss))
-      SRMDS_THROW("training stopped: non-finite loss " << loss << " at step " << m_adam.step_count() << " (epoch "
-                                                       << m_epoch + 1 << ")" << kept_checkpoint());
-    m_net.backward(m_ctx, m_dlogits, WriteMode::Overwrite);
+  // One step on positions [first, first + count) of the epoch order, this rank's shard of a global
+  // batch of `global` slices (one process: the whole batch). Returns the global batch's loss.
+  double train_step(const SliceDataset& data, int64_t first, int64_t count, int64_t global, double lr) {
+    double loss = 0;
+    if (count > 0) {
+      const SliceBatch batch = data.serve(first, count);
+      const Tensor<T, D> x = device_view_as<T>(m_ctx, batch.images);  // on the CPU: the batch itself
+      const Tensor<T, D> y = device_view_as<T>(m_ctx, batch.masks);
+      const auto& logits = m_net.forward_train(m_ctx, x);
+      loss = m_loss.forward_backward(m_ctx, logits, y, m_dlogits);
+      if (!m_dist) check_finite_loss(loss);
+      m_net.backward(m_ctx, m_dlogits, WriteMode::Overwrite);
+    } else {
+      zero_grad(m_ctx, m_adam.parameters());  // an empty shard adds nothing to the sum
+    }
+    if (m_dist) {  // every rank gets the global batch's gradient and loss (weights n_r / n)
+      const double share = static_cast<double>(count) / static_cast<double>(global);
+      m_reducer->reduce(m_ctx, share);
+      loss *= share;
+      m_comm->all_reduce(&loss, 1, dist::ReduceOp::Sum);
+      check_finite_loss(loss);
+    }
     m_adam.step(m_ctx, lr);
     if (m_ema) m_ema->update(m_ctx, m_adam.step_count());
     return loss;
   }
 
+  void check_finite_loss(double loss) const {
+    if (!std::isfinite(loss))
+      SRMDS_THROW("training stopped: non-finite loss " << loss << " at step " << m_adam.step_count() << " (epoch "
+                                                       << m_epoch + 1 << ")" << kept_checkpoint());
+  }
+
+  // The start of a data-parallel fit: the same data on every rank, then rank 0's state everywhere.
+  void start_ranks(const SliceDataset& train, const SliceDataset* val) {
+    const int64_t sizes[2] = {train.size(), val ? val->size() : 0};
+    dist::require_same_on_every_rank(*m_comm, static_cast<uint64_t>(sizes[0]) * 0x9E3779B97F4A7C15ull ^
+                                                  static_cast<uint64_t>(sizes[1]),
+                                     "the numbers of training and validation slices (" +
+                                         std::to_string(sizes[0]) + " and " + std::to_string(sizes[1]) +
+                                         " on rank " + std::to_string(m_comm->rank()) + ")");
+    StateList<T, D> all = m_net.state();
+    for (auto& e : optimizer_state()) all.push_back(e);
+    dist::broadcast_state(m_ctx, *m_comm, all, 0);
+    int64_t counters[2] = {m_epoch, m_adam.step_count()};
+    m_comm->broadcast(counters, sizeof counters, 0);
+    m_comm->broadcast(&m_best_dice, sizeof m_best_dice, 0);
+    m_epoch = static_cast<int>(counters[0]);
+    m_adam.set_step_count(counters[1]);
+  }
+
+  // The end of a data-parallel epoch: BN running statistics (and their moving averages) averaged over
+  // the ranks, then every rank's whole state checked against rank 0's.
+  void end_epoch_ranks() {
+    StateList<T, D> all = m_net.state(), buffers;
+    for (auto& e : optimizer_state()) all.push_back(e);
+    std::vector<std::string> names;
+    for (const auto& e : m_net.state())
+      if (!e.is_parameter()) names.push_back(e.name);
+    for (const auto& e : all)
+      for (const std::string& n : names)
+        if (e.name == n || e.name == "ema." + n) buffers.push_back(e);
+    dist::average_state(m_ctx, *m_comm, buffers);
+    dist::require_same_on_every_rank(*m_comm, dist::state_checksum(m_ctx, all),
+                                     "the weights, BN statistics or optimizer moments after epoch " +
+                                         std::to_string(m_epoch + 1) + " (the ranks no longer train one model)");
+  }
+
+  // Validation metrics of the whole set: each rank evaluates a contiguous shard, the counts are gathered.
+  MetricsAccumulator validate(const SliceDataset& val) {
+    if (!m_dist) return evaluate(m_ctx, m_net, val, m_options.batch);
+    const int64_t n = val.size(), r = m_comm->rank(), N = m_comm->world_size();
+    std::vector<int64_t> shard;
+    for (int64_t i = n * r / N; i < n * (r + 1) / N; ++i) shard.push_back(i);
+    MetricsAccumulator local;
+    if (!shard.empty()) local = evaluate(m_ctx, m_net, val.subset(shard, SliceSampling{}), m_options.batch);
+    return dist::gather_metrics(*m_comm, local);
+  }
+
   void save_best() {
-    if (m_options.best_path.empty()) return;
+    if (m_options.best_path.empty() || m_comm->rank() != 0) return;
     io::save_weights(m_ctx, m_options.best_path, m_net);
     m_best_written = true;
   }
@@ -308,6 +405,10 @@ private:
   DeepSupervisionLoss<T, D> m_loss;
   Adam<T, D> m_adam;
   std::unique_ptr<WeightAverage<T, D>> m_ema;  // null without EMA
+  std::unique_ptr<dist::Communicator> m_own_comm;  // one process, when options.communicator is null
+  dist::Communicator* m_comm = nullptr;
+  bool m_dist = false;  // more than one rank
+  std::unique_ptr<dist::GradientReducer<T, D>> m_reducer;  // null in one process
   typename DeepSupervisionLoss<T, D>::Logits m_dlogits;
   int m_epoch = 0;
   double m_best_dice = -1;
