@@ -16,6 +16,9 @@
 // only so that an MPI that reduces in another grouping with more ranks would pass; the observed
 // difference is printed. The test is not trivial: the weights move by more than 1e-2, and the same
 // steps with BatchNorm over the whole batch of 8 (one process, batch 8) end more than 1e-4 away.
+//
+// Resume: a 2-rank run stopped after epoch 1 (rank 0 writes the checkpoint) and resumed by 2 ranks
+// (each reading it, from networks of other seeds) ends with the uninterrupted run's state, bit for bit.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -216,4 +219,51 @@ TEST_CASE("dist: 2 ranks with per-rank BatchNorm give the weights of averaged ha
   comm.all_reduce(sum, 2, dist::ReduceOp::Average);
   CHECK(sum[0] == loss[0]);
   CHECK(sum[1] == loss[1]);
+}
+
+TEST_CASE("dist: a data-parallel run resumed from its checkpoint continues exactly", "[dist]") {
+  auto& comm = world();
+  const uint64_t seed = shared_seed() % 1000000;
+  TempDir dir("dist_resume");
+  std::vector<std::string> images, masks;
+  for (const PhantomFiles& f : write_phantom_dataset(dir.file("data"), 4, 32, seed, 8)) {
+    images.push_back(f.image);
+    masks.push_back(f.mask);
+  }
+  // The checkpoint in rank 0's folder, named to every rank.
+  std::string checkpoint = dir.file("ck.safetensors");
+  int64_t length = static_cast<int64_t>(checkpoint.size());
+  comm.broadcast(&length, sizeof length, 0);
+  checkpoint.resize(static_cast<size_t>(length));
+  comm.broadcast(checkpoint.data(), length, 0);
+
+  const NetConfig cfg = tiny_config();
+  const SliceDataOptions data_options = SliceDataOptions::from_config(cfg);
+  Context<Cpu> ctx;
+  const auto run = [&](int stop_after, const std::string& resume_from, uint64_t net_seed) {
+    TrainData data = load_train_data(images, masks, data_options, 0.25, seed, true);
+    SrmdsNet<float, Cpu> net(ctx, cfg, NetForm::Train, net_seed);
+    TrainOptions to;
+    to.epochs = kEpochs;
+    to.batch = kBatch;
+    to.log_every = 0;
+    to.stop_after_epochs = stop_after;
+    to.checkpoint_path = stop_after > 0 ? checkpoint : "";
+    to.communicator = &comm;
+    Trainer<float, Cpu> trainer(ctx, net, to);
+    if (!resume_from.empty()) trainer.resume(resume_from);
+    trainer.fit(data.train, &data.val);
+    comm.barrier();  // rank 0 has written the checkpoint
+    std::vector<float> state = values(net.state(), false);
+    for (const auto& e : trainer.optimizer_state()) state.insert(state.end(), e.value->data(), e.value->data() + e.value->numel());
+    return state;
+  };
+  const std::vector<float> whole = run(-1, "", seed);
+  run(1, "", seed);
+  const std::vector<float> resumed = run(-1, checkpoint, seed + 17 + comm.rank());
+  REQUIRE(whole.size() == resumed.size());
+  CHECK(std::memcmp(whole.data(), resumed.data(), whole.size() * sizeof(float)) == 0);
+  const std::vector<float> initial = values(SrmdsNet<float, Cpu>(ctx, cfg, NetForm::Train, seed).state(), false);
+  REQUIRE(whole.size() > initial.size());  // the network's state, then the Adam moments
+  CHECK(max_abs_diff(std::vector<float>(whole.begin(), whole.begin() + initial.size()), initial) > 1e-3);
 }

@@ -2,7 +2,8 @@
 # `srmds train` under `mpirun -np 2` (issue 23), on 32 x 32 phantoms with base 4:
 #   - a 2-rank run of global batch 5 (shards of 2 and 3 slices) trains, prints its lines once (rank
 #     0 alone prints), writes the checkpoint and the best file, and records "ranks": "2";
-#   - a resume of it in one process is accepted with a warning about the changed BN batches;
+#   - a resume of it in one process is accepted with a warning about the changed BN batches (an
+#     exact 2-rank resume is tested in test_dist_equivalence.cpp);
 #   - one rank given a missing file, a damaged file, or other slices than rank 0's ends the whole
 #     job within seconds with an error naming that rank and a non-zero status, not a hang.
 set -u
