@@ -5,7 +5,8 @@
 #   - a resume of it in one process is accepted with a warning about the changed BN batches (an
 #     exact 2-rank resume is tested in test_dist_equivalence.cpp);
 #   - one rank given a missing file, a damaged file, or other slices than rank 0's ends the whole
-#     job within seconds with an error naming that rank and a non-zero status, not a hang.
+#     job within seconds with an error naming that rank and a non-zero status, not a hang (a usage
+#     error: status 2).
 set -u
 cli=${SRMDS_CLI:?}
 mpiexec=${SRMDS_MPIEXEC:-}
@@ -61,4 +62,10 @@ for case in missing damaged other; do
   [ -f "$case.safetensors" ] && fail "$case: a checkpoint was written"
   echo "$case file on rank 1: exit $status after ${took} s: $(grep 'srmds: error: rank' err | head -1)"
 done
+# A usage error on one rank: exit status 2, as in one process.
+timeout 60 "${mpi[@]}" -np 1 "$cli" train --images "$imgs" "${common[@]}" --out usage.safetensors : \
+  -np 1 "$cli" train --images "$imgs" "${common[@]}" --out usage.safetensors --epochs 0 >"$tmp/out" 2>"$tmp/err"
+status=$?
+[ "$status" = 2 ] || fail "usage error on rank 1: exit $status, expected 2"
+grep -q "srmds: error: rank 1 of 2: train: --epochs must be in" err || fail "usage error on rank 1: no error naming rank 1"
 echo "PASS"
