@@ -81,8 +81,9 @@ bool built_with_mpi();
 // without MPI.
 std::unique_ptr<Communicator> make_mpi_communicator();
 
-// The number of processes a launcher says it started (Open MPI's mpirun: OMPI_COMM_WORLD_SIZE;
-// PMIx/PMI: PMIX_SIZE... ; Slurm's srun: SLURM_NTASKS inside a job step), 0 when none did.
+// The number of processes a launcher says it started, 0 when none did: Open MPI's mpirun
+// (OMPI_COMM_WORLD_SIZE), a PMI launcher such as MPICH's Hydra (PMI_SIZE), Slurm's srun
+// (SLURM_STEP_NUM_TASKS, set inside a job step).
 int launched_world_size();
 
 // MPI where a launcher started this process and the build has MPI, else one process. A launch of
