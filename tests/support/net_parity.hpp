@@ -13,15 +13,29 @@
 // The criterion, per draw (fresh input and output gradient each; same weights):
 //   forward tensors (outputs, running statistics): relative norm error ||a - r|| / ||r|| <= 2e-4
 //     and at most 0.1 % of the elements (at least 2 allowed) outside |a - r| <= 1e-3 |r| + 1e-4 max|r|
-//     (the allowance is for flipped decisions; none was seen in the measurement above);
-//   gradient tensors (dx and every parameter gradient): the error measured against the scale of the
-//     whole draw's gradients, mixed = ||a - r|| / (||r|| + sqrt(n) rms), rms over every parameter
-//     gradient of the draw (so a gradient that cancels to almost zero, e.g. a 1x1 convolution of the
-//     one-channel input followed by BatchNorm, is judged on the network's gradient scale), must be
-//     within the flip bound 0.25 in every draw, and tight (<= 5e-4) in at least 3 of the 8 draws:
-//     a systematic error shows in every draw, flipped decisions only in some (flips are allowed in
-//     up to 5 of the 8 draws; at the measured rate of 7 % per draw, more than 5 happen in about 3
-//     runs in a million).
+//     (the allowance is for flipped decisions; none was seen in the measurement above). A running
+//     mean is held to its channel's spread as well (||r|| + ||sqrt(running_var)||, and the largest
+//     sqrt(running_var) beside max|r|): a channel's batch mean can cancel to almost nothing (the 1x1
+//     branch of the first block sees the zero-mean input times one weight), and then its float sum
+//     is off by rounding relative to the spread, not to the mean; the spread is also the scale at
+//     which eval-mode BatchNorm uses the mean (x - mean) / std. Seen on the CPU stand-in: 3.9e-4 of
+//     ||r|| for enc0.b0.br.1x1.bn.running_mean (seed 786 of 1,000, no flip in that draw);
+//   gradient tensors (dx and every parameter gradient): each tensor's error is measured against the
+//     scale of the whole draw's gradients, mixed = ||a - r|| / (||r|| + sqrt(n) rms), rms over every
+//     parameter gradient of the draw (so a gradient that cancels to almost zero is judged on the
+//     network's gradient scale). Each tensor must be tight (mixed <= 5e-4) in at least 3 of the 8
+//     draws: a systematic error shows in every draw, flipped decisions only in some (flips are
+//     allowed in up to 5 of the 8 draws; at the measured rate of 7 % per draw, more than 5 happen in
+//     about 3 runs in a million). In every draw the whole gradient, all tensors as one vector, must
+//     be within the flip bound 0.25 (||a - r|| / ||r||), and no tensor may exceed 4 times its scale
+//     (mixed <= 4: garbage, not a flip).
+//   Why the per-tensor bound is loose: a flip can move an ill-conditioned gradient by a large part of
+//     itself. The 1x1 branch of the first block (one input channel, then BatchNorm) is scale-invariant
+//     up to BatchNorm's eps, so where its weight is small its gradient is large and made of
+//     near-cancelling terms: over 400 seeds x 8 draws of the CPU stand-in (SRMDS_CUDA_SMALL=1
+//     test_cuda_standin "[train]", seeds 1000-1399) two draws put it at mixed 0.93 and 0.28
+//     (||r|| 135 against a scale of 7 in the first); in each of the other 398 runs the worst tensor was
+//     at most 0.097.
 #pragma once
 
 #include <algorithm>
@@ -41,7 +55,8 @@ struct NetParityLimits {
   double forward_outlier_fraction = 1e-3;
   int64_t forward_outlier_min = 2;
   double grad_tight = 5e-4;
-  double grad_flip_bound = 0.25;
+  double grad_flip_bound = 0.25;   // the draw's whole gradient, relative
+  double grad_tensor_bound = 4.0;  // each tensor, mixed
   int draws = 8;
   int min_tight_draws = 3;
 };
@@ -53,15 +68,25 @@ struct TensorDiff {
   bool same_shape = true, finite = true;
 };
 
+// spread (optional, the shape of ref): a scale that the error is also held to, besides ref itself;
+// its norm is added to ref_norm and its largest value joins ref_max.
 template <class A>
-TensorDiff tensor_diff(const Tensor<A, Cpu>& a, const Tensor<double, Cpu>& ref, const NetParityLimits& lim) {
+TensorDiff tensor_diff(const Tensor<A, Cpu>& a, const Tensor<double, Cpu>& ref, const NetParityLimits& lim,
+                       const Tensor<double, Cpu>* spread = nullptr) {
   TensorDiff d;
   d.n = ref.numel();
-  if (a.shape() != ref.shape()) {
+  if (a.shape() != ref.shape() || (spread && spread->shape() != ref.shape())) {
     d.same_shape = false;
     return d;
   }
-  for (int64_t i = 0; i < ref.numel(); ++i) d.ref_max = std::max(d.ref_max, std::abs(ref[i]));
+  double s2 = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    d.ref_max = std::max(d.ref_max, std::abs(ref[i]));
+    if (spread) {
+      d.ref_max = std::max(d.ref_max, std::abs((*spread)[i]));
+      s2 += (*spread)[i] * (*spread)[i];
+    }
+  }
   double e2 = 0, r2 = 0;
   for (int64_t i = 0; i < ref.numel(); ++i) {
     const double x = static_cast<double>(a[i]), r = ref[i];
@@ -72,7 +97,7 @@ TensorDiff tensor_diff(const Tensor<A, Cpu>& a, const Tensor<double, Cpu>& ref, 
     if (!(e <= lim.elem_rtol * std::abs(r) + lim.elem_atol_scale * d.ref_max)) ++d.outliers;
   }
   d.err_norm = std::sqrt(e2);
-  d.ref_norm = std::sqrt(r2);
+  d.ref_norm = std::sqrt(r2) + std::sqrt(s2);
   return d;
 }
 
@@ -84,10 +109,12 @@ public:
 
   void begin_draw() { ++m_draw; }
 
-  // An output or running statistic: tight in every draw.
+  // An output or running statistic: tight in every draw. spread: see tensor_diff (a running mean is
+  // held to its channel's spread as well, net_parity_run.hpp).
   template <class A>
-  void forward(const std::string& name, const Tensor<A, Cpu>& a, const Tensor<double, Cpu>& ref) {
-    const TensorDiff d = tensor_diff(a, ref, m_lim);
+  void forward(const std::string& name, const Tensor<A, Cpu>& a, const Tensor<double, Cpu>& ref,
+               const Tensor<double, Cpu>* spread = nullptr) {
+    const TensorDiff d = tensor_diff(a, ref, m_lim, spread);
     const std::string where = name + " (draw " + std::to_string(m_draw) + ")";
     if (!d.same_shape) return problem(where + ": shapes differ");
     if (!d.finite) return problem(where + ": non-finite values");
@@ -115,6 +142,7 @@ public:
     }
     const double rms = n > 0 ? std::sqrt(r2 / double(n)) : 0.0;
     bool flipped = false;
+    double e2_all = 0;
     for (size_t i = 0; i < names.size(); ++i) {
       const TensorDiff& d = diffs[i];
       const std::string where = names[i] + " (draw " + std::to_string(m_draw) + ")";
@@ -128,16 +156,28 @@ public:
         problem(where + ": non-finite values");
         continue;
       }
+      e2_all += d.err_norm * d.err_norm;
       const double scale = d.ref_norm + std::sqrt(double(d.n)) * rms;
       const double mixed = scale > 0 ? d.err_norm / scale : d.err_norm;
       st.worst = std::max(st.worst, mixed);
       if (mixed <= m_lim.grad_tight) ++st.tight;
       else flipped = true;
-      if (mixed > m_lim.grad_flip_bound) {
+      if (mixed > m_lim.grad_tensor_bound) {
         std::ostringstream os;
-        os << where << ": error " << mixed << " of the gradient scale, over the flip bound " << m_lim.grad_flip_bound;
+        os << where << ": error " << mixed << " of the gradient scale, over the bound " << m_lim.grad_tensor_bound
+           << " (||a - r|| " << d.err_norm << ", ||r|| " << d.ref_norm << ", sqrt(n) rms " << std::sqrt(double(d.n)) * rms
+           << ", n " << d.n << ")";
         problem(os.str());
       }
+    }
+    const double whole = r2 > 0 ? std::sqrt(e2_all / r2) : std::sqrt(e2_all);
+    m_worst_whole = std::max(m_worst_whole, whole);
+    if (whole > m_lim.grad_flip_bound) {
+      std::ostringstream os;
+      os << (names.size() == 1 ? names[0] : std::string("parameter gradients")) << " (draw " << m_draw
+         << "): the whole gradient's error " << whole << " over the flip bound "
+         << m_lim.grad_flip_bound;
+      problem(os.str());
     }
     m_flipped_draws += flipped;
   }
@@ -164,7 +204,8 @@ public:
       }
     std::ostringstream os;
     os << m_draw << " draws, " << m_flipped_draws << " with a non-tight gradient (flipped decisions); worst forward "
-       << "relative error " << m_worst_forward << "; worst gradient error " << worst << " (" << worst_name << ")";
+       << "relative error " << m_worst_forward << "; worst gradient error " << worst << " (" << worst_name
+       << "); worst whole-gradient error " << m_worst_whole;
     return os.str();
   }
 
@@ -179,6 +220,7 @@ private:
   int m_draw = 0;
   int m_flipped_draws = 0;
   double m_worst_forward = 0;
+  double m_worst_whole = 0;
   std::map<std::string, Stat> m_grads;
   std::vector<std::string> m_problems;
 };

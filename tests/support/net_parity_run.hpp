@@ -5,7 +5,10 @@
 
 #include <array>
 #include <functional>
+#include <algorithm>
+#include <cmath>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +34,20 @@ void copy_state(Context<D>& ctx, SrmdsNet<float, D>& from, SrmdsNet<double, Cpu>
     REQUIRE(d.shape() == h.shape());
     for (int64_t i = 0; i < h.numel(); ++i) d[i] = static_cast<double>(h[i]);
   }
+}
+
+// For a running mean, sqrt of the same BatchNorm's running variance in the reference (the scale its
+// error is held to besides itself, net_parity.hpp); otherwise nothing.
+inline std::optional<Tensor<double, Cpu>> spread_of(const std::map<std::string, NamedTensor<double, Cpu>>& ref,
+                                                    const std::string& name) {
+  const std::string mean = "running_mean";
+  if (name.size() < mean.size() || name.compare(name.size() - mean.size(), mean.size(), mean) != 0) return {};
+  const auto var = ref.find(name.substr(0, name.size() - mean.size()) + "running_var");
+  REQUIRE(var != ref.end());
+  const Tensor<double, Cpu>& v = *var->second.value;
+  Tensor<double, Cpu> spread(v.shape());
+  for (int64_t i = 0; i < spread.numel(); ++i) spread[i] = std::sqrt(std::max(0.0, v[i]));
+  return spread;
 }
 
 template <class D>
@@ -86,7 +103,8 @@ void training_step_parity(Context<D>& ctx, SrmdsNet<float, D>& net, SrmdsNet<dou
         got.push_back(result_of(ctx, names.back(), *e.grad, tamper));
         want.push_back(r.grad);
       } else {  // a buffer: BatchNorm's running statistics after this step
-        parity.forward(e.name, result_of(ctx, e.name, *e.value, tamper), *r.value);
+        const auto spread = spread_of(by_name, e.name);
+        parity.forward(e.name, result_of(ctx, e.name, *e.value, tamper), *r.value, spread ? &*spread : nullptr);
       }
     }
     // dx is its own group (its scale is not the parameters'); the parameter gradients form one.
