@@ -1,8 +1,12 @@
 // BatchNorm2d (PyTorch semantics, see ops/batchnorm.hpp), per-channel statistics over (N, H, W),
 // M = N H W, computed like the CPU backend (cpu/batchnorm.hpp):
-//   train:    two passes, each a deterministic reduction in double:
-//               mean_c = (1/M) sum x,  var_c = (1/M) sum (x - mean_c)^2   (biased; no S2/M - mean^2
-//               cancellation), invstd = 1 / sqrt(var + eps);
+//   train:    one pass, a deterministic reduction in double of the shifted sums (shift K_c = the
+//             running mean before the update, so that the data are near zero once it tracks them):
+//               S1 = sum (x - K),  S2 = sum (x - K)^2,  mean_c = K + S1 / M,
+//               var_c = max(S2 / M - (S1 / M)^2, 0)   (biased), invstd = 1 / sqrt(var + eps);
+//             in double the cancellation of S2 / M - (S1 / M)^2 costs about 1e-16 (1 + d^2 / var)
+//             relative, d = mean - K: far below float's rounding unless |d| / std reaches 1e4 (the
+//             CPU backend takes two passes; the parity tests hold both to the same reference);
 //             running_mean <- (1 - m) running_mean + m mean,
 //             running_var  <- (1 - m) running_var + m var M / (M - 1)   (var itself when M == 1)
 //   eval:     invstd = 1 / sqrt(running_var + eps) with the running mean
@@ -11,7 +15,8 @@
 //   backward: xhat = (x - mean) invstd, dbeta = sum dy, dgamma = sum dy xhat (double),
 //             dx = batchnorm_input_grad(dy, xhat, gamma invstd, dbeta / M, dgamma / M)
 //             (ops/math/batchnorm.hpp, shared with the CPU backend)
-// Each reduction is one partial-sum pass (common.cuh) and a per-channel finalize kernel.
+// Each reduction is one partial-sum pass (common.cuh) and a per-channel finalize kernel: a training
+// forward is three launches (sums, statistics, normalisation).
 #include <cmath>
 
 #include "common.cuh"
@@ -49,37 +54,25 @@ __device__ __forceinline__ void affine_of(double gamma, double beta, double mean
 namespace {
 using namespace detail;
 
-struct SumTerm {  // row = channel c, outer = sample n, inner = k in the H*W plane
-  const float* x;
-  int64_t batch_stride, plane;
-  __device__ void operator()(int64_t c, int64_t n, int64_t k, double (&acc)[1]) const {
-    acc[0] += double(x[n * batch_stride + c * plane + k]);
-  }
-};
-
-struct CenteredSquareTerm {  // sum of (x - mean_c)^2, mean_c in double
-  const float* x;
-  int64_t batch_stride, plane;
-  const double* mean;
-  __device__ void operator()(int64_t c, int64_t n, int64_t k, double (&acc)[1]) const {
-    const double d = double(x[n * batch_stride + c * plane + k]) - mean[c];
-    acc[0] += d * d;
-  }
-};
-
-__global__ void __launch_bounds__(kThreads, 1)
-    bn_mean_kernel(const double* partials, int64_t splits, int64_t channels, double count, double* mean) {
-  const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c < channels) mean[c] = total<1>(partials, splits, c, 0) / count;
+// K_c: the running mean, or 0 where it is not finite (a bad running mean must not reach the batch's
+// statistics, which do not depend on it).
+__device__ __forceinline__ double bn_shift(const float* running_mean, int64_t c) {
+  const double k = running_mean[c];
+  return isfinite(k) ? k : 0.0;
 }
 
-void bn_mean_launch(const Partials& sums, int64_t channels, double count, double* mean, cudaStream_t stream) {
-  bn_mean_kernel<<<blocks_for(channels), kThreads, 0, stream>>>(sums.data, sums.splits, channels, count, mean);
-  check_launch("batchnorm_forward_train/mean");
-}
+struct ShiftedSumsTerm {  // row = channel c, outer = sample n, inner = k in the H*W plane
+  const float* x;
+  int64_t batch_stride, plane;
+  const float* shift;  // (C): the running mean (bn_shift)
+  __device__ void operator()(int64_t c, int64_t n, int64_t k, double (&acc)[2]) const {
+    const double d = double(x[n * batch_stride + c * plane + k]) - bn_shift(shift, c);
+    acc[0] += d;
+    acc[1] += d * d;
+  }
+};
 
 struct TrainStats {
-  const double* mean;                        // (C) from bn_mean_kernel
   const float *gamma, *beta;                 // (C)
   float *save_mean, *save_invstd;            // (C)
   float *running_mean, *running_var;         // (C), updated in place
@@ -91,8 +84,10 @@ __global__ void __launch_bounds__(kThreads, 1)
                           double eps, TrainStats st) {
   const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= channels) return;
-  const double mean = st.mean[c];
-  const double var = total<1>(partials, splits, c, 0) / count;
+  const double shift = bn_shift(st.running_mean, c);  // K_c of the sums: read before the update below
+  const double d = total<2>(partials, splits, c, 0) / count;
+  const double mean = shift + d;
+  const double var = fmax(total<2>(partials, splits, c, 1) / count - d * d, 0.0);
   const double invstd = 1.0 / std::sqrt(var + eps);
   const double unbiased = count > 1.0 ? var * count / (count - 1.0) : var;
   st.save_mean[c] = static_cast<float>(mean);
@@ -102,10 +97,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   affine_of(st.gamma[c], st.beta[c], mean, invstd, st.a + c, st.b + c);
 }
 
-void bn_train_stats_launch(const Partials& squares, int64_t channels, double count, double momentum, double eps,
+void bn_train_stats_launch(const Partials& sums, int64_t channels, double count, double momentum, double eps,
                            const TrainStats& st, cudaStream_t stream) {
-  bn_train_stats_kernel<<<blocks_for(channels), kThreads, 0, stream>>>(squares.data, squares.splits, channels,
-                                                                        count, momentum, eps, st);
+  bn_train_stats_kernel<<<blocks_for(channels), kThreads, 0, stream>>>(sums.data, sums.splits, channels, count,
+                                                                        momentum, eps, st);
   check_launch("batchnorm_forward_train/stats");
 }
 
@@ -119,19 +114,15 @@ void batchnorm_forward_train(Ctx& ctx, const TF& x, const TF& gamma, const TF& b
   const int64_t C = s.c(), plane = s.h() * s.w();
   if (C == 0) return;
   const double count = double(s.n() * plane);
-  // scratch: mean (C doubles), then a and b (C floats each)
-  Buffer scratch = ctx.allocate(static_cast<size_t>(C) * (sizeof(double) + 2 * sizeof(float)));
-  double* mean = static_cast<double*>(scratch.get());
-  float* a = reinterpret_cast<float*>(mean + C);
+  // scratch: a and b (C floats each)
+  Buffer scratch = ctx.allocate(static_cast<size_t>(C) * 2 * sizeof(float));
+  float* a = static_cast<float*>(scratch.get());
   float* b = a + C;
-  const Partials sums = partial_sums<1>(ctx, C, s.n(), plane, SumTerm{x.data(), x.batch_stride(), plane},
-                                        "batchnorm_forward_train/sum");
-  bn_mean_launch(sums, C, count, mean, ctx.stream());
-  const Partials squares =
-      partial_sums<1>(ctx, C, s.n(), plane, CenteredSquareTerm{x.data(), x.batch_stride(), plane, mean},
-                      "batchnorm_forward_train/centered_squares");
-  bn_train_stats_launch(squares, C, count, momentum, eps,
-                        TrainStats{mean, gamma.data(), beta.data(), save_mean.data(), save_invstd.data(),
+  const Partials sums =
+      partial_sums<2>(ctx, C, s.n(), plane, ShiftedSumsTerm{x.data(), x.batch_stride(), plane, running_mean.data()},
+                      "batchnorm_forward_train/sums");
+  bn_train_stats_launch(sums, C, count, momentum, eps,
+                        TrainStats{gamma.data(), beta.data(), save_mean.data(), save_invstd.data(),
                                    running_mean.data(), running_var.data(), a, b},
                         ctx.stream());
   normalize_launch(planes_of(x), planes_of(y), a, b, y_mode == WriteMode::Accumulate, plane_extent(s), ctx.stream(),
