@@ -194,6 +194,56 @@ TEST_CASE("adam_step op on strided views; zero_grad; bad input", "[optim][adam][
   REQUIRE_THROWS_WITH(opt.step(ctx, std::nan("")), Catch::Contains("lr"));
 }
 
+TEST_CASE("adam_step_all equals adam_step on each tensor and checks the whole list first", "[optim][adam]") {
+  Context<Cpu> ctx;
+  const uint64_t seed = fresh_seed();
+  INFO("seed " << seed);
+  Rng rng(seed);
+  const std::vector<Shape> shapes{{3, 2, 3, 3}, {0}, {1}, {7}, {4, 5, 1, 3}, {2, 1, 1, 1}};
+  std::vector<Tensor<float>> p, g, m, v;
+  for (const Shape& s : shapes) {
+    p.push_back(random_tensor<float>(s, rng));
+    g.push_back(random_tensor<float>(s, rng));
+    m.push_back(random_tensor<float>(s, rng, -0.1, 0.1));
+    v.push_back(random_tensor<float>(s, rng, 0.0, 0.01));
+  }
+  AdamStep s;
+  s.lr = 1e-2;
+  s.weight_decay = 0.01;
+  s.bias_correction1 = 1 - 0.9 * 0.9;
+  s.bias_correction2 = 1 - 0.999 * 0.999;
+  std::vector<Tensor<float>> pe, me, ve;  // expected: adam_step tensor by tensor
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    pe.push_back(random_tensor<float>(shapes[i], rng));
+    me.push_back(random_tensor<float>(shapes[i], rng));
+    ve.push_back(random_tensor<float>(shapes[i], rng));
+    copy(ctx, p[i], pe[i]);
+    copy(ctx, m[i], me[i]);
+    copy(ctx, v[i], ve[i]);
+    adam_step(ctx, pe[i], g[i], me[i], ve[i], s);
+  }
+  std::vector<AdamSlot<float, Cpu>> slots;
+  for (size_t i = 0; i < shapes.size(); ++i) slots.push_back({&p[i], &g[i], &m[i], &v[i]});
+  adam_step_all(ctx, slots, s);
+  for (size_t i = 0; i < shapes.size(); ++i)
+    for (int64_t k = 0; k < p[i].numel(); ++k) {
+      INFO("tensor " << i << " element " << k);
+      REQUIRE(p[i][k] == pe[i][k]);
+      REQUIRE(m[i][k] == me[i][k]);
+      REQUIRE(v[i][k] == ve[i][k]);
+    }
+  // A bad last tensor: the error names it, and no tensor of the list has moved.
+  Tensor<float> bad(Shape{8});
+  slots.back().v = &bad;
+  const std::vector<double> first = values(p[0]);
+  REQUIRE_THROWS_WITH(adam_step_all(ctx, slots, s), Catch::Contains("adam_step_all (tensor 5)") &&
+                                                         Catch::Contains("[2, 1, 1, 1]") && Catch::Contains("[8]"));
+  for (int64_t k = 0; k < p[0].numel(); ++k) REQUIRE(static_cast<double>(p[0][k]) == first[static_cast<size_t>(k)]);
+  slots.back().v = &v.back();
+  slots[2].grad = nullptr;
+  REQUIRE_THROWS_WITH(adam_step_all(ctx, slots, s), Catch::Contains("adam_step_all (tensor 2)"));
+}
+
 TEST_CASE("warm-up + cosine schedule values", "[optim][schedule]") {
   const double base = 5e-4;
   const WarmupCosineSchedule s(base, 10, 110);

@@ -1,5 +1,7 @@
 // BCE + Dice loss (value and dz), confusion counts and the Adam step against the CPU backend.
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "parity.hpp"
 #include "srmds/ops/adam.hpp"
@@ -99,4 +101,58 @@ TEST_CASE("adam_step matches adam_update on the host", "[cuda][adam]") {
       require_parity(g, gm, rm, "adam m", 1e-5, 1e-6);
       require_parity(g, gv, rv, "adam v", 1e-4, 1e-6);
     }
+}
+
+TEST_CASE("adam_step_all over many tensors matches adam_update on the host", "[cuda][adam]") {
+  Gpu gpu;
+  auto& g = gpu.ctx;
+  Rng rng(fresh_seed());
+  // More tensors than one launch takes (kAdamTensorsPerLaunch = 48), empty ones among them.
+  const int count = cases({50, 110}).back();
+  std::vector<TD> gp, gg, gm, gv;
+  std::vector<THd> rp, rm, rv;
+  std::vector<THd> grads;
+  for (int t = 0; t < count; ++t) {
+    const int64_t n = t % 17 == 3 ? 0 : 1 + static_cast<int64_t>(rng.uniform(0, t % 5 == 0 ? 5000 : 40));
+    const Shape s{n};
+    const TH p = random_tensor<float>(s, rng), gr = random_tensor<float>(s, rng),
+             m = random_tensor<float>(s, rng, -0.1, 0.1), v = random_tensor<float>(s, rng, 0.0, 0.01);
+    gp.push_back(from_host(g, p));
+    gg.push_back(from_host(g, gr));
+    gm.push_back(from_host(g, m));
+    gv.push_back(from_host(g, v));
+    rp.push_back(as_double(p));
+    rm.push_back(as_double(m));
+    rv.push_back(as_double(v));
+    grads.push_back(as_double(gr));
+  }
+  std::vector<AdamSlot<float, Dut>> slots;
+  for (int t = 0; t < count; ++t) slots.push_back({&gp[t], &gg[t], &gm[t], &gv[t]});
+  AdamStep step;
+  step.lr = 1e-3f;
+  step.weight_decay = 0.01f;
+  step.decoupled = true;
+  for (int t = 1; t <= 2; ++t) {
+    step.bias_correction1 = 1.0f - std::pow(step.beta1, static_cast<float>(t));
+    step.bias_correction2 = 1.0f - std::pow(step.beta2, static_cast<float>(t));
+    adam_step_all(g, slots, step);
+    for (int k = 0; k < count; ++k)
+      for (int64_t i = 0; i < rp[k].numel(); ++i)
+        adam_update(rp[k][i], grads[k][i], rm[k][i], rv[k][i], step);
+  }
+  // Each tensor against its reference, on the scale of the whole list (a one-element moment can
+  // cancel to almost nothing: its rounding is then that of its terms, not of its value).
+  double sp = 0, sm = 0, sv = 0;
+  for (int k = 0; k < count; ++k) {
+    sp = std::max(sp, max_abs(rp[k]));
+    sm = std::max(sm, max_abs(rm[k]));
+    sv = std::max(sv, max_abs(rv[k]));
+  }
+  for (int k = 0; k < count; ++k) {
+    INFO("tensor " << k << " of " << count);
+    if (rp[k].numel() == 0) continue;
+    require_parity(g, gp[k], rp[k], "adam_step_all param", 1e-5, 1e-6, sp);
+    require_parity(g, gm[k], rm[k], "adam_step_all m", 1e-5, 1e-6, sm);
+    require_parity(g, gv[k], rv[k], "adam_step_all v", 1e-4, 1e-6, sv);
+  }
 }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "srmds/core/device.hpp"
 #include "srmds/core/tensor.hpp"
@@ -104,5 +105,15 @@ void confusion_counts(Ctx& ctx, const TF& z, const TF& mask, Tensor<int64_t, Cud
 
 // p, m, v updated in place from g (one elementwise kernel, fp32 moments).
 void adam_step(Ctx& ctx, TF& param, const TF& grad, TF& m, TF& v, const AdamStep& step);
+
+// adam_step of many tensors (contiguous), kAdamTensorsPerLaunch per kernel launch.
+struct AdamTensors {
+  TF* param;
+  const TF* grad;
+  TF* m;
+  TF* v;
+};
+inline constexpr int kAdamTensorsPerLaunch = 48;
+void adam_step_all(Ctx& ctx, const std::vector<AdamTensors>& list, const AdamStep& step);
 
 }  // namespace srmds::cuda

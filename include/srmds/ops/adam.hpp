@@ -3,7 +3,14 @@
 //   m <- b1 m + (1 - b1) g,  v <- b2 v + (1 - b2) g^2,  p <- p - lr (m / c1) / (sqrt(v / c2) + eps)
 // with weight decay as AdamStep says. The optimizer (moments per parameter, step counter) is
 // optim/adam.hpp.
+//
+// adam_step_all updates a list of parameters in one call: on the GPU one kernel launch per
+// kAdamTensorsPerLaunch tensors (the pointers travel in the kernel's parameters: no upload, no
+// host wait), instead of one launch per tensor; the result is the same, element for element.
 #pragma once
+
+#include <string>
+#include <vector>
 
 #include "srmds/cpu/adam.hpp"
 #include "srmds/ops/dispatch.hpp"
@@ -23,6 +30,43 @@ void adam_step(Context<D>& ctx, Tensor<T, D>& param, const Tensor<T, D>& grad, T
               "adam_step: bias corrections " << step.bias_correction1 << ", " << step.bias_correction2
                                              << " must be > 0 (step t >= 1)");
   SRMDS_DISPATCH(D, cpu::adam_step(param, grad, m, v, step), cuda::adam_step(ctx, param, grad, m, v, step));
+}
+
+// One parameter of adam_step_all and its gradient and moments.
+template <class T, class D>
+struct AdamSlot {
+  Tensor<T, D>* param;
+  const Tensor<T, D>* grad;
+  Tensor<T, D>* m;
+  Tensor<T, D>* v;
+};
+
+// adam_step on every slot. On the GPU every tensor must be contiguous (the optimizer's are).
+template <class T, class D>
+void adam_step_all(Context<D>& ctx, const std::vector<AdamSlot<T, D>>& slots, const AdamStep& step) {
+  SRMDS_CHECK(step.bias_correction1 > 0 && step.bias_correction2 > 0,
+              "adam_step_all: bias corrections " << step.bias_correction1 << ", " << step.bias_correction2
+                                                 << " must be > 0 (step t >= 1)");
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const AdamSlot<T, D>& s = slots[i];
+    const std::string op = "adam_step_all (tensor " + std::to_string(i) + ")";
+    SRMDS_CHECK(s.param && s.grad && s.m && s.v, op << ": a null tensor");
+    detail::check_same_shape(op.c_str(), "param", *s.param, "grad", *s.grad);
+    detail::check_same_shape(op.c_str(), "param", *s.param, "m", *s.m);
+    detail::check_same_shape(op.c_str(), "param", *s.param, "v", *s.v);
+  }
+  if constexpr (is_cpu_v<D>) {
+    for (const AdamSlot<T, D>& s : slots) cpu::adam_step(*s.param, *s.grad, *s.m, *s.v, step);
+  } else {
+#if SRMDS_WITH_CUDA
+    std::vector<cuda::AdamTensors> list;
+    list.reserve(slots.size());
+    for (const AdamSlot<T, D>& s : slots) list.push_back({s.param, s.grad, s.m, s.v});
+    cuda::adam_step_all(ctx, list, step);
+#else
+    static_assert(is_cpu_v<D>, "srmds was built without the CUDA backend");
+#endif
+  }
 }
 
 }  // namespace srmds

@@ -67,7 +67,10 @@ public:
     s.lr = lr;
     s.bias_correction1 = 1.0 - std::pow(m_options.beta1, static_cast<double>(m_step));
     s.bias_correction2 = 1.0 - std::pow(m_options.beta2, static_cast<double>(m_step));
-    for (size_t i = 0; i < m_params.size(); ++i) adam_step(ctx, *m_params[i].value, *m_params[i].grad, m_m[i], m_v[i], s);
+    std::vector<AdamSlot<T, D>> slots;
+    slots.reserve(m_params.size());
+    for (size_t i = 0; i < m_params.size(); ++i) slots.push_back({m_params[i].value, m_params[i].grad, &m_m[i], &m_v[i]});
+    adam_step_all(ctx, slots, s);  // one launch per kAdamTensorsPerLaunch tensors on the GPU
   }
   void step(Context<D>& ctx) { step(ctx, m_options.lr); }
 
