@@ -35,7 +35,8 @@
 //     near-cancelling terms: over 400 seeds x 8 draws of the CPU stand-in (SRMDS_CUDA_SMALL=1
 //     test_cuda_standin "[train]", seeds 1000-1399) two draws put it at mixed 0.93 and 0.28
 //     (||r|| 135 against a scale of 7 in the first); in each of the other 398 runs the worst tensor was
-//     at most 0.097.
+//     at most 0.097. With these bounds, seeds 1-1000 of the same mode (whole stand-in program) all
+//     passed: the whole gradient's error at most 0.072, a tensor's at most 0.46 of its scale.
 #pragma once
 
 #include <algorithm>
