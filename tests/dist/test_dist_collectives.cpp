@@ -112,7 +112,7 @@ TEST_CASE("dist: broadcast from every root", "[dist]") {
       comm.broadcast(v.data(), n * static_cast<int64_t>(sizeof(double)), root);
       const std::vector<double> want = values_of<double>(seed, root, n);
       INFO("root " << root << " n " << n);
-      CHECK(std::memcmp(v.data(), want.data(), sizeof(double) * static_cast<size_t>(n)) == 0);
+      CHECK((n == 0 || std::memcmp(v.data(), want.data(), sizeof(double) * static_cast<size_t>(n)) == 0));
     }
 }
 
