@@ -44,6 +44,7 @@ struct AdamSlot {
 // adam_step on every slot. On the GPU every tensor must be contiguous (the optimizer's are).
 template <class T, class D>
 void adam_step_all(Context<D>& ctx, const std::vector<AdamSlot<T, D>>& slots, const AdamStep& step) {
+  (void)ctx;
   SRMDS_CHECK(step.bias_correction1 > 0 && step.bias_correction2 > 0,
               "adam_step_all: bias corrections " << step.bias_correction1 << ", " << step.bias_correction2
                                                  << " must be > 0 (step t >= 1)");
