@@ -20,6 +20,7 @@ void parallel_for(int64_t n, F&& f, int64_t work_per_item = 1) {
 template <class F, class T0, class... Ts>
 void for_each_run(F&& f, T0& t0, Ts&... ts) {
   const Shape& s = t0.shape();
+  if (t0.numel() == 0) return;  // no run (an empty tensor's data may be null)
   const bool contiguous = t0.is_contiguous() && (ts.is_contiguous() && ...);
   if (contiguous || s.rank() < 4) {
     f(t0.numel(), t0.data(), ts.data()...);

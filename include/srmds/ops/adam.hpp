@@ -18,17 +18,31 @@
 
 namespace srmds {
 
+namespace detail {
+
+template <class T, class D>
+void check_adam_tensors(const char* op, const Tensor<T, D>& param, const Tensor<T, D>& grad, const Tensor<T, D>& m,
+                        const Tensor<T, D>& v) {
+  check_same_shape(op, "param", param, "grad", grad);
+  check_same_shape(op, "param", param, "m", m);
+  check_same_shape(op, "param", param, "v", v);
+}
+
+inline void check_adam_step(const char* op, const AdamStep& step) {
+  SRMDS_CHECK(step.bias_correction1 > 0 && step.bias_correction2 > 0,
+              op << ": bias corrections " << step.bias_correction1 << ", " << step.bias_correction2
+                 << " must be > 0 (step t >= 1)");
+}
+
+}  // namespace detail
+
 // param, m and v updated in place from grad (all the same shape; any may be a strided view).
 template <class T, class D>
 void adam_step(Context<D>& ctx, Tensor<T, D>& param, const Tensor<T, D>& grad, Tensor<T, D>& m, Tensor<T, D>& v,
                const AdamStep& step) {
   (void)ctx;
-  detail::check_same_shape("adam_step", "param", param, "grad", grad);
-  detail::check_same_shape("adam_step", "param", param, "m", m);
-  detail::check_same_shape("adam_step", "param", param, "v", v);
-  SRMDS_CHECK(step.bias_correction1 > 0 && step.bias_correction2 > 0,
-              "adam_step: bias corrections " << step.bias_correction1 << ", " << step.bias_correction2
-                                             << " must be > 0 (step t >= 1)");
+  detail::check_adam_tensors("adam_step", param, grad, m, v);
+  detail::check_adam_step("adam_step", step);
   SRMDS_DISPATCH(D, cpu::adam_step(param, grad, m, v, step), cuda::adam_step(ctx, param, grad, m, v, step));
 }
 
@@ -45,16 +59,12 @@ struct AdamSlot {
 template <class T, class D>
 void adam_step_all(Context<D>& ctx, const std::vector<AdamSlot<T, D>>& slots, const AdamStep& step) {
   (void)ctx;
-  SRMDS_CHECK(step.bias_correction1 > 0 && step.bias_correction2 > 0,
-              "adam_step_all: bias corrections " << step.bias_correction1 << ", " << step.bias_correction2
-                                                 << " must be > 0 (step t >= 1)");
+  detail::check_adam_step("adam_step_all", step);
   for (size_t i = 0; i < slots.size(); ++i) {
     const AdamSlot<T, D>& s = slots[i];
     const std::string op = "adam_step_all (tensor " + std::to_string(i) + ")";
     SRMDS_CHECK(s.param && s.grad && s.m && s.v, op << ": a null tensor");
-    detail::check_same_shape(op.c_str(), "param", *s.param, "grad", *s.grad);
-    detail::check_same_shape(op.c_str(), "param", *s.param, "m", *s.m);
-    detail::check_same_shape(op.c_str(), "param", *s.param, "v", *s.v);
+    detail::check_adam_tensors(op.c_str(), *s.param, *s.grad, *s.m, *s.v);
   }
   if constexpr (is_cpu_v<D>) {
     for (const AdamSlot<T, D>& s : slots) cpu::adam_step(*s.param, *s.grad, *s.m, *s.v, step);

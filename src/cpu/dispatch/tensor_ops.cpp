@@ -17,11 +17,7 @@ void fill(Tensor<T, Cpu>& t, T value) {
 
 template <class T>
 void copy(const Tensor<T, Cpu>& src, Tensor<T, Cpu>& dst) {
-  for_each_run(
-      [](int64_t n, const T* s, T* d) {
-        if (n > 0) std::memmove(d, s, static_cast<size_t>(n) * sizeof(T));  // an empty tensor's data may be null
-      },
-      src, dst);
+  for_each_run([](int64_t n, const T* s, T* d) { std::memmove(d, s, static_cast<size_t>(n) * sizeof(T)); }, src, dst);
 }
 
 template <class T>
