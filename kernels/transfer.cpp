@@ -59,5 +59,11 @@ void copy_host_to_device(Ctx& ctx, const Tensor<int64_t, Cpu>& src, Tensor<int64
 void copy_device_to_host(Ctx& ctx, const Tensor<int64_t, Cuda>& src, Tensor<int64_t, Cpu>& dst) {
   to_host(ctx, src, dst);
 }
+void copy_host_to_device(Ctx& ctx, const Tensor<double, Cpu>& src, Tensor<double, Cuda>& dst) {
+  to_device(ctx, src, dst);
+}
+void copy_device_to_host(Ctx& ctx, const Tensor<double, Cuda>& src, Tensor<double, Cpu>& dst) {
+  to_host(ctx, src, dst);
+}
 
 }  // namespace srmds::cuda

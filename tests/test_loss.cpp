@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "srmds/losses/deep_supervision.hpp"
@@ -522,4 +523,141 @@ TEST_CASE("deep supervision rejects bad shapes and weights", "[loss][ds][errors]
   bad.weights[2] = -1;
   using Loss = DeepSupervisionLoss<double, Cpu>;
   REQUIRE_THROWS_WITH((Loss{NetConfig{}, bad}), Catch::Contains("weight 2"));
+}
+
+// ---- the loss left on the device (bce_dice_loss_to, forward_backward_to) ------------------------
+
+namespace {
+
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+template <class T>
+bool same_tensor_bits(const Tensor<T>& a, const Tensor<T>& b) {
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(T)) == 0;
+}
+
+// A buffer of `n` one-double slots (n, 1, 1, 1) holding random sentinels.
+Tensor<double> slot_buffer(int64_t n, Rng& rng) {
+  Tensor<double> b(Shape{n, 1, 1, 1});
+  for (int64_t i = 0; i < n; ++i) b[i] = rng.uniform(-1e3, 1e3);
+  return b;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("bce_dice_loss_to leaves L in device slots: value and weighted sum, bit for bit", "[loss]", float,
+                   double) {
+  using T = TestType;
+  Context<Cpu> ctx;
+  const uint64_t seed = fresh_seed();
+  INFO("seed " << seed);
+  Rng rng(seed);
+  for (int rep = 0; rep < 6; ++rep) {
+    const Shape s{1 + static_cast<int64_t>(rng.below(3)), 1, 1 + static_cast<int64_t>(rng.below(19)), 1 + static_cast<int64_t>(rng.below(23))};
+    const double lambda = rep % 3 == 0 ? 0.0 : rep % 3 == 1 ? 0.5 : 1.0;
+    const double w = rng.uniform(0.05, 2), w2 = rng.uniform(0.05, 2);
+    INFO("shape " << s << " dice weight " << lambda << " weights " << w << ", " << w2);
+    const Tensor<T> z = random_tensor<T>(s, rng, -6, 6);
+    const Tensor<T> y = random_mask<T>(s, rng, 0.3);
+    Tensor<T> dz_ref(s), dz(s);
+    const double ref = bce_dice_loss(ctx, z, y, w, &dz_ref, WriteMode::Overwrite, lambda);
+    REQUIRE(ref == Approx(naive_bce_dice(z, y, lambda).value).epsilon(1e-12));
+
+    Tensor<double> buf = slot_buffer(6, rng);
+    const Tensor<double> before = to_host(ctx, buf);
+    Tensor<double> value = buf.samples(1, 1), sum = buf.samples(4, 1);
+    LossOutput<Cpu> out;
+    out.value = &value;
+    out.sum = &sum;
+    out.sum_weight = w2;
+    out.sum_mode = WriteMode::Overwrite;
+    bce_dice_loss_to(ctx, z, y, w, &dz, WriteMode::Overwrite, lambda, out);
+    CHECK(same_tensor_bits(dz, dz_ref));
+    CHECK(same_bits(buf[1], ref));
+    CHECK(same_bits(buf[4], 0.0 + w2 * ref));
+    for (int64_t i : {0, 2, 3, 5}) CHECK(same_bits(buf[i], before[i]));
+    // Accumulate adds to what the slot holds; value only and sum only; no gradient.
+    const double held = buf[4];
+    out.value = nullptr;
+    out.sum_mode = WriteMode::Accumulate;
+    bce_dice_loss_to(ctx, z, y, w, static_cast<Tensor<T>*>(nullptr), WriteMode::Overwrite, lambda, out);
+    CHECK(same_bits(buf[4], held + w2 * ref));
+    CHECK(same_bits(buf[1], ref));
+    LossOutput<Cpu> value_only;
+    Tensor<double> slot5 = buf.samples(5, 1);
+    value_only.value = &slot5;
+    bce_dice_loss_to(ctx, z, y, w, static_cast<Tensor<T>*>(nullptr), WriteMode::Overwrite, lambda, value_only);
+    CHECK(same_bits(buf[5], ref));
+    for (int64_t i : {0, 2, 3}) CHECK(same_bits(buf[i], before[i]));
+  }
+}
+
+TEST_CASE("bce_dice_loss_to rejects outputs that are not one double", "[loss][errors]") {
+  Context<Cpu> ctx;
+  Rng rng(fresh_seed());
+  const Shape s{2, 1, 4, 4};
+  const Tensor<double> z = random_tensor<double>(s, rng, -2, 2), y = random_mask<double>(s, rng, 0.5);
+  Tensor<double> two(Shape{2, 1, 1, 1}), one(Shape{1, 1, 1, 1}), none;
+  LossOutput<Cpu> out;
+  out.value = &two;
+  REQUIRE_THROWS_WITH(bce_dice_loss_to(ctx, z, y, 1.0, nullptr, WriteMode::Overwrite, 0.5, out),
+                      Catch::Contains("bce_dice_loss") && Catch::Contains("value output") && Catch::Contains("[2, 1, 1, 1]"));
+  out.value = nullptr;
+  out.sum = &none;
+  REQUIRE_THROWS_WITH(bce_dice_loss_to(ctx, z, y, 1.0, nullptr, WriteMode::Overwrite, 0.5, out),
+                      Catch::Contains("sum output"));
+  out.value = &one;
+  out.sum = &one;
+  REQUIRE_THROWS_WITH(bce_dice_loss_to(ctx, z, y, 1.0, nullptr, WriteMode::Overwrite, 0.5, out),
+                      Catch::Contains("the same double"));
+  Tensor<double> other(Shape{1, 1, 1, 1});
+  out.sum = &other;
+  out.sum_weight = std::nan("");
+  REQUIRE_THROWS_WITH(bce_dice_loss_to(ctx, z, y, 1.0, nullptr, WriteMode::Overwrite, 0.5, out),
+                      Catch::Contains("sum weight"));
+}
+
+TEST_CASE("deep supervision leaves L in a device slot, bit for bit the value forward_backward returns",
+          "[loss][ds]") {
+  Context<Cpu> ctx;
+  const uint64_t seed = fresh_seed();
+  INFO("seed " << seed);
+  Rng rng(seed);
+  const Shape full{2, 1, 16, 24};
+  for (const auto& o : all_variants()) {
+    INFO("ds " << ds_name(o.ds) << " target " << static_cast<int>(o.target) << " align_corners " << o.align_corners
+               << " dice weight " << o.dice_weight);
+    DeepSupervisionLoss<double, Cpu> loss(net_config(o.align_corners), o);
+    const auto mask = random_mask<double>(full, rng, 0.35);
+    const Logits z = random_logits(full, rng);
+    Logits dz_ref, dz;
+    const double ref = loss.forward_backward(ctx, z, mask, dz_ref);
+    REQUIRE(ref == Approx(naive_ds(z, mask, o).value).epsilon(1e-12));
+    const std::array<double, 4> scales = loss.scale_losses();
+
+    Tensor<double> buf = slot_buffer(5, rng);
+    const Tensor<double> before = to_host(ctx, buf);
+    Tensor<double> slot = buf.samples(3, 1);
+    loss.forward_backward_to(ctx, z, mask, dz, slot);
+    CHECK(same_bits(buf[3], ref));
+    for (int s = 0; s < 4; ++s) {
+      REQUIRE(dz[s].empty() == dz_ref[s].empty());
+      if (!dz[s].empty()) CHECK(same_tensor_bits(dz[s], dz_ref[s]));
+    }
+    // The host sum in scale order, from the per-scale values: what the device slot holds.
+    double host_sum = 0;
+    for (int s = 0; s < 4; ++s)
+      if (loss.uses_scale(s)) host_sum += loss.scale_weight(s) * scales[s];
+    CHECK(same_bits(buf[3], host_sum));
+    Tensor<double> slot0 = buf.samples(0, 1);
+    loss.forward_to(ctx, z, mask, slot0);
+    CHECK(same_bits(buf[0], ref));
+    for (int64_t i : {1, 2, 4}) CHECK(same_bits(buf[i], before[i]));
+    // The device path leaves scale_losses() of the last double-returning call alone.
+    CHECK(loss.scale_losses() == scales);
+    CHECK(same_bits(loss.last_loss(), ref));
+    Tensor<double> wide = buf.samples(1, 2);
+    REQUIRE_THROWS_WITH(loss.forward_to(ctx, z, mask, wide),
+                        Catch::Contains("deep_supervision") && Catch::Contains("[2, 1, 1, 1]"));
+  }
 }

@@ -31,6 +31,9 @@ void copy_host_to_device(Ctx& ctx, const Tensor<int32_t, Cpu>& src, Tensor<int32
 void copy_device_to_host(Ctx& ctx, const Tensor<int32_t, Cuda>& src, Tensor<int32_t, Cpu>& dst);
 void copy_host_to_device(Ctx& ctx, const Tensor<int64_t, Cpu>& src, Tensor<int64_t, Cuda>& dst);
 void copy_device_to_host(Ctx& ctx, const Tensor<int64_t, Cuda>& src, Tensor<int64_t, Cpu>& dst);
+// And for double tensors (device-side loss values, read back once per logging interval).
+void copy_host_to_device(Ctx& ctx, const Tensor<double, Cpu>& src, Tensor<double, Cuda>& dst);
+void copy_device_to_host(Ctx& ctx, const Tensor<double, Cuda>& src, Tensor<double, Cpu>& dst);
 
 // elementwise
 void relu_forward(Ctx& ctx, const TF& x, TF& y);
@@ -94,10 +97,20 @@ struct AdamStep;
 
 namespace srmds::cuda {
 
+// Where bce_dice_loss leaves the unweighted loss L, in device memory (one double each, null: not
+// written): *value = L; *sum = 0 + sum_weight L, or *sum += sum_weight L with sum_accumulate.
+struct LossSink {
+  double* value = nullptr;
+  double* sum = nullptr;
+  double sum_weight = 1;
+  bool sum_accumulate = false;
+};
+
 // BCE + soft-Dice loss of one scale (ops/math/bce_dice.hpp): one reduction pass (BCE sum and
-// the per-sample I, P, Y), one pass writing dz = weight * dL/dz (mode) when dz is not null.
-// Returns the unweighted loss value (synchronizes the stream to read it).
-double bce_dice_loss(Ctx& ctx, const TF& z, const TF& y, double weight, double dice_weight, TF* dz, WriteMode mode);
+// the per-sample I, P, Y), one single-block pass forming the per-sample sums and L into `out`, one
+// pass writing dz = weight * dL/dz (mode) when dz is not null. No host wait: L stays on the device.
+void bce_dice_loss(Ctx& ctx, const TF& z, const TF& y, double weight, double dice_weight, TF* dz, WriteMode mode,
+                   const LossSink& out);
 
 // Per-image confusion counts of prediction (z >= 0) against mask (>= 0.5): counts is (N, 4)
 // int64 on the device in the order TP, FP, TN, FN.

@@ -13,6 +13,13 @@
 // finite in [-1, 1]) and its tensors (finite, BN variances and Adam second moments >= 0), and
 // names the file and the key or tensor.
 //
+// The loss stays on the device: each step's deep-supervision loss is written into its slot of a
+// per-epoch buffer of doubles on the device (no host wait inside a step); the trainer reads the
+// slots not yet read with one copy every log_every steps and at the end of each epoch, and only then
+// fills loss_history(), the progress report and the epoch's loss, and checks that each is finite
+// (the error names the first step whose loss was not; the weights in memory may by then hold up to
+// log_every - 1 further updates, the checkpoint never does: it is written after the epoch's last read).
+//
 // Determinism: batches depend only on (seed, epoch), and a checkpoint holds everything else that
 // changes during training, so a run resumed from the checkpoint of epoch e continues exactly as the
 // uninterrupted run did (same batches, same losses on the CPU backend).
@@ -185,23 +192,27 @@ public:
       int window_steps = 0;
       auto window_start = std::chrono::steady_clock::now();
       int64_t window_images = 0;
+      start_epoch_losses(steps_per_epoch);
       for (int64_t b = 0; b < steps_per_epoch; ++b) {
         const int64_t first = b * m_options.batch;
         const int64_t count = std::min<int64_t>(m_options.batch, train.size() - first);  // the global batch
         const int64_t begin = count * m_comm->rank() / m_comm->world_size();                  // this rank's shard
         const int64_t end = count * (m_comm->rank() + 1) / m_comm->world_size();
         const double lr = schedule.lr(m_adam.step_count());
-        const double loss = train_step(train, first + begin, end - begin, count, lr);
-        epoch_loss += loss;
-        window_loss += loss;
-        ++window_steps;
+        train_step(train, first + begin, end - begin, count, lr, b);  // the loss stays on the device
         window_images += count;
         images_this_run += count;
-        m_loss_history.push_back(loss);
         m_lr_history.push_back(lr);
         const bool last = b + 1 == steps_per_epoch;
         const bool log_step = m_options.log_every > 0 && m_adam.step_count() % m_options.log_every == 0;
-        if (on_progress && (log_step || last)) {
+        if (!(log_step || last)) continue;
+        // The losses since the last read: one copy (one host wait), then checked and summed in step order.
+        for (const double loss : read_step_losses(b + 1)) {
+          epoch_loss += loss;
+          window_loss += loss;
+          ++window_steps;
+        }
+        if (on_progress) {
           const auto now = std::chrono::steady_clock::now();
           const double secs = std::chrono::duration<double>(now - window_start).count();
           const double run_secs = std::chrono::duration<double>(now - run_start).count();
@@ -286,16 +297,17 @@ public:
 
 private:
   // One step on positions [first, first + count) of the epoch order, this rank's shard of a global
-  // batch of `global` slices (one process: the whole batch). Returns the global batch's loss.
-  double train_step(const SliceDataset& data, int64_t first, int64_t count, int64_t global, double lr) {
-    double loss = 0;
+  // batch of `global` slices (one process: the whole batch). The shard's loss is left on the device
+  // in slot `slot` of the epoch's loss buffer (read_step_losses reads it, weighted by the shard).
+  void train_step(const SliceDataset& data, int64_t first, int64_t count, int64_t global, double lr, int64_t slot) {
+    m_step_share[static_cast<size_t>(slot)] = count > 0 ? static_cast<double>(count) / static_cast<double>(global) : 0.0;
     if (count > 0) {
       const SliceBatch batch = data.serve(first, count);
       const Tensor<T, D> x = device_view_as<T>(m_ctx, batch.images);  // on the CPU: the batch itself
       const Tensor<T, D> y = device_view_as<T>(m_ctx, batch.masks);
       const auto& logits = m_net.forward_train(m_ctx, x);
-      loss = m_loss.forward_backward(m_ctx, logits, y, m_dlogits);
-      if (!m_dist) check_finite_loss(loss);
+      Tensor<double, D> loss = m_step_losses.samples(slot, 1);
+      m_loss.forward_backward_to(m_ctx, logits, y, m_dlogits, loss);
       m_net.backward(m_ctx, m_dlogits, WriteMode::Overwrite);
     } else {
       zero_grad(m_ctx, m_adam.parameters());  // an empty shard adds nothing to the sum
@@ -303,19 +315,44 @@ private:
     if (m_dist) {  // every rank gets the global batch's gradient and loss (weights n_r / n)
       const double share = static_cast<double>(count) / static_cast<double>(global);
       m_reducer->reduce(m_ctx, share);
-      loss *= share;
-      m_comm->all_reduce(&loss, 1, dist::ReduceOp::Sum);
-      check_finite_loss(loss);
     }
     m_adam.step(m_ctx, lr);
     if (m_ema) m_ema->update(m_ctx, m_adam.step_count());
-    return loss;
   }
 
-  void check_finite_loss(double loss) const {
-    if (!std::isfinite(loss))
-      SRMDS_THROW("training stopped: non-finite loss " << loss << " at step " << m_adam.step_count() << " (epoch "
-                                                       << m_epoch + 1 << ")" << kept_checkpoint());
+  // The epoch's per-step loss buffer on the device, (steps, 1, 1, 1) doubles, read from slot 0 on.
+  void start_epoch_losses(int64_t steps) {
+    if (m_step_losses.shape() != Shape{steps, 1, 1, 1}) m_step_losses = Tensor<double, D>(Shape{steps, 1, 1, 1}, m_ctx);
+    m_step_share.assign(static_cast<size_t>(steps), 0.0);
+    m_first_unread = 0;
+    m_epoch_first_step = m_adam.step_count();
+  }
+
+  // The losses of the epoch's steps [m_first_unread, end): one copy from the device (one host wait);
+  // with several ranks each rank's shard loss weighted n_r / n and summed over the ranks (one
+  // all-reduce of the whole range). Each must be finite: the error names the first step that was not
+  // (the step count before it, as counted when it ran) and the checkpoint that keeps the last good
+  // state; the weights in memory then hold the updates of the steps up to this read. The losses are
+  // appended to loss_history() and returned.
+  std::vector<double> read_step_losses(int64_t end) {
+    const int64_t first = m_first_unread;
+    const Tensor<double, Cpu> host = to_host(m_ctx, m_step_losses.samples(first, end - first));
+    std::vector<double> losses(host.data(), host.data() + host.numel());
+    if (m_dist) {
+      for (size_t i = 0; i < losses.size(); ++i) {
+        const double share = m_step_share[static_cast<size_t>(first) + i];
+        losses[i] = share > 0 ? losses[i] * share : 0.0;  // an empty shard left its slot unwritten
+      }
+      m_comm->all_reduce(losses.data(), static_cast<int64_t>(losses.size()), dist::ReduceOp::Sum);
+    }
+    for (size_t i = 0; i < losses.size(); ++i)
+      if (!std::isfinite(losses[i]))
+        SRMDS_THROW("training stopped: non-finite loss " << losses[i] << " at step "
+                                                         << m_epoch_first_step + first + static_cast<int64_t>(i)
+                                                         << " (epoch " << m_epoch + 1 << ")" << kept_checkpoint());
+    m_first_unread = end;
+    m_loss_history.insert(m_loss_history.end(), losses.begin(), losses.end());
+    return losses;
   }
 
   // The start of a data-parallel fit: the same data on every rank, then rank 0's state everywhere.
@@ -415,6 +452,10 @@ private:
   bool m_best_written = false;
   std::string m_last_checkpoint;  // written by this run last, or resumed from; "" = none
   std::vector<double> m_loss_history, m_lr_history;
+  Tensor<double, D> m_step_losses;   // (steps per epoch, 1, 1, 1): each step's loss, on the device
+  std::vector<double> m_step_share;  // each step's n_r / n (0: an empty shard)
+  int64_t m_first_unread = 0;        // the first slot not yet read
+  int64_t m_epoch_first_step = 0;    // the step count when the epoch began
 };
 
 }  // namespace srmds
