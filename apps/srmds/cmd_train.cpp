@@ -27,7 +27,9 @@
 // With --device cuda the rank of local rank L uses GPU L (GPU 0 where CUDA_VISIBLE_DEVICES names a
 // single GPU). A checkpoint records the number of ranks ("ranks"); a resume with another number is
 // accepted (the checkpoint holds one state for every rank) with a note that per-rank BatchNorm
-// batches change, so the run does not continue exactly as it would have.
+// batches change, so the run does not continue exactly as it would have (with --sync-bn they do
+// not: BatchNorm sees the global batch, whatever the number of ranks, and no note is printed).
+// --sync-bn: BatchNorm over the global batch (ops/sync_batchnorm.hpp); no effect with one rank.
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -139,6 +141,7 @@ RunRecord run_options(const TrainCliOptions& o, const Augmentation& augment) {
           {"--dice-weight", shortest_double(t.loss.dice_weight)},
           {"--augment", augmentation_to_string(augment)},
           {"--ema", shortest_double(t.ema_decay)},
+          {"--sync-bn", yes(t.sync_bn)},
           {"--series", o.series},
           {"--png16-hu", yes(o.png16_hu)}};
 }
@@ -286,7 +289,7 @@ void train_ranks(const TrainCliOptions& o, const CLI::App& sub, dist::Communicat
       const auto stored_ranks = io::read_safetensors_header(o.resume).metadata;
       const auto it = stored_ranks.find("ranks");
       const std::string ranks = it == stored_ranks.end() ? "1" : it->second;
-      if (lead && ranks != std::to_string(comm.world_size()))
+      if (lead && ranks != std::to_string(comm.world_size()) && !t.sync_bn)
         print_warnings({"train: '" + o.resume + "' was trained on " + ranks + " rank(s) and this run has " +
                         std::to_string(comm.world_size()) + ": the batch of " + std::to_string(t.batch) +
                         " is split differently, so BatchNorm sees other per-rank batches and the run does not "
@@ -314,12 +317,14 @@ void train_ranks(const TrainCliOptions& o, const CLI::App& sub, dist::Communicat
                 static_cast<long long>(data.val.size()), cfg.input_size[0], cfg.input_size[1], to.batch, to.epochs,
                 D::name);
     if (comm.world_size() > 1)
-      std::printf("data-parallel: %d ranks (%s), %s slices per rank and step\n", comm.world_size(), comm.name(),
+      std::printf("data-parallel: %d ranks (%s), %s slices per rank and step, BatchNorm over %s\n",
+                  comm.world_size(), comm.name(),
                   t.batch % comm.world_size() == 0
                       ? std::to_string(t.batch / comm.world_size()).c_str()
                       : (std::to_string(t.batch / comm.world_size()) + " or " +
                          std::to_string(t.batch / comm.world_size() + 1))
-                            .c_str());
+                            .c_str(),
+                  t.sync_bn ? "the global batch (--sync-bn)" : "each rank's slices");
     if (augment.any()) std::printf("augmentation: %s\n", augmentation_to_string(augment).c_str());
     if (to.ema_decay > 0) std::printf("weight average (EMA) decay %g for validation and the best file\n", to.ema_decay);
     std::fflush(stdout);
@@ -425,6 +430,9 @@ void add_train_command(CLI::App& app) {
   sub->add_option("--ema", o->train.ema_decay,
                   "Decay of the moving average of the weights that validation and the best file use (0: off)")
       ->capture_default_str();
+  sub->add_flag("--sync-bn", o->train.sync_bn,
+                "With several ranks: BatchNorm statistics over the global batch (reduced across the ranks) instead "
+                "of each rank's slices");
   sub->callback([o, sub] { run_train(*o, *sub); });
 }
 

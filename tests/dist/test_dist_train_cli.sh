@@ -4,6 +4,8 @@
 #     0 alone prints), writes the checkpoint and the best file, and records "ranks": "2";
 #   - a resume of it in one process is accepted with a warning about the changed BN batches (an
 #     exact 2-rank resume is tested in test_dist_equivalence.cpp);
+#   - with --sync-bn the run says BatchNorm is over the global batch, and a resume of it in one
+#     process has no such warning, while one without --sync-bn is refused (exit 2, the run record);
 #   - one rank given a missing file, a damaged file, or other slices than rank 0's ends the whole
 #     job within seconds with an error naming that rank and a non-zero status, not a hang (a usage
 #     error: status 2).
@@ -26,7 +28,8 @@ common=(--masks "$msks" --size 32 --base 4 --batch 5 --val-fraction 0.25 --seed 
 "${mpi[@]}" -np 2 "$cli" train --images "$imgs" "${common[@]}" --out ck.safetensors --epochs 2 >"$tmp/out" 2>"$tmp/err" ||
   fail "2-rank training exited $?"
 [ "$(grep -c '^training ' out)" = 1 ] || fail "the 'training' line is not printed exactly once"
-grep -q '^data-parallel: 2 ranks (MPI), 2 or 3 slices per rank and step$' out || fail "no data-parallel line"
+grep -q "^data-parallel: 2 ranks (MPI), 2 or 3 slices per rank and step, BatchNorm over each rank's slices$" out ||
+  fail "no data-parallel line"
 [ "$(grep -c '^epoch 2/2 done' out)" = 1 ] || fail "the epoch line is not printed exactly once"
 [ -f ck.safetensors ] && [ -f ck.best.safetensors ] || fail "checkpoint or best file missing"
 head -c 20000 ck.safetensors | grep -aq '"ranks":"2"' || fail "the checkpoint does not record ranks 2"
@@ -35,6 +38,19 @@ head -c 20000 ck.safetensors | grep -aq '"ranks":"2"' || fail "the checkpoint do
 OMP_NUM_THREADS=1 "$cli" train --images "$imgs" "${common[@]}" --out ck.safetensors --resume ck.safetensors \
   --epochs 3 >"$tmp/out" 2>"$tmp/err" || fail "1-process resume exited $?"
 grep -q "was trained on 2 rank(s) and this run has 1" err || fail "no warning about the changed number of ranks"
+
+# --sync-bn.
+"${mpi[@]}" -np 2 "$cli" train --images "$imgs" "${common[@]}" --sync-bn --out sync.safetensors --epochs 1 \
+  >"$tmp/out" 2>"$tmp/err" || fail "2-rank --sync-bn training exited $?"
+grep -q '^data-parallel: 2 ranks (MPI), 2 or 3 slices per rank and step, BatchNorm over the global batch (--sync-bn)$' \
+  out || fail "no --sync-bn data-parallel line"
+OMP_NUM_THREADS=1 "$cli" train --images "$imgs" "${common[@]}" --sync-bn --out sync.safetensors \
+  --resume sync.safetensors --epochs 2 >"$tmp/out" 2>"$tmp/err" || fail "1-process --sync-bn resume exited $?"
+grep -q "rank(s) and this run has" err && fail "a warning about BN batches with --sync-bn"
+OMP_NUM_THREADS=1 "$cli" train --images "$imgs" "${common[@]}" --out sync2.safetensors --resume sync.safetensors \
+  --epochs 3 >"$tmp/out" 2>"$tmp/err"
+status=$?
+[ "$status" = 2 ] && grep -q -- "--sync-bn" err || fail "a resume without --sync-bn: exit $status, expected 2 naming it"
 
 # One bad rank ends the job: rank 1 gets a missing file, a damaged file, other slices.
 cp data/phantom_001_image.nii.gz damaged.nii.gz && truncate -s 300 damaged.nii.gz

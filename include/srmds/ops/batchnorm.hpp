@@ -6,10 +6,15 @@
 //   eval:     y = gamma (x - running_mean) / sqrt(running_var + eps) + beta.
 // Forward saves mean and invstd (C) for backward. The output may be accumulated into y
 // (WriteMode::Accumulate), which is how an SRFV block sums its branches without temporaries.
+// While a BatchStatsScope is alive on the calling thread (ops/batch_stats_reducer.hpp) the training
+// forward and the backward use the statistics of a batch spread across processes
+// (ops/sync_batchnorm.hpp); otherwise those of x alone.
 #pragma once
 
 #include "srmds/cpu/batchnorm.hpp"
+#include "srmds/ops/batch_stats_reducer.hpp"
 #include "srmds/ops/dispatch.hpp"
+#include "srmds/ops/sync_batchnorm.hpp"
 
 namespace srmds {
 
@@ -34,6 +39,11 @@ void batchnorm_forward_train(Context<D>& ctx, const Tensor<T, D>& x,  // (N, C, 
                                 {{"gamma", &gamma}, {"beta", &beta}, {"running_mean", &running_mean},
                                  {"running_var", &running_var}, {"save_mean", &save_mean}, {"save_invstd", &save_invstd}});
   detail::check_same_shape("batchnorm_forward_train", "x", x, "y", y);
+  if (BatchStatsReducer* reducer = batch_stats_reducer()) {
+    sync_batchnorm_forward_train(ctx, x, gamma, beta, running_mean, running_var, momentum, eps, y, y_mode, save_mean,
+                                 save_invstd, *reducer);
+    return;
+  }
   SRMDS_CHECK(x.shape().n() * x.shape().h() * x.shape().w() > 1,
               "batchnorm_forward_train: x " << x.shape() << " has one value per channel; training needs more");
   SRMDS_DISPATCH(D,
@@ -73,6 +83,11 @@ void batchnorm_backward(Context<D>& ctx, const Tensor<T, D>& x,  // (N, C, H, W)
   if (dx) detail::check_same_shape("batchnorm_backward", "x", x, "dx", *dx);
   if (dgamma) detail::check_shape("batchnorm_backward", "dgamma", *dgamma, gamma.shape());
   if (dbeta) detail::check_shape("batchnorm_backward", "dbeta", *dbeta, gamma.shape());
+  if (BatchStatsReducer* reducer = batch_stats_reducer()) {
+    sync_batchnorm_backward(ctx, x, dy, gamma, save_mean, save_invstd, dx, dx_mode, dgamma, dbeta, param_mode,
+                            *reducer);
+    return;
+  }
   SRMDS_DISPATCH(D,
                  cpu::batchnorm_backward(x, dy, gamma, save_mean, save_invstd, dx, dx_mode, dgamma, dbeta, param_mode),
                  cuda::batchnorm_backward(ctx, x, dy, gamma, save_mean, save_invstd, dx, dx_mode, dgamma, dbeta,

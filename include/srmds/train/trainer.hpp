@@ -39,6 +39,11 @@
 // checksum of the whole state is compared (an error names ranks that differ); validation is split
 // over the ranks and the per-image counts gathered (dist/gather_metrics.hpp: the metrics of the
 // whole set); rank 0 alone writes the checkpoint and the best file.
+// With TrainOptions::sync_bn every BatchNorm of the training forward and backward uses the statistics
+// of the global batch instead (ops/sync_batchnorm.hpp: per-channel sums all-reduced in both passes),
+// so N ranks compute what one process with the whole batch computes, to float summation order; the
+// running statistics stay identical on every rank. A rank with an empty shard then runs a stand-in
+// slice that contributes nothing, so that it still makes every BN's collectives.
 #pragma once
 
 #include <algorithm>
@@ -53,6 +58,7 @@
 #include <vector>
 
 #include "srmds/data/slice_dataset.hpp"
+#include "srmds/dist/batch_stats.hpp"
 #include "srmds/dist/communicator.hpp"
 #include "srmds/dist/gather_metrics.hpp"
 #include "srmds/dist/gradient_reducer.hpp"
@@ -89,6 +95,9 @@ struct TrainOptions {
   std::map<std::string, std::string> checkpoint_metadata;
   // The ranks of a data-parallel run (not owned; must outlive the trainer). Null: one process.
   dist::Communicator* communicator = nullptr;
+  // With several ranks: BatchNorm over the global batch (synchronised) instead of each rank's shard.
+  // No effect in one process.
+  bool sync_bn = false;
 };
 
 struct TrainProgress {
@@ -127,6 +136,7 @@ public:
     m_comm = options.communicator ? options.communicator : m_own_comm.get();
     m_dist = m_comm->world_size() > 1;
     if (m_dist) m_reducer = std::make_unique<dist::GradientReducer<T, D>>(*m_comm, m_adam.parameters());
+    if (m_dist && options.sync_bn) m_bn_sync = std::make_unique<dist::CommunicatorBatchStats>(*m_comm);
     SRMDS_CHECK(std::isfinite(options.ema_decay) && options.ema_decay >= 0 && options.ema_decay < 1,
                 "Trainer: EMA decay " << options.ema_decay << " must be in [0, 1)");
     if (options.ema_decay > 0) m_ema = std::make_unique<WeightAverage<T, D>>(ctx, net.state(), options.ema_decay);
@@ -301,14 +311,18 @@ private:
   // in slot `slot` of the epoch's loss buffer (read_step_losses reads it, weighted by the shard).
   void train_step(const SliceDataset& data, int64_t first, int64_t count, int64_t global, double lr, int64_t slot) {
     m_step_share[static_cast<size_t>(slot)] = count > 0 ? static_cast<double>(count) / static_cast<double>(global) : 0.0;
-    if (count > 0) {
-      const SliceBatch batch = data.serve(first, count);
+    const bool stand_in = count == 0 && m_bn_sync;  // an empty shard makes the BN collectives all the same
+    if (count > 0 || stand_in) {
+      if (m_bn_sync) m_bn_sync->weight = static_cast<double>(count) / static_cast<double>(global);
+      const BatchStatsScope bn_scope(m_bn_sync.get());  // null: BatchNorm over this rank's shard
+      const SliceBatch batch = data.serve(first, stand_in ? 1 : count);
       const Tensor<T, D> x = device_view_as<T>(m_ctx, batch.images);  // on the CPU: the batch itself
       const Tensor<T, D> y = device_view_as<T>(m_ctx, batch.masks);
       const auto& logits = m_net.forward_train(m_ctx, x);
       Tensor<double, D> loss = m_step_losses.samples(slot, 1);
       m_loss.forward_backward_to(m_ctx, logits, y, m_dlogits, loss);
       m_net.backward(m_ctx, m_dlogits, WriteMode::Overwrite);
+      if (stand_in) zero_grad(m_ctx, m_adam.parameters());  // its gradient has no meaning
     } else {
       zero_grad(m_ctx, m_adam.parameters());  // an empty shard adds nothing to the sum
     }
@@ -446,6 +460,7 @@ private:
   dist::Communicator* m_comm = nullptr;
   bool m_dist = false;  // more than one rank
   std::unique_ptr<dist::GradientReducer<T, D>> m_reducer;  // null in one process
+  std::unique_ptr<dist::CommunicatorBatchStats> m_bn_sync;  // synchronised BatchNorm (sync_bn, several ranks)
   typename DeepSupervisionLoss<T, D>::Logits m_dlogits;
   int m_epoch = 0;
   double m_best_dice = -1;
