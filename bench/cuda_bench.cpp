@@ -3,6 +3,7 @@
 // every case, so cuDNN's algorithm search runs once per shape and math mode.
 //
 //   srmds_cuda_bench --out FILE.json [--weights-dir DIR] [--budget SECONDS] [--reps N] [--cases k1,k2]
+//                    [--cuda-graph]
 //
 // Cases, in this order (base 64, eval mode for inference; each may be left out by --cases or when
 // the remaining budget is too small, and is then reported as skipped with the reason):
@@ -13,6 +14,18 @@
 //       (8, 1, 256, 256)
 // fp32: cuDNN restricted to FMA math; tf32: tensor-core TF32 allowed (PyTorch's default for
 // convolutions, torch.backends.cudnn.allow_tf32).
+//
+// --cuda-graph (off by default: no GPU has measured it yet; turn it on by default once a run shows
+// the graph faster): each inference case is also timed replaying the fused forward from a CUDA Graph
+// (infer/forward_graph.hpp: captured once per shape after one eager run; each pass copies the input
+// in, launches the graph, copies the output out), reported under "cuda_graph" in the case with its
+// own median, per_step counters (one graph launch, no host wait), what one replay runs (captured_work)
+// and whether its output equals the eager forward's bit for bit.
+//
+// The training step leaves its loss on the device (DeepSupervisionLoss::forward_backward_to), as the
+// trainer does; the trainer reads it once per logging interval. Its "goal" entry states issue 20's
+// goal, checked on the counted step: no host wait inside a step (so at most one per logging
+// interval, the trainer's read) and fewer than 400 launches (kernels + cuDNN calls) per step.
 //
 // Weights: the training form is random (SrmdsNet seed 1) and the fused form its fusion; both are
 // written to --weights-dir as b64_train.safetensors and b64_fused.safetensors so that the PyTorch
@@ -33,6 +46,8 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -50,6 +65,7 @@
 #include "srmds/cuda/context.hpp"
 #include "srmds/cuda/counters.hpp"
 #include "srmds/io/atomic_file.hpp"
+#include "srmds/infer/forward_graph.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/losses/deep_supervision.hpp"
 #include "srmds/nets/model_stats.hpp"
@@ -64,6 +80,7 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kBase = 64;
+constexpr int64_t kMaxLaunchesPerStep = 400;  // issue 20's goal for a training step (base 64, batch 8, 256 x 256)
 
 struct Options {
   std::string out;
@@ -71,6 +88,7 @@ struct Options {
   double budget_s = 240;
   int reps = 20;
   std::vector<std::string> cases;  // empty: all
+  bool cuda_graph = false;         // also time the inference cases replayed from a CUDA Graph
 };
 
 struct Case {
@@ -93,7 +111,9 @@ const std::vector<Case>& all_cases() {
 void usage_error(const std::string& what) {
   std::fprintf(stderr,
                "srmds_cuda_bench: %s\nusage: srmds_cuda_bench --out FILE.json [--weights-dir DIR] "
-               "[--budget SECONDS] [--reps N] [--cases k1,k2,...]\n",
+               "[--budget SECONDS] [--reps N] [--cases k1,k2,...] [--cuda-graph]\n"
+               "  --cuda-graph  also time inference replayed from a CUDA Graph (off by default: not yet measured "
+               "faster on a GPU)\n",
                what.c_str());
   std::exit(2);
 }
@@ -110,6 +130,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--weights-dir") o.weights_dir = value();
     else if (a == "--budget") o.budget_s = std::atof(value().c_str());
     else if (a == "--reps") o.reps = std::atoi(value().c_str());
+    else if (a == "--cuda-graph") o.cuda_graph = true;
     else if (a == "--cases") {
       const std::string list = value();
       size_t start = 0;
@@ -182,7 +203,8 @@ json time_case(Context<Cuda>& ctx, const std::function<void(int)>& step, int rep
         r["per_step"] = {{"kernels", n.kernels},
                          {"cudnn_calls", n.library_calls},
                          {"copies", n.copies},
-                         {"host_syncs", n.host_syncs}};
+                         {"host_syncs", n.host_syncs},
+                         {"graph_launches", n.graph_launches}};
       }
       SRMDS_CUDA_CHECK(cudaEventRecord(stop, ctx.stream()));
       SRMDS_CUDA_CHECK(cudaEventSynchronize(stop));
@@ -233,7 +255,14 @@ Nets prepare_weights(Context<Cuda>& ctx, const std::string& dir) {
   return n;
 }
 
-json run_case(Context<Cuda>& ctx, const Case& c, const Nets& nets, int reps, double share_s) {
+// The eager forward's output on x and the graph's, compared bit for bit.
+bool same_output(Context<Cuda>& ctx, const Tensor<float, Cuda>& a, const Tensor<float, Cuda>& b) {
+  const Tensor<float, Cpu> ha = to_host(ctx, a), hb = to_host(ctx, b);
+  return ha.numel() == hb.numel() &&
+         std::memcmp(ha.data(), hb.data(), static_cast<size_t>(ha.numel()) * sizeof(float)) == 0;
+}
+
+json run_case(Context<Cuda>& ctx, const Case& c, const Nets& nets, int reps, double share_s, bool cuda_graph) {
   ctx.set_tf32(c.tf32);
   const Shape xs{c.batch, 1, c.size, c.size};
   // Two different inputs, alternated, so no pass runs on data the previous one left in cache.
@@ -245,6 +274,19 @@ json run_case(Context<Cuda>& ctx, const Case& c, const Nets& nets, int reps, dou
     Tensor<float, Cuda> z(xs, ctx);
     r = time_case(ctx, [&](int i) { net.forward_eval(ctx, x[static_cast<size_t>(i % 2)], z); }, reps, share_s);
     r["macs_per_image"] = static_cast<double>(model_stats(net.config(), NetForm::Fused, c.size, c.size).macs);
+    if (cuda_graph) {
+      ForwardGraph<Cuda> graph(io::load_weights<float, Cuda>(ctx, nets.fused_path));
+      Tensor<float, Cuda> zg(Shape{c.batch, 1, c.size, c.size}, ctx);
+      json g = time_case(ctx, [&](int i) { graph.forward(ctx, x[static_cast<size_t>(i % 2)], zg); }, reps, share_s);
+      const cuda::WorkCounts inside = graph.captured_work();
+      g["captured_work"] = {{"kernels", inside.kernels}, {"cudnn_calls", inside.library_calls}, {"copies", inside.copies}};
+      g["captures"] = graph.captures();
+      net.forward_eval(ctx, x[0], z);
+      graph.forward(ctx, x[0], zg);
+      g["equal_to_eager"] = same_output(ctx, z, zg);
+      g["images_per_s"] = static_cast<double>(c.batch) / (g["median_ms"].get<double>() / 1e3);
+      r["cuda_graph"] = g;
+    }
   } else {
     SrmdsNet<float, Cuda> net = io::load_weights<float, Cuda>(ctx, nets.train_path);
     const std::array<Tensor<float, Cuda>, 2> mask{from_host(ctx, random_mask(xs, 13)),
@@ -252,15 +294,27 @@ json run_case(Context<Cuda>& ctx, const Case& c, const Nets& nets, int reps, dou
     DeepSupervisionLoss<float, Cuda> loss(net.config());
     std::array<Tensor<float, Cuda>, kNumScales> dz;
     Adam<float, Cuda> adam(ctx, net.state());
+    Tensor<double, Cuda> step_loss(Shape{1, 1, 1, 1}, ctx);  // the loss stays on the device, as in the trainer
     r = time_case(
         ctx,
         [&](int i) {
           const auto& z = net.forward_train(ctx, x[static_cast<size_t>(i % 2)]);
-          loss.forward_backward(ctx, z, mask[static_cast<size_t>(i % 2)], dz);
+          loss.forward_backward_to(ctx, z, mask[static_cast<size_t>(i % 2)], dz, step_loss);
           net.backward(ctx, dz, WriteMode::Overwrite);
           adam.step(ctx);
         },
         reps, share_s);
+    const double value = to_host(ctx, step_loss)[0];
+    r["loss"] = value;
+    if (!std::isfinite(value)) throw Error("the training step's loss is not finite");
+    const json& n = r["per_step"];
+    const int64_t launches = n["kernels"].get<int64_t>() + n["cudnn_calls"].get<int64_t>();
+    const int64_t syncs = n["host_syncs"].get<int64_t>();
+    r["goal"] = {{"launches_per_step", launches},
+                 {"max_launches_per_step", kMaxLaunchesPerStep},
+                 {"host_syncs_per_step", syncs},
+                 {"max_host_syncs_per_log_interval", 1},
+                 {"met", launches < kMaxLaunchesPerStep && syncs == 0}};
     r["macs_per_image"] = 3.0 * static_cast<double>(model_stats(net.config(), NetForm::Train, c.size, c.size).macs);
   }
   r["images_per_s"] = static_cast<double>(c.batch) / (r["median_ms"].get<double>() / 1e3);
@@ -329,7 +383,7 @@ int run(const Options& o) {
         // the timed passes of this case get an equal share of what is left (build and search aside)
         const double share = std::max(1.0, 0.5 * left / static_cast<double>(selected.size() - i));
         try {
-          r.update(run_case(ctx, c, nets, o.reps, share));
+          r.update(run_case(ctx, c, nets, o.reps, share, o.cuda_graph));
           r["status"] = "ok";
         } catch (const std::exception& e) {
           r["status"] = "error";
@@ -342,6 +396,14 @@ int run(const Options& o) {
         std::printf("  median %.2f ms (min %.2f, max %.2f, %d reps)  %.1f images/s  first pass %.0f ms",
                     r["median_ms"].get<double>(), r["min_ms"].get<double>(), r["max_ms"].get<double>(),
                     r["reps"].get<int>(), r["images_per_s"].get<double>(), r["first_ms"].get<double>());
+      if (r.contains("cuda_graph"))
+        std::printf("  cuda graph: median %.2f ms, equal to eager %s", r["cuda_graph"]["median_ms"].get<double>(),
+                    r["cuda_graph"]["equal_to_eager"].get<bool>() ? "yes" : "NO");
+      if (r.contains("goal"))
+        std::printf("  goal (<%d launches, 0 host syncs per step): %lld launches, %lld syncs: %s",
+                    static_cast<int>(kMaxLaunchesPerStep), static_cast<long long>(r["goal"]["launches_per_step"].get<int64_t>()),
+                    static_cast<long long>(r["goal"]["host_syncs_per_step"].get<int64_t>()),
+                    r["goal"]["met"].get<bool>() ? "met" : "NOT MET");
       if (r.contains("reason")) std::printf("  (%s)", r["reason"].get<std::string>().c_str());
       std::printf("\n");
       std::fflush(stdout);

@@ -24,12 +24,21 @@ Buffer CachingAllocator::allocate(size_t bytes) {
   std::lock_guard<std::mutex> lock(m_mutex);
   void* ptr = nullptr;
   auto it = m_free.find(bucket);
-  if (it != m_free.end() && !it->second.empty()) {
+  auto held = m_capture_free.find(bucket);
+  if (m_capturing && held != m_capture_free.end() && !held->second.empty()) {  // freed earlier in this capture
+    ptr = held->second.back();
+    held->second.pop_back();
+    ++m_stats.cache_hits;
+  } else if (it != m_free.end() && !it->second.empty()) {
     ptr = it->second.back();
     it->second.pop_back();
     m_stats.bytes_cached -= bucket;
     ++m_stats.cache_hits;
   } else {
+    if (m_capturing)
+      SRMDS_THROW("CachingAllocator: " << bytes << " bytes requested during CUDA Graph capture with no cached block "
+                                       << "to serve them; run the captured work once uncaptured first (no cudaMalloc "
+                                       << "may happen during capture)");
     SRMDS_CUDA_CHECK(cudaSetDevice(m_device));
     cudaError_t err = cudaMalloc(&ptr, bucket);
     if (err == cudaErrorMemoryAllocation) {
@@ -65,6 +74,11 @@ void CachingAllocator::give_back(void* ptr, size_t bytes) noexcept {
     if (m_orphaned) {
       SRMDS_CUDA_WARN(cudaFree(ptr));
       delete_me = m_live_blocks == 0;
+    } else if (m_capturing) {
+      try {
+        m_capture_free[bucket].push_back(ptr);  // the capture's alone (see the header comment)
+      } catch (...) {  // no memory for the list entry: leak the block rather than let it be reused
+      }
     } else {
       try {
         m_free[bucket].push_back(ptr);
@@ -87,6 +101,36 @@ void CachingAllocator::release_cached_locked() noexcept {
 void CachingAllocator::release_cached() noexcept {
   std::lock_guard<std::mutex> lock(m_mutex);
   release_cached_locked();
+}
+
+void CachingAllocator::begin_capture() {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  SRMDS_CHECK(!m_capturing, "CachingAllocator: a CUDA Graph capture is already open on this context");
+  m_capturing = true;
+  m_capture_free.clear();
+}
+
+std::vector<Buffer> CachingAllocator::end_capture() noexcept {
+  std::vector<Buffer> out;
+  std::lock_guard<std::mutex> lock(m_mutex);
+  m_capturing = false;
+  for (auto& kv : m_capture_free)
+    for (void* p : kv.second) {
+      try {
+        out.emplace_back(p, kv.first, &CachingAllocator::free_block, this);
+      } catch (...) {  // no memory for the list: the block stays out of every list (leaked, never reused)
+        continue;
+      }
+      m_stats.bytes_in_use += kv.first;
+      ++m_live_blocks;
+    }
+  m_capture_free.clear();
+  return out;
+}
+
+bool CachingAllocator::capturing() const {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  return m_capturing;
 }
 
 AllocatorStats CachingAllocator::stats() const {

@@ -30,6 +30,7 @@
 #include "srmds/ops/upsample.hpp"
 #if SRMDS_WITH_CUDA
 #include "srmds/cuda/context.hpp"
+#include "srmds/cuda/graph.hpp"
 #endif
 
 // model
@@ -59,6 +60,7 @@
 
 // inference
 #include "srmds/infer/evaluate.hpp"
+#include "srmds/infer/forward_graph.hpp"
 #include "srmds/infer/segment.hpp"
 #include "srmds/infer/segment_file.hpp"
 #include "srmds/infer/throughput.hpp"

@@ -4,10 +4,14 @@
 #include <vector>
 
 #include "parity.hpp"
+#include "srmds/losses/deep_supervision.hpp"
 #include "srmds/ops/adam.hpp"
 #include "srmds/ops/bce_dice.hpp"
 #include "srmds/metrics/confusion_counts.hpp"
 #include "srmds/ops/math/adam.hpp"
+#if !SRMDS_CUDA_STANDIN
+#include "srmds/cuda/counters.hpp"
+#endif
 
 using namespace srmds;
 using namespace srmds::test;
@@ -49,6 +53,77 @@ TEST_CASE("bce_dice_loss value and gradient match the CPU backend", "[cuda][loss
             require_parity(g, gdz2.t, rdz2, "loss dz (dice weight)");
           }
         }
+}
+
+TEST_CASE("the deep-supervision loss left in a device slot matches the CPU backend", "[cuda][loss]") {
+  Gpu gpu;
+  auto& g = gpu.ctx;
+  Context<Cpu> cpu;
+  Rng rng(fresh_seed());
+  for (Shape full : cases({Shape{2, 1, 16, 24}, Shape{8, 1, 256, 256}}))
+    for (DsMode ds : {DsMode::Native, DsMode::Upsample, DsMode::Off}) {
+      DeepSupervisionOptions o;
+      o.ds = ds;
+      o.dice_weight = rng.uniform(0, 1);
+      INFO("mask " << full << " ds " << static_cast<int>(ds) << " dice weight " << o.dice_weight);
+      NetConfig cfg;
+      cfg.align_corners = rng.uniform() < 0.5;
+      TH mask(full);
+      for (int64_t i = 0; i < mask.numel(); ++i) mask[i] = rng.uniform() < 0.3 ? 1.0f : 0.0f;
+      std::array<TH, 4> z;
+      std::array<TD, 4> gz;
+      std::array<THd, 4> zd;
+      for (int s = 0; s < 4; ++s) {
+        z[s] = random_tensor<float>(Shape{full.n(), 1, full.h() >> s, full.w() >> s}, rng, -5, 5);
+        gz[s] = from_host(g, z[s]);
+        zd[s] = as_double(z[s]);
+      }
+      DeepSupervisionLoss<double, Cpu> ref_loss(cfg, o);
+      std::array<THd, 4> rdz;
+      const double ref = ref_loss.forward_backward(cpu, zd, as_double(mask), rdz);
+
+      // Three slots of sentinels; the loss goes into the middle one and nowhere else.
+      THd sentinels(Shape{3, 1, 1, 1});
+      for (int64_t i = 0; i < 3; ++i) sentinels[i] = rng.uniform(-1e3, 1e3);
+      Tensor<double, Dut> buf = from_host(g, sentinels);
+      Tensor<double, Dut> slot = buf.samples(1, 1);
+      DeepSupervisionLoss<float, Dut> loss(cfg, o);
+      std::array<TD, 4> gdz;
+      const TD gmask = from_host(g, mask);
+#if !SRMDS_CUDA_STANDIN
+      cuda::reset_work_counts();
+#endif
+      loss.forward_backward_to(g, gz, gmask, gdz, slot);
+#if !SRMDS_CUDA_STANDIN
+      {  // three launches per scale (sums, finalize, gradient), plus each scale's target or upsampling
+        const cuda::WorkCounts n = cuda::work_counts();
+        const int64_t extra = ds == DsMode::Native ? 3 : ds == DsMode::Upsample ? 6 : 0;
+        CHECK(n.host_syncs == 0);
+        CHECK(n.copies == 0);
+        CHECK(n.kernels == (ds == DsMode::Off ? 3 : 12 + extra));
+      }
+#endif
+      const THd got = to_host(g, buf);
+      CHECK(got[0] == sentinels[0]);
+      CHECK(got[2] == sentinels[2]);
+      CHECK(got[1] == Approx(ref).epsilon(1e-6));
+      for (int s = 0; s < 4; ++s) {
+        INFO("scale " << s);
+        REQUIRE(gdz[s].empty() == !ref_loss.uses_scale(s));
+        if (!gdz[s].empty()) require_parity(g, gdz[s], rdz[s], "ds dz");
+      }
+      // The double-returning call: the same value, read once.
+#if !SRMDS_CUDA_STANDIN
+      cuda::reset_work_counts();
+#endif
+      const double value = loss.forward(g, gz, gmask);
+#if !SRMDS_CUDA_STANDIN
+      CHECK(cuda::work_counts().host_syncs == 1);
+      CHECK(cuda::work_counts().copies == 1);
+#endif
+      CHECK(value == Approx(ref).epsilon(1e-6));
+      for (int s = 0; s < 4; ++s) CHECK(loss.scale_losses()[s] == Approx(ref_loss.scale_losses()[s]).epsilon(1e-6));
+    }
 }
 
 TEST_CASE("confusion counts match the CPU backend exactly", "[cuda][metrics]") {

@@ -7,6 +7,12 @@
 // Blocks return to their free list when their Buffer is released. Reuse is safe without events
 // because all work of a context runs on its one stream (stream order).
 //
+// CUDA Graph capture (cuda/graph.hpp): between begin_capture() and end_capture() a request that the
+// cache cannot serve throws instead of calling cudaMalloc (capture after one uncaptured run of the
+// same work), and blocks handed back are kept apart: the capture may reuse them (stream order holds
+// inside a graph too), nobody else gets them. end_capture() returns them as Buffers, which the graph
+// holds while it lives, so a replay never writes into memory that was handed out again.
+//
 // If the context dies while buffers are still out, the allocator is orphaned: late buffers are
 // freed with cudaFree when they come back, and the allocator deletes itself with the last one.
 #pragma once
@@ -38,6 +44,11 @@ public:
   // A block of at least `bytes` bytes (empty Buffer for 0). Throws srmds::Error when out of memory.
   Buffer allocate(size_t bytes);
 
+  // Capture mode (see the header comment). begin_capture throws if a capture is already open.
+  void begin_capture();
+  std::vector<Buffer> end_capture() noexcept;
+  bool capturing() const;
+
   // cudaFree every cached block (blocks in use are untouched). Synchronizes the device.
   void release_cached() noexcept;
 
@@ -61,6 +72,8 @@ private:
   AllocatorStats m_stats;
   size_t m_live_blocks = 0;
   bool m_orphaned = false;
+  bool m_capturing = false;
+  std::unordered_map<size_t, std::vector<void*>> m_capture_free;  // handed back during the capture
 };
 
 }  // namespace srmds::cuda

@@ -68,6 +68,8 @@ public:
   size_t workspace_bytes() const { return m_workspace.bytes(); }
 
   cuda::AllocatorStats allocator_stats() const { return m_allocator->stats(); }
+  // The allocator itself (CUDA Graph capture switches it to capture mode, cuda/graph.hpp).
+  cuda::CachingAllocator& allocator() { return *m_allocator; }
   // Frees the allocator's cached blocks (synchronizes first).
   void release_cached_memory();
 

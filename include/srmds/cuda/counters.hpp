@@ -7,6 +7,8 @@
 //   copies         memory copies queued on a stream (host to device, device to host, device to device)
 //   host_syncs     waits of the host for a stream (Context<Cuda>::synchronize: every copy to host
 //                  and every value read back, e.g. the loss)
+//   graph_launches CUDA Graphs launched (cuda/graph.hpp); the kernels, cuDNN calls and copies a graph
+//                  replays are counted once, when it is captured, not per launch
 #pragma once
 
 #include <cstdint>
@@ -18,6 +20,7 @@ struct WorkCounts {
   int64_t library_calls = 0;
   int64_t copies = 0;
   int64_t host_syncs = 0;
+  int64_t graph_launches = 0;
 };
 
 WorkCounts work_counts();
@@ -28,6 +31,7 @@ void count_kernel();
 void count_library_call();
 void count_copy();
 void count_host_sync();
+void count_graph_launch();
 }  // namespace detail
 
 }  // namespace srmds::cuda
