@@ -41,6 +41,7 @@
 #include <new>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cli_util.hpp"
@@ -341,9 +342,12 @@ void train_ranks(const TrainCliOptions& o, const CLI::App& sub, dist::Communicat
       trainer.fit(data.train, data.val.size() > 0 ? &data.val : nullptr);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (comm.world_size() > 1)
-        std::printf("gradient all-reduce on rank 0: %.2f s of %.2f s (%.1f %%; after the backward pass, not "
-                    "overlapped)\n",
-                    trainer.communication_seconds(), secs, secs > 0 ? 100 * trainer.communication_seconds() / secs : 0.0);
+        std::printf("gradient all-reduce on rank 0: %.2f s of %.2f s (%.1f %%), %.2f s of it after the backward "
+                    "passes (%s)\n",
+                    trainer.communication_seconds(), secs, secs > 0 ? 100 * trainer.communication_seconds() / secs : 0.0,
+                    trainer.exposed_communication_seconds(),
+                    to.overlap_reduce && std::is_same_v<D, Cpu> ? "buckets started during them"
+                                                                : "--no-overlap or CUDA: reduced after them");
     } catch (const std::bad_alloc&) {
       SRMDS_THROW("train: out of memory training a base-" << cfg.base << " network on batches of --batch " << t.batch
                                                           << " slices of " << cfg.input_size[0] << " x "
@@ -430,6 +434,9 @@ void add_train_command(CLI::App& app) {
   sub->add_option("--ema", o->train.ema_decay,
                   "Decay of the moving average of the weights that validation and the best file use (0: off)")
       ->capture_default_str();
+  sub->add_flag("--no-overlap", [o](int64_t) { o->train.overlap_reduce = false; },
+                "With several ranks: all-reduce the gradient buckets after the backward pass instead of while it runs "
+                "(for comparison; the same results)");
   sub->add_flag("--sync-bn", o->train.sync_bn,
                 "With several ranks: BatchNorm statistics over the global batch (reduced across the ranks) instead "
                 "of each rank's slices");

@@ -1,5 +1,6 @@
 // The MPI communicator (dist/communicator.hpp) over MPI_COMM_WORLD: MPI_Allreduce (MPI_SUM, then
-// a division by N for the average), MPI_Bcast, MPI_Barrier, MPI_Abort. MPI counts are int, so
+// a division by N for the average), MPI_Iallreduce (all_reduce_start: MPI_Test drives it, as Open MPI
+// progresses non-blocking collectives only inside MPI calls), MPI_Bcast, MPI_Barrier, MPI_Abort. MPI counts are int, so
 // buffers of more than INT_MAX values go in pieces. Errors are returned, not fatal
 // (MPI_ERRORS_RETURN), and thrown as srmds::Error naming the call and MPI's message. The local
 // rank is the rank within MPI_Comm_split_type(MPI_COMM_TYPE_SHARED): the processes of one machine.
@@ -8,6 +9,7 @@
 #include <climits>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "srmds/dist/communicator.hpp"
 
@@ -35,6 +37,32 @@ template <>
 MPI_Datatype mpi_type<float>() { return MPI_FLOAT; }
 template <>
 MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
+
+// The pieces of one non-blocking all-reduce (one MPI request per INT_MAX values).
+class MpiRequest final : public Request {
+public:
+  ~MpiRequest() override {
+    if (!m_done && !m_requests.empty()) MPI_Waitall(static_cast<int>(m_requests.size()), m_requests.data(), MPI_STATUSES_IGNORE);
+  }
+  void add(MPI_Request r) { m_requests.push_back(r); }
+  bool test() override {
+    if (m_done) return true;
+    int flag = 0;
+    check_mpi(MPI_Testall(static_cast<int>(m_requests.size()), m_requests.data(), &flag, MPI_STATUSES_IGNORE),
+              "MPI_Testall");
+    m_done = flag != 0;
+    return m_done;
+  }
+  void wait() override {
+    if (m_done) return;
+    m_done = true;  // MPI has released the requests, even on an error
+    check_mpi(MPI_Waitall(static_cast<int>(m_requests.size()), m_requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+  }
+
+private:
+  std::vector<MPI_Request> m_requests;
+  bool m_done = false;
+};
 
 class MpiCommunicator final : public Communicator {
 public:
@@ -86,6 +114,17 @@ private:
     }
   }
   void all_reduce_impl(float* data, int64_t count, ReduceOp op) override { reduce(data, count, op); }
+  std::unique_ptr<Request> all_reduce_start_impl(float* data, int64_t count) override {
+    auto request = std::make_unique<MpiRequest>();
+    for (int64_t done = 0; done < count;) {
+      const int n = static_cast<int>(std::min<int64_t>(count - done, INT_MAX));
+      MPI_Request r = MPI_REQUEST_NULL;
+      check_mpi(MPI_Iallreduce(MPI_IN_PLACE, data + done, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r), "MPI_Iallreduce");
+      request->add(r);
+      done += n;
+    }
+    return request;
+  }
   void all_reduce_impl(double* data, int64_t count, ReduceOp op) override { reduce(data, count, op); }
   void broadcast_impl(void* data, int64_t bytes, int root) override {
     char* p = static_cast<char*>(data);

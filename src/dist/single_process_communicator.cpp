@@ -29,6 +29,13 @@ private:
   void broadcast_impl(void*, int64_t, int) override {}          // root is 0, this process
 };
 
+// A request that was done when it was made (the default all_reduce_start: the blocking sum).
+class DoneRequest final : public Request {
+public:
+  bool test() override { return true; }
+  void wait() override {}
+};
+
 // A positive integer environment variable, or 0.
 int env_count(const char* name) {
   const char* v = std::getenv(name);
@@ -39,6 +46,11 @@ int env_count(const char* name) {
 }
 
 }  // namespace
+
+std::unique_ptr<Request> Communicator::all_reduce_start_impl(float* data, int64_t count) {
+  all_reduce_impl(data, count, ReduceOp::Sum);
+  return std::make_unique<DoneRequest>();
+}
 
 std::unique_ptr<Communicator> make_single_process_communicator() {
   return std::make_unique<SingleProcessCommunicator>();

@@ -5,6 +5,9 @@
 //   all_reduce(x, Sum):      x <- sum over ranks of x_r          (every rank gets the result)
 //   all_reduce(x, Average):  x <- (sum over ranks of x_r) / N
 //   broadcast(p, bytes, r):  every rank's bytes <- rank r's
+//   all_reduce_start(x, n):  starts x <- sum over ranks of x_r without waiting (non-blocking, as
+//                            MPI_Iallreduce); the returned request's test() drives it and says
+//                            whether it is done, wait() finishes it. x must stay untouched until then.
 //   barrier():               returns once every rank has called it
 //   abort(code):             ends every process of the job with exit status `code` (MPI_Abort); the
 //                            one library call that ends the process, made by a program (srmds train)
@@ -29,6 +32,15 @@ namespace srmds::dist {
 
 enum class ReduceOp { Sum, Average };
 
+// A collective in flight (Communicator::all_reduce_start). Destroying one that is not done waits for
+// it (errors are then not reported: call wait()).
+class Request {
+public:
+  virtual ~Request() = default;
+  virtual bool test() = 0;  // drives progress; true once done (then the buffer holds the result)
+  virtual void wait() = 0;  // returns once done
+};
+
 class Communicator {
 public:
   virtual ~Communicator() = default;
@@ -51,6 +63,12 @@ public:
     check_buffer("all_reduce", data, count);
     all_reduce_impl(data, count, op);
   }
+  // Non-blocking sum; the same order of calls on every rank, as for every collective (the blocking
+  // collectives may be called while it is in flight). Default: the blocking sum, done on return.
+  std::unique_ptr<Request> all_reduce_start(float* data, int64_t count) {
+    check_buffer("all_reduce_start", data, count);
+    return all_reduce_start_impl(data, count);
+  }
   void broadcast(void* data, int64_t bytes, int root) {
     check_buffer("broadcast", data, bytes);
     SRMDS_CHECK(root >= 0 && root < world_size(),
@@ -68,6 +86,7 @@ private:
   virtual void all_reduce_impl(float* data, int64_t count, ReduceOp op) = 0;
   virtual void all_reduce_impl(double* data, int64_t count, ReduceOp op) = 0;
   virtual void broadcast_impl(void* data, int64_t bytes, int root) = 0;
+  virtual std::unique_ptr<Request> all_reduce_start_impl(float* data, int64_t count);
 };
 
 // One process: rank 0 of 1. abort() ends the process with std::_Exit after flushing stdout/stderr.

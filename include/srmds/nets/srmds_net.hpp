@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -85,11 +86,18 @@ public:
     return m_z;
   }
 
+  // Called during backward with the parameters of a head or block (state() entries, unnamed) as
+  // soon as their gradients are final, so that their reduction across processes can start while the
+  // pass goes on (dist/gradient_reducer.hpp). Order: head 0, decoder stages from d0 up (block 1, then
+  // block 0) with head s before stage d_s, then the encoder stages from e4 down: the reverse of
+  // state()'s stage order, heads interleaved.
+  using GradsFinal = std::function<void(const StateList<T, D>&)>;
+
   // Gradients of the last forward_train given dL/dz_s (an empty tensor: zero gradient at that scale).
   // Every parameter gradient is written with param_mode; dx (N, in_channels, H, W), if given,
-  // receives dL/dx (overwritten).
+  // receives dL/dx (overwritten). on_final (may be null): see GradsFinal.
   void backward(Context<D>& ctx, const std::array<Tensor<T, D>, kNumScales>& dz, WriteMode param_mode,
-                Tensor<T, D>* dx = nullptr) {
+                Tensor<T, D>* dx = nullptr, const GradsFinal* on_final = nullptr) {
     SRMDS_CHECK(m_form == NetForm::Train && m_train_saved,
                 "SrmdsNet::backward: no training-mode forward to differentiate (forward_train first)");
     for (int s = 0; s < kNumScales; ++s)
@@ -123,7 +131,13 @@ public:
         h.weight.zero_grad(ctx);
         h.bias.zero_grad(ctx);
       }
-      backward_stage(ctx, decoder_stage(s), dd, &m_dcat[s], WriteMode::Overwrite, param_mode);
+      if (on_final) {
+        StateList<T, D> head;
+        h.weight.append("", head);
+        h.bias.append("", head);
+        (*on_final)(head);
+      }
+      backward_stage(ctx, decoder_stage(s), dd, &m_dcat[s], WriteMode::Overwrite, param_mode, on_final);
     }
 
     // Encoder, e4 first: dL/de_s = lower channels of dL/dcat_s + maxpool^T dL/dpool_{s+1}.
@@ -134,11 +148,11 @@ public:
       const Tensor<T, D> dy = s == 4 ? de4.view() : m_dcat[s].channels(0, c[s]);
       if (s > 0) {
         Tensor<T, D> dpool = m_grad_scratch.get(ctx, kSlotPool, m_pool[s].shape());
-        backward_stage(ctx, s, dy, &dpool, WriteMode::Overwrite, param_mode);
+        backward_stage(ctx, s, dy, &dpool, WriteMode::Overwrite, param_mode, on_final);
         Tensor<T, D> de_prev = m_dcat[s - 1].channels(0, c[s - 1]);
         maxpool2_backward(ctx, dpool, m_argmax[s], de_prev, WriteMode::Accumulate);
       } else {
-        backward_stage(ctx, 0, dy, dx, WriteMode::Overwrite, param_mode);
+        backward_stage(ctx, 0, dy, dx, WriteMode::Overwrite, param_mode, on_final);
       }
     }
   }
@@ -303,10 +317,12 @@ private:
 
   // dy: gradient of the stage output; dx (stage input) written with dx_mode, may be nullptr.
   void backward_stage(Context<D>& ctx, int i, const Tensor<T, D>& dy, Tensor<T, D>* dx, WriteMode dx_mode,
-                      WriteMode param_mode) {
+                      WriteMode param_mode, const GradsFinal* on_final) {
     Tensor<T, D> dmid = m_grad_scratch.get(ctx, kSlotMid, m_mid[i].shape());
     m_blocks[2 * i + 1].backward(ctx, dy, &dmid, WriteMode::Overwrite, param_mode, m_scratch);
+    if (on_final) (*on_final)(m_blocks[2 * i + 1].state());
     m_blocks[2 * i].backward(ctx, dmid, dx, dx_mode, param_mode, m_scratch);
+    if (on_final) (*on_final)(m_blocks[2 * i].state());
   }
 
   Tensor<T, D> encoder_output(int s) const {

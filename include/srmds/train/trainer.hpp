@@ -34,7 +34,8 @@
 // [n r / N, n (r + 1) / N) of it (shards differ by at most one slice when N does not divide n; a
 // rank whose shard is empty contributes a zero gradient), runs forward and backward on its shard
 // with BatchNorm over its shard only, and the gradients are summed weighted by n_r / n
-// (dist/gradient_reducer.hpp): the gradient of the global batch's mean loss. Every rank then takes
+// (dist/gradient_reducer.hpp; on the CPU bucket by bucket while the backward pass runs, through the
+// network's GradsFinal hook): the gradient of the global batch's mean loss. Every rank then takes
 // the same Adam step. After each epoch the BN running statistics are averaged over the ranks and a
 // checksum of the whole state is compared (an error names ranks that differ); validation is split
 // over the ranks and the per-image counts gathered (dist/gather_metrics.hpp: the metrics of the
@@ -98,6 +99,9 @@ struct TrainOptions {
   // With several ranks: BatchNorm over the global batch (synchronised) instead of each rank's shard.
   // No effect in one process.
   bool sync_bn = false;
+  // With several ranks on the CPU: gradient buckets all-reduced while the backward pass goes on
+  // (dist/gradient_reducer.hpp); false: after it. The same results either way.
+  bool overlap_reduce = true;
 };
 
 struct TrainProgress {
@@ -135,7 +139,12 @@ public:
     if (!options.communicator) m_own_comm = dist::make_single_process_communicator();
     m_comm = options.communicator ? options.communicator : m_own_comm.get();
     m_dist = m_comm->world_size() > 1;
-    if (m_dist) m_reducer = std::make_unique<dist::GradientReducer<T, D>>(*m_comm, m_adam.parameters());
+    if (m_dist)
+      m_reducer = std::make_unique<dist::GradientReducer<T, D>>(
+          *m_comm, m_adam.parameters(), dist::GradientReducer<T, D>::kDefaultBucketValues,
+          options.overlap_reduce && is_cpu_v<D> && std::is_same_v<T, float>);
+    if (m_reducer && m_reducer->overlapped())
+      m_grads_final = [this](const StateList<T, D>& list) { m_reducer->grads_final(m_ctx, list); };
     if (m_dist && options.sync_bn) m_bn_sync = std::make_unique<dist::CommunicatorBatchStats>(*m_comm);
     SRMDS_CHECK(std::isfinite(options.ema_decay) && options.ema_decay >= 0 && options.ema_decay < 1,
                 "Trainer: EMA decay " << options.ema_decay << " must be in [0, 1)");
@@ -287,8 +296,10 @@ public:
   }
 
   int epoch() const { return m_epoch; }
-  // Wall time this process spent reducing gradients over the ranks (0 in one process).
+  // Wall time this process spent reducing gradients over the ranks (0 in one process), and the part of
+  // it after the backward passes (the rest overlapped them; dist/gradient_reducer.hpp).
   double communication_seconds() const { return m_reducer ? m_reducer->seconds() : 0.0; }
+  double exposed_communication_seconds() const { return m_reducer ? m_reducer->exposed_seconds() : 0.0; }
   int64_t step() const { return m_adam.step_count(); }
   double best_dice() const { return m_best_dice; }
   // Whether this trainer wrote options.best_path (a run whose epochs all fall short of the resumed
@@ -312,6 +323,8 @@ private:
   void train_step(const SliceDataset& data, int64_t first, int64_t count, int64_t global, double lr, int64_t slot) {
     m_step_share[static_cast<size_t>(slot)] = count > 0 ? static_cast<double>(count) / static_cast<double>(global) : 0.0;
     const bool stand_in = count == 0 && m_bn_sync;  // an empty shard makes the BN collectives all the same
+    const bool overlap = m_reducer && m_reducer->overlapped();
+    if (overlap) m_reducer->begin(static_cast<double>(count) / static_cast<double>(global));
     if (count > 0 || stand_in) {
       if (m_bn_sync) m_bn_sync->weight = static_cast<double>(count) / static_cast<double>(global);
       const BatchStatsScope bn_scope(m_bn_sync.get());  // null: BatchNorm over this rank's shard
@@ -321,14 +334,17 @@ private:
       const auto& logits = m_net.forward_train(m_ctx, x);
       Tensor<double, D> loss = m_step_losses.samples(slot, 1);
       m_loss.forward_backward_to(m_ctx, logits, y, m_dlogits, loss);
-      m_net.backward(m_ctx, m_dlogits, WriteMode::Overwrite);
+      m_net.backward(m_ctx, m_dlogits, WriteMode::Overwrite, nullptr, overlap ? &m_grads_final : nullptr);
       if (stand_in) zero_grad(m_ctx, m_adam.parameters());  // its gradient has no meaning
     } else {
       zero_grad(m_ctx, m_adam.parameters());  // an empty shard adds nothing to the sum
     }
     if (m_dist) {  // every rank gets the global batch's gradient and loss (weights n_r / n)
       const double share = static_cast<double>(count) / static_cast<double>(global);
-      m_reducer->reduce(m_ctx, share);
+      if (overlap)
+        m_reducer->finish(m_ctx);
+      else
+        m_reducer->reduce(m_ctx, share);
     }
     m_adam.step(m_ctx, lr);
     if (m_ema) m_ema->update(m_ctx, m_adam.step_count());
@@ -461,6 +477,7 @@ private:
   bool m_dist = false;  // more than one rank
   std::unique_ptr<dist::GradientReducer<T, D>> m_reducer;  // null in one process
   std::unique_ptr<dist::CommunicatorBatchStats> m_bn_sync;  // synchronised BatchNorm (sync_bn, several ranks)
+  typename Net::GradsFinal m_grads_final;  // the backward pass's hook into the overlapped reducer
   typename DeepSupervisionLoss<T, D>::Logits m_dlogits;
   int m_epoch = 0;
   double m_best_dice = -1;
