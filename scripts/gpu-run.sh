@@ -243,6 +243,13 @@ if [ -n "$cudnn_dir" ]; then
 else
   info "cudnn" "not found"
 fi
+# NCCL (issue 23; dlopen'ed by srmds, so not a link dependency): PyTorch's nvidia/nccl/lib is on
+# LD_LIBRARY_PATH above when cuDNN came from the same wheels; else the CUDA toolkit or ldconfig.
+nccl=$(for d in ${LD_LIBRARY_PATH//:/ }; do ls "$d"/libnccl.so.2* 2>/dev/null; done | head -1)
+[ -z "$nccl" ] && command -v nvcc >/dev/null 2>&1 && nccl=$(ls "$(dirname "$(command -v nvcc)")"/../lib64/libnccl.so.2* 2>/dev/null | head -1)
+[ -z "$nccl" ] && nccl=$(ldconfig -p 2>/dev/null | awk '$1 ~ /^libnccl\.so\.2/ {print $NF; exit}')
+[ -n "$nccl" ] && export SRMDS_NCCL_LIBRARY="$nccl"
+info "nccl" "${nccl:-not found (the [nccl] parity group reports skipped lines)}"
 
 missing=""
 for b in "$tests_bin" "$bench_bin"; do
@@ -306,6 +313,7 @@ parity_groups=(
   "network_infer|[net][infer]|60"
   "graph|[graph]|45"
   "counts|[counts]|30"
+  "nccl|[nccl]|45"
 )
 catch_summary() {  # the last "All tests passed" / "test cases" line of a Catch log
   grep -E "All tests passed|test cases?|No test cases matched" "$1" | tail -1

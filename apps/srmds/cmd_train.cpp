@@ -54,6 +54,7 @@
 #include "report.hpp"
 #include "size_arg.hpp"
 #include "srmds/dist/communicator.hpp"
+#include "srmds/dist/nccl_communicator.hpp"
 #include "srmds/dist/state_sync.hpp"
 #include "srmds/io/weights.hpp"
 #include "srmds/nets/memory_probe.hpp"
@@ -76,6 +77,7 @@ struct TrainCliOptions {
   double val_fraction = 0.2;
   uint64_t seed = 0;
   bool no_flip = false, png16_hu = false;
+  bool no_nccl = false;  // --no-nccl: CUDA gradients through host memory and MPI
   std::string series;
   std::string size = "512", ds = "native", target = "avg", branches = "3x3,1x3,3x1,1x1,id", bn = "inner",
               attention = "se", window = "-1250,250", labels = "1,2", augment = "none";
@@ -281,6 +283,16 @@ void train_ranks(const TrainCliOptions& o, const CLI::App& sub, dist::Communicat
     to.checkpoint_metadata["run"] = run_record_to_json(record);
     to.checkpoint_metadata["ranks"] = std::to_string(comm.world_size());
     to.communicator = &comm;
+    // Under a launcher with --device cuda: the gradients on the GPUs with NCCL (bootstrapped over MPI).
+    std::unique_ptr<dist::NcclCommunicator> nccl;
+    if constexpr (!std::is_same_v<D, Cpu>) {
+      if (!o.no_nccl && dist::built_with_nccl() && dist::launched_world_size() > 0) {
+        nccl = dist::make_nccl_communicator(comm, ctx.device());
+        to.device_communicator = nccl.get();
+        if (lead)
+          std::printf("gradients: NCCL %d on the GPUs (rank 0 on device %d)\n", nccl->nccl_version(), nccl->device());
+      }
+    }
     Trainer<float, D> trainer(ctx, net, to);
     if (!o.resume.empty()) {
       trainer.resume(o.resume);
@@ -342,12 +354,15 @@ void train_ranks(const TrainCliOptions& o, const CLI::App& sub, dist::Communicat
       trainer.fit(data.train, data.val.size() > 0 ? &data.val : nullptr);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (comm.world_size() > 1)
-        std::printf("gradient all-reduce on rank 0: %.2f s of %.2f s (%.1f %%), %.2f s of it after the backward "
-                    "passes (%s)\n",
+        std::printf("gradient all-reduce on rank 0: %.2f s of %.2f s (%.1f %%, waiting for the slower rank "
+                    "included), %.2f s of it after the backward passes (%s)\n",
                     trainer.communication_seconds(), secs, secs > 0 ? 100 * trainer.communication_seconds() / secs : 0.0,
                     trainer.exposed_communication_seconds(),
-                    to.overlap_reduce && std::is_same_v<D, Cpu> ? "buckets started during them"
-                                                                : "--no-overlap or CUDA: reduced after them");
+                    to.overlap_reduce && std::is_same_v<D, Cpu>
+                        ? (std::to_string(static_cast<int>(std::lround(100 * trainer.communication_completed_in_backward()))) +
+                           " % of the values summed before a pass ended")
+                              .c_str()
+                        : "--no-overlap or CUDA: reduced after them");
     } catch (const std::bad_alloc&) {
       SRMDS_THROW("train: out of memory training a base-" << cfg.base << " network on batches of --batch " << t.batch
                                                           << " slices of " << cfg.input_size[0] << " x "
@@ -437,6 +452,15 @@ void add_train_command(CLI::App& app) {
   sub->add_flag("--no-overlap", [o](int64_t) { o->train.overlap_reduce = false; },
                 "With several ranks: all-reduce the gradient buckets after the backward pass instead of while it runs "
                 "(for comparison; the same results)");
+  sub->add_option_function<double>(
+         "--bucket-mib",
+         [o](double mib) {
+           if (!(mib >= 0.0001 && mib <= 4096)) SRMDS_USAGE("train: --bucket-mib must be in [0.0001, 4096], got " << mib);
+           o->train.bucket_values = static_cast<int64_t>(std::llround(mib * 1048576 / sizeof(float)));
+         },
+         "With several ranks: MiB of float gradient values per all-reduce bucket (default 4)");
+  sub->add_flag("--no-nccl", o->no_nccl,
+                "Under mpirun with --device cuda: reduce the gradients through host memory and MPI instead of NCCL");
   sub->add_flag("--sync-bn", o->train.sync_bn,
                 "With several ranks: BatchNorm statistics over the global batch (reduced across the ranks) instead "
                 "of each rank's slices");

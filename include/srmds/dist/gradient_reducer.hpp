@@ -26,7 +26,8 @@
 //
 // Timing: seconds() is the wall time spent inside the reducer (packing, starting, driving, waiting,
 // unpacking; waits include waiting for the slowest rank); exposed_seconds() the part after the
-// backward pass (reduce(), or finish()): what the step waits for beyond its own computation.
+// backward pass (reduce(), or finish()): what the step waits for beyond its own computation;
+// completed_in_pass() the share of the values whose sums had arrived when the pass ended.
 #pragma once
 
 #include <algorithm>
@@ -47,7 +48,9 @@ namespace srmds::dist {
 template <class T, class D>
 class GradientReducer {
 public:
-  static constexpr int64_t kDefaultBucketValues = int64_t(1) << 22;  // 16 MiB of float, as DDP's 25 MB order
+  // 4 MiB of float (PyTorch DDP: 25 MB, the first bucket 1 MB): small enough that a base-16 network
+  // (1.94 M values) has two buckets, the first of which can go while the backward pass runs.
+  static constexpr int64_t kDefaultBucketValues = int64_t(1) << 20;
 
   // The parameters of `list` (entries with a gradient); the tensors must outlive the reducer.
   GradientReducer(Communicator& comm, const StateList<T, D>& list, int64_t bucket_values = kDefaultBucketValues,
@@ -147,6 +150,9 @@ public:
   void finish(Context<D>& ctx) {
     SRMDS_CHECK(m_active, "GradientReducer::finish: no reduction begun");
     const auto start = std::chrono::steady_clock::now();
+    drive();  // the buckets whose sums arrived while the pass ran
+    m_values_in_pass += std::min(m_done * m_bucket, values());
+    m_values_reduced += values();
     for (size_t k = 0; k < m_params.size(); ++k) mark(k);  // whatever the hook did not report
     start_ready(ctx);
     for (auto& r : m_requests) r->wait();
@@ -160,6 +166,11 @@ public:
 
   double seconds() const { return m_seconds; }
   double exposed_seconds() const { return m_exposed; }
+  // Overlapped way: the fraction of the gradient values (over every finish()) whose sum had arrived
+  // before the backward pass ended (0 when nothing was reduced yet).
+  double completed_in_pass() const {
+    return m_values_reduced > 0 ? static_cast<double>(m_values_in_pass) / static_cast<double>(m_values_reduced) : 0.0;
+  }
 
 private:
   struct Segment {
@@ -249,6 +260,7 @@ private:
   T m_scale = T(1);
   std::vector<T> m_flat;  // (sum of the parameters' sizes)
   double m_seconds = 0, m_exposed = 0;
+  int64_t m_values_in_pass = 0, m_values_reduced = 0;
 };
 
 }  // namespace srmds::dist

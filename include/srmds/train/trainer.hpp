@@ -63,6 +63,7 @@
 #include "srmds/dist/communicator.hpp"
 #include "srmds/dist/gather_metrics.hpp"
 #include "srmds/dist/gradient_reducer.hpp"
+#include "srmds/dist/nccl_communicator.hpp"
 #include "srmds/dist/state_sync.hpp"
 #include "srmds/infer/evaluate.hpp"
 #include "srmds/io/safetensors.hpp"
@@ -102,6 +103,10 @@ struct TrainOptions {
   // With several ranks on the CPU: gradient buckets all-reduced while the backward pass goes on
   // (dist/gradient_reducer.hpp); false: after it. The same results either way.
   bool overlap_reduce = true;
+  int64_t bucket_values = 0;  // values per gradient bucket (0: dist::GradientReducer's default)
+  // The gradients of a CUDA run reduced on the GPUs with NCCL (not owned; the same ranks as
+  // `communicator`, which keeps the host collectives), any number of ranks; null: through host memory.
+  dist::NcclCommunicator* device_communicator = nullptr;
 };
 
 struct TrainProgress {
@@ -139,9 +144,24 @@ public:
     if (!options.communicator) m_own_comm = dist::make_single_process_communicator();
     m_comm = options.communicator ? options.communicator : m_own_comm.get();
     m_dist = m_comm->world_size() > 1;
-    if (m_dist)
+    if (options.device_communicator) {
+      m_nccl = options.device_communicator;
+      SRMDS_CHECK((!is_cpu_v<D> && std::is_same_v<T, float>),
+                  "Trainer: the NCCL communicator reduces float gradients on CUDA devices; train with --device cuda");
+      SRMDS_CHECK(m_nccl->rank() == m_comm->rank() && m_nccl->world_size() == m_comm->world_size(),
+                  "Trainer: the NCCL communicator's ranks (" << m_nccl->rank() << " of " << m_nccl->world_size()
+                                                             << ") are not the run's (" << m_comm->rank() << " of "
+                                                             << m_comm->world_size() << ")");
+      if constexpr (std::is_same_v<T, float>)
+        for (const auto& e : m_adam.parameters()) {
+          SRMDS_CHECK(e.grad->is_contiguous(), "Trainer: the gradient of " << e.name << " is a strided view");
+          m_nccl_grads.emplace_back(e.grad->data(), e.grad->numel());
+        }
+    }
+    if (m_dist && !m_nccl)
       m_reducer = std::make_unique<dist::GradientReducer<T, D>>(
-          *m_comm, m_adam.parameters(), dist::GradientReducer<T, D>::kDefaultBucketValues,
+          *m_comm, m_adam.parameters(),
+          options.bucket_values > 0 ? options.bucket_values : dist::GradientReducer<T, D>::kDefaultBucketValues,
           options.overlap_reduce && is_cpu_v<D> && std::is_same_v<T, float>);
     if (m_reducer && m_reducer->overlapped())
       m_grads_final = [this](const StateList<T, D>& list) { m_reducer->grads_final(m_ctx, list); };
@@ -298,8 +318,12 @@ public:
   int epoch() const { return m_epoch; }
   // Wall time this process spent reducing gradients over the ranks (0 in one process), and the part of
   // it after the backward passes (the rest overlapped them; dist/gradient_reducer.hpp).
-  double communication_seconds() const { return m_reducer ? m_reducer->seconds() : 0.0; }
+  double communication_seconds() const {
+    return m_reducer ? m_reducer->seconds() : m_nccl ? m_nccl->seconds() : 0.0;  // NCCL: queuing only
+  }
   double exposed_communication_seconds() const { return m_reducer ? m_reducer->exposed_seconds() : 0.0; }
+  // The share of the gradient values whose all-reduce had finished when the backward pass ended.
+  double communication_completed_in_backward() const { return m_reducer ? m_reducer->completed_in_pass() : 0.0; }
   int64_t step() const { return m_adam.step_count(); }
   double best_dice() const { return m_best_dice; }
   // Whether this trainer wrote options.best_path (a run whose epochs all fall short of the resumed
@@ -339,7 +363,10 @@ private:
     } else {
       zero_grad(m_ctx, m_adam.parameters());  // an empty shard adds nothing to the sum
     }
-    if (m_dist) {  // every rank gets the global batch's gradient and loss (weights n_r / n)
+    if (m_nccl) {  // on the GPUs, ordered after the backward pass by an event (no host wait)
+      if constexpr (!is_cpu_v<D>)
+        m_nccl->reduce_gradients(m_ctx.stream(), m_nccl_grads, static_cast<double>(count) / static_cast<double>(global));
+    } else if (m_dist) {  // every rank gets the global batch's gradient and loss (weights n_r / n)
       const double share = static_cast<double>(count) / static_cast<double>(global);
       if (overlap)
         m_reducer->finish(m_ctx);
@@ -478,6 +505,8 @@ private:
   std::unique_ptr<dist::GradientReducer<T, D>> m_reducer;  // null in one process
   std::unique_ptr<dist::CommunicatorBatchStats> m_bn_sync;  // synchronised BatchNorm (sync_bn, several ranks)
   typename Net::GradsFinal m_grads_final;  // the backward pass's hook into the overlapped reducer
+  dist::NcclCommunicator* m_nccl = nullptr;  // TrainOptions::device_communicator
+  std::vector<std::pair<float*, int64_t>> m_nccl_grads;  // its view of the parameter gradients
   typename DeepSupervisionLoss<T, D>::Logits m_dlogits;
   int m_epoch = 0;
   double m_best_dice = -1;
