@@ -13,7 +13,8 @@
 #   MANIFEST               commit, build flags, sizes, the newest glibc symbol version needed
 # Build: its own folder (SRMDS_BUNDLE_BUILD_DIR, default build-gpu-bundle), Release, sm_90, every
 # kernel with -lineinfo, and portable CPU code (-DSRMDS_NATIVE=OFF: the GPU host is another
-# processor; the CPU side only computes the parity references). Only the two programs are built
+# processor; the CPU side only computes the parity references), without MPI (the GPU machine may
+# have none; NCCL is still built and tested with one process). Only the two programs are built
 # (ccache is used when present). Both are linked statically to libstdc++, libgomp and the CUDA
 # runtime, leave only glibc (2.34 or newer), cuDNN (libcudnn.so.9) and libgcc_s (which cuDNN needs
 # itself) to the machine (the CUDA driver is loaded by the runtime), carry no RPATH, and are
@@ -39,7 +40,7 @@ if command -v ccache >/dev/null 2>&1; then
   launchers=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
 fi
 mkdir -p "$build"
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSRMDS_WITH_CUDA=ON \
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSRMDS_WITH_CUDA=ON -DSRMDS_WITH_MPI=OFF \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DSRMDS_NATIVE=OFF -DSRMDS_BUILD_TESTS=ON -DSRMDS_BUILD_BENCH=ON \
   -DSRMDS_BUILD_APPS=OFF -DSRMDS_BUILD_EXAMPLES=OFF "${launchers[@]}" >"$build/gpu-bundle-configure.log" 2>&1 ||
   { cat "$build/gpu-bundle-configure.log" >&2; exit 1; }

@@ -1,5 +1,5 @@
 // The NCCL communicator (dist/nccl_communicator.hpp). Built with SRMDS_HAVE_NCCL=1 where the CUDA
-// backend, MPI and nccl.h are all found (cmake/SrmdsNccl.cmake); NCCL's functions are resolved from
+// backend and nccl.h are found (cmake/SrmdsNccl.cmake); NCCL's functions are resolved from
 // libnccl.so.2 with dlopen/dlsym at the first make_nccl_communicator, so nothing links against NCCL.
 #include "srmds/dist/nccl_communicator.hpp"
 

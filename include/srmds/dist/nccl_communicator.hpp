@@ -8,7 +8,8 @@
 // The library is loaded at run time (dlopen of libnccl.so.2: the CUDA toolkit's, or the one of
 // PyTorch's nvidia-nccl wheel found on LD_LIBRARY_PATH, or the file SRMDS_NCCL_LIBRARY names), so a
 // program built with NCCL still starts, and trains without it, where the library is missing. The
-// build needs nccl.h (SRMDS_WITH_NCCL, cmake/SrmdsNccl.cmake: with CUDA and MPI).
+// build needs nccl.h (SRMDS_WITH_NCCL, cmake/SrmdsNccl.cmake: with CUDA; MPI to start several
+// processes).
 //
 // The host collectives the trainer also needs (metrics, checks, BN sums) stay on the bootstrap
 // communicator: the trainer takes this one as TrainOptions::device_communicator, for the gradients.
