@@ -19,6 +19,7 @@
 // forward is three launches (sums, statistics, normalisation).
 #include <cmath>
 
+#include "batchnorm_stats.cuh"
 #include "common.cuh"
 #include "srmds/ops/math/batchnorm.hpp"
 
@@ -43,23 +44,11 @@ void normalize_launch(Planes<const float> x, Planes<float> y, const float* a, co
   launch_rows(NormalizeKernel{x, y, a, b, accumulate}, e, stream, name);
 }
 
-__device__ __forceinline__ void affine_of(double gamma, double beta, double mean, double invstd, float* a, float* b) {
-  *a = static_cast<float>(gamma * invstd);
-  *b = static_cast<float>(beta - mean * gamma * invstd);
-}
-
 }  // namespace
 
 // ---- forward (training) ------------------------------------------------------------------------
 namespace {
 using namespace detail;
-
-// K_c: the running mean, or 0 where it is not finite (a bad running mean must not reach the batch's
-// statistics, which do not depend on it).
-__device__ __forceinline__ double bn_shift(const float* running_mean, int64_t c) {
-  const double k = running_mean[c];
-  return isfinite(k) ? k : 0.0;
-}
 
 struct ShiftedSumsTerm {  // row = channel c, outer = sample n, inner = k in the H*W plane
   const float* x;
@@ -72,35 +61,19 @@ struct ShiftedSumsTerm {  // row = channel c, outer = sample n, inner = k in the
   }
 };
 
-struct TrainStats {
-  const float *gamma, *beta;                 // (C)
-  float *save_mean, *save_invstd;            // (C)
-  float *running_mean, *running_var;         // (C), updated in place
-  float *a, *b;                              // (C) affine of the normalisation
-};
-
 __global__ void __launch_bounds__(kThreads, 1)
     bn_train_stats_kernel(const double* partials, int64_t splits, int64_t channels, double count, double momentum,
-                          double eps, TrainStats st) {
+                          double eps, BnChannelStats st, float* a, float* b) {
   const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= channels) return;
-  const double shift = bn_shift(st.running_mean, c);  // K_c of the sums: read before the update below
-  const double d = total<2>(partials, splits, c, 0) / count;
-  const double mean = shift + d;
-  const double var = fmax(total<2>(partials, splits, c, 1) / count - d * d, 0.0);
-  const double invstd = 1.0 / std::sqrt(var + eps);
-  const double unbiased = count > 1.0 ? var * count / (count - 1.0) : var;
-  st.save_mean[c] = static_cast<float>(mean);
-  st.save_invstd[c] = static_cast<float>(invstd);
-  st.running_mean[c] = static_cast<float>((1.0 - momentum) * double(st.running_mean[c]) + momentum * mean);
-  st.running_var[c] = static_cast<float>((1.0 - momentum) * double(st.running_var[c]) + momentum * unbiased);
-  affine_of(st.gamma[c], st.beta[c], mean, invstd, st.a + c, st.b + c);
+  bn_train_channel(st, c, total<2>(partials, splits, c, 0), total<2>(partials, splits, c, 1), count, momentum, eps,
+                   a + c, b + c);
 }
 
 void bn_train_stats_launch(const Partials& sums, int64_t channels, double count, double momentum, double eps,
-                           const TrainStats& st, cudaStream_t stream) {
+                           const BnChannelStats& st, float* a, float* b, cudaStream_t stream) {
   bn_train_stats_kernel<<<blocks_for(channels), kThreads, 0, stream>>>(sums.data, sums.splits, channels, count,
-                                                                        momentum, eps, st);
+                                                                        momentum, eps, st, a, b);
   check_launch("batchnorm_forward_train/stats");
 }
 
@@ -122,9 +95,9 @@ void batchnorm_forward_train(Ctx& ctx, const TF& x, const TF& gamma, const TF& b
       partial_sums<2>(ctx, C, s.n(), plane, ShiftedSumsTerm{x.data(), x.batch_stride(), plane, running_mean.data()},
                       "batchnorm_forward_train/sums");
   bn_train_stats_launch(sums, C, count, momentum, eps,
-                        TrainStats{gamma.data(), beta.data(), save_mean.data(), save_invstd.data(),
-                                   running_mean.data(), running_var.data(), a, b},
-                        ctx.stream());
+                        BnChannelStats{gamma.data(), beta.data(), save_mean.data(), save_invstd.data(),
+                                       running_mean.data(), running_var.data()},
+                        a, b, ctx.stream());
   normalize_launch(planes_of(x), planes_of(y), a, b, y_mode == WriteMode::Accumulate, plane_extent(s), ctx.stream(),
                    "batchnorm_forward_train/normalize");
 }

@@ -7,9 +7,10 @@
 //
 // Forward in training mode saves what backward needs: the branch conv outputs (BN inputs), the
 // pre-attention sum, and views of x and y (the caller keeps x and y alive and unchanged until backward).
-// Branches are summed by BN writes with WriteMode::Accumulate; x and y may be strided channel
-// views (the network writes encoder outputs straight into the decoder's concat buffer).
-// Backward:  g = relu'(y) dy;  ds = A^T g;  per branch dc_k = BN_k^T ds,
+// Inner BN: the branch BNs and their sum are one op (ops/batchnorm_sum.hpp: on the GPU one grouped
+// launch sequence each way; on the CPU the per-BN loop, each BN accumulating into the sum); x and y
+// may be strided channel views (the network writes encoder outputs straight into the decoder's concat buffer).
+// Backward:  g = relu'(y) dy;  ds = A^T g;  per branch dc_k = BN_k^T ds (one batchnorm_sum_backward),
 //            dW_k = conv_filter(x, dc_k), dx = sum_k conv_data(dc_k, W_k) [+ BN_id^T ds].
 // The branch convolutions run through ops/conv2d_branches.hpp (on the CPU in float one shared
 // Winograd pass for all branches where it is taken).
@@ -34,6 +35,7 @@
 #include "srmds/nets/block_spec.hpp"
 #include "srmds/nets/config.hpp"
 #include "srmds/ops/batchnorm.hpp"
+#include "srmds/ops/batchnorm_sum.hpp"
 #include "srmds/ops/conv2d.hpp"
 #include "srmds/ops/conv2d_branches.hpp"
 #include "srmds/ops/relu.hpp"
@@ -101,12 +103,10 @@ public:
         outs.push_back(&b.out);
       }
       if (!m_convs.empty()) conv2d_branches_forward(ctx, x, weights, outs);
-      WriteMode mode = WriteMode::Overwrite;
-      for (auto& b : m_convs) {
-        bn_train(ctx, b.bn, b.out, pre, mode);
-        mode = WriteMode::Accumulate;
-      }
-      if (m_has_id) bn_train(ctx, m_id_bn, x, pre, mode);
+      std::vector<BatchNormTerm<T, D>> terms;
+      for (auto& b : m_convs) terms.push_back(bn_term(b.bn, b.out));
+      if (m_has_id) terms.push_back(bn_term(m_id_bn, x));
+      batchnorm_sum_forward_train(ctx, terms, kBnMomentum, kBnEps, pre, WriteMode::Overwrite);
     } else {
       ensure_shape(ctx, m_sum, ys);
       sum_branches(ctx, x, m_sum, scratch);
@@ -168,26 +168,32 @@ public:
       return m;
     };
     if (m_bn_place == BnPlacement::Inner) {
-      // Every branch's conv-output gradient first (one scratch slot each), then the convolutions'
-      // backward passes over all branches at once.
+      // Every branch's conv-output gradient first (one scratch slot each; the BNs' backward passes
+      // as one op), then the convolutions' backward passes over all branches at once. Where that op
+      // is one grouped launch sequence (the GPU) the identity's BN joins it and writes dx first;
+      // elsewhere it comes last, after the convolutions, as it always has (the CPU's summation order).
+      const bool grouped_bn = batchnorm_sum_is_grouped<D>();
       std::vector<Tensor<T, D>> dcs;
       dcs.reserve(m_convs.size());
       std::vector<const Tensor<T, D>*> dc_ptrs, weights;
       std::vector<Tensor<T, D>*> grads;
+      std::vector<BatchNormTerm<T, D>> terms;
       for (size_t k = 0; k < m_convs.size(); ++k) {
         auto& b = m_convs[k];
         dcs.push_back(scratch.get(ctx, kSlotGradConv + static_cast<int>(k), ys));
-        batchnorm_backward(ctx, b.out, ds, b.bn.gamma.value, b.bn.save_mean, b.bn.save_invstd, &dcs.back(),
-                           WriteMode::Overwrite, &b.bn.gamma.grad, &b.bn.beta.grad, param_mode);
+        terms.push_back(bn_grad_term(b.bn, b.out, &dcs.back(), WriteMode::Overwrite));
         dc_ptrs.push_back(&dcs.back());
         weights.push_back(&b.weight.value);
         grads.push_back(&b.weight.grad);
       }
+      if (m_has_id && grouped_bn)
+        terms.push_back(bn_grad_term(m_id_bn, m_x, dx, dx ? take_dx_mode() : WriteMode::Overwrite));
+      if (!terms.empty()) batchnorm_sum_backward(ctx, terms, ds, param_mode);
       if (!m_convs.empty()) {
         conv2d_branches_backward_filter(ctx, m_x, dc_ptrs, grads, param_mode);
         if (dx) conv2d_branches_backward_data(ctx, dc_ptrs, weights, *dx, take_dx_mode());
       }
-      if (m_has_id) {
+      if (m_has_id && !grouped_bn) {
         const WriteMode m = dx ? take_dx_mode() : WriteMode::Overwrite;
         batchnorm_backward(ctx, m_x, ds, m_id_bn.gamma.value, m_id_bn.save_mean, m_id_bn.save_invstd, dx, m,
                            &m_id_bn.gamma.grad, &m_id_bn.beta.grad, param_mode);
@@ -274,6 +280,29 @@ private:
     const Shape& s = x.shape();
     SRMDS_CHECK(s.c() == m_cin && y.shape() == Shape({s.n(), m_cout, s.h(), s.w()}),
                 op << ": x " << s << " and y " << y.shape() << " for a block " << m_cin << " -> " << m_cout);
+  }
+
+  // BN_k of a block's sum of branch BNs (ops/batchnorm_sum.hpp): the forward's term, and the
+  // backward's, whose gradient goes to dc (or nowhere: nullptr) and to the BN's parameters.
+  static BatchNormTerm<T, D> bn_term(BnParams<T, D>& bn, const Tensor<T, D>& in) {
+    BatchNormTerm<T, D> t;
+    t.x = &in;
+    t.gamma = &bn.gamma.value;
+    t.beta = &bn.beta.value;
+    t.running_mean = &bn.running_mean;
+    t.running_var = &bn.running_var;
+    t.save_mean = &bn.save_mean;
+    t.save_invstd = &bn.save_invstd;
+    return t;
+  }
+  static BatchNormTerm<T, D> bn_grad_term(BnParams<T, D>& bn, const Tensor<T, D>& in, Tensor<T, D>* dc,
+                                          WriteMode dc_mode) {
+    BatchNormTerm<T, D> t = bn_term(bn, in);
+    t.dx = dc;
+    t.dx_mode = dc_mode;
+    t.dgamma = &bn.gamma.grad;
+    t.dbeta = &bn.beta.grad;
+    return t;
   }
 
   static void bn_train(Context<D>& ctx, BnParams<T, D>& bn, const Tensor<T, D>& in, Tensor<T, D>& out, WriteMode mode) {

@@ -13,6 +13,7 @@
 #include "srmds/core/device.hpp"
 #include "srmds/core/tensor.hpp"
 #include "srmds/ops/attention_state.hpp"
+#include "srmds/ops/batchnorm_term.hpp"
 
 namespace srmds::cuda {
 
@@ -56,6 +57,11 @@ void batchnorm_forward_eval(Ctx& ctx, const TF& x, const TF& gamma, const TF& be
 void batchnorm_backward(Ctx& ctx, const TF& x, const TF& dy, const TF& gamma, const TF& save_mean,
                         const TF& save_invstd, TF* dx, WriteMode dx_mode, TF* dgamma, TF* dbeta,
                         WriteMode param_mode);
+// a sum of BNs, y = sum_k BN_k(x_k) (ops/batchnorm_sum.hpp): 3 launches each way
+void batchnorm_sum_forward_train(Ctx& ctx, const std::vector<BatchNormTerm<float, Cuda>>& terms, double momentum,
+                                 double eps, TF& y, WriteMode y_mode);
+void batchnorm_sum_backward(Ctx& ctx, const std::vector<BatchNormTerm<float, Cuda>>& terms, const TF& dy,
+                            WriteMode param_mode);
 
 // pooling and resizing
 void maxpool2_forward(Ctx& ctx, const TF& x, TF& y, Tensor<int32_t, Cuda>& argmax);
