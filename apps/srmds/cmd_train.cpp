@@ -287,10 +287,21 @@ void train_ranks(const TrainCliOptions& o, const CLI::App& sub, dist::Communicat
     std::unique_ptr<dist::NcclCommunicator> nccl;
     if constexpr (!std::is_same_v<D, Cpu>) {
       if (!o.no_nccl && dist::built_with_nccl() && dist::launched_world_size() > 0) {
-        nccl = dist::make_nccl_communicator(comm, ctx.device());
-        to.device_communicator = nccl.get();
-        if (lead)
-          std::printf("gradients: NCCL %d on the GPUs (rank 0 on device %d)\n", nccl->nccl_version(), nccl->device());
+        // Every rank must be able to load the library before any bootstraps NCCL: all or none.
+        const std::string why = dist::nccl_load_error();
+        double loadable = why.empty() ? 1 : 0;
+        comm.all_reduce(&loadable, 1, dist::ReduceOp::Sum);
+        if (loadable == comm.world_size()) {
+          nccl = dist::make_nccl_communicator(comm, ctx.device());
+          to.device_communicator = nccl.get();
+          if (lead)
+            std::printf("gradients: NCCL %d on the GPUs (rank 0 on device %d)\n", nccl->nccl_version(),
+                        nccl->device());
+        } else if (lead) {
+          print_warnings({"train: NCCL cannot be loaded on every rank" +
+                          (why.empty() ? std::string() : " (rank 0: " + why + ")") +
+                          "; the gradients go through host memory and MPI"});
+        }
       }
     }
     Trainer<float, D> trainer(ctx, net, to);

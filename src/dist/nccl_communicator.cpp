@@ -190,6 +190,14 @@ private:
 }  // namespace
 
 bool built_with_nccl() { return true; }
+std::string nccl_load_error() {
+  try {
+    nccl_api();
+    return "";
+  } catch (const Error& e) {
+    return e.what();
+  }
+}
 std::unique_ptr<NcclCommunicator> make_nccl_communicator(Communicator& bootstrap, int device) {
   SRMDS_CHECK(!bootstrap.device_buffers(), "make_nccl_communicator: the bootstrap communicator must reduce host buffers");
   return std::make_unique<NcclCommunicatorImpl>(bootstrap, device);
@@ -198,6 +206,7 @@ std::unique_ptr<NcclCommunicator> make_nccl_communicator(Communicator& bootstrap
 #else
 
 bool built_with_nccl() { return false; }
+std::string nccl_load_error() { return "this build of srmds has no NCCL (SRMDS_WITH_NCCL)"; }
 std::unique_ptr<NcclCommunicator> make_nccl_communicator(Communicator&, int) {
   SRMDS_THROW("this build of srmds has no NCCL (configure with the CUDA backend, MPI and SRMDS_WITH_NCCL; nccl.h "
               "comes with the CUDA toolkit)");

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -42,6 +43,11 @@ public:
 
 // Whether this build has the NCCL communicator (SRMDS_WITH_NCCL).
 bool built_with_nccl();
+
+// "" where this process can load the NCCL library (loading it), else why not (also in a build
+// without NCCL). Ranks agree on it before any of them bootstraps NCCL (a rank that cannot load it
+// would otherwise leave the others waiting in the bootstrap).
+std::string nccl_load_error();
 
 // The NCCL communicator of the ranks of `bootstrap` (which must outlive it), on CUDA device
 // `device` (cudaSetDevice). Throws srmds::Error in a build without NCCL, where libnccl.so.2 cannot

@@ -35,7 +35,8 @@
 // rank whose shard is empty contributes a zero gradient), runs forward and backward on its shard
 // with BatchNorm over its shard only, and the gradients are summed weighted by n_r / n
 // (dist/gradient_reducer.hpp; on the CPU bucket by bucket while the backward pass runs, through the
-// network's GradsFinal hook): the gradient of the global batch's mean loss. Every rank then takes
+// network's GradsFinal hook; with TrainOptions::device_communicator, NCCL on the GPUs,
+// dist/nccl_communicator.hpp): the gradient of the global batch's mean loss. Every rank then takes
 // the same Adam step. After each epoch the BN running statistics are averaged over the ranks and a
 // checksum of the whole state is compared (an error names ranks that differ); validation is split
 // over the ranks and the per-image counts gathered (dist/gather_metrics.hpp: the metrics of the
