@@ -9,6 +9,8 @@
 //     97, 500, 4,096, 65,536 values and the default, the hook called for random groups of parameters in
 //     reverse order (some never reported: finish() starts the rest), against reduce() after the pass;
 //     and a zero share (a rank with no slice) gives zeros even where its gradient is NaN.
+//   - The communicator: non-blocking all-reduces of 0 to 100,003 values in flight together, with a
+//     blocking collective between them and waited for out of order, against the blocking sums.
 //   - Training: 2-rank Trainer::fit runs with overlap_reduce on and off (per-rank and synchronised
 //     BatchNorm) end with the same weights, BN statistics and Adam moments, bit for bit.
 #include <catch2/catch.hpp>
@@ -16,6 +18,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -99,6 +102,34 @@ TEST_CASE("dist: overlapped bucket reduction equals the reduction after the back
     r_over.finish(ctx);
     CHECK(same_bits(flat(after.grads), flat(overlapped.grads)));
     CHECK(r_over.exposed_seconds() <= r_over.seconds());
+  }
+}
+
+TEST_CASE("dist: non-blocking all-reduces in flight together, a blocking one between them, equal the blocking sums",
+          "[dist]") {
+  auto& comm = world();
+  const uint64_t seed = shared_seed();
+  const std::vector<int64_t> sizes{0, 1, 13, 4096, 100003};
+  std::vector<std::vector<float>> started, blocking;
+  Rng rng(seed * 7 + static_cast<uint64_t>(comm.rank()));
+  for (const int64_t n : sizes) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v) x = static_cast<float>(rng.uniform(-1, 1) * std::pow(10.0, rng.uniform(-3, 3)));
+    started.push_back(v);
+    blocking.push_back(v);
+  }
+  std::vector<std::unique_ptr<dist::Request>> requests;
+  for (auto& v : started) requests.push_back(comm.all_reduce_start(v.data(), static_cast<int64_t>(v.size())));
+  double between = comm.rank() + 1.0;  // a blocking collective while they are in flight
+  comm.all_reduce(&between, 1, dist::ReduceOp::Sum);
+  CHECK(between == comm.world_size() * (comm.world_size() + 1) / 2.0);
+  for (auto& r : requests) r->test();
+  for (size_t k = requests.size(); k-- > 0;) requests[k]->wait();  // waited for out of order
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    comm.all_reduce(blocking[k].data(), sizes[k], dist::ReduceOp::Sum);
+    INFO("size " << sizes[k]);
+    CHECK(same_bits(started[k], blocking[k]));  // 2 ranks: a + b either way
+    CHECK(requests[k]->test());
   }
 }
 
