@@ -1,7 +1,10 @@
 // One Adam step over a parameter tensor (see optim/adam.hpp): each element runs adam_update()
 // (ops/math/adam.hpp, shared with the CPU optimizer) on p, g, m, v in fp32. Parameters, gradients
 // and moments are owning (contiguous) tensors. One thread per element. adam_step_all: the same over
-// a list of tensors, up to kAdamTensorsPerLaunch of them per launch (multi-tensor apply).
+// a list of tensors, up to kAdamTensorsPerLaunch of them per launch (multi-tensor apply); with
+// `scalars` the lr and bias corrections come from device memory (set_step_scalars), so a captured
+// launch (CUDA Graph) takes each replay's values from a copy queued before it. The update itself is
+// the same adam_update on the same doubles either way.
 #include "common.cuh"
 #include "srmds/ops/math/adam.hpp"
 
@@ -33,9 +36,11 @@ struct AdamBatch {
   float* m[kAdamTensorsPerLaunch] = {};
   float* v[kAdamTensorsPerLaunch] = {};
 };
-static_assert(sizeof(AdamBatch) + sizeof(AdamStep) < 4000, "adam_multi_kernel's parameters exceed 4 KB");
+static_assert(sizeof(AdamBatch) + sizeof(AdamStep) + sizeof(double*) < 4000,
+              "adam_multi_scalars_kernel's parameters exceed 4 KB");
 
-__global__ void __launch_bounds__(kThreads, 1) adam_multi_kernel(const AdamBatch b, const AdamStep step) {
+// The update of every element of the batch's tensors with `step`'s constants.
+__device__ __forceinline__ void adam_multi_apply(const AdamBatch& b, const AdamStep& step) {
   const int64_t total = b.start[b.count];
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     int lo = 0, hi = b.count - 1;  // the last j with start[j] <= i
@@ -49,16 +54,31 @@ __global__ void __launch_bounds__(kThreads, 1) adam_multi_kernel(const AdamBatch
   }
 }
 
-void adam_multi_launch(const AdamBatch& b, const AdamStep& step, cudaStream_t stream) {
+__global__ void __launch_bounds__(kThreads, 1) adam_multi_kernel(const AdamBatch b, const AdamStep step) {
+  adam_multi_apply(b, step);
+}
+
+// The same with lr and the bias corrections read from device memory (kAdamDeviceScalars doubles).
+__global__ void __launch_bounds__(kThreads, 1)
+    adam_multi_scalars_kernel(const AdamBatch b, const AdamStep step, const double* __restrict__ scalars) {
+  AdamStep s = step;
+  set_step_scalars(s, scalars);
+  adam_multi_apply(b, s);
+}
+
+void adam_multi_launch(const AdamBatch& b, const AdamStep& step, const double* scalars, cudaStream_t stream) {
   const int64_t total = b.start[b.count];
   if (total <= 0) return;
-  adam_multi_kernel<<<dim3_of(grid_for(Extent{1, total})), kThreads, 0, stream>>>(b, step);
+  if (scalars)
+    adam_multi_scalars_kernel<<<dim3_of(grid_for(Extent{1, total})), kThreads, 0, stream>>>(b, step, scalars);
+  else
+    adam_multi_kernel<<<dim3_of(grid_for(Extent{1, total})), kThreads, 0, stream>>>(b, step);
   check_launch("adam_step_all");
 }
 
 }  // namespace
 
-void adam_step_all(Ctx& ctx, const std::vector<AdamTensors>& list, const AdamStep& step) {
+void adam_step_all(Ctx& ctx, const std::vector<AdamTensors>& list, const AdamStep& step, const double* scalars) {
   for (size_t i = 0; i < list.size(); ++i) {  // all checked before anything is updated
     const AdamTensors& t = list[i];
     SRMDS_CHECK(t.param->is_contiguous() && t.grad->is_contiguous() && t.m->is_contiguous() && t.v->is_contiguous(),
@@ -74,11 +94,11 @@ void adam_step_all(Ctx& ctx, const std::vector<AdamTensors>& list, const AdamSte
     b.v[b.count] = t.v->data();
     b.start[b.count + 1] = b.start[b.count] + t.param->numel();
     if (++b.count == kAdamTensorsPerLaunch) {
-      adam_multi_launch(b, step, ctx.stream());
+      adam_multi_launch(b, step, scalars, ctx.stream());
       b = AdamBatch();
     }
   }
-  if (b.count > 0) adam_multi_launch(b, step, ctx.stream());
+  if (b.count > 0) adam_multi_launch(b, step, scalars, ctx.stream());
 }
 
 void adam_step(Ctx& ctx, TF& param, const TF& grad, TF& m, TF& v, const AdamStep& step) {

@@ -29,21 +29,27 @@ void fill(Ctx& ctx, TF& t, float value) {
 }
 
 // ---- copy ------------------------------------------------------------------------------------
-void copy(Ctx& ctx, const TF& src, TF& dst) {
+namespace {
+template <class T>
+void copy_on_device(Ctx& ctx, const Tensor<T, Cuda>& src, Tensor<T, Cuda>& dst) {
   if (src.numel() == 0 || src.data() == dst.data()) return;
   const Shape& s = src.shape();
-  const size_t width = static_cast<size_t>(detail::row_length(s)) * sizeof(float);
+  const size_t width = static_cast<size_t>(detail::row_length(s)) * sizeof(T);
   detail::count_copy();
   if (src.is_contiguous() && dst.is_contiguous()) {
-    SRMDS_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), static_cast<size_t>(src.numel()) * sizeof(float),
+    SRMDS_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), static_cast<size_t>(src.numel()) * sizeof(T),
                                      cudaMemcpyDeviceToDevice, ctx.stream()));
   } else {
-    SRMDS_CUDA_CHECK(cudaMemcpy2DAsync(dst.data(), static_cast<size_t>(dst.batch_stride()) * sizeof(float),
-                                       src.data(), static_cast<size_t>(src.batch_stride()) * sizeof(float), width,
+    SRMDS_CUDA_CHECK(cudaMemcpy2DAsync(dst.data(), static_cast<size_t>(dst.batch_stride()) * sizeof(T),
+                                       src.data(), static_cast<size_t>(src.batch_stride()) * sizeof(T), width,
                                        static_cast<size_t>(detail::row_count(s)), cudaMemcpyDeviceToDevice,
                                        ctx.stream()));
   }
 }
+}  // namespace
+
+void copy(Ctx& ctx, const TF& src, TF& dst) { copy_on_device(ctx, src, dst); }
+void copy(Ctx& ctx, const Tensor<double, Cuda>& src, Tensor<double, Cuda>& dst) { copy_on_device(ctx, src, dst); }
 
 // ---- axpy ------------------------------------------------------------------------------------
 namespace {

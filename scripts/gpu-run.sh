@@ -20,7 +20,8 @@
 #                 process per op, Catch tags, CUDA_LAUNCH_BLOCKING=1 so that a kernel's fault is
 #                 reported by its launch check, under its name), then the whole network's training
 #                 step and inference (both forms), the fused inference replayed from a CUDA Graph
-#                 (graph) and the trainer's host waits per logging interval (counts). Every program
+#                 (graph), the trainer's host waits per logging interval (counts) and its training
+#                 step replayed from a CUDA Graph against the eager step (train_graph). Every program
 #                 prints its random seed
 #                 (SRMDS_TEST_SEED replays it).
 #   memcheck,     every op's parity test on its smallest case (SRMDS_CUDA_SMALL=1: every kernel
@@ -33,8 +34,9 @@
 #                 (heuristics, three timed candidates; kernels/cudnn.hpp) once per shape;
 #                 it writes the weights the PyTorch side loads. Run with --cuda-graph, so the
 #                 inference cases are also timed replayed from a CUDA Graph (the bench's default is
-#                 off until such a run shows it faster), and each training case states the goal of
-#                 issue 20 (no host wait per step, < 400 launches).
+#                 off until such a run shows it faster), as is the training step, and each training
+#                 case states the goal of issue 20 (no host wait per step, < 400 launches), eager
+#                 and from the graph.
 #   bench_pytorch cuda_torch_bench.py on the same card and weights in the same run: eager fp32 and
 #                 TF32, autocast bf16 with channels_last, torch.compile when the budget allows.
 # Without a GPU (or without cuDNN) every step after versions is reported as skipped with the reason.
@@ -313,6 +315,7 @@ parity_groups=(
   "network_infer|[net][infer]|60"
   "graph|[graph]|45"
   "counts|[counts]|30"
+  "train_graph|[train_graph]|60"
   "nccl|[nccl]|45"
 )
 catch_summary() {  # the last "All tests passed" / "test cases" line of a Catch log

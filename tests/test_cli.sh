@@ -209,6 +209,7 @@ bad "segment: unsupported datatype" "datatype|complex" "$o/6" -- segment --model
 bad "segment: 4-D NIfTI" "4-d|dim|dimension" "$o/7" -- segment --model "$model" --input "$tmp/fourd.nii" --output "$o/7/m.nii.gz"
 bad "segment: output folder missing" "no_such_dir" "$o/25" -- segment --model "$model" --input "$img" --output "$o/25/no_such_dir/m.nii.gz"
 bad "train: output folder missing" "no_such_dir" "$o/26" -- train --images "$imgs" --masks "$msks" --out "$o/26/no_such_dir/ck.safetensors" --epochs 1 --base 4 --size 32
+bad "train: --cuda-graph without --device cuda" "cuda-graph.*--device cuda" "$o/26g" -- train --images "$imgs" --masks "$msks" --out "$o/26g/ck.safetensors" --epochs 1 --base 4 --size 32 --cuda-graph
 bad "segment: bad output extension" "\.png|extension" "$o/8" -- segment --model "$model" --input "$img" --output "$o/8/m.png" --prob-out "$o/8/p.nii.gz"
 bad "segment: bad prob-out extension after a good mask" "\.txt|extension" "$o/9" -- segment --model "$model" --input "$img" --output "$o/9/m.nii.gz" --prob-out "$o/9/p.txt"
 bad "train: image/mask size mismatch" "40.*48|48.*40|mismatch|differ" "$o/10" -- train --images "$img" --masks "$tmp/ph48/phantom_000_mask.nii.gz" --out "$o/10/ck.safetensors" --epochs 1 --base 4 --size 32

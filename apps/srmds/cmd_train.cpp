@@ -30,6 +30,9 @@
 // batches change, so the run does not continue exactly as it would have (with --sync-bn they do
 // not: BatchNorm sees the global batch, whatever the number of ranks, and no note is printed).
 // --sync-bn: BatchNorm over the global batch (ops/sync_batchnorm.hpp); no effect with one rank.
+// --cuda-graph (--device cuda only; free on a resume: the same values): each full batch's step is
+// replayed from a CUDA Graph (train/trainer.hpp); with EMA or several ranks the step stays eager and
+// a line says so. Off by default: never measured on a GPU.
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -207,6 +210,9 @@ void train_ranks(const TrainCliOptions& o, const CLI::App& sub, dist::Communicat
     SRMDS_USAGE("train: --dice-weight must be finite and >= 0, got " << t.loss.dice_weight);
   if (t.log_every < 1) SRMDS_USAGE("train: --log-every must be positive, got " << t.log_every);
   if (!(t.ema_decay >= 0 && t.ema_decay < 1)) SRMDS_USAGE("train: --ema must be in [0, 1), got " << t.ema_decay);
+  if (t.cuda_graph && o.device != "cuda")
+    SRMDS_USAGE("train: --cuda-graph captures the training step on a GPU; it needs --device cuda (got --device "
+                << o.device << ")");
   Augmentation augment;
   try {
     augment = parse_augmentation(o.augment);
@@ -351,6 +357,9 @@ void train_ranks(const TrainCliOptions& o, const CLI::App& sub, dist::Communicat
                   t.sync_bn ? "the global batch (--sync-bn)" : "each rank's slices");
     if (augment.any()) std::printf("augmentation: %s\n", augmentation_to_string(augment).c_str());
     if (to.ema_decay > 0) std::printf("weight average (EMA) decay %g for validation and the best file\n", to.ema_decay);
+    if (to.cuda_graph && !trainer.graph_enabled())
+      std::printf("--cuda-graph: the step stays eager (%s)\n",
+                  to.ema_decay > 0 ? "--ema is on" : "several ranks: the gradient reduction is not captured");
     std::fflush(stdout);
     trainer.on_progress = [](const TrainProgress& p) {
       std::printf("%s\n", format_progress(p).c_str());
@@ -374,6 +383,11 @@ void train_ranks(const TrainCliOptions& o, const CLI::App& sub, dist::Communicat
                            " % of the values summed before a pass ended")
                               .c_str()
                         : "--no-overlap or CUDA: reduced after them");
+      if (trainer.graph_enabled()) {
+        std::printf("CUDA Graph: %lld steps replayed, %d captures\n", static_cast<long long>(trainer.graph_replays()),
+                    trainer.graph_captures());
+        if (!trainer.graph_note().empty()) std::printf("CUDA Graph refused, steps ran eagerly: %s\n", trainer.graph_note().c_str());
+      }
     } catch (const std::bad_alloc&) {
       SRMDS_THROW("train: out of memory training a base-" << cfg.base << " network on batches of --batch " << t.batch
                                                           << " slices of " << cfg.input_size[0] << " x "
@@ -472,6 +486,9 @@ void add_train_command(CLI::App& app) {
          "With several ranks: MiB of float gradient values per all-reduce bucket (default 4)");
   sub->add_flag("--no-nccl", o->no_nccl,
                 "Under mpirun with --device cuda: reduce the gradients through host memory and MPI instead of NCCL");
+  sub->add_flag("--cuda-graph", o->train.cuda_graph,
+                "With --device cuda: replay each training step from a CUDA Graph (one launch per step; not with --ema "
+                "or several ranks; off by default: never measured on a GPU)");
   sub->add_flag("--sync-bn", o->train.sync_bn,
                 "With several ranks: BatchNorm statistics over the global batch (reduced across the ranks) instead "
                 "of each rank's slices");

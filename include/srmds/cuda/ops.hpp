@@ -24,6 +24,7 @@ using TH = Tensor<float, Cpu>;
 // tensor_ops
 void fill(Ctx& ctx, TF& t, float value);
 void copy(Ctx& ctx, const TF& src, TF& dst);
+void copy(Ctx& ctx, const Tensor<double, Cuda>& src, Tensor<double, Cuda>& dst);  // e.g. a loss slot
 void axpy(Ctx& ctx, float alpha, const TF& x, TF& y);
 void copy_host_to_device(Ctx& ctx, const TH& src, TF& dst);
 void copy_device_to_host(Ctx& ctx, const TF& src, TH& dst);  // synchronizes the stream
@@ -133,6 +134,9 @@ struct AdamTensors {
   TF* v;
 };
 inline constexpr int kAdamTensorsPerLaunch = 48;
-void adam_step_all(Ctx& ctx, const std::vector<AdamTensors>& list, const AdamStep& step);
+// scalars: null, or kAdamDeviceScalars doubles on the device {lr, bias_correction1,
+// bias_correction2} read by the kernel in place of step's (a captured step's per-step values).
+void adam_step_all(Ctx& ctx, const std::vector<AdamTensors>& list, const AdamStep& step,
+                   const double* scalars = nullptr);
 
 }  // namespace srmds::cuda

@@ -6,7 +6,10 @@
 //
 // adam_step_all updates a list of parameters in one call: on the GPU one kernel launch per
 // kAdamTensorsPerLaunch tensors (the pointers travel in the kernel's parameters: no upload, no
-// host wait), instead of one launch per tensor; the result is the same, element for element.
+// host wait), instead of one launch per tensor; the result is the same, element for element. Given
+// `scalars` (kAdamDeviceScalars doubles on the device: lr, bias_correction1, bias_correction2) the
+// update reads those from memory when it runs instead of taking step's (a CUDA Graph's replays each
+// see the values copied in before them; train/trainer.hpp); the other options still come from step.
 #pragma once
 
 #include <string>
@@ -57,9 +60,14 @@ struct AdamSlot {
 
 // adam_step on every slot. On the GPU every tensor must be contiguous (the optimizer's are).
 template <class T, class D>
-void adam_step_all(Context<D>& ctx, const std::vector<AdamSlot<T, D>>& slots, const AdamStep& step) {
+void adam_step_all(Context<D>& ctx, const std::vector<AdamSlot<T, D>>& slots, const AdamStep& step,
+                   const Tensor<double, D>* scalars = nullptr) {
   (void)ctx;
   detail::check_adam_step("adam_step_all", step);
+  if (scalars)
+    SRMDS_CHECK(scalars->numel() == kAdamDeviceScalars && scalars->is_contiguous(),
+                "adam_step_all: the step's scalars " << scalars->shape() << " must be " << kAdamDeviceScalars
+                                                     << " contiguous doubles");
   for (size_t i = 0; i < slots.size(); ++i) {
     const AdamSlot<T, D>& s = slots[i];
     const std::string op = "adam_step_all (tensor " + std::to_string(i) + ")";
@@ -67,13 +75,15 @@ void adam_step_all(Context<D>& ctx, const std::vector<AdamSlot<T, D>>& slots, co
     detail::check_adam_tensors(op.c_str(), *s.param, *s.grad, *s.m, *s.v);
   }
   if constexpr (is_cpu_v<D>) {
-    for (const AdamSlot<T, D>& s : slots) cpu::adam_step(*s.param, *s.grad, *s.m, *s.v, step);
+    AdamStep now = step;
+    if (scalars) set_step_scalars(now, scalars->data());  // read when the update runs, as on the GPU
+    for (const AdamSlot<T, D>& s : slots) cpu::adam_step(*s.param, *s.grad, *s.m, *s.v, now);
   } else {
 #if SRMDS_WITH_CUDA
     std::vector<cuda::AdamTensors> list;
     list.reserve(slots.size());
     for (const AdamSlot<T, D>& s : slots) list.push_back({s.param, s.grad, s.m, s.v});
-    cuda::adam_step_all(ctx, list, step);
+    cuda::adam_step_all(ctx, list, step, scalars ? scalars->data() : nullptr);
 #else
     static_assert(is_cpu_v<D>, "srmds was built without the CUDA backend");
 #endif

@@ -60,18 +60,28 @@ public:
 
   // One update of every parameter with learning rate lr (e.g. from a schedule); t increases by one.
   void step(Context<D>& ctx, double lr) {
-    SRMDS_CHECK(std::isfinite(lr) && lr >= 0, "Adam::step: lr " << lr << " must be finite and >= 0");
+    const AdamStep s = next_step(lr);
     ++m_step;
+    adam_step_all(ctx, slots(), s);  // one launch per kAdamTensorsPerLaunch tensors on the GPU
+  }
+  // The constants of the next update (t = step_count() + 1) with learning rate lr.
+  AdamStep next_step(double lr) const {
+    SRMDS_CHECK(std::isfinite(lr) && lr >= 0, "Adam::step: lr " << lr << " must be finite and >= 0");
     AdamStep s;
     static_cast<AdamOptions&>(s) = m_options;
     s.lr = lr;
-    s.bias_correction1 = 1.0 - std::pow(m_options.beta1, static_cast<double>(m_step));
-    s.bias_correction2 = 1.0 - std::pow(m_options.beta2, static_cast<double>(m_step));
-    std::vector<AdamSlot<T, D>> slots;
-    slots.reserve(m_params.size());
-    for (size_t i = 0; i < m_params.size(); ++i) slots.push_back({m_params[i].value, m_params[i].grad, &m_m[i], &m_v[i]});
-    adam_step_all(ctx, slots, s);  // one launch per kAdamTensorsPerLaunch tensors on the GPU
+    s.bias_correction1 = 1.0 - std::pow(m_options.beta1, static_cast<double>(m_step + 1));
+    s.bias_correction2 = 1.0 - std::pow(m_options.beta2, static_cast<double>(m_step + 1));
+    return s;
   }
+  // For a captured step (train/trainer.hpp): queues the update of every parameter reading lr and the
+  // bias corrections from `scalars` (kAdamDeviceScalars doubles on the context's device, e.g. written
+  // from next_step() by a copy queued before each replay) when it runs. The step count is not
+  // advanced: call advance() once for each update that runs (a graph replays this one many times).
+  void queue_step(Context<D>& ctx, const Tensor<double, D>& scalars) {
+    adam_step_all(ctx, slots(), next_step(m_options.lr), &scalars);
+  }
+  void advance() { ++m_step; }
   void step(Context<D>& ctx) { step(ctx, m_options.lr); }
 
   void zero_grad(Context<D>& ctx) { srmds::zero_grad(ctx, m_params); }
@@ -95,6 +105,13 @@ public:
   }
 
 private:
+  std::vector<AdamSlot<T, D>> slots() {
+    std::vector<AdamSlot<T, D>> out;
+    out.reserve(m_params.size());
+    for (size_t i = 0; i < m_params.size(); ++i) out.push_back({m_params[i].value, m_params[i].grad, &m_m[i], &m_v[i]});
+    return out;
+  }
+
   AdamOptions m_options;
   StateList<T, D> m_params;
   std::vector<Tensor<T, D>> m_m, m_v;  // (shape of each parameter)

@@ -46,6 +46,24 @@
 // so N ranks compute what one process with the whole batch computes, to float summation order; the
 // running statistics stay identical on every rank. A rank with an empty shard then runs a stand-in
 // slice that contributes nothing, so that it still makes every BN's collectives.
+//
+// TrainOptions::cuda_graph (CUDA device, float; opt-in, never measured on a GPU yet): the training
+// step is captured once into a CUDA Graph (cuda/graph.hpp) and replayed, one graph launch per step.
+// The captured step is forward_train + the deep-supervision loss into a fixed device double +
+// backward + the multi-tensor Adam update, which reads lr and the bias corrections from a device
+// buffer (Adam::queue_step). Before each launch the host queues the batch into the graph's fixed
+// input tensors (two copies) and the step's {lr, bias corrections} (one copy); after it, one
+// device-to-device copy moves the loss into the step's slot of the epoch's buffer. So a replayed step
+// is 1 graph launch, 4 copies, no kernel or cuDNN call outside the graph and no host wait. Per epoch:
+// the first full-size batch runs the same work eagerly (cuDNN's algorithm search, every buffer and
+// Scratch slot sized, nothing allocated later), the second captures and launches, the rest replay; a
+// batch of another size (the epoch's smaller last one) runs the ordinary eager step and drops the
+// graph, since its buffers may then move (so does validation: the graph is captured again each
+// epoch). Not captured, the whole fit runs eagerly instead: EMA (ema_decay > 0), several ranks (the
+// gradient reduction, --sync-bn), a BatchStatsScope alive on the calling thread. A capture the
+// backend refuses (cuda/graph.hpp says when) leaves the steps eager for the rest of the fit and is
+// reported by graph_note(). On the CPU the option changes nothing (the eager step runs), so the
+// CUDA test bodies run the same code on the CPU stand-in.
 #pragma once
 
 #include <algorithm>
@@ -77,6 +95,9 @@
 #include "srmds/optim/adam.hpp"
 #include "srmds/optim/ema.hpp"
 #include "srmds/optim/schedule.hpp"
+#if SRMDS_WITH_CUDA
+#include "srmds/cuda/graph.hpp"
+#endif
 
 namespace srmds {
 
@@ -108,6 +129,9 @@ struct TrainOptions {
   // The gradients of a CUDA run reduced on the GPUs with NCCL (not owned; the same ranks as
   // `communicator`, which keeps the host collectives), any number of ranks; null: through host memory.
   dist::NcclCommunicator* device_communicator = nullptr;
+  // Capture the training step in a CUDA Graph and replay it (see the top of this file): CUDA, float,
+  // one process without EMA; otherwise (and always on the CPU) the eager step runs.
+  bool cuda_graph = false;
 };
 
 struct TrainProgress {
@@ -233,6 +257,7 @@ public:
       auto window_start = std::chrono::steady_clock::now();
       int64_t window_images = 0;
       start_epoch_losses(steps_per_epoch);
+      drop_step_graph();  // validation and the last batch may have moved the buffers it captured
       for (int64_t b = 0; b < steps_per_epoch; ++b) {
         const int64_t first = b * m_options.batch;
         const int64_t count = std::min<int64_t>(m_options.batch, train.size() - first);  // the global batch
@@ -326,6 +351,12 @@ public:
   // The share of the gradient values whose all-reduce had finished when the backward pass ended.
   double communication_completed_in_backward() const { return m_reducer ? m_reducer->completed_in_pass() : 0.0; }
   int64_t step() const { return m_adam.step_count(); }
+  // Whether options.cuda_graph takes effect here (CUDA, float, one process, no EMA), the steps
+  // replayed from a graph and the captures so far, and why a capture was refused ("" if none was).
+  bool graph_enabled() const { return use_step_graph(); }
+  int64_t graph_replays() const { return m_graph_replays; }
+  int graph_captures() const { return m_graph_captures; }
+  const std::string& graph_note() const { return m_graph_note; }
   double best_dice() const { return m_best_dice; }
   // Whether this trainer wrote options.best_path (a run whose epochs all fall short of the resumed
   // checkpoint's best validation Dice writes none).
@@ -347,6 +378,13 @@ private:
   // in slot `slot` of the epoch's loss buffer (read_step_losses reads it, weighted by the shard).
   void train_step(const SliceDataset& data, int64_t first, int64_t count, int64_t global, double lr, int64_t slot) {
     m_step_share[static_cast<size_t>(slot)] = count > 0 ? static_cast<double>(count) / static_cast<double>(global) : 0.0;
+    if (use_step_graph()) {
+      if (count == m_options.batch) {
+        graph_step(data, first, count, lr, slot);
+        return;
+      }
+      drop_step_graph();  // another shape: the eager step below may move what the graph captured
+    }
     const bool stand_in = count == 0 && m_bn_sync;  // an empty shard makes the BN collectives all the same
     const bool overlap = m_reducer && m_reducer->overlapped();
     if (overlap) m_reducer->begin(static_cast<double>(count) / static_cast<double>(global));
@@ -376,6 +414,78 @@ private:
     }
     m_adam.step(m_ctx, lr);
     if (m_ema) m_ema->update(m_ctx, m_adam.step_count());
+  }
+
+  // TrainOptions::cuda_graph in effect: CUDA, float, one process, no EMA, no BatchStatsScope.
+  bool use_step_graph() const {
+    return m_options.cuda_graph && !is_cpu_v<D> && std::is_same_v<T, float> && !m_dist && !m_ema &&
+           batch_stats_reducer() == nullptr;
+  }
+
+  // The captured step's work: forward, loss into the fixed slot, backward, Adam reading its scalars
+  // from the device. Run once eagerly (the warm-up), then captured.
+  void step_graph_work() {
+    const auto& logits = m_net.forward_train(m_ctx, m_graph_x);
+    m_loss.forward_backward_to(m_ctx, logits, m_graph_y, m_dlogits, m_graph_loss);
+    m_net.backward(m_ctx, m_dlogits, WriteMode::Overwrite, nullptr, nullptr);
+    m_adam.queue_step(m_ctx, m_graph_scalars);
+  }
+
+  // One step of a full batch through the graph (see the top of this file). The same values as the
+  // eager step: the same kernels on the same data, only their per-step inputs come from memory.
+  void graph_step(const SliceDataset& data, int64_t first, int64_t count, double lr, int64_t slot) {
+    const SliceBatch batch = data.serve(first, count);
+    if (m_graph_x.shape() != batch.images.shape() || m_graph_y.shape() != batch.masks.shape()) {
+      drop_step_graph();
+      m_graph_x = Tensor<T, D>(batch.images.shape(), m_ctx);
+      m_graph_y = Tensor<T, D>(batch.masks.shape(), m_ctx);
+    }
+    if (m_graph_loss.empty()) {
+      m_graph_loss = Tensor<double, D>(Shape{1, 1, 1, 1}, m_ctx);
+      m_graph_scalars = Tensor<double, D>(Shape{kAdamDeviceScalars, 1, 1, 1}, m_ctx);
+    }
+    if constexpr (!is_cpu_v<D> && std::is_same_v<T, float>) {
+      copy_to_device(m_ctx, batch.images, m_graph_x);  // into the graph's fixed inputs
+      copy_to_device(m_ctx, batch.masks, m_graph_y);
+      const AdamStep s = m_adam.next_step(lr);
+      Tensor<double, Cpu> scalars(Shape{kAdamDeviceScalars, 1, 1, 1});
+      scalars[0] = s.lr;
+      scalars[1] = s.bias_correction1;
+      scalars[2] = s.bias_correction2;
+      copy_to_device(m_ctx, scalars, m_graph_scalars);  // staged before it returns: no host wait
+#if SRMDS_WITH_CUDA
+      if (!m_graph_warm || !m_graph_note.empty()) {
+        step_graph_work();  // the warm-up (or this shape's captures were refused)
+        m_graph_warm = true;
+      } else {
+        if (!m_graph.valid_for(m_ctx)) {
+          try {
+            m_graph.capture(m_ctx, [this] { step_graph_work(); });
+            ++m_graph_captures;
+          } catch (const Error& e) {
+            m_graph_note = e.what();  // nothing ran: this step and the epoch's others run eagerly
+          }
+        }
+        if (m_graph_note.empty()) {
+          m_graph.launch(m_ctx);
+          ++m_graph_replays;
+        } else {
+          step_graph_work();
+        }
+      }
+#endif
+      m_adam.advance();
+      Tensor<double, D> slot_loss = m_step_losses.samples(slot, 1);
+      copy(m_ctx, m_graph_loss, slot_loss);  // device to device
+    }
+  }
+
+  // Forgets the captured step (and the warm-up it needs); the next full batch warms up again.
+  void drop_step_graph() {
+#if SRMDS_WITH_CUDA
+    if constexpr (!is_cpu_v<D>) m_graph.reset();
+#endif
+    m_graph_warm = false;
   }
 
   // The epoch's per-step loss buffer on the device, (steps, 1, 1, 1) doubles, read from slot 0 on.
@@ -518,6 +628,17 @@ private:
   std::vector<double> m_step_share;  // each step's n_r / n (0: an empty shard)
   int64_t m_first_unread = 0;        // the first slot not yet read
   int64_t m_epoch_first_step = 0;    // the step count when the epoch began
+  // TrainOptions::cuda_graph: the captured step's fixed tensors (the batch (n, 1, H, W) copied in,
+  // its loss (1, 1, 1, 1), Adam's {lr, bias corrections}) and the graph.
+  Tensor<T, D> m_graph_x, m_graph_y;
+  Tensor<double, D> m_graph_loss, m_graph_scalars;
+  bool m_graph_warm = false;  // the graph's work ran eagerly once since the last drop
+  int64_t m_graph_replays = 0;
+  int m_graph_captures = 0;
+  std::string m_graph_note;  // why a capture was refused ("" if none was)
+#if SRMDS_WITH_CUDA
+  std::conditional_t<is_cpu_v<D>, int, cuda::StreamGraph> m_graph{};
+#endif
 };
 
 }  // namespace srmds

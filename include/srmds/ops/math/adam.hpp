@@ -29,6 +29,15 @@ struct AdamStep : AdamOptions {
   double bias_correction2 = 1.0;  // 1 - beta2^t
 };
 
+// A step's values that change from step to step, as a captured training step reads them from memory
+// (train/trainer.hpp, TrainOptions::cuda_graph): {lr, bias_correction1, bias_correction2}.
+inline constexpr int kAdamDeviceScalars = 3;
+SRMDS_HOST_DEVICE void set_step_scalars(AdamStep& s, const double* scalars) {
+  s.lr = scalars[0];
+  s.bias_correction1 = scalars[1];
+  s.bias_correction2 = scalars[2];
+}
+
 template <class T>
 SRMDS_HOST_DEVICE void adam_update(T& p, T g, T& m, T& v, const AdamStep& s) {
   if (s.weight_decay != 0.0) {
