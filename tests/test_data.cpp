@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "support/memory_train_fixture.hpp"
 #include "support/temp_dir.hpp"
+#include "support/train_fixture.hpp"
 #include "support/testing.hpp"
 
 #include "srmds/core/error.hpp"
@@ -364,6 +366,48 @@ TEST_CASE("SliceDataset batches: sizes, shuffling, flips, determinism, subsets",
   }
   CHECK(plain.split_by_volume(0.0, 1).second.empty());
   CHECK_THROWS_WITH(plain.image(11), Catch::Contains("out of range"));
+}
+
+TEST_CASE("SliceDataset::from_memory serves what loading the same slices from files serves", "[data][dataset]") {
+  // The GPU bundle's tests build their phantoms in memory (support/memory_train_fixture.hpp);
+  // these are the slices TrainFixture writes as NIfTI files and reads back.
+  test::TrainFixture files(3, 0);
+  test::MemoryTrainFixture memory(3);
+  REQUIRE(memory.data.train.size() == files.data.train.size());
+  REQUIRE(memory.data.train.image_paths().empty());
+  for (uint64_t epoch : {0u, 1u, 5u}) {
+    files.data.train.set_epoch(epoch);
+    memory.data.train.set_epoch(epoch);
+    for (int64_t b = 0; b < files.data.train.num_batches(4); ++b) {
+      const SliceBatch a = files.data.train.batch(b, 4), m = memory.data.train.batch(b, 4);
+      REQUIRE(a.indices == m.indices);
+      REQUIRE(a.flipped == m.flipped);
+      REQUIRE(a.images.shape() == m.images.shape());
+      for (int64_t i = 0; i < a.images.numel(); ++i) {
+        REQUIRE(a.images[i] == m.images[i]);
+        REQUIRE(a.masks[i] == m.masks[i]);
+      }
+    }
+  }
+  // Every slice is its own volume.
+  REQUIRE(memory.data.train.source(5).volume == 5);
+
+  SliceDataOptions o;
+  o.input_size = {8, 8};
+  Rng rng(7);
+  const Tensor<float, Cpu> img = test::random_tensor<float>(Shape{2, 1, 8, 8}, rng, 0.0, 1.0);
+  Tensor<float, Cpu> msk(Shape{2, 1, 8, 8});
+  for (int64_t i = 0; i < msk.numel(); ++i) msk[i] = 0.0f;
+  REQUIRE(SliceDataset::from_memory(img, msk, o).size() == 2);
+  msk[70] = 0.5f;
+  REQUIRE_THROWS_WITH(SliceDataset::from_memory(img, msk, o), Catch::Contains("mask value 0.5 of slice 1"));
+  msk[70] = 1.0f;
+  REQUIRE_THROWS_WITH(SliceDataset::from_memory(img, Tensor<float, Cpu>(Shape{1, 1, 8, 8}), o),
+                      Catch::Contains("masks [1, 1, 8, 8] must be [2, 1, 8, 8]"));
+  o.input_size = {8, 16};
+  REQUIRE_THROWS_WITH(SliceDataset::from_memory(img, msk, o), Catch::Contains("not of the options' input size"));
+  REQUIRE_THROWS_WITH(SliceDataset::from_memory(Tensor<float, Cpu>(Shape{0, 1, 8, 8}), Tensor<float, Cpu>(Shape{0, 1, 8, 8}), o),
+                      Catch::Contains("non-empty (n, 1, H, W)"));
 }
 
 TEST_CASE("SliceDataset rejects bad inputs", "[data][dataset][bad]") {

@@ -6,50 +6,41 @@
 #include <numeric>
 
 #include "srmds/core/rng.hpp"
-#include "srmds/data/labels.hpp"
-#include "srmds/data/volume_slices.hpp"
-#include "srmds/io/nifti.hpp"
 
 namespace srmds {
 
-SliceDataset::SliceDataset(const std::vector<std::string>& image_paths, const std::vector<std::string>& mask_paths,
-                           const SliceDataOptions& options, SliceSampling sampling)
-    : m_sampling(sampling) {
-  SRMDS_CHECK(!image_paths.empty(), "SliceDataset: no image files given");
-  SRMDS_CHECK(image_paths.size() == mask_paths.size(), "SliceDataset: " << image_paths.size() << " image files but "
-                                                                        << mask_paths.size() << " mask files");
-  SRMDS_CHECK(options.input_size[0] > 0 && options.input_size[1] > 0,
-              "SliceDataset: input_size (" << options.input_size[0] << ", " << options.input_size[1]
-                                           << ") must be positive");
+SliceDataset SliceDataset::from_memory(const Tensor<float, Cpu>& images, const Tensor<float, Cpu>& masks,
+                                       const SliceDataOptions& options, SliceSampling sampling) {
+  const Shape& s = images.shape();
+  SRMDS_CHECK(s.rank() == 4 && s.c() == 1 && s.n() > 0 && s.h() > 0 && s.w() > 0,
+              "SliceDataset::from_memory: images " << s << " must be a non-empty (n, 1, H, W) tensor");
+  SRMDS_CHECK(masks.shape() == s, "SliceDataset::from_memory: masks " << masks.shape() << " must be " << s);
+  SRMDS_CHECK(options.input_size[0] == s.h() && options.input_size[1] == s.w(),
+              "SliceDataset::from_memory: images " << s << " are not of the options' input size ("
+                                                   << options.input_size[0] << ", " << options.input_size[1] << ")");
   auto store = std::make_shared<Store>();
   store->options = options;
-  store->image_paths = image_paths;
-  store->mask_paths = mask_paths;
-  const int64_t hw = static_cast<int64_t>(options.input_size[0]) * options.input_size[1];
-  int64_t unmatched_masks = 0;  // masks whose labels all miss the lesion set: the first is named
-  for (size_t v = 0; v < image_paths.size(); ++v) {
-    const InputVolume input = read_input_volume(image_paths[v], options.input);
-    const MaskVolume labels = read_mask_for(input, mask_paths[v], options.lesion_labels, options.image_mask_labels);
-    for (const std::string& w : input.warnings) store->warnings.push_back(w);
-    for (const std::string& w : labels.warnings) store->warnings.push_back(w);
-    const std::string unmatched = unmatched_labels_warning(labels.labels.data.data(), static_cast<int64_t>(labels.labels.data.size()),
-                                                           labels.lesion_labels, mask_paths[v]);
-    if (!unmatched.empty() && unmatched_masks++ == 0) store->warnings.push_back(unmatched);
-    const Tensor<float, Cpu> img = input_to_model(input, options);
-    const Tensor<float, Cpu> msk = mask_to_target(labels, options);
-    const int64_t nk = input.volume.nk();
-    store->images.insert(store->images.end(), img.data(), img.data() + nk * hw);
-    const size_t old = store->masks.size();
-    store->masks.resize(old + static_cast<size_t>(nk * hw));
-    for (int64_t i = 0; i < nk * hw; ++i) store->masks[old + static_cast<size_t>(i)] = msk[i] != 0.0f ? 1 : 0;
-    for (int64_t k = 0; k < nk; ++k) store->sources.push_back({static_cast<int>(v), k});
+  const int64_t hw = s.h() * s.w();
+  store->images.resize(static_cast<size_t>(s.n() * hw));
+  store->masks.resize(store->images.size());
+  for (int64_t k = 0; k < s.n(); ++k) {  // sample k starts at data() + k batch_stride() (views may be strided)
+    const float* im = images.data() + k * images.batch_stride();
+    const float* mk = masks.data() + k * masks.batch_stride();
+    for (int64_t i = 0; i < hw; ++i) {
+      SRMDS_CHECK(mk[i] == 0.0f || mk[i] == 1.0f,
+                  "SliceDataset::from_memory: mask value " << mk[i] << " of slice " << k << " is not 0 or 1");
+      store->images[static_cast<size_t>(k * hw + i)] = im[i];
+      store->masks[static_cast<size_t>(k * hw + i)] = mk[i] != 0.0f ? 1 : 0;
+    }
   }
-  if (unmatched_masks > 1)
-    store->warnings.push_back(std::to_string(unmatched_masks - 1) + " other mask(s) have no voxel of a lesion label either");
-  m_indices.resize(store->sources.size());
-  std::iota(m_indices.begin(), m_indices.end(), int64_t{0});
-  m_store = std::move(store);
-  set_epoch(0);
+  for (int64_t k = 0; k < s.n(); ++k) store->sources.push_back({static_cast<int>(k), 0});
+  SliceDataset d;
+  d.m_sampling = sampling;
+  d.m_indices.resize(store->sources.size());
+  std::iota(d.m_indices.begin(), d.m_indices.end(), int64_t{0});
+  d.m_store = std::move(store);
+  d.set_epoch(0);
+  return d;
 }
 
 const SliceDataOptions& SliceDataset::options() const {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "parity.hpp"
-#include "support/train_fixture.hpp"
+#include "support/memory_train_fixture.hpp"
 #include "srmds/dist/nccl_communicator.hpp"
 
 using namespace srmds;
@@ -19,7 +19,7 @@ using namespace srmds::test;
 
 namespace {
 
-std::vector<float> trained_state(Context<Dut>& g, TrainFixture& f, dist::Communicator* comm,
+std::vector<float> trained_state(Context<Dut>& g, MemoryTrainFixture& f, dist::Communicator* comm,
                                  dist::NcclCommunicator* nccl) {
   TrainOptions o = f.to;
   o.epochs = 2;
@@ -59,7 +59,7 @@ TEST_CASE("training with the NCCL communicator of one rank equals the single-pro
     return;
   }
   std::printf("test_cuda_nccl: NCCL %d on device %d\n", nccl->nccl_version(), nccl->device());
-  TrainFixture f(4, 0);  // 8 slices of 32 x 32, batch 2: 4 steps per epoch
+  MemoryTrainFixture f(4);  // 8 slices of 32 x 32, batch 2: 4 steps per epoch
   const std::vector<float> alone = trained_state(gpu.ctx, f, nullptr, nullptr);
   const std::vector<float> with_nccl = trained_state(gpu.ctx, f, boot.get(), nccl.get());
   REQUIRE(alone.size() == with_nccl.size());

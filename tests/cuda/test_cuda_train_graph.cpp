@@ -13,7 +13,7 @@
 
 #include "parity.hpp"
 #include "srmds/optim/adam.hpp"
-#include "support/train_fixture.hpp"
+#include "support/memory_train_fixture.hpp"
 #if !SRMDS_CUDA_STANDIN
 #include "srmds/cuda/counters.hpp"
 #endif
@@ -39,7 +39,7 @@ struct Run {
   std::vector<int64_t> step, kernels, library_calls, copies, host_syncs, graph_launches;
 };
 
-Run train(Context<Dut>& g, TrainFixture& f, const TrainOptions& base, uint64_t init_seed, bool graph) {
+Run train(Context<Dut>& g, MemoryTrainFixture& f, const TrainOptions& base, uint64_t init_seed, bool graph) {
   TrainOptions o = base;
   o.cuda_graph = graph;
   o.checkpoint_path.clear();
@@ -89,7 +89,7 @@ TEST_CASE("a training step replayed from a CUDA Graph equals the eager step bit 
   Gpu gpu;
   Rng rng(fresh_seed());
   const uint64_t init_seed = rng.next_u64();
-  TrainFixture f(8, 0);  // 16 slices of 32 x 32
+  MemoryTrainFixture f(8);  // 16 slices of 32 x 32
   TrainOptions o = f.to;
   o.epochs = 2;
   o.batch = 3 + static_cast<int>(rng.below(2));  // 3: 5 full batches and 1 of 1; 4: 4 full batches
@@ -137,7 +137,7 @@ TEST_CASE("a training step replayed from a CUDA Graph equals the eager step bit 
 
 TEST_CASE("the graph option runs the eager step with EMA", "[cuda][net][train_graph]") {
   Gpu gpu;
-  TrainFixture f(4, 0);
+  MemoryTrainFixture f(4);
   TrainOptions o = f.to;
   o.epochs = 1;
   o.ema_decay = 0.9;

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "parity.hpp"
-#include "support/train_fixture.hpp"
+#include "support/memory_train_fixture.hpp"
 #if !SRMDS_CUDA_STANDIN
 #include "srmds/cuda/counters.hpp"
 #endif
@@ -21,7 +21,7 @@ struct Reads {
   std::vector<int64_t> syncs, launches;  // counted at each progress report (GPU)
 };
 
-Reads train_on_device(Context<Dut>& g, TrainFixture& f, int log_every) {
+Reads train_on_device(Context<Dut>& g, MemoryTrainFixture& f, int log_every) {
   TrainOptions o = f.to;
   o.epochs = 1;
   o.log_every = log_every;
@@ -46,7 +46,7 @@ Reads train_on_device(Context<Dut>& g, TrainFixture& f, int log_every) {
 
 TEST_CASE("the trainer reads the device-side losses once per logging interval", "[cuda][net][counts]") {
   Gpu gpu;
-  TrainFixture f(4, 0);  // 8 slices of 32 x 32, batch 2: 4 steps
+  MemoryTrainFixture f(4);  // 8 slices of 32 x 32, batch 2: 4 steps
   REQUIRE(f.data.train.num_batches(f.to.batch) == 4);
   const Reads every = train_on_device(gpu.ctx, f, 1);
   const Reads pairs = train_on_device(gpu.ctx, f, 2);

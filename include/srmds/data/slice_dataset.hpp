@@ -78,6 +78,13 @@ public:
   // for unequal list lengths, an empty list, unreadable files or image/mask size mismatches.
   SliceDataset(const std::vector<std::string>& image_paths, const std::vector<std::string>& mask_paths,
                const SliceDataOptions& options, SliceSampling sampling = {});
+  // Slices already at model size: images (n, 1, H, W) as the model takes them (windowed), masks of
+  // the same shape holding 0 or 1; H, W must be options.input_size. Slice k is volume k (its own
+  // volume for split_by_volume); image_paths() is empty. Throws srmds::Error naming the shape or
+  // the first mask value that is not 0 or 1. Links none of the file readers (src/data/
+  // slice_dataset_files.cpp holds the constructor above).
+  static SliceDataset from_memory(const Tensor<float, Cpu>& images, const Tensor<float, Cpu>& masks,
+                                  const SliceDataOptions& options, SliceSampling sampling = {});
 
   int64_t size() const { return static_cast<int64_t>(m_indices.size()); }
   int height() const { return m_store ? m_store->options.input_size[0] : 0; }
