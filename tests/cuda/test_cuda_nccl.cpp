@@ -42,22 +42,27 @@ std::vector<float> trained_state(Context<Dut>& g, MemoryTrainFixture& f, dist::C
   return out;
 }
 
+// A one-rank NCCL communicator on the test's GPU, or null (printed why) where this build or machine has none.
+std::unique_ptr<dist::NcclCommunicator> one_rank_nccl(dist::Communicator& boot, int device) {
+  if (!dist::built_with_nccl()) {
+    std::printf("test_cuda_nccl: skipped: this build has no NCCL (SRMDS_WITH_NCCL)\n");
+    return nullptr;
+  }
+  try {
+    return dist::make_nccl_communicator(boot, device);
+  } catch (const Error& e) {
+    std::printf("test_cuda_nccl: skipped: %s\n", e.what());
+    return nullptr;
+  }
+}
+
 }  // namespace
 
 TEST_CASE("training with the NCCL communicator of one rank equals the single-process run", "[cuda][nccl]") {
-  if (!dist::built_with_nccl()) {
-    std::printf("test_cuda_nccl: skipped: this build has no NCCL (SRMDS_WITH_NCCL)\n");
-    return;
-  }
   Gpu gpu;
   const auto boot = dist::make_single_process_communicator();
-  std::unique_ptr<dist::NcclCommunicator> nccl;
-  try {
-    nccl = dist::make_nccl_communicator(*boot, gpu.ctx.device());
-  } catch (const Error& e) {
-    std::printf("test_cuda_nccl: skipped: %s\n", e.what());
-    return;
-  }
+  const std::unique_ptr<dist::NcclCommunicator> nccl = one_rank_nccl(*boot, gpu.ctx.device());
+  if (!nccl) return;
   std::printf("test_cuda_nccl: NCCL %d on device %d\n", nccl->nccl_version(), nccl->device());
   MemoryTrainFixture f(4);  // 8 slices of 32 x 32, batch 2: 4 steps per epoch
   const std::vector<float> alone = trained_state(gpu.ctx, f, nullptr, nullptr);
@@ -68,16 +73,10 @@ TEST_CASE("training with the NCCL communicator of one rank equals the single-pro
 
 TEST_CASE("the NCCL communicator's reduce_gradients scales and sums device buffers on the caller's stream",
           "[cuda][nccl]") {
-  if (!dist::built_with_nccl()) return;
   Gpu gpu;
   const auto boot = dist::make_single_process_communicator();
-  std::unique_ptr<dist::NcclCommunicator> nccl;
-  try {
-    nccl = dist::make_nccl_communicator(*boot, gpu.ctx.device());
-  } catch (const Error& e) {
-    std::printf("test_cuda_nccl: skipped: %s\n", e.what());
-    return;
-  }
+  const std::unique_ptr<dist::NcclCommunicator> nccl = one_rank_nccl(*boot, gpu.ctx.device());
+  if (!nccl) return;
   // Two tensors and an empty one, scale 0.25 (exact): each value becomes a quarter of itself.
   Tensor<float, Cpu> ha(Shape{1000}), hb(Shape{3}), hc(Shape{0});
   for (int64_t i = 0; i < 1000; ++i) ha[i] = static_cast<float>(i) - 500.0f;
