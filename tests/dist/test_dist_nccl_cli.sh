@@ -5,7 +5,7 @@
 #   - its epoch losses equal the single-process run's to 2e-3 (both runs let cuDNN choose its
 #     algorithms, which need not be the same run to run, so this is not bit for bit; the bit-for-bit
 #     comparison with deterministic algorithms is tests/cuda/test_cuda_nccl.cpp).
-# Skipped (exit 77) without mpirun (a build without MPI), where this machine has no usable GPU (CI
+# Skipped (exit 77) without mpirun (a build without MPI), in a build without CUDA, where this machine has no usable GPU (CI
 # and the development machines), or where libnccl.so.2 cannot be loaded.
 set -u
 cli=${SRMDS_CLI:?}
@@ -25,6 +25,7 @@ common=(--device cuda --images "$imgs" --masks "$msks" --size 32 --base 4 --batc
 status=$?
 if [ "$status" != 0 ]; then
   grep -q "no usable GPU" err && { echo "skipped: $(grep -m1 'no usable GPU' err)"; exit 77; }
+  grep -q "built without the CUDA backend" err && { echo "skipped: this srmds has no CUDA backend"; exit 77; }
   fail "the single-process GPU run exited $status"
 fi
 grep '^epoch .* done' out | sed 's/.*train loss \([0-9.]*\).*/\1/' > one.txt
