@@ -1,7 +1,7 @@
 # What run-covid-semiseg.sh and cv.sh share (sourced by both, after they set `repo`): the training
 # recipe for small real 2-D CT sets, so both train the same way (chosen by cross-validation on the
 # 50 shared slices, README "Real data", never on a test set), the data check and the srmds binary.
-recipe=(--size 256 --base 16 --epochs 120 --batch 8 --augment default)
+recipe=(--size 256 --base 16 --epochs 120 --batch 8 --augment default --dice-weight 1)
 
 # train_options USER_OPTION...: the recipe with the user's options added; a recipe option the user
 # gives again takes the user's value (srmds train refuses an option given twice). Sets `options`.
