@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -66,6 +67,13 @@ inline THd as_double(const TH& t) {
 }
 
 inline TH download(Context<Dut>& g, const TD& d) { return to_host(g, d); }
+
+// Two contiguous host tensors of the same shape hold the same bits (a replay, not a rerun within
+// a tolerance).
+inline bool same_bits(const TH& a, const TH& b) {
+  return a.shape() == b.shape() &&
+         (a.numel() == 0 || std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0);
+}
 
 // A GPU tensor of shape s, owning (strided == false) or a channel view inside a larger parent.
 struct Slot {

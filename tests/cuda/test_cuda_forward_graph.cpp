@@ -3,7 +3,6 @@
 // captures again, a replay costs the host one graph launch and no wait, and a capture that would
 // allocate or wait is refused. On the CPU stand-in the same body checks the CPU twin (no capture:
 // the eager forward, the same shape bookkeeping and errors).
-#include <cstring>
 
 #include "parity.hpp"
 #include "srmds/infer/forward_graph.hpp"
@@ -15,15 +14,6 @@
 
 using namespace srmds;
 using namespace srmds::test;
-
-namespace {
-
-bool same_bits(const TH& a, const TH& b) {
-  return a.shape() == b.shape() &&
-         std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
-}
-
-}  // namespace
 
 TEST_CASE("a captured fused forward replays the eager forward bit for bit", "[cuda][net][graph]") {
   Gpu gpu;

@@ -23,11 +23,6 @@ using namespace srmds::test;
 
 namespace {
 
-bool same_bits(const TH& a, const TH& b) {
-  return a.shape() == b.shape() &&
-         (a.numel() == 0 || std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0);
-}
-
 struct Run {
   std::vector<double> losses;
   std::vector<std::pair<std::string, TH>> state;  // weights, BN statistics, Adam moments
