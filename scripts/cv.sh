@@ -4,10 +4,17 @@
 # in name order, are cut into k contiguous folds (neighbouring names tend to come from one patient,
 # so contiguous folds keep a patient's slices together more often than interleaved ones would); each
 # fold is held out once while `srmds train` trains on the others (no inner validation split: the
-# last epoch's weights), then `srmds eval --json` scores the held-out fold, once as it is and once
-# with flip test-time augmentation (--tta). Prints, for both, one row per fold and the mean and
-# sample standard deviation in Inf-Net's metrics (Dice@0.5, meanDic, maxDic, meanSen, meanSpe,
-# meanPre; SPEC §4) beside the micro Dice, and writes them to OUT/cv.tsv and OUT/cv_tta.tsv.
+# last epoch's weights), then the held-out fold is scored twice, once as it is and once with flip
+# test-time augmentation (--tta):
+#   at model size: `srmds eval --json` (slices and masks resized to the model's input size), in
+#     OUT/cv.tsv and OUT/cv_tta.tsv, with the micro Dice in the last column;
+#   at the slices' own size: `srmds segment` writes each slice's mask and probability map at its
+#     own size, as a user gets them and as the withheld test split is judged from outside, and
+#     scripts/inf_net_score.py scores the maps against the radiologists' masks, in
+#     OUT/cv_native.tsv and OUT/cv_native_tta.tsv, with the Dice of segment's mask (resized back
+#     nearest, SPEC §8) in the last column.
+# Prints one row per fold and the mean and sample standard deviation of each table in Inf-Net's
+# metrics (Dice@0.5, meanDic, maxDic, meanSen, meanSpe, meanPre; SPEC §4).
 #
 # Usage: scripts/cv.sh [--data DIR] [--out DIR] [--folds K] [--quick] [train options...]
 #   --folds K    number of folds (default 5)
@@ -53,6 +60,9 @@ echo "cv: $n slices, $folds folds; train ${settings[*]}"
 for t in cv cv_tta; do
   printf "fold\tslices\tdice@0.5\tmeanDic\tmaxDic\tmeanSen\tmeanSpe\tmeanPre\tmicroDice\n" > "$out/$t.tsv"
 done
+for t in cv_native cv_native_tta; do
+  printf "fold\tslices\tdice@0.5\tmeanDic\tmaxDic\tmeanSen\tmeanSpe\tmeanPre\tmaskDice\n" > "$out/$t.tsv"
+done
 start=$(date +%s)
 for ((f = 0; f < folds; f++)); do
   lo=$((f * n / folds)) hi=$(((f + 1) * n / folds))
@@ -81,10 +91,31 @@ print("\t".join([sys.argv[2], sys.argv[3]] + ["%.4f" % x for x in (
     v["mean_precision"], m["micro"]["dice"])]))
 EOF
   done
-  echo "fold $f: Dice@0.5, meanDic $(tail -1 "$out/cv.tsv" | cut -f3-4 | tr '\t' ' '); with TTA $(tail -1 "$out/cv_tta.tsv" | cut -f3-4 | tr '\t' ' ')"
+  for t in cv_native cv_native_tta; do
+    tta=()
+    [ $t = cv_native_tta ] && tta=(--tta)
+    mkdir -p "$dir/$t/masks" "$dir/$t/prob"
+    "$cli" segment --model "$dir/model.best.safetensors" --input "$dir/test/images" --output "$dir/$t/masks" \
+      --prob-out "$dir/$t/prob" "${tta[@]}" > "$dir/$t.txt"
+    /usr/bin/python3 "$repo/scripts/inf_net_score.py" "$dir/$t/prob" "$dir/test/masks" "$dir/$t/masks" \
+      --json "$dir/$t.json" >> "$dir/$t.txt"
+    /usr/bin/python3 - "$dir/$t.json" "$f" "$((hi - lo))" >> "$out/$t.tsv" <<'EOF'
+import json, sys
+v = json.load(open(sys.argv[1]))
+print("\t".join([sys.argv[2], sys.argv[3]] + ["%.4f" % v[k] for k in (
+    "dice_at_half", "mean_dice", "max_dice", "mean_sensitivity", "mean_specificity", "mean_precision", "mask_dice")]))
+EOF
+  done
+  echo "fold $f: Dice@0.5, meanDic $(tail -1 "$out/cv.tsv" | cut -f3-4 | tr '\t' ' '); with TTA $(tail -1 "$out/cv_tta.tsv" | cut -f3-4 | tr '\t' ' ');" \
+    "at the slices' size $(tail -1 "$out/cv_native.tsv" | cut -f3-4 | tr '\t' ' '), with TTA $(tail -1 "$out/cv_native_tta.tsv" | cut -f3-4 | tr '\t' ' ')"
 done
-for t in cv cv_tta; do
-  [ $t = cv ] && echo "held-out folds:" || echo "held-out folds, flip TTA:"
+for t in cv cv_tta cv_native cv_native_tta; do
+  case $t in
+    cv) echo "held-out folds, at model size:" ;;
+    cv_tta) echo "held-out folds, at model size, flip TTA:" ;;
+    cv_native) echo "held-out folds, at the slices' own size (srmds segment):" ;;
+    cv_native_tta) echo "held-out folds, at the slices' own size (srmds segment), flip TTA:" ;;
+  esac
   /usr/bin/python3 - "$out/$t.tsv" <<'EOF'
 import statistics, sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
@@ -98,4 +129,4 @@ if len(body) > 1:
     print("%-8s %6s " % ("sd", "") + " ".join("%9.4f" % statistics.stdev(c) for c in cols))
 EOF
 done
-echo "cv: $(($(date +%s) - start)) s; folds in $out (cv.tsv, cv_tta.tsv, fold*/)"
+echo "cv: $(($(date +%s) - start)) s; folds in $out (cv.tsv, cv_tta.tsv, cv_native.tsv, cv_native_tta.tsv, fold*/)"

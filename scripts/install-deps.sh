@@ -20,6 +20,7 @@ if [ "${SRMDS_NO_PYTHON:-0}" != "1" ]; then
   packages+=(python3 python3-numpy python3-torch python3-nibabel python3-pydicom)
   packages+=(python3-onnx)  # tests/test_onnx_export.py: the ONNX checker
   packages+=(python3-venv)  # tests/test_dicom_seg.py reads the SEG back with highdicom from PyPI in a venv
+  packages+=(python3-pil)   # scripts/inf_net_score.py (scripts/cv.sh): reads the PNG maps srmds segment writes
 fi
 
 missing=()
