@@ -63,6 +63,20 @@ done
 for t in cv_native cv_native_tta; do
   printf "fold\tslices\tdice@0.5\tmeanDic\tmaxDic\tmeanSen\tmeanSpe\tmeanPre\tmaskDice\n" > "$out/$t.tsv"
 done
+# tsv_row JSON: fold $f's row of a table from `srmds eval --json` (Inf-Net's figures under
+# "inf_net", then the micro Dice) or from inf_net_score.py (the same keys, then segment's mask Dice).
+tsv_row() {
+  /usr/bin/python3 - "$1" "$f" "$((hi - lo))" <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+v = m.get("inf_net", m)
+last = m["micro"]["dice"] if "micro" in m else m["mask_dice"]
+print("\t".join([sys.argv[2], sys.argv[3]] + ["%.4f" % x for x in (
+    v["dice_at_half"], v["mean_dice"], v["max_dice"], v["mean_sensitivity"], v["mean_specificity"],
+    v["mean_precision"], last)]))
+EOF
+}
+
 start=$(date +%s)
 for ((f = 0; f < folds; f++)); do
   lo=$((f * n / folds)) hi=$(((f + 1) * n / folds))
@@ -82,14 +96,7 @@ for ((f = 0; f < folds; f++)); do
     [ $t = cv_tta ] && tta=(--tta)
     "$cli" eval --model "$dir/model.best.safetensors" --images "$dir/test/images" --masks "$dir/test/masks" \
       --json "$dir/$t.json" "${tta[@]}" > "$dir/$t.txt"
-    /usr/bin/python3 - "$dir/$t.json" "$f" "$((hi - lo))" >> "$out/$t.tsv" <<'EOF'
-import json, sys
-m = json.load(open(sys.argv[1]))
-v = m["inf_net"]
-print("\t".join([sys.argv[2], sys.argv[3]] + ["%.4f" % x for x in (
-    v["dice_at_half"], v["mean_dice"], v["max_dice"], v["mean_sensitivity"], v["mean_specificity"],
-    v["mean_precision"], m["micro"]["dice"])]))
-EOF
+    tsv_row "$dir/$t.json" >> "$out/$t.tsv"
   done
   for t in cv_native cv_native_tta; do
     tta=()
@@ -99,12 +106,7 @@ EOF
       --prob-out "$dir/$t/prob" "${tta[@]}" > "$dir/$t.txt"
     /usr/bin/python3 "$repo/scripts/inf_net_score.py" "$dir/$t/prob" "$dir/test/masks" "$dir/$t/masks" \
       --json "$dir/$t.json" >> "$dir/$t.txt"
-    /usr/bin/python3 - "$dir/$t.json" "$f" "$((hi - lo))" >> "$out/$t.tsv" <<'EOF'
-import json, sys
-v = json.load(open(sys.argv[1]))
-print("\t".join([sys.argv[2], sys.argv[3]] + ["%.4f" % v[k] for k in (
-    "dice_at_half", "mean_dice", "max_dice", "mean_sensitivity", "mean_specificity", "mean_precision", "mask_dice")]))
-EOF
+    tsv_row "$dir/$t.json" >> "$out/$t.tsv"
   done
   echo "fold $f: Dice@0.5, meanDic $(tail -1 "$out/cv.tsv" | cut -f3-4 | tr '\t' ' '); with TTA $(tail -1 "$out/cv_tta.tsv" | cut -f3-4 | tr '\t' ' ');" \
     "at the slices' size $(tail -1 "$out/cv_native.tsv" | cut -f3-4 | tr '\t' ' '), with TTA $(tail -1 "$out/cv_native_tta.tsv" | cut -f3-4 | tr '\t' ' ')"
