@@ -2,6 +2,44 @@
 # recipe for small real 2-D CT sets, so both train the same way (chosen by cross-validation on the
 # 50 shared slices, README "Real data", never on a test set), the data check and the srmds binary.
 recipe=(--size 256 --base 16 --epochs 120 --batch 8 --augment default --dice-weight 1)
+# Models per run: an ensemble of this many, trained with seeds seed, seed + 1, ..., whose mean
+# probability is the result (srmds eval/segment --model with several files). --ensemble K changes it.
+ensemble=1
+seed=0
+
+# take_script_option ARG...: handles --ensemble K and --seed S for the scripts (sets `ensemble`,
+# `seed` and `taken`, the number of arguments used: 2, or 0 for any other option).
+take_script_option() {
+  taken=0
+  case "$1" in
+    --ensemble)
+      ensemble=${2:-} taken=2
+      if ! [ "$ensemble" -ge 1 ] 2>/dev/null; then
+        echo "--ensemble must be a positive integer, got $ensemble" >&2
+        exit 2
+      fi ;;
+    --seed)
+      seed=${2:-} taken=2
+      if ! [ "$seed" -ge 0 ] 2>/dev/null; then
+        echo "--seed must be a non-negative integer, got $seed" >&2
+        exit 2
+      fi ;;
+  esac
+}
+
+# train_ensemble STEM SRMDS_TRAIN_ARGS...: trains the `ensemble` models of the recipe (`settings`)
+# with seeds seed, seed + 1, ... as STEM<k>.safetensors (checkpoints; the weights of the last epoch
+# in STEM<k>.best.safetensors) and sets `models` to their comma-separated weight files, the
+# --model of srmds eval and segment.
+train_ensemble() {
+  local stem=$1 k
+  shift
+  models=""
+  for ((k = 0; k < ensemble; k++)); do
+    "$cli" train "$@" --out "$stem$k.safetensors" --val-fraction 0 --seed $((seed + k)) "${settings[@]}"
+    models+="${models:+,}$stem$k.best.safetensors"
+  done
+}
 
 # train_options USER_OPTION...: the recipe with the user's options added; a recipe option the user
 # gives again takes the user's value (srmds train refuses an option given twice). Sets `options`.

@@ -16,9 +16,11 @@
 # Prints one row per fold and the mean and sample standard deviation of each table in Inf-Net's
 # metrics (Dice@0.5, meanDic, maxDic, meanSen, meanSpe, meanPre; SPEC §4).
 #
-# Usage: scripts/cv.sh [--data DIR] [--out DIR] [--folds K] [--quick] [train options...]
+# Usage: scripts/cv.sh [--data DIR] [--out DIR] [--folds K] [--quick] [--ensemble M] [--seed S] [train options...]
 #   --folds K    number of folds (default 5)
 #   --quick      2 epochs at 64 x 64, base 4 (the smoke test run by ctest)
+#   --ensemble M models per fold (seeds S, S + 1, ...; default: the recipe's), scored by their mean
+#                probability (OUT/fold*/model<k>.best.safetensors)
 #   anything else is passed to `srmds train` (e.g. --augment default --ema 0.99 --seed 2),
 #   replacing the recipe's value of an option the recipe sets (--size, --epochs, ...)
 # Defaults: the recipe of scripts/covid-common.sh (run-covid-semiseg.sh's). Exit 77 when the data folder
@@ -26,6 +28,7 @@
 # Uses $SRMDS_CLI when set, else builds srmds like scripts/run-demo.sh.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+source "$repo/scripts/covid-common.sh"
 data="$repo/../shared/data/covid-semiseg"
 out=""
 folds=5
@@ -37,10 +40,10 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --folds) folds=$2; shift 2 ;;
     --quick) quick=1; shift ;;
-    *) extra+=("$1"); shift ;;
+    *) take_script_option "$@"
+       if [ $taken -gt 0 ]; then shift $taken; else extra+=("$1"); shift; fi ;;
   esac
 done
-source "$repo/scripts/covid-common.sh"
 covid_setup "$data"
 [ -n "$out" ] || out="$repo/build-release/cv"
 mkdir -p "$out"
@@ -56,7 +59,7 @@ if ! [ "$folds" -ge 2 ] 2>/dev/null || [ "$folds" -gt "$n" ]; then
   echo "cv.sh: --folds must be in [2, $n], got $folds" >&2
   exit 2
 fi
-echo "cv: $n slices, $folds folds; train ${settings[*]}"
+echo "cv: $n slices, $folds folds; train ${settings[*]}; $ensemble model(s) per fold, seeds $seed-$((seed + ensemble - 1))"
 for t in cv cv_tta; do
   printf "fold\tslices\tdice@0.5\tmeanDic\tmaxDic\tmeanSen\tmeanSpe\tmeanPre\tmicroDice\n" > "$out/$t.tsv"
 done
@@ -89,12 +92,11 @@ for ((f = 0; f < folds; f++)); do
     ln -s "$data/train/images/${stems[i]}.jpg" "$dir/$part/images/${stems[i]}.jpg"
     ln -s "$data/train/masks/${stems[i]}.png" "$dir/$part/masks/${stems[i]}.png"
   done
-  "$cli" train --images "$dir/train/images" --masks "$dir/train/masks" --out "$dir/model.safetensors" \
-    --val-fraction 0 --log-every 100000 "${settings[@]}" > "$dir/train.log"
+  train_ensemble "$dir/model" --images "$dir/train/images" --masks "$dir/train/masks" --log-every 100000 > "$dir/train.log"
   for t in cv cv_tta; do
     tta=()
     [ $t = cv_tta ] && tta=(--tta)
-    "$cli" eval --model "$dir/model.best.safetensors" --images "$dir/test/images" --masks "$dir/test/masks" \
+    "$cli" eval --model "$models" --images "$dir/test/images" --masks "$dir/test/masks" \
       --json "$dir/$t.json" "${tta[@]}" > "$dir/$t.txt"
     tsv_row "$dir/$t.json" >> "$out/$t.tsv"
   done
@@ -102,7 +104,7 @@ for ((f = 0; f < folds; f++)); do
     tta=()
     [ $t = cv_native_tta ] && tta=(--tta)
     mkdir -p "$dir/$t/masks" "$dir/$t/prob"
-    "$cli" segment --model "$dir/model.best.safetensors" --input "$dir/test/images" --output "$dir/$t/masks" \
+    "$cli" segment --model "$models" --input "$dir/test/images" --output "$dir/$t/masks" \
       --prob-out "$dir/$t/prob" "${tta[@]}" > "$dir/$t.txt"
     /usr/bin/python3 "$repo/scripts/inf_net_score.py" "$dir/$t/prob" "$dir/test/masks" "$dir/$t/masks" \
       --json "$dir/$t.json" >> "$dir/$t.txt"

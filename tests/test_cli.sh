@@ -89,6 +89,23 @@ ok "train --augment --ema" "$cli" train --images "$imgs" --masks "$msks" --out "
 grep -q "augmentation: rotate=10" "$tmp/ok.out" || fail "train --augment: not reported: $(cat "$tmp/ok.out")"
 ok "segment --tta" "$cli" segment --model "$tmp/aug.best.safetensors" --input "$ph/phantom_002_image.nii.gz" \
   --output "$tmp/tta_mask.nii.gz" --tta
+# An ensemble: --model with two files (comma-separated, then repeated) averages their probabilities.
+ok "eval ensemble" "$cli" eval --model "$tmp/ck.safetensors,$tmp/aug.best.safetensors" \
+  --images "$ph/phantom_002_image.nii.gz" --masks "$ph/phantom_002_mask.nii.gz" --json "$tmp/ens.json"
+grep -q "ensemble of 2 models" "$tmp/ok.out" || fail "eval ensemble: not reported: $(cat "$tmp/ok.out")"
+[ -f "$tmp/ens.json" ] || fail "eval ensemble: no --json file"
+ok "segment ensemble" "$cli" segment --model "$tmp/ck.safetensors" --model "$tmp/aug.best.safetensors" \
+  --input "$ph/phantom_002_image.nii.gz" --output "$tmp/ens_mask.nii.gz" --report "$tmp/ens_report.json"
+/usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['model'] == sys.argv[2] and r['ensemble'] == [sys.argv[2], sys.argv[3]], r" \
+  "$tmp/ens_report.json" "$tmp/ck.safetensors" "$tmp/aug.best.safetensors" || fail "segment ensemble: report without the ensemble"
+ok "train 16" "$cli" train --images "$imgs" --masks "$msks" --out "$tmp/s16.safetensors" --epochs 1 --batch 2 \
+  --base 4 --size 16 --val-fraction 0
+bad "segment ensemble of two input sizes" "s16.safetensors' differs from .*ck.safetensors' in its input size" "$tmp/ens_bad" -- \
+  segment --model "$tmp/ck.safetensors,$tmp/s16.safetensors" --input "$ph/phantom_002_image.nii.gz" \
+  --output "$tmp/ens_bad/mask.nii.gz"
+bad "segment ensemble: the report is a model" "report '.*s16.safetensors' is the same file as --model" "$tmp/ens_bad" -- \
+  segment --model "$tmp/ck.safetensors,$tmp/s16.safetensors" --input "$ph/phantom_002_image.nii.gz" \
+  --output "$tmp/ens_bad/mask.nii.gz" --report "$tmp/s16.safetensors"
 
 ok "fuse" "$cli" fuse --model "$tmp/ck.best.safetensors" --out "$tmp/fused.safetensors"
 [ -f "$tmp/fused.safetensors" ] || fail "fuse: no output"

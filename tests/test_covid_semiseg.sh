@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The real-data scripts in short (SPEC §7, README "Real data"), on ../shared/data/covid-semiseg:
 # scripts/run-covid-semiseg.sh --quick (2 epochs at 64 x 64, base 4): 40 training and 10 validation
-# slices, a metrics table and 10 overlays; scripts/cv.sh --quick --folds 3: three folds of 16-17
-# held-out slices, each evaluated in Inf-Net's metrics with and without TTA, at model size and at
+# slices, a metrics table and 10 overlays; scripts/cv.sh --quick --folds 3 --ensemble 2: three folds
+# of 16-17 held-out slices, two models each (seeds 4 and 5) scored by their mean probability in
+# Inf-Net's metrics with and without TTA, at model size and at
 # the slices' own size, and the mean and standard deviation rows; and scripts/inf_net_score.py (the
 # native-size scorer, written from main.m) against `srmds eval` where the two must agree: slices
 # and masks already at model size, so that nothing is resized. Skipped (exit 77) with a message
@@ -30,9 +31,9 @@ grep -q "40 training slices, 10 validation slices" "$tmp/log.txt" || { echo "FAI
 grep -qE "^dice +[0-9.]+ %" "$tmp/log.txt" || { echo "FAIL: no Dice row"; failures=$((failures + 1)); }
 grep -qE "^sensitivity" "$tmp/log.txt" || { echo "FAIL: no sensitivity row"; failures=$((failures + 1)); }
 [ "$(ls "$tmp/overlays" | wc -l)" -eq 10 ] || { echo "FAIL: expected 10 overlays"; failures=$((failures + 1)); }
-[ -f "$tmp/model.safetensors" ] || { echo "FAIL: no model"; failures=$((failures + 1)); }
+[ -f "$tmp/model0.best.safetensors" ] || { echo "FAIL: no model"; failures=$((failures + 1)); }
 
-SRMDS_CLI=$cli bash "$src/scripts/cv.sh" --data "$data" --out "$tmp/cv" --quick --folds 3 > "$tmp/cv.txt" 2>&1
+SRMDS_CLI=$cli bash "$src/scripts/cv.sh" --data "$data" --out "$tmp/cv" --quick --folds 3 --ensemble 2 --seed 4 > "$tmp/cv.txt" 2>&1
 rc=$?
 tail -16 "$tmp/cv.txt"
 [ $rc -eq 0 ] || { echo "FAIL: cv.sh exited $rc"; exit 1; }
@@ -42,6 +43,9 @@ done
 [ "$(grep -cE '^(mean|sd) +' "$tmp/cv.txt")" -eq 8 ] || { echo "FAIL: expected mean and sd rows, with and without TTA, at both sizes"; failures=$((failures + 1)); }
 for f in 0 1 2; do
   grep -q "Inf-Net metrics over 1[67] slices" "$tmp/cv/fold$f/cv_tta.txt" || { echo "FAIL: fold $f eval"; failures=$((failures + 1)); }
+  grep -q "ensemble of 2 models" "$tmp/cv/fold$f/cv.txt" || { echo "FAIL: fold $f not scored as an ensemble of 2"; failures=$((failures + 1)); }
+  [ "$(grep -c "^training " "$tmp/cv/fold$f/train.log")" -eq 2 ] && ! cmp -s "$tmp/cv/fold$f/model0.best.safetensors" \
+    "$tmp/cv/fold$f/model1.best.safetensors" || { echo "FAIL: fold $f: not two different models"; failures=$((failures + 1)); }
   for img in "$tmp/cv/fold$f/test/images/"*; do  # held-out slices are not trained on
     [ ! -e "$tmp/cv/fold$f/train/images/$(basename "$img")" ] || { echo "FAIL: $(basename "$img") in both"; failures=$((failures + 1)); }
   done
@@ -62,7 +66,7 @@ for name in sorted(os.listdir(os.path.join(src, "images"))):
     Image.open(os.path.join(src, "masks", stem + ".png")).convert("L").resize((64, 64), Image.NEAREST).save(
         os.path.join(dst, "masks", stem + ".png"))
 EOF
-model=$tmp/cv/fold0/model.best.safetensors
+model=$tmp/cv/fold0/model0.best.safetensors
 "$cli" eval --model "$model" --images "$same/images" --masks "$same/masks" --json "$same/eval.json" > /dev/null &&
   "$cli" segment --model "$model" --input "$same/images" --output "$same/out" --prob-out "$same/prob" > /dev/null &&
   /usr/bin/python3 "$src/scripts/inf_net_score.py" "$same/prob" "$same/masks" --json "$same/score.json" &&

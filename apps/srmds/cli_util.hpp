@@ -61,6 +61,13 @@ inline std::vector<std::string> file_list(const std::vector<std::string>& args, 
   return out;
 }
 
+// "a, b, c": names for a message.
+inline std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
 inline double parse_number(const std::string& text, const char* option) {
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);

@@ -2,7 +2,8 @@
 // [--png-dir D] [--precision fp32|bf16]: metrics of a weight file (either form, or a training checkpoint) on every slice of
 // the given pairs (SPEC §4): sensitivity, specificity, precision and Dice, micro and per-image, and
 // the Inf-Net metrics of the literature (Dice@0.5, meanDic, maxDic, meanSen, meanSpe, meanPre; per
-// slice at model size, metrics/inf_net.hpp); --json FILE writes all of them.
+// slice at model size, metrics/inf_net.hpp); --json FILE writes all of them. Several --model files
+// are an ensemble: the figures of their mean probability (infer/ensemble.hpp).
 // Images are NIfTI volumes, DICOM series or PNG/JPEG slices (a folder of slices pairs by file stem
 // with a mask folder). --png-dir writes one overlay per slice at model size (red outline: the
 // prediction, green: the mask, yellow where they meet). --precision bf16 (CPU) evaluates the fused
@@ -24,6 +25,7 @@
 #include "shared_options.hpp"
 #include "inference_errors.hpp"
 #include "srmds/infer/output_plan.hpp"
+#include "srmds/infer/ensemble.hpp"
 #include "srmds/infer/evaluate.hpp"
 #include "srmds/infer/segment.hpp"
 #include "srmds/io/atomic_file.hpp"
@@ -36,7 +38,8 @@ namespace srmds::cli {
 namespace {
 
 struct EvalOptions {
-  std::string model, device = "cpu", series, labels, png_dir, precision = "fp32", json;
+  std::vector<std::string> models;
+  std::string device = "cpu", series, labels, png_dir, precision = "fp32", json;
   std::vector<std::string> images, masks;
   int batch = 8;
   bool per_image = false, png16_hu = false, tta = false;
@@ -77,15 +80,17 @@ std::vector<std::string> overlay_names(const SliceDataset& data, const std::stri
   return out;
 }
 
-// Overlays of every slice (names[i] for slice i): the prediction (p >= 0.5) and the mask, at model size.
+// Overlays of every slice (names[i] for slice i): the prediction (p >= 0.5, of the figures: with
+// --tta the flip average, for an ensemble the members' mean) and the mask, at model size.
 template <class C, class N>
-int64_t write_overlays(C& ctx, N& net, const SliceDataset& data, int batch, const std::vector<std::string>& names) {
+int64_t write_overlays(C& ctx, N& net, const SliceDataset& data, int batch, const std::vector<std::string>& names,
+                       bool tta) {
   const int H = data.height(), W = data.width();
   const int64_t hw = static_cast<int64_t>(H) * W;
   int64_t written = 0;
   for (int64_t b = 0; b < data.num_batches(batch); ++b) {
     const SliceBatch hb = data.batch(b, batch);
-    const Tensor<float, Cpu> p = predict_probability(ctx, net, hb.images, batch);
+    const Tensor<float, Cpu> p = predict_probability(ctx, net, hb.images, batch, tta);
     for (int64_t s = 0; s < hb.images.shape().n(); ++s) {
       const int64_t i = hb.indices[static_cast<size_t>(s)];
       std::vector<uint8_t> pred(static_cast<size_t>(hw)), truth(static_cast<size_t>(hw));
@@ -137,7 +142,9 @@ void run_eval(const EvalOptions& o) {
   if (!o.png_dir.empty() && std::filesystem::exists(o.png_dir) && !std::filesystem::is_directory(o.png_dir))
     SRMDS_USAGE("--png-dir: '" << o.png_dir << "' is not a folder");
   if (!o.json.empty()) require_output_path(o.json, "--json");
-  std::vector<NamedFile> inputs{{"--model", o.model}};  // the items given (folders too) and their files
+  const std::vector<std::string> models = file_list(o.models, "--model");
+  std::vector<NamedFile> inputs;  // the items given (folders too) and their files
+  for (const std::string& m : models) inputs.push_back({"--model", m});
   for (const std::string& in : file_list(o.images, "--images")) inputs.push_back({"--images", in});
   for (const std::string& in : file_list(o.masks, "--masks")) inputs.push_back({"--masks", in});
   for (const std::string& in : images) inputs.push_back({"--images", in});
@@ -148,14 +155,17 @@ void run_eval(const EvalOptions& o) {
   if (!o.json.empty()) io::require_replaceable_file(o.json);
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
-    SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model);
+    std::vector<SrmdsNet<float, D>> nets = load_ensemble<float, D>(ctx, models);
     if constexpr (std::is_same_v<D, Cpu>) {
-      if (precision == Precision::Bf16) {  // bf16 runs the fused form (a training-form file is fused here)
-        if (net.form() == NetForm::Train) net = net.fused(ctx);
-        net.set_precision(precision);
-      }
+      if (precision == Precision::Bf16)  // bf16 runs the fused form (a training-form file is fused here)
+        for (SrmdsNet<float, D>& net : nets) {
+          if (net.form() == NetForm::Train) net = net.fused(ctx);
+          net.set_precision(precision);
+        }
     }
-    SliceDataOptions d = SliceDataOptions::from_config(net.config());
+    const NetConfig& config = nets.front().config();
+    const std::string names = join_names(models);
+    SliceDataOptions d = SliceDataOptions::from_config(config);
     d.input.dicom_series = o.series;
     d.input.png16_hu = o.png16_hu;
     if (!o.labels.empty()) d.lesion_labels = d.image_mask_labels = parse_labels(o.labels);
@@ -175,20 +185,23 @@ void run_eval(const EvalOptions& o) {
     }
     const std::string hint = "try a smaller --batch than " + std::to_string(o.batch);
     InfNetMetrics literature;
-    const MetricsAccumulator acc = naming_inputs(o.model, "eval: evaluating '" + o.model + "'", hint,
-                                                 [&] { return evaluate(ctx, net, data, o.batch, &literature, o.tta); });
+    const MetricsAccumulator acc = naming_inputs(names, "eval: evaluating '" + names + "'", hint,
+                                                 [&] { return evaluate(ctx, nets, data, o.batch, &literature, o.tta); });
     CreatedFolders folders;
     io::AtomicBatch outputs;  // the overlays appear together, or not at all
     if (!o.png_dir.empty()) folders.add(o.png_dir);
     const int64_t pngs = o.png_dir.empty() ? 0
-                                           : naming_inputs(o.model, "eval: overlays of '" + o.model + "'", hint, [&] {
-                                               return write_overlays(ctx, net, data, o.batch, overlays);
+                                           : naming_inputs(names, "eval: overlays of '" + names + "'", hint, [&] {
+                                               return write_overlays(ctx, nets, data, o.batch, overlays, o.tta);
                                              });
     outputs.commit();
     folders.commit();
-    std::printf("model %s (%s form), %lld slices of %zu images at %d x %d\n", o.model.c_str(),
-                io::form_name(net.form()), static_cast<long long>(data.size()), images.size(),
-                net.config().input_size[0], net.config().input_size[1]);
+    if (nets.size() == 1)
+      std::printf("model %s (%s form)", names.c_str(), io::form_name(nets.front().form()));
+    else
+      std::printf("ensemble of %zu models (mean probability): %s", nets.size(), names.c_str());
+    std::printf(", %lld slices of %zu images at %d x %d\n", static_cast<long long>(data.size()), images.size(),
+                config.input_size[0], config.input_size[1]);
     if (o.per_image) {
       std::printf("%-6s %-5s %9s %9s  %s\n", "slice", "k", "dice", "sens", "image");
       for (int64_t i = 0; i < acc.images(); ++i) {
@@ -214,7 +227,7 @@ void run_eval(const EvalOptions& o) {
 void add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   CLI::App* sub = app.add_subcommand("eval", "Metrics of a model on image/mask pairs (micro and per-image)");
-  sub->add_option("--model", o->model, "Weight file or training checkpoint (.safetensors)")->required();
+  add_model_option(sub, o->models);
   sub->add_option("--images", o->images,
                   "Images, comma-separated (or repeated): NIfTI files, DICOM series folders, PNG/JPEG slices, "
                   "or folders of slices")

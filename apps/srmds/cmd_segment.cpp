@@ -1,6 +1,7 @@
-// srmds segment --model M --input CT --output MASK [--prob-out P] [--png-dir D] [--report R.json]
+// srmds segment --model M[,M2..] --input CT --output MASK [--prob-out P] [--png-dir D] [--report R.json]
 // [--dicom-seg SEG.dcm]:
 // segments every slice of an input (infer/segment.hpp) and reports the lesion burden (SPEC §8).
+// Several --model files are an ensemble: every output is of their mean probability (infer/ensemble.hpp).
 //   NIfTI volume or DICOM series (a folder, or any file of it; --series picks one of several):
 //     the mask (uint8, 1 = lesion, .nii/.nii.gz) and the probability p = sigmoid(z_0) (float32)
 //     have the input's dimensions and geometry (for DICOM the NIfTI geometry of the series,
@@ -36,7 +37,8 @@ namespace srmds::cli {
 namespace {
 
 struct SegmentOptions {
-  std::string model, input, output, prob_out, png_dir, report, series, device = "cpu", precision = "fp32";
+  std::vector<std::string> models;
+  std::string input, output, prob_out, png_dir, report, series, device = "cpu", precision = "fp32";
   std::string dicom_seg;
   int batch = 8;
   bool png16_hu = false, tta = false;
@@ -61,7 +63,9 @@ void run_segment(const SegmentOptions& o) {
   r.overlay_dir = o.png_dir;
   r.report = o.report;
   r.dicom_seg = o.dicom_seg;
-  r.model = o.model;
+  const std::vector<std::string> models = file_list(o.models, "--model");
+  r.model = models.front();
+  r.ensemble.assign(models.begin() + 1, models.end());
   r.input_options.dicom_series = o.series;
   r.input_options.png16_hu = o.png16_hu;
   r.batch = o.batch;
@@ -71,16 +75,18 @@ void run_segment(const SegmentOptions& o) {
 
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
-    SrmdsNet<float, D> net = io::load_weights<float, D>(ctx, o.model);
+    std::vector<SrmdsNet<float, D>> nets = load_ensemble<float, D>(ctx, models);
     if constexpr (std::is_same_v<D, Cpu>) {
-      if (precision == Precision::Bf16) {  // bf16 runs the fused form (a training-form file is fused here)
-        if (net.form() == NetForm::Train) net = net.fused(ctx);
-        net.set_precision(precision);
-      }
+      if (precision == Precision::Bf16)  // bf16 runs the fused form (a training-form file is fused here)
+        for (SrmdsNet<float, D>& net : nets) {
+          if (net.form() == NetForm::Train) net = net.fused(ctx);
+          net.set_precision(precision);
+        }
     }
-    const SegmentResult res = naming_inputs(o.model, "segment: segmenting '" + o.input + "' with '" + o.model + "'",
+    const std::string names = join_names(models);
+    const SegmentResult res = naming_inputs(names, "segment: segmenting '" + o.input + "' with '" + names + "'",
                                             "try a smaller --batch than " + std::to_string(o.batch),
-                                            [&] { return run_segmentation(ctx, net, plan); });
+                                            [&] { return run_segmentation(ctx, nets, plan); });
     for (const std::string& l : res.summary) std::printf("%s%s", l.c_str(), (!l.empty() && l.back() == '\n') ? "" : "\n");
     std::printf("%s: %s\n", is_dicom_seg_name(o.output) ? "DICOM SEG" : "mask", o.output.c_str());
     if (!o.dicom_seg.empty()) std::printf("DICOM SEG: %s\n", o.dicom_seg.c_str());
@@ -95,7 +101,7 @@ void run_segment(const SegmentOptions& o) {
 void add_segment_command(CLI::App& app) {
   auto o = std::make_shared<SegmentOptions>();
   CLI::App* sub = app.add_subcommand("segment", "Segment the lesions of a CT volume, DICOM series or slice images");
-  sub->add_option("--model", o->model, "Weight file or training checkpoint (.safetensors)")->required();
+  add_model_option(sub, o->models);
   sub->add_option("--input", o->input,
                   "CT: NIfTI (.nii, .nii.gz) in HU, a DICOM series (folder or one file), a PNG/JPEG slice or a "
                   "folder of slices")

@@ -1,9 +1,10 @@
 // The options several subcommands share, each registered in one place (name, help, check and
 // default): --device (train, eval, segment, bench, demo), --series and --png16-hu (the readers of
-// train, eval, segment), --tta (eval, segment), --precision (eval, segment, bench).
+// train, eval, segment), --model and --tta (eval, segment), --precision (eval, segment, bench).
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -16,6 +17,14 @@ inline void add_device_option(CLI::App* sub, std::string& device) {
 inline void add_reader_options(CLI::App* sub, std::string& series, bool& png16_hu) {
   sub->add_option("--series", series, "SeriesInstanceUID to read from a DICOM folder holding several series");
   sub->add_flag("--png16-hu", png16_hu, "16-bit PNG slices hold HU + 32768 (else min-max per slice)");
+}
+
+// Several files (comma-separated or repeated; cli_util.hpp file_list) are an ensemble (infer/ensemble.hpp).
+inline void add_model_option(CLI::App* sub, std::vector<std::string>& models) {
+  sub->add_option("--model", models,
+                  "Weight file or training checkpoint (.safetensors); several, comma-separated or repeated: an ensemble "
+                  "(their probabilities averaged; they must take the same input size, window and labels)")
+      ->required();
 }
 
 inline void add_tta_flag(CLI::App* sub, bool& tta) {

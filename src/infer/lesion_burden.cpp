@@ -89,19 +89,22 @@ static nlohmann::json burden_object(const LesionBurden& b) {
 std::string lesion_burden_json(const LesionBurden& b) { return burden_object(b).dump(2) + "\n"; }
 
 std::string segment_report_json(const std::vector<LesionBurden>& burdens, const std::string& model,
-                                const std::string& input) {
+                                const std::string& input, const std::vector<std::string>& ensemble) {
+  nlohmann::json j;
   if (burdens.size() == 1) {
-    nlohmann::json j = burden_object(burdens.front());
+    j = burden_object(burdens.front());
     j["model"] = model;
-    return j.dump(2) + "\n";
+  } else {
+    nlohmann::json all = nlohmann::json::array();
+    int64_t total = 0;
+    for (const LesionBurden& b : burdens) {
+      all.push_back(burden_object(b));
+      total += b.lesion_voxels;
+    }
+    j = nlohmann::json{{"model", model}, {"input", input}, {"images", all}, {"lesion_pixels", total}};
   }
-  nlohmann::json all = nlohmann::json::array();
-  int64_t total = 0;
-  for (const LesionBurden& b : burdens) {
-    all.push_back(burden_object(b));
-    total += b.lesion_voxels;
-  }
-  return nlohmann::json{{"model", model}, {"input", input}, {"images", all}, {"lesion_pixels", total}}.dump(2) + "\n";
+  if (!ensemble.empty()) j["ensemble"] = ensemble;
+  return j.dump(2) + "\n";
 }
 
 std::string format_lesion_burden(const LesionBurden& b, int max_lines) {

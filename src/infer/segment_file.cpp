@@ -93,6 +93,12 @@ SegmentTargets targets_for(const SegmentRequest& r, bool folder, const std::stri
   return t;
 }
 
+// The weight files of a request for the console: "m.safetensors", or "m.safetensors and 2 more (an ensemble)".
+std::string model_names(const SegmentRequest& r) {
+  if (r.ensemble.empty()) return r.model;
+  return r.model + " and " + std::to_string(r.ensemble.size()) + " more (an ensemble)";
+}
+
 std::vector<uint8_t> to_bytes(const std::vector<float>& p) {
   std::vector<uint8_t> out(p.size());
   for (size_t i = 0; i < p.size(); ++i) {
@@ -140,6 +146,7 @@ SegmentPlan plan_segmentation(const SegmentRequest& r) {
       {"--output", r.mask}, {"--prob-out", r.probability}, {"--png-dir", r.overlay_dir}, {"--report", r.report},
       {"--dicom-seg", r.dicom_seg}};
   std::vector<NamedFile> inputs = {{"--model", r.model}, {"--input", r.input}};
+  for (const std::string& m : r.ensemble) inputs.push_back({"--model", m});
   const auto refuse = [](const std::string& m) { request_error("segment: " + m); };
   refuse_same_files(inputs, named_outputs, refuse);
   if (!plan.folder)
@@ -171,6 +178,7 @@ SegmentPlan plan_segmentation(const SegmentRequest& r) {
   }
   if (!r.report.empty()) {
     std::vector<std::string> reported = {r.model, r.input};
+    reported.insert(reported.end(), r.ensemble.begin(), r.ensemble.end());
     reported.insert(reported.end(), files.begin(), files.end());
     if (plan.volume) reported.insert(reported.end(), plan.volume->slice_files.begin(), plan.volume->slice_files.end());
     for (const std::string& p : reported)
@@ -254,7 +262,7 @@ void SegmentWriter::write(size_t i, const Tensor<float, Cpu>& p) {
   char line[512];
   std::snprintf(line, sizeof line, "segmented %s (%s, %lld x %lld x %lld) with %s: %lld lesion voxels (%.2f %%) -> %s",
                 t.input.c_str(), input_kind_name(in.kind), static_cast<long long>(g.ni), static_cast<long long>(g.nj),
-                static_cast<long long>(g.nk), m_plan.request.model.c_str(), static_cast<long long>(b.lesion_voxels),
+                static_cast<long long>(g.nk), model_names(m_plan.request).c_str(), static_cast<long long>(b.lesion_voxels),
                 100.0 * b.lesion_fraction, (t.mask.empty() ? t.dicom_seg : t.mask).c_str());
   s.result.summary.push_back(line);
   s.result.summary.push_back(format_lesion_burden(b, g.nk > 1 ? 20 : 0));
@@ -266,7 +274,12 @@ SegmentResult SegmentWriter::commit() {
                                                                     << " inputs written before commit");
   const SegmentRequest& r = m_plan.request;
   if (!r.report.empty()) {
-    const std::string text = segment_report_json(s.result.burdens, r.model, r.input);
+    std::vector<std::string> ensemble;
+    if (!r.ensemble.empty()) {
+      ensemble.push_back(r.model);
+      ensemble.insert(ensemble.end(), r.ensemble.begin(), r.ensemble.end());
+    }
+    const std::string text = segment_report_json(s.result.burdens, r.model, r.input, ensemble);
     io::write_bytes_atomic(r.report, text.data(), text.size());
   }
   s.batch.commit();

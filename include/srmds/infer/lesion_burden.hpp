@@ -49,9 +49,10 @@ LesionBurden lesion_burden(const std::vector<uint8_t>& mask, const io::NiftiGeom
 // The report as JSON text (one object; see README for the fields).
 std::string lesion_burden_json(const LesionBurden& burden);
 // `srmds segment --report`: for one input its burden with "model" added; for several (a folder of
-// slices) {"model", "input", "images": [each burden], "lesion_pixels": their sum}.
+// slices) {"model", "input", "images": [each burden], "lesion_pixels": their sum}; for an ensemble
+// (`ensemble`: every weight file, `model` first) "ensemble": those files as well.
 std::string segment_report_json(const std::vector<LesionBurden>& burdens, const std::string& model,
-                                const std::string& input);
+                                const std::string& input, const std::vector<std::string>& ensemble = {});
 // A few lines for the console: totals, then one line per slice with lesions (at most
 // max_slice_lines; 0: totals only).
 std::string format_lesion_burden(const LesionBurden& burden, int max_slice_lines = 20);

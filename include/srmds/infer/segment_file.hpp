@@ -13,7 +13,7 @@
 // are NIfTI files (.nii/.nii.gz) with the input's grid and geometry; for a slice PNGs of its size
 // (mask 0/255, probability 255 p); for a folder of slices, folders of <stem>.png. Overlays (red
 // outline: the prediction) are at model size: slice_<k>.png for a volume, <stem>.png per image. The
-// report (lesion_burden.hpp, segment_report_json) names `model`. Slices of any size are resized to
+// report (lesion_burden.hpp, segment_report_json) names `model` (and an ensemble's files). Slices of any size are resized to
 // the network's input size and back (nearest for the mask, bilinear for p).
 //
 // plan_segmentation throws RequestError (the CLI's exit 2) for a name problem, before anything is
@@ -36,6 +36,7 @@
 
 #include "srmds/data/input_volume.hpp"
 #include "srmds/infer/lesion_burden.hpp"
+#include "srmds/infer/ensemble.hpp"
 #include "srmds/infer/segment.hpp"
 
 namespace srmds {
@@ -51,6 +52,10 @@ struct SegmentRequest {
   // empty). Only for a DICOM series input, and only in a build with DCMTK (io::dicom_seg_supported).
   std::string dicom_seg;
   std::string model;        // the weight file: never overwritten, named in the report
+  // optional: further weight files of an ensemble with `model` (infer/ensemble.hpp), run by
+  // run_segmentation with a network for each of model, ensemble[0], ...; never overwritten and
+  // named in the report ("ensemble": every file) too
+  std::vector<std::string> ensemble;
   InputOptions input_options;
   int batch = 8;     // images per forward pass
   bool tta = false;  // average each slice's prediction with that of its mirror image
@@ -100,10 +105,26 @@ private:
 
 template <class T, class D>
 SegmentResult run_segmentation(Context<D>& ctx, SrmdsNet<T, D>& net, SegmentPlan& plan) {
+  SRMDS_CHECK(plan.request.ensemble.empty(), "segment: the request names an ensemble of "
+                                                 << 1 + plan.request.ensemble.size() << " weight files; one network given");
   SegmentWriter writer(plan, net.config());
   for (size_t i = 0; i < writer.size(); ++i) {
     const Tensor<float, Cpu>& x = writer.model_input(i);
     writer.write(i, predict_probability(ctx, net, x, plan.request.batch, plan.request.tta));
+  }
+  return writer.commit();
+}
+
+// An ensemble: nets[0] for request.model, nets[1 + m] for request.ensemble[m] (infer/ensemble.hpp:
+// their mean probabilities).
+template <class T, class D>
+SegmentResult run_segmentation(Context<D>& ctx, std::vector<SrmdsNet<T, D>>& nets, SegmentPlan& plan) {
+  SRMDS_CHECK(nets.size() == 1 + plan.request.ensemble.size(),
+              "segment: " << nets.size() << " networks for " << 1 + plan.request.ensemble.size() << " weight files");
+  SegmentWriter writer(plan, nets.front().config());
+  for (size_t i = 0; i < writer.size(); ++i) {
+    const Tensor<float, Cpu>& x = writer.model_input(i);
+    writer.write(i, predict_probability(ctx, nets, x, plan.request.batch, plan.request.tta));
   }
   return writer.commit();
 }
