@@ -12,18 +12,15 @@ seed=0
 take_script_option() {
   taken=0
   case "$1" in
-    --ensemble)
-      ensemble=${2:-} taken=2
-      if ! [ "$ensemble" -ge 1 ] 2>/dev/null; then
-        echo "--ensemble must be a positive integer, got $ensemble" >&2
+    --ensemble | --seed)
+      local least=0
+      [ "$1" = --ensemble ] && least=1
+      if ! [ "${2:-}" -ge $least ] 2>/dev/null; then
+        echo "$1 must be an integer of at least $least, got '${2:-}'" >&2
         exit 2
-      fi ;;
-    --seed)
-      seed=${2:-} taken=2
-      if ! [ "$seed" -ge 0 ] 2>/dev/null; then
-        echo "--seed must be a non-negative integer, got $seed" >&2
-        exit 2
-      fi ;;
+      fi
+      if [ "$1" = --ensemble ]; then ensemble=$2; else seed=$2; fi
+      taken=2 ;;
   esac
 }
 

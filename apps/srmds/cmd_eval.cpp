@@ -14,7 +14,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -24,8 +23,8 @@
 #include "commands.hpp"
 #include "shared_options.hpp"
 #include "inference_errors.hpp"
+#include "load_models.hpp"
 #include "srmds/infer/output_plan.hpp"
-#include "srmds/infer/ensemble.hpp"
 #include "srmds/infer/evaluate.hpp"
 #include "srmds/infer/segment.hpp"
 #include "srmds/io/atomic_file.hpp"
@@ -155,14 +154,7 @@ void run_eval(const EvalOptions& o) {
   if (!o.json.empty()) io::require_replaceable_file(o.json);
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
-    std::vector<SrmdsNet<float, D>> nets = load_ensemble<float, D>(ctx, models);
-    if constexpr (std::is_same_v<D, Cpu>) {
-      if (precision == Precision::Bf16)  // bf16 runs the fused form (a training-form file is fused here)
-        for (SrmdsNet<float, D>& net : nets) {
-          if (net.form() == NetForm::Train) net = net.fused(ctx);
-          net.set_precision(precision);
-        }
-    }
+    std::vector<SrmdsNet<float, D>> nets = load_models(ctx, models, precision);
     const NetConfig& config = nets.front().config();
     const std::string names = join_names(models);
     SliceDataOptions d = SliceDataOptions::from_config(config);

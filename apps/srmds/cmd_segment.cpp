@@ -22,15 +22,14 @@
 #include <cstdio>
 #include <memory>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "cli_util.hpp"
 #include "commands.hpp"
 #include "shared_options.hpp"
 #include "inference_errors.hpp"
+#include "load_models.hpp"
 #include "srmds/infer/segment_file.hpp"
-#include "srmds/io/weights.hpp"
 
 namespace srmds::cli {
 
@@ -75,14 +74,7 @@ void run_segment(const SegmentOptions& o) {
 
   with_device(o.device, [&](auto& ctx) {
     using D = device_of_t<decltype(ctx)>;
-    std::vector<SrmdsNet<float, D>> nets = load_ensemble<float, D>(ctx, models);
-    if constexpr (std::is_same_v<D, Cpu>) {
-      if (precision == Precision::Bf16)  // bf16 runs the fused form (a training-form file is fused here)
-        for (SrmdsNet<float, D>& net : nets) {
-          if (net.form() == NetForm::Train) net = net.fused(ctx);
-          net.set_precision(precision);
-        }
-    }
+    std::vector<SrmdsNet<float, D>> nets = load_models(ctx, models, precision);
     const std::string names = join_names(models);
     const SegmentResult res = naming_inputs(names, "segment: segmenting '" + o.input + "' with '" + names + "'",
                                             "try a smaller --batch than " + std::to_string(o.batch),
