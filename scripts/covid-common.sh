@@ -1,10 +1,10 @@
 # What run-covid-semiseg.sh and cv.sh share (sourced by both, after they set `repo`): the training
 # recipe for small real 2-D CT sets, so both train the same way (chosen by cross-validation on the
 # 50 shared slices, README "Real data", never on a test set), the data check and the srmds binary.
-recipe=(--size 128 --base 16 --epochs 120 --batch 8 --augment default --dice-weight 1)
+recipe=(--size 128 --base 16 --epochs 240 --batch 8 --augment default --dice-weight 1)
 # Models per run: an ensemble of this many, trained with seeds seed, seed + 1, ..., whose mean
 # probability is the result (srmds eval/segment --model with several files). --ensemble K changes it.
-ensemble=3
+ensemble=2
 seed=0
 
 # take_script_option ARG...: handles --ensemble K and --seed S for the scripts (sets `ensemble`,
